@@ -1,0 +1,665 @@
+"""Compile PySD's abstract model into closure programs over value slots.
+
+Every model quantity (constant, auxiliary, stock, and the hidden stocks of
+SMOOTH/DELAY/TREND) owns one *slot* in a list ``v``. An expression compiles to
+either a Python float (constant-folded) or a closure ``f(v, t)`` that reads
+slots and the time ``t``. The closures are built once per back end
+(:mod:`sim.backends`): with the vector back end every slot may hold an array
+of N ensemble members, so one pass over the program evaluates the whole
+ensemble. There is no code generation and no ``eval``: the tree is walked
+once and turned into nested closures.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from pysd.translators.structures import abstract_expressions as ae
+
+from .backends import SCALAR, VECTOR
+from .errors import ModelError
+from .names import NameTable, reference_form
+from .translate import CONTROL_NAMES, RawElement
+
+Node = "float | Callable"
+
+_CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
+        ">": operator.gt, ">=": operator.ge}
+
+
+@dataclass
+class Slot:
+    """Metadata of one value slot.
+
+    ``kind`` is one of constant, auxiliary, flow, stock, lookup (visible), or
+    initial, hidden_stock, hidden_aux (internal).
+    """
+
+    name: str
+    py_name: str
+    kind: str
+    units: str = ""
+    doc: str = ""
+    limits: tuple = (None, None)
+    visible: bool = True
+
+
+@dataclass
+class BackendProgram:
+    """Closures of one back end: init, runtime and rate functions by slot."""
+
+    init_fn: dict[int, object] = field(default_factory=dict)
+    run_fn: dict[int, object] = field(default_factory=dict)
+    rate_fn: dict[int, object] = field(default_factory=dict)
+    breakpoints: list[tuple[str, list]] = field(default_factory=list)
+
+
+@dataclass
+class Program:
+    """A compiled model: slots, dependencies and per-back-end closures."""
+
+    path: str
+    slots: list[Slot]
+    slot_of: dict[str, int]
+    lookups: dict[str, tuple[np.ndarray, np.ndarray]]
+    default_constants: dict[int, float]
+    init_deps: dict[int, frozenset]
+    run_deps: dict[int, frozenset]
+    rate_deps: dict[int, frozenset]
+    uses_time: set[int]
+    stock_slots: list[int]
+    backends: dict[str, BackendProgram]
+    breakpoint_deps: list[frozenset]
+    tol_slot: int
+    dt_slot: int
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def lift(node):
+    """Return a closure for a node (a float becomes a constant closure)."""
+    if callable(node):
+        return node
+    c = float(node)
+    return lambda v, t: c
+
+
+def _binary(op, a, b):
+    if not callable(a) and not callable(b):
+        return op(a, b)
+    if not callable(a):
+        return lambda v, t: op(a, b(v, t))
+    if not callable(b):
+        return lambda v, t: op(a(v, t), b)
+    return lambda v, t: op(a(v, t), b(v, t))
+
+
+def _add(a, b):
+    if not callable(a) and not callable(b):
+        return a + b
+    if not callable(a):
+        return lambda v, t: a + b(v, t)
+    if not callable(b):
+        return lambda v, t: a(v, t) + b
+    return lambda v, t: a(v, t) + b(v, t)
+
+
+def _sub(a, b):
+    if not callable(a) and not callable(b):
+        return a - b
+    if not callable(a):
+        return lambda v, t: a - b(v, t)
+    if not callable(b):
+        return lambda v, t: a(v, t) - b
+    return lambda v, t: a(v, t) - b(v, t)
+
+
+def _mul(a, b):
+    if not callable(a) and not callable(b):
+        return a * b
+    if not callable(a):
+        return lambda v, t: a * b(v, t)
+    if not callable(b):
+        return lambda v, t: a(v, t) * b
+    return lambda v, t: a(v, t) * b(v, t)
+
+
+def _div(a, b):
+    if not callable(a) and not callable(b):
+        return float(np.float64(a) / np.float64(b))
+    if not callable(a):
+        return lambda v, t: a / b(v, t)
+    if not callable(b):
+        return lambda v, t: a(v, t) / b
+    return lambda v, t: a(v, t) / b(v, t)
+
+
+def _call(fn, args):
+    """Apply ``fn`` to compiled args, folding when all are constant."""
+    if not any(callable(a) for a in args):
+        with np.errstate(all="ignore"):
+            return float(VECTOR_FOLD(fn, args))
+    fs = [lift(a) for a in args]
+    if len(fs) == 1:
+        f0 = fs[0]
+        return lambda v, t: fn(f0(v, t))
+    if len(fs) == 2:
+        f0, f1 = fs
+        return lambda v, t: fn(f0(v, t), f1(v, t))
+    if len(fs) == 3:
+        f0, f1, f2 = fs
+        return lambda v, t: fn(f0(v, t), f1(v, t), f2(v, t))
+    return lambda v, t: fn(*[f(v, t) for f in fs])
+
+
+def VECTOR_FOLD(fn, args):
+    try:
+        return fn(*[float(a) for a in args])
+    except (ZeroDivisionError, ValueError, OverflowError):
+        return np.nan
+
+
+class Compiler:
+    """Turn checked :class:`~sim.translate.RawElement` objects into a :class:`Program`.
+
+    Parameters
+    ----------
+    path : str
+        Model file (for error messages).
+    elements : list of RawElement
+        The model's elements, from :func:`sim.translate.read_abstract`.
+    """
+
+    def __init__(self, path: str, elements: list[RawElement]) -> None:
+        self.path = path
+        self.elements = elements
+        self.names = NameTable([e.name for e in elements])
+        self.by_ref: dict[str, RawElement] = {}
+        for e in elements:
+            for key in (e.ref, reference_form(e.name), reference_form(e.name.strip('"')),
+                        e.name.strip().lower()):
+                self.by_ref.setdefault(key, e)
+        self.slots: list[Slot] = []
+        self.slot_of: dict[str, int] = {}
+        self.lookups: dict[str, tuple] = {}
+        self.init_deps: dict[int, frozenset] = {}
+        self.run_deps: dict[int, frozenset] = {}
+        self.rate_deps: dict[int, frozenset] = {}
+        self.uses_time: set[int] = set()
+        self.defaults: dict[int, float] = {}
+        self.stock_slots: list[int] = []
+        self.breakpoint_deps: list[frozenset] = []
+        self._hidden_counter: dict[str, int] = {}
+        self._pass = 0
+
+    # ------------------------------------------------------------------ slots
+    def _new_slot(self, key: str, slot: Slot) -> int:
+        if key in self.slot_of:
+            return self.slot_of[key]
+        self.slot_of[key] = len(self.slots)
+        self.slots.append(slot)
+        return self.slot_of[key]
+
+    def _element_for(self, ref: str, current: str) -> RawElement:
+        el = self.by_ref.get(ref) or self.by_ref.get(ref.strip('"'))
+        if el is None:
+            guess = self.names.suggest(ref.replace("_", " "))
+            hint = f"; did you mean {', '.join(repr(g) for g in guess)}?" if guess else ""
+            raise ModelError(self.path, f"refers to an undefined variable '{ref}'{hint}",
+                             variable=current, construct="reference")
+        return el
+
+    # ---------------------------------------------------------------- compile
+    def compile(self) -> Program:
+        """Build the program: two passes, one per back end, sharing slots."""
+        self._tol = self._new_slot("__tol", Slot("__tol", "__tol", "internal", visible=False))
+        self._dt = self._new_slot("__dt", Slot("__dt", "__dt", "internal", visible=False))
+        # visible slots first, in model order
+        for e in self.elements:
+            py = self.names.py[e.name]
+            if e.is_lookup:
+                ast = e.ast
+                self.lookups[py] = (np.asarray(ast.x, float), np.asarray(ast.y, float))
+                self._new_slot(py, Slot(e.name, py, "lookup", e.units, e.doc, e.limits))
+                continue
+            kind = "stock" if isinstance(e.ast, ae.IntegStructure) else (
+                "constant" if _is_num(e.ast) else "auxiliary")
+            self._new_slot(py, Slot(e.name, py, kind, e.units, e.doc, e.limits))
+        for name in CONTROL_NAMES:
+            if name not in self.slot_of:
+                raise ModelError(self.path, f"the control variable {name.upper().replace('_', ' ')} "
+                                 "is missing (every Vensim model defines INITIAL TIME, FINAL TIME, "
+                                 "TIME STEP and SAVEPER)", construct="control")
+        backends = {}
+        self._flows: set[str] = set()
+        for backend in (VECTOR, SCALAR):
+            self._pass += 1
+            self._hidden_counter = {}
+            self.B = backend
+            self.prog = BackendProgram()
+            for e in self.elements:
+                if not e.is_lookup:
+                    self._compile_element(e)
+            backends[backend.name] = self.prog
+        for py in self._flows:
+            s = self.slots[self.slot_of[py]]
+            if s.kind == "auxiliary":
+                s.kind = "flow"
+        self.stock_slots = [i for i, s in enumerate(self.slots) if s.kind in ("stock", "hidden_stock")]
+        return Program(path=self.path, slots=self.slots, slot_of=self.slot_of, lookups=self.lookups,
+                       default_constants=self.defaults, init_deps=self.init_deps,
+                       run_deps=self.run_deps, rate_deps=self.rate_deps, uses_time=self.uses_time,
+                       stock_slots=self.stock_slots, backends=backends,
+                       breakpoint_deps=self.breakpoint_deps, tol_slot=self._tol, dt_slot=self._dt)
+
+    def _compile_element(self, e: RawElement) -> None:
+        py = self.names.py[e.name]
+        slot = self.slot_of[py]
+        self._current = e.name
+        self._owner = py
+        ast = e.ast
+        if isinstance(ast, ae.IntegStructure):
+            rate, rdeps, rtime = self.expr(ast.flow)
+            init, ideps, _ = self.expr(ast.initial)
+            self.prog.rate_fn[slot] = rate
+            self.prog.init_fn[slot] = init
+            self.rate_deps[slot] = frozenset(rdeps)
+            self.init_deps[slot] = frozenset(ideps)
+            for d in _direct_refs(ast.flow):
+                el = self.by_ref.get(d)
+                if el is not None:
+                    self._flows.add(self.names.py[el.name])
+            return
+        if isinstance(ast, ae.InitialStructure):
+            init, ideps, _ = self.expr(ast.initial)
+            self.prog.init_fn[slot] = init
+            self.init_deps[slot] = frozenset(ideps)
+            self.slots[slot].kind = "auxiliary"
+            return
+        node, deps, utime = self.expr(ast)
+        if not callable(node) and not deps and self.slots[slot].kind == "constant":
+            self.defaults[slot] = float(node)
+            return
+        if not callable(node) and not deps:
+            # a constant expression such as 2*3: still a constant
+            self.slots[slot].kind = "constant"
+            self.defaults[slot] = float(node)
+            return
+        self.prog.run_fn[slot] = node
+        self.prog.init_fn[slot] = node
+        self.run_deps[slot] = frozenset(deps)
+        self.init_deps[slot] = frozenset(deps)
+        if utime:
+            self.uses_time.add(slot)
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, node):
+        """Compile an expression; return (node, slot dependencies, uses time)."""
+        B = self.B
+        if _is_num(node):
+            return float(node), set(), False
+        if isinstance(node, ae.ReferenceStructure):
+            ref = node.reference
+            if ref == "time":
+                return (lambda v, t: t), set(), True
+            el = self._element_for(ref, self._current)
+            py = self.names.py[el.name]
+            if el.is_lookup:
+                raise ModelError(self.path, f"lookup '{el.name}' is used as a value; call it with an "
+                                 f"argument, e.g. {el.name}(Time)", variable=self._current,
+                                 construct="lookup")
+            i = self.slot_of[py]
+            return (lambda v, t: v[i]), {i}, False
+        if isinstance(node, ae.ArithmeticStructure):
+            return self._arith(node)
+        if isinstance(node, ae.LogicStructure):
+            return self._logic(node)
+        if isinstance(node, ae.CallStructure):
+            return self._callnode(node)
+        if isinstance(node, ae.InlineLookupsStructure):
+            arg, deps, ut = self.expr(node.argument)
+            xs, ys = _table(node.lookups)
+            if not callable(arg):
+                return float(np.interp(arg, xs, ys)), deps, ut
+            self._lookup_breakpoints(node.argument, xs)
+            return self._lookup_closure(arg, xs, ys), deps, ut
+        if isinstance(node, ae.InitialStructure):
+            key = self._hidden_key("initial")
+            i = self._new_slot(key, Slot(key, key, "initial", visible=False))
+            init, ideps, _ = self.expr(node.initial)
+            self.prog.init_fn[i] = init
+            self.init_deps[i] = frozenset(ideps)
+            return (lambda v, t: v[i]), {i}, False
+        if isinstance(node, ae.SmoothStructure):
+            return self._smooth(node.input, node.smooth_time, node.initial, int(node.order), "smooth")
+        if isinstance(node, ae.SmoothNStructure):
+            return self._smooth(node.input, node.smooth_time, node.initial, self._order(node.order),
+                                "smooth")
+        if isinstance(node, ae.DelayStructure):
+            return self._smooth(node.input, node.delay_time, node.initial, int(node.order), "delay")
+        if isinstance(node, ae.DelayNStructure):
+            return self._smooth(node.input, node.delay_time, node.initial, self._order(node.order),
+                                "delay")
+        if isinstance(node, ae.TrendStructure):
+            return self._trend(node)
+        raise ModelError(self.path, f"unsupported construct {type(node).__name__}",
+                         variable=self._current, construct=type(node).__name__)
+
+    def _hidden_key(self, kind: str) -> str:
+        n = self._hidden_counter.get(kind, 0)
+        self._hidden_counter[kind] = n + 1
+        return f"_{kind}_{self._owner}_{n}"
+
+    def _arith(self, node):
+        ops = list(node.operators)
+        args = list(node.arguments)
+        if ops == ["negative"]:
+            a, d, ut = self.expr(args[0])
+            return (_mul(-1.0, a) if callable(a) else -a), d, ut
+        if ops == ["positive"]:
+            return self.expr(args[0])
+        compiled = [self.expr(a) for a in args]
+        deps = set().union(*(c[1] for c in compiled))
+        ut = any(c[2] for c in compiled)
+        acc = compiled[0][0]
+        power = self.B.power
+        for op, (arg, _, _) in zip(ops, compiled[1:], strict=True):
+            if op == "+":
+                acc = _add(acc, arg)
+            elif op == "-":
+                acc = _sub(acc, arg)
+            elif op == "*":
+                acc = _mul(acc, arg)
+            elif op == "/":
+                acc = _div(acc, arg) if self.B.name == "scalar" else _call(np.true_divide, [acc, arg])
+            elif op == "^":
+                acc = _call(power, [acc, arg])
+            else:
+                raise ModelError(self.path, f"unsupported operator '{op}'", variable=self._current,
+                                 construct=op)
+        return acc, deps, ut
+
+    def _logic(self, node):
+        B = self.B
+        ops = list(node.operators)
+        args = [self.expr(a) for a in node.arguments]
+        deps = set().union(*(a[1] for a in args))
+        ut = any(a[2] for a in args)
+        if ops == [":NOT:"]:
+            return _call(B.logical_not, [args[0][0]]), deps, ut
+        acc = args[0][0]
+        for op, (arg, _, _) in zip(ops, args[1:], strict=True):
+            if op == ":AND:":
+                acc = _call(B.logical_and, [acc, arg])
+            elif op == ":OR:":
+                acc = _call(B.logical_or, [acc, arg])
+            elif op in _CMP:
+                cmpop = _CMP[op]
+                cmp = B.cmp
+                acc = _call(lambda a, b, cmpop=cmpop, cmp=cmp: cmp(cmpop, a, b), [acc, arg])
+            else:
+                raise ModelError(self.path, f"unsupported operator '{op}'", variable=self._current,
+                                 construct=op)
+        # a comparison of TIME with a static value is a switch time
+        if len(ops) == 1 and ops[0] in _CMP:
+            for mine, other in ((node.arguments[0], node.arguments[1]),
+                                (node.arguments[1], node.arguments[0])):
+                if isinstance(mine, ae.ReferenceStructure) and mine.reference == "time":
+                    o, odeps, outime = self.expr(other)
+                    if not outime:
+                        self._add_breakpoint("at", [o], odeps)
+        return acc, deps, ut
+
+    def _callnode(self, node):
+        B = self.B
+        fname = node.function.reference
+        args = list(node.arguments)
+        if fname not in ("if_then_else", "step", "ramp", "pulse", "pulse_train") and \
+                fname not in _SIMPLE:
+            el = self.by_ref.get(fname)
+            if el is not None and el.is_lookup:
+                if len(args) != 1:
+                    raise ModelError(self.path, f"lookup '{el.name}' takes one argument, got {len(args)}",
+                                     variable=self._current, construct="lookup")
+                xs, ys = self.lookups[self.names.py[el.name]]
+                arg, deps, ut = self.expr(args[0])
+                if not callable(arg):
+                    return float(np.interp(arg, xs, ys)), deps, ut
+                self._lookup_breakpoints(args[0], xs)
+                return self._lookup_closure(arg, xs, ys), deps, ut
+            raise ModelError(self.path, f"unknown function '{fname.upper()}' (neither a supported "
+                             "Vensim function nor a lookup defined in the model)",
+                             variable=self._current, construct=fname.upper())
+        compiled = [self.expr(a) for a in args]
+        deps = set().union(*(c[1] for c in compiled)) if compiled else set()
+        ut = any(c[2] for c in compiled)
+        vals = [c[0] for c in compiled]
+        if fname == "if_then_else":
+            if len(vals) != 3:
+                raise self._arity("IF THEN ELSE", 3)
+            c, a, b = vals
+            if not callable(c):
+                return (a if c else b), deps, ut
+            return self._ite(c, a, b), deps, ut
+        tol, dt = self._tol, self._dt
+        if fname == "step":
+            if len(vals) != 2:
+                raise self._arity("STEP", 2)
+            h, ts = (lift(x) for x in vals)
+            self._add_breakpoint("at", [vals[1]], compiled[1][1])
+            step = B.step
+            return (lambda v, t: step(t, v[tol], h(v, t), ts(v, t))), deps | {tol}, True
+        if fname == "ramp":
+            if len(vals) not in (2, 3):
+                raise self._arity("RAMP", 3)
+            fs = [lift(x) for x in vals]
+            self._add_breakpoint("at", vals[1:], set().union(*(c[1] for c in compiled[1:])))
+            ramp = B.ramp
+            if len(fs) == 2:
+                s, st = fs
+                return (lambda v, t: ramp(t, s(v, t), st(v, t))), deps, True
+            s, st, en = fs
+            return (lambda v, t: ramp(t, s(v, t), st(v, t), en(v, t))), deps, True
+        if fname == "pulse":
+            if len(vals) != 2:
+                raise self._arity("PULSE", 2)
+            st, w = (lift(x) for x in vals)
+            self._add_breakpoint("pulse", vals, deps)
+            pulse = B.pulse
+            return (lambda v, t: pulse(t, v[dt], st(v, t), w(v, t))), deps | {dt}, True
+        if fname == "pulse_train":
+            if len(vals) != 4:
+                raise self._arity("PULSE TRAIN", 4)
+            # PySD orders the arguments (start, interval, width, end)
+            st, itv, w, en = (lift(x) for x in vals)
+            self._add_breakpoint("pulse_train", vals, deps)
+            ptrain = B.pulse_train
+            return (lambda v, t: ptrain(t, v[dt], st(v, t), itv(v, t), w(v, t), en(v, t))), \
+                deps | {dt}, True
+        fn, arity = _SIMPLE[fname]
+        if len(vals) not in arity:
+            raise self._arity(fname.upper(), arity[0])
+        return _call(getattr(B, fn), vals), deps, ut
+
+    def _arity(self, fname, n):
+        return ModelError(self.path, f"{fname} takes {n} arguments", variable=self._current,
+                          construct=fname)
+
+    def _ite(self, c, a, b):
+        B = self.B
+        if B.name == "scalar":
+            fa, fb = lift(a), lift(b)
+            return lambda v, t: fa(v, t) if c(v, t) else fb(v, t)
+        where = B.where
+        return _call(lambda c_, a_, b_: where(c_, a_, b_), [c, a, b])
+
+    def _lookup_closure(self, arg, xs, ys):
+        lk = self.B.lookup
+        if self.B.name == "scalar":
+            xs, ys = [float(x) for x in xs], [float(y) for y in ys]
+        return lambda v, t: lk(arg(v, t), xs, ys)
+
+    def _lookup_breakpoints(self, argnode, xs):
+        if isinstance(argnode, ae.ReferenceStructure) and argnode.reference == "time":
+            self._add_breakpoint("at", [float(x) for x in xs], set())
+
+    def _add_breakpoint(self, kind, vals, deps):
+        if self.B.name != "vector":
+            return
+        self.prog.breakpoints.append((kind, list(vals)))
+        self.breakpoint_deps.append(frozenset(deps))
+
+    def _order(self, order_node) -> int:
+        value = self._static_value(order_node)
+        n = int(round(value))
+        if n < 1 or abs(n - value) > 1e-9:
+            raise ModelError(self.path, f"the order of DELAY N / SMOOTH N must be a whole number >= 1, "
+                             f"got {value}", variable=self._current, construct="DELAY N")
+        return n
+
+    def _static_value(self, node, depth=0) -> float:
+        """Evaluate a constant expression at INITIAL TIME (for DELAY N order)."""
+        if depth > 50:
+            raise ModelError(self.path, "cannot evaluate the order of DELAY N / SMOOTH N (circular)",
+                             variable=self._current, construct="DELAY N")
+        if _is_num(node):
+            return float(node)
+        if isinstance(node, ae.ReferenceStructure):
+            if node.reference == "time":
+                return self._static_value(self.by_ref["initial_time"].ast, depth + 1)
+            return self._static_value(self._element_for(node.reference, self._current).ast, depth + 1)
+        saved = self.B
+        try:
+            self.B = SCALAR
+            compiled, deps, _ = self.expr(node)
+        finally:
+            self.B = saved
+        if not callable(compiled):
+            return float(compiled)
+        # evaluate referenced slots recursively with a sparse value list
+        v = [0.0] * (len(self.slots) + 64)
+        for i in deps:
+            name = self.slots[i].py_name
+            el = self.by_ref.get(reference_form(self.slots[i].name))
+            if el is not None:
+                v[i] = self._static_value(el.ast, depth + 1)
+        v[self._tol] = 0.5 * self._static_value(self.by_ref["time_step"].ast, depth + 1)
+        t0 = self._static_value(self.by_ref["initial_time"].ast, depth + 1)
+        return float(compiled(v, t0))
+
+    def _smooth(self, inp, time_node, init_node, order: int, kind: str):
+        """Expand SMOOTH/DELAY of any order into hidden stocks (Vensim's material delay)."""
+        key = self._hidden_key(kind)
+        i_in = self._new_slot(key + "_input", Slot(key + "_input", key + "_input", "hidden_aux",
+                                                   visible=False))
+        i_t = self._new_slot(key + "_time", Slot(key + "_time", key + "_time", "hidden_aux",
+                                                 visible=False))
+        fin, din, utin = self.expr(inp)
+        ft, dtm, utt = self.expr(time_node)
+        fini, dini, _ = self.expr(init_node)
+        for slot, f, d, ut in ((i_in, fin, din, utin), (i_t, ft, dtm, utt)):
+            fn = lift(f)
+            self.prog.run_fn[slot] = fn
+            self.prog.init_fn[slot] = fn
+            self.run_deps[slot] = frozenset(d)
+            self.init_deps[slot] = frozenset(d)
+            if ut:
+                self.uses_time.add(slot)
+        stocks = [self._new_slot(f"{key}_stock{k}", Slot(f"{key}_stock{k}", f"{key}_stock{k}",
+                                                         "hidden_stock", visible=False))
+                  for k in range(order)]
+        n = float(order)
+        finit = lift(fini)
+        for k, s in enumerate(stocks):
+            prev = i_in if k == 0 else stocks[k - 1]
+            if kind == "smooth":
+                self.prog.rate_fn[s] = (lambda v, t, s=s, prev=prev: (v[prev] - v[s]) / (v[i_t] / n))
+                self.prog.init_fn[s] = finit
+                self.init_deps[s] = frozenset(dini)
+            else:
+                if k == 0:
+                    self.prog.rate_fn[s] = (lambda v, t, s=s: v[i_in] - v[s] / (v[i_t] / n))
+                else:
+                    self.prog.rate_fn[s] = (lambda v, t, s=s, prev=prev:
+                                            v[prev] / (v[i_t] / n) - v[s] / (v[i_t] / n))
+                self.prog.init_fn[s] = (lambda v, t: finit(v, t) * v[i_t] / n)
+                self.init_deps[s] = frozenset(dini | {i_t})
+            self.rate_deps[s] = frozenset({prev, s, i_t, i_in})
+        out = self._new_slot(key + "_output", Slot(key + "_output", key + "_output", "hidden_aux",
+                                                   visible=False))
+        last = stocks[-1]
+        if kind == "smooth":
+            fout = (lambda v, t: v[last])
+        else:
+            fout = (lambda v, t: v[last] / (v[i_t] / n))
+        self.prog.run_fn[out] = fout
+        self.prog.init_fn[out] = fout
+        self.run_deps[out] = frozenset({last, i_t})
+        self.init_deps[out] = frozenset({last, i_t})
+        return (lambda v, t: v[out]), {out}, False
+
+    def _trend(self, node):
+        key = self._hidden_key("trend")
+        mk = lambda suffix, kind: self._new_slot(key + suffix, Slot(key + suffix, key + suffix, kind,
+                                                                     visible=False))
+        i_in, i_t, i_tr = mk("_input", "hidden_aux"), mk("_time", "hidden_aux"), mk("_init", "initial")
+        s = mk("_stock0", "hidden_stock")
+        for slot, sub in ((i_in, node.input), (i_t, node.average_time)):
+            f, d, ut = self.expr(sub)
+            fn = lift(f)
+            self.prog.run_fn[slot] = fn
+            self.prog.init_fn[slot] = fn
+            self.run_deps[slot] = frozenset(d)
+            self.init_deps[slot] = frozenset(d)
+            if ut:
+                self.uses_time.add(slot)
+        ftr, dtr, _ = self.expr(node.initial_trend)
+        self.prog.init_fn[i_tr] = lift(ftr)
+        self.init_deps[i_tr] = frozenset(dtr)
+        self.prog.init_fn[s] = lambda v, t: v[i_in] / (1.0 + v[i_tr] * v[i_t])
+        self.init_deps[s] = frozenset({i_in, i_tr, i_t})
+        self.prog.rate_fn[s] = lambda v, t: (v[i_in] - v[s]) / v[i_t]
+        self.rate_deps[s] = frozenset({i_in, s, i_t})
+        out = mk("_output", "hidden_aux")
+        zidz = self.B.zidz
+        absf = self.B.abs
+        fout = lambda v, t: zidz(v[i_in] - v[s], v[i_t] * absf(v[s]))
+        self.prog.run_fn[out] = fout
+        self.prog.init_fn[out] = fout
+        self.run_deps[out] = frozenset({i_in, s, i_t})
+        self.init_deps[out] = frozenset({i_in, s, i_t})
+        return (lambda v, t: v[out]), {out}, False
+
+
+_SIMPLE = {
+    "abs": ("abs", (1,)), "min": ("minimum", (2,)), "max": ("maximum", (2,)),
+    "sqrt": ("sqrt", (1,)), "exp": ("exp", (1,)), "ln": ("ln", (1,)), "log": ("log", (2,)),
+    "sin": ("sin", (1,)), "cos": ("cos", (1,)), "tan": ("tan", (1,)), "arcsin": ("arcsin", (1,)),
+    "arccos": ("arccos", (1,)), "arctan": ("arctan", (1,)), "integer": ("integer", (1,)),
+    "modulo": ("modulo", (2,)), "xidz": ("xidz", (3,)), "zidz": ("zidz", (2,)),
+    "power": ("power", (2,)),
+}
+
+
+def _table(lk) -> tuple[np.ndarray, np.ndarray]:
+    xs = np.asarray(lk.x, float)
+    ys = np.asarray(lk.y, float)
+    order = np.argsort(xs, kind="stable")
+    return xs[order], ys[order]
+
+
+def _direct_refs(node) -> list[str]:
+    """References at the top of a flow expression (``a - b`` -> [a, b])."""
+    if isinstance(node, ae.ReferenceStructure):
+        return [node.reference]
+    if isinstance(node, ae.ArithmeticStructure) and set(node.operators) <= {"+", "-", "negative"}:
+        out = []
+        for a in node.arguments:
+            out += _direct_refs(a)
+        return out
+    return []

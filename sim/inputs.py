@@ -1,0 +1,82 @@
+"""Time-series overrides of model constants (policy switches over time)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Step:
+    """``before`` until ``start`` [year], then ``value``.
+
+    ``before=None`` means the model's own value of the constant.
+    """
+
+    value: float
+    start: float
+    before: float | None = None
+
+    def resolve(self, default: float):
+        before = default if self.before is None else float(self.before)
+        value, start = float(self.value), float(self.start)
+        return (lambda t: value if t >= start else before), [start]
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """Linear from ``before`` at ``start`` to ``value`` at ``end`` [year], held after."""
+
+    value: float
+    start: float
+    end: float
+    before: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.end > self.start:
+            raise ParameterError(f"Ramp: end ({self.end}) must be after start ({self.start})")
+
+    def resolve(self, default: float):
+        b = default if self.before is None else float(self.before)
+        v, s, e = float(self.value), float(self.start), float(self.end)
+
+        def f(t):
+            if t <= s:
+                return b
+            if t >= e:
+                return v
+            return b + (v - b) * (t - s) / (e - s)
+        return f, [s, e]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Piecewise-linear table {time [year]: value}, held constant beyond its ends."""
+
+    points: dict
+
+    def __post_init__(self) -> None:
+        if len(self.points) < 1:
+            raise ParameterError("Table: needs at least one (time, value) point")
+        for k, val in self.points.items():
+            if not (np.isfinite(float(k)) and np.isfinite(float(val))):
+                raise ParameterError(f"Table: non-finite point ({k}, {val})")
+
+    def resolve(self, default: float):
+        xs = sorted(float(k) for k in self.points)
+        ys = [float(self.points[k]) for k in sorted(self.points, key=float)]
+        import bisect
+
+        def f(t):
+            if t <= xs[0]:
+                return ys[0]
+            if t >= xs[-1]:
+                return ys[-1]
+            i = bisect.bisect_right(xs, t)
+            return ys[i - 1] + (ys[i] - ys[i - 1]) * (t - xs[i - 1]) / (xs[i] - xs[i - 1])
+        return f, xs
+
+
+TimeSeries = Step | Ramp | Table

@@ -1,0 +1,156 @@
+"""Integrators: Vensim-equivalent fixed-step Euler and RK4, and SciPy's solve_ivp.
+
+All three share one contract: they get the derivative ``rates(t, y)`` of an
+:class:`~sim.runtime.Evaluator` and call ``sample(k, t)`` right after the
+auxiliaries have been evaluated at the k-th save time, so recorded values are
+Vensim's (auxiliaries computed from the stocks at that time).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from .errors import ParameterError
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """The time axis of a run [model time units]."""
+
+    t0: float
+    tf: float
+    dt: float
+    saveper: float
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.dt) and self.dt > 0):
+            raise ParameterError(f"TIME STEP must be a positive number, got {self.dt}")
+        if not self.tf > self.t0:
+            raise ParameterError(f"FINAL TIME ({self.tf}) must be after INITIAL TIME ({self.t0})")
+        if not (np.isfinite(self.saveper) and self.saveper > 0):
+            raise ParameterError(f"SAVEPER must be a positive number, got {self.saveper}")
+        ratio = self.saveper / self.dt
+        if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
+            raise ParameterError(f"SAVEPER ({self.saveper}) must be a whole multiple of TIME STEP "
+                                 f"({self.dt})")
+        steps = (self.tf - self.t0) / self.dt
+        if abs(steps - round(steps)) > 1e-6:
+            raise ParameterError(f"FINAL TIME - INITIAL TIME ({self.tf - self.t0}) must be a whole "
+                                 f"multiple of TIME STEP ({self.dt})")
+
+    @property
+    def n_steps(self) -> int:
+        return int(round((self.tf - self.t0) / self.dt))
+
+    @property
+    def save_every(self) -> int:
+        return int(round(self.saveper / self.dt))
+
+    @property
+    def save_times(self) -> np.ndarray:
+        n = self.n_steps // self.save_every
+        times = self.t0 + self.saveper * np.arange(n + 1)
+        if times[-1] < self.tf - 1e-9 * max(1.0, abs(self.tf)):
+            times = np.append(times, self.tf)
+        return times
+
+
+def _axpy(y, a, r):
+    if isinstance(y, list):
+        return [yi + a * ri for yi, ri in zip(y, r, strict=True)]
+    return y + a * r
+
+
+def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable) -> None:
+    """Vensim's Euler: y(t+dt) = y(t) + dt * f(t, y(t)), saved every SAVEPER."""
+    y, k_save, every, dt = y0, 0, grid.save_every, grid.dt
+    n = grid.n_steps
+    for k in range(n + 1):
+        t = grid.t0 + k * dt
+        r = rates(t, y)
+        if k % every == 0 or k == n:
+            sample(k_save, t, y)
+            k_save += 1
+        if k == n:
+            break
+        y = _axpy(y, dt, r)
+
+
+def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable) -> None:
+    """Classical fourth-order Runge-Kutta at TIME STEP, saved every SAVEPER."""
+    y, k_save, every, h = y0, 0, grid.save_every, grid.dt
+    n = grid.n_steps
+    for k in range(n + 1):
+        t = grid.t0 + k * h
+        k1 = rates(t, y)
+        if k % every == 0 or k == n:
+            sample(k_save, t, y)
+            k_save += 1
+        if k == n:
+            break
+        k2 = rates(t + h / 2, _axpy(y, h / 2, k1))
+        k3 = rates(t + h / 2, _axpy(y, h / 2, k2))
+        k4 = rates(t + h, _axpy(y, h, k3))
+        if isinstance(y, list):
+            y = [yi + h / 6 * (a + 2 * b + 2 * c + d) for yi, a, b, c, d in zip(y, k1, k2, k3, k4)]
+        else:
+            y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+
+
+def scipy_piecewise(rates: Callable, y0: np.ndarray, grid: TimeGrid, breaks: list[float],
+                    sample: Callable, method: str, rtol: float, atol: float,
+                    shape: tuple | None = None) -> tuple[bool, str, float]:
+    """Integrate with ``solve_ivp`` segment by segment between the known switch times.
+
+    Inside a segment the right-hand side is evaluated with the time clipped
+    into the open interval, so a STEP at a segment's edge is seen on the
+    correct side and the solver never meets a discontinuity.
+
+    Returns
+    -------
+    (success, message, t_fail)
+    """
+    if method not in SCIPY_METHODS:
+        raise ParameterError(f"scipy_method '{method}' is not one of {', '.join(SCIPY_METHODS)}")
+    edges = [grid.t0] + sorted(b for b in set(breaks) if grid.t0 < b < grid.tf) + [grid.tf]
+    save = grid.save_times
+    y = np.asarray(y0, dtype=float).ravel()
+    k_save = 0
+    for i in range(len(edges) - 1):
+        a, b = edges[i], edges[i + 1]
+        eps = 1e-12 * max(1.0, abs(a), abs(b))
+        lo, hi = a + eps, b - eps
+        last = i == len(edges) - 2
+        mask = (save >= a - eps) & ((save < b - eps) | (last & (save <= b + eps)))
+        idx = np.nonzero(mask)[0]
+
+        if shape:
+            def fun(t, yy, lo=lo, hi=hi):
+                tc = lo if t < lo else (hi if t > hi else t)
+                return rates(tc, yy.reshape(shape)).ravel()
+        else:
+            def fun(t, yy, lo=lo, hi=hi):
+                tc = lo if t < lo else (hi if t > hi else t)
+                return np.array(rates(tc, yy.tolist()))
+
+        te = np.unique(np.concatenate([np.clip(save[idx], a, b), [b]]))
+        sol = solve_ivp(fun, (a, b), y, method=method, rtol=rtol, atol=atol, t_eval=te)
+        if not sol.success or sol.t.size != te.size:
+            t_fail = float(sol.t[-1]) if sol.t.size else a
+            return False, str(sol.message), t_fail
+        for k in idx:
+            tk = min(max(float(save[k]), a), b)
+            j = int(np.searchsorted(te, tk))
+            ys = sol.y[:, j]
+            ys_shaped = ys.reshape(shape) if shape else ys.tolist()
+            rates(min(max(tk, lo), hi), ys_shaped)
+            sample(k_save, float(save[k]), ys_shaped)
+            k_save += 1
+        y = sol.y[:, -1].copy()
+    return True, "ok", grid.tf

@@ -1,0 +1,381 @@
+"""The public model object: load a .mdl, inspect it, simulate it."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import metadata as _md
+from pathlib import Path
+
+import numpy as np
+
+from .compiler import Compiler, Program
+from .errors import ParameterError
+from .inputs import Ramp, Step, Table
+from .integrators import SCIPY_METHODS, TimeGrid, euler, rk4, scipy_piecewise
+from .results import Failure, SimulationResult
+from .runtime import Evaluator
+from .translate import CONTROL_NAMES, file_hash, read_abstract
+
+METHODS = ("scipy", "euler", "rk4")
+
+
+def package_version() -> str:
+    try:
+        return _md.version("dds-sim")
+    except _md.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """Metadata of one model variable.
+
+    Attributes
+    ----------
+    name : str
+        Vensim name.
+    py_name : str
+        Python-safe name.
+    units : str
+    doc : str
+    kind : {"stock", "flow", "auxiliary", "constant", "lookup"}
+    depends_on : tuple of str
+        Python-safe names of the variables its equation refers to.
+    limits : tuple
+        (min, max) from the units field.
+    """
+
+    name: str
+    py_name: str
+    units: str
+    doc: str
+    kind: str
+    depends_on: tuple
+    limits: tuple
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The model's time controls [model time unit]."""
+
+    initial_time: float
+    final_time: float
+    time_step: float
+    saveper: float
+
+
+class Model:
+    """A compiled Vensim model.
+
+    Use :func:`load_model` to make one.
+    """
+
+    def __init__(self, path: Path, program: Program) -> None:
+        self.path = Path(path)
+        self.program = program
+        self.model_hash = file_hash(self.path)
+        p = program
+        self._visible = [i for i, s in enumerate(p.slots) if s.visible]
+        self.variables: dict[str, VariableInfo] = {}
+        for i in self._visible:
+            s = p.slots[i]
+            deps = set(p.run_deps.get(i, ())) | set(p.init_deps.get(i, ())) | set(p.rate_deps.get(i, ()))
+            names = tuple(sorted(self._public_names(deps - {i})))
+            self.variables[s.py_name] = VariableInfo(s.name, s.py_name, s.units, s.doc, s.kind,
+                                                     names, s.limits)
+        self._by_name = {}
+        for py, info in self.variables.items():
+            for key in (py, info.name, info.name.strip(), info.name.lower()):
+                self._by_name.setdefault(key, py)
+        self.constants = {p.slots[i].py_name: v for i, v in p.default_constants.items()
+                          if p.slots[i].visible}
+        self.stocks = tuple(p.slots[i].py_name for i in p.stock_slots if p.slots[i].visible)
+        self.controls = self._default_controls()
+
+    def _public_names(self, slots) -> set[str]:
+        """Map slots (hidden ones through their own dependencies) to visible names."""
+        p, out, seen, todo = self.program, set(), set(), list(slots)
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            if p.slots[i].visible:
+                out.add(p.slots[i].py_name)
+            elif p.slots[i].kind != "internal":
+                todo += list(p.run_deps.get(i, ())) + list(p.init_deps.get(i, ())) + \
+                    list(p.rate_deps.get(i, ()))
+        return out
+
+    # ------------------------------------------------------------- names
+    def py_name(self, name: str) -> str:
+        """Return the Python-safe name of a variable given either form.
+
+        Raises
+        ------
+        ParameterError
+            If the model has no such variable; the message lists close names.
+        """
+        key = name if name in self._by_name else name.strip().lower()
+        if key in self._by_name:
+            return self._by_name[key]
+        import difflib
+        pool = {info.name: py for py, info in self.variables.items()}
+        close = difflib.get_close_matches(name, list(pool), n=3, cutoff=0.5) or \
+            difflib.get_close_matches(name, list(self.variables), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ParameterError(f"{self.path}: no variable named '{name}'{hint}")
+
+    def _default_controls(self) -> Controls:
+        ev = Evaluator(self.program, "vector", {}, {}, 1)
+        vals = self._eval_controls(ev, {})
+        return Controls(*vals)
+
+    def _eval_controls(self, ev: Evaluator, overrides: dict) -> list[float]:
+        p = self.program
+        ev.initialize(0.0, 0.0, 1.0)
+        out = []
+        for name in CONTROL_NAMES:
+            if name in overrides and overrides[name] is not None:
+                out.append(float(overrides[name]))
+            else:
+                val = np.asarray(ev.v[p.slot_of[name]], dtype=float)
+                if val.size > 1 and not np.all(val == val.flat[0]):
+                    raise ParameterError(f"{name.upper().replace('_', ' ')} must be the same for "
+                                         "every ensemble member")
+                out.append(float(val.flat[0]))
+        return out
+
+    # ---------------------------------------------------------- parameters
+    def _resolve_params(self, params: dict | None):
+        """Split params into static values (float or (N,) arrays) and time series."""
+        p = self.program
+        static, series, breaks, n = {}, {}, [], 1
+        for key, value in (params or {}).items():
+            py = self.py_name(key)
+            info = self.variables[py]
+            if info.kind != "constant":
+                raise ParameterError(f"{self.path}: '{info.name}' is a {info.kind}, not a constant; "
+                                     "only constants can be set (its equation would be replaced)")
+            slot = p.slot_of[py]
+            if isinstance(value, (Step, Ramp, Table)):
+                fn, b = value.resolve(p.default_constants[slot])
+                series[slot] = fn
+                breaks += list(b)
+                continue
+            if isinstance(value, bool):
+                raise ParameterError(f"parameter '{info.name}': expected a number, got {value!r}")
+            if isinstance(value, (int, float, np.integer, np.floating)):
+                if not math.isfinite(float(value)):
+                    raise ParameterError(f"parameter '{info.name}': value must be finite, got {value}")
+                static[slot] = float(value)
+                continue
+            try:
+                arr = np.asarray(value, dtype=float)
+            except (TypeError, ValueError):
+                raise ParameterError(f"parameter '{info.name}': expected a number, a 1-D array of "
+                                     f"numbers, or sim.Step/Ramp/Table; got {value!r}") from None
+            if arr.ndim != 1 or arr.size == 0:
+                raise ParameterError(f"parameter '{info.name}': an ensemble override must be a 1-D "
+                                     f"array with one value per member, got shape {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ParameterError(f"parameter '{info.name}': values must be finite")
+            if n == 1 and arr.size > 1:
+                n = arr.size
+            elif arr.size not in (1, n):
+                raise ParameterError(f"parameter '{info.name}': has {arr.size} values but another "
+                                     f"parameter has {n}; all ensemble arrays must have the same length")
+            static[slot] = arr if arr.size > 1 else float(arr[0])
+        return static, series, breaks, n
+
+    # ------------------------------------------------------------ simulate
+    def simulate(self, params: dict | None = None, method: str = "scipy", *,
+                 scipy_method: str = "RK45", rtol: float = 1e-6, atol: float = 1e-6,
+                 initial_time: float | None = None, final_time: float | None = None,
+                 time_step: float | None = None, saveper: float | None = None,
+                 outputs: list[str] | None = None) -> SimulationResult:
+        """Simulate the model once, or an ensemble of N members at once.
+
+        Parameters
+        ----------
+        params : dict, optional
+            Constant name (Vensim or Python-safe) -> float, 1-D array of N
+            values (an ensemble), or :class:`sim.Step` / :class:`sim.Ramp` /
+            :class:`sim.Table` (the constant replaced over time).
+        method : {"scipy", "euler", "rk4"}
+            ``euler``/``rk4``: fixed step at TIME STEP, as Vensim;
+            ``scipy``: :func:`scipy.integrate.solve_ivp` with ``rtol``/``atol``,
+            split at every known switch time.
+        scipy_method : str
+            solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853).
+        initial_time, final_time, time_step, saveper : float, optional
+            Override the model's control variables [model time unit].
+        outputs : list of str, optional
+            Variables to record (default: all).
+
+        Returns
+        -------
+        SimulationResult
+        """
+        if method not in METHODS:
+            raise ParameterError(f"method '{method}' is not one of {', '.join(METHODS)}")
+        for nm, tolv in (("rtol", rtol), ("atol", atol)):
+            if not (isinstance(tolv, (int, float)) and tolv > 0 and math.isfinite(tolv)):
+                raise ParameterError(f"{nm} must be a positive number, got {tolv!r}")
+        if method == "scipy" and scipy_method not in SCIPY_METHODS:
+            raise ParameterError(f"scipy_method '{scipy_method}' is not one of {', '.join(SCIPY_METHODS)}")
+        p = self.program
+        static, series, breaks, n = self._resolve_params(params)
+        backend = "scalar" if n == 1 else "vector"
+        ev = Evaluator(p, backend, static, series, n)
+        controls = self._eval_controls(Evaluator(p, "vector", static, {}, n), {
+            "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
+            "saveper": saveper})
+        for name, val in zip(CONTROL_NAMES, controls, strict=True):
+            ev.v[p.slot_of[name]] = val
+        t0, tf, dt, sp = controls
+        if method == "scipy" and saveper is None and sp < dt:
+            sp = dt
+        grid = TimeGrid(t0, tf, dt, sp)
+        tol = 0.0 if method == "scipy" else dt / 2
+        y0 = ev.initialize(t0, tol, dt)
+        rec_slots = self._record_slots(outputs)
+        times = grid.save_times
+        store = {i: np.full((len(times), n), np.nan) for i in rec_slots}
+        v = ev.v
+
+        def sample(k, t, y):
+            for i in rec_slots:
+                store[i][k] = v[i]
+
+        failures: list[Failure] = []
+        rates = ev.rates_scalar if backend == "scalar" else self._guarded(ev, failures, rec_slots)
+        with np.errstate(all="ignore"):
+            if method == "euler":
+                euler(rates, y0, grid, sample)
+            elif method == "rk4":
+                rk4(rates, y0, grid, sample)
+            else:
+                bps = breaks + self._breakpoints(ev, grid)
+                ok, msg, t_fail = scipy_piecewise(rates, y0, grid, bps, sample, scipy_method, rtol, atol,
+                                                  shape=None if backend == "scalar" else (len(ev.stocks), n))
+                if not ok:
+                    failures.append(Failure(0 if n == 1 else -1, t_fail, f"solver: {msg}"))
+        data = {}
+        for i in rec_slots:
+            arr = store[i]
+            for f in failures:
+                if f.member >= 0:
+                    arr[times >= f.time - 1e-12, f.member] = np.nan
+            data[p.slots[i].name] = arr
+        if backend == "scalar" and not failures:
+            failures += self._scan_nonfinite(data, times)
+        meta = {
+            "model": str(self.path), "model_hash": self.model_hash, "method": method,
+            "scipy_method": scipy_method if method == "scipy" else None,
+            "rtol": rtol if method == "scipy" else None, "atol": atol if method == "scipy" else None,
+            "initial_time": t0, "final_time": tf, "time_step": dt, "saveper": sp,
+            "n_members": n, "version": package_version(),
+            "params": {p.slots[s].name: (v_ if np.isscalar(v_) else f"array[{len(v_)}]")
+                       for s, v_ in static.items()},
+            "time_series": sorted(p.slots[s].name for s in series),
+        }
+        py_names = {p.slots[i].py_name: p.slots[i].name for i in rec_slots}
+        return SimulationResult(times=times, data=data, n_members=n, metadata=meta,
+                                failures=failures, py_names=py_names)
+
+    def _record_slots(self, outputs) -> list[int]:
+        p = self.program
+        if outputs is None:
+            return [i for i in self._visible if p.slots[i].kind != "lookup"]
+        out = []
+        for name in outputs:
+            py = self.py_name(name)
+            if self.variables[py].kind == "lookup":
+                raise ParameterError(f"'{name}' is a lookup table, not a variable to record")
+            out.append(p.slot_of[py])
+        return out
+
+    def _guarded(self, ev: Evaluator, failures: list, rec_slots):
+        """Wrap vector rates: mask members that go non-finite, record where."""
+        masked = np.zeros(ev.n, dtype=bool)
+        p = self.program
+
+        def rates(t, y):
+            out = ev.rates_vector(t, y)
+            bad = ~(np.isfinite(out).all(axis=0) & np.isfinite(y).all(axis=0)) & ~masked
+            if bad.any():
+                for m in np.nonzero(bad)[0]:
+                    slot = ev.first_nonfinite(int(m), rec_slots)
+                    name = p.slots[slot].name if slot is not None else "?"
+                    failures.append(Failure(int(m), float(t), name))
+                masked[bad] = True
+            if masked.any():
+                out[:, masked] = 0.0
+            return out
+        return rates
+
+    @staticmethod
+    def _scan_nonfinite(data, times) -> list:
+        first = None
+        for name, arr in data.items():
+            bad = ~np.isfinite(arr[:, 0])
+            if bad.any():
+                k = int(np.argmax(bad))
+                if first is None or k < first[0]:
+                    first = (k, name)
+        return [] if first is None else [Failure(0, float(times[first[0]]), first[1])]
+
+    def _breakpoints(self, ev: Evaluator, grid: TimeGrid) -> list[float]:
+        """Switch times of STEP/PULSE/RAMP/time lookups whose arguments are static."""
+        p, v, out = self.program, ev.v, []
+        dynamic = set(ev.run_order) | set(ev.stocks) | set(ev.series)
+        vb = p.backends["vector"].breakpoints
+        for (kind, vals), deps in zip(vb, p.breakpoint_deps, strict=True):
+            if deps & dynamic:
+                continue
+            try:
+                xs = [np.atleast_1d(np.asarray(f(v, grid.t0) if callable(f) else f, float))
+                      for f in vals]
+            except Exception:
+                continue
+            if kind == "at":
+                for x in xs:
+                    out += list(np.unique(x))
+            elif kind == "pulse":
+                st, w = xs
+                w = np.where(w == 0, grid.dt, w)
+                out += list(np.unique(st)) + list(np.unique(st + w))
+            elif kind == "pulse_train":
+                st, itv, w, en = (float(x[0]) for x in xs)
+                w = w or grid.dt
+                k = st
+                while k < min(en, grid.tf) and itv > 0 and len(out) < 10000:
+                    out += [k, k + w]
+                    k += itv
+                out.append(en)
+        finite = [float(x) for x in out if np.isfinite(x)]
+        return sorted(set(finite))[:2000]
+
+
+def load_model(path: str | Path) -> Model:
+    """Translate a Vensim ``.mdl`` file with PySD and compile it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ModelError
+        Unreadable file, unsupported construct (named), or a broken equation.
+    """
+    path = Path(path)
+    elements = read_abstract(path)
+    program = Compiler(str(path), elements).compile()
+    return Model(path, program)

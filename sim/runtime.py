@@ -1,0 +1,158 @@
+"""Evaluate a compiled :class:`~sim.compiler.Program` for one parameter set.
+
+An :class:`Evaluator` owns the value list ``v`` of one simulation: it runs the
+initialisation program once, then offers ``rates(t, y)``, the derivative of
+all stocks for all ensemble members, as the integrators need it.
+"""
+from __future__ import annotations
+
+import math
+from graphlib import CycleError, TopologicalSorter
+
+import numpy as np
+
+from .compiler import Program
+from .errors import ModelError
+
+_FALLBACK = (ZeroDivisionError, ValueError, OverflowError)
+
+
+def _order(nodes: set[int], deps: dict[int, frozenset], program: Program, what: str) -> list[int]:
+    ts = TopologicalSorter()
+    for n in sorted(nodes):
+        ts.add(n, *sorted(d for d in deps.get(n, ()) if d in nodes and d != n))
+    try:
+        return list(ts.static_order())
+    except CycleError as exc:
+        cycle = [program.slots[i].name for i in exc.args[1]]
+        raise ModelError(program.path, f"{what}: circular definition (algebraic loop) "
+                         f"through {' -> '.join(cycle)}", variable=cycle[0]) from exc
+
+
+class Evaluator:
+    """State of one (ensemble) simulation.
+
+    Parameters
+    ----------
+    program : Program
+        The compiled model.
+    backend : {"scalar", "vector"}
+        Which closures to use; "scalar" only for a single member.
+    static : dict
+        slot -> float or array (N,): constants overridden for this run.
+    series : dict
+        slot -> callable(t): constants replaced by a time series.
+    n_members : int
+        Ensemble size N.
+    """
+
+    def __init__(self, program: Program, backend: str, static: dict, series: dict,
+                 n_members: int) -> None:
+        self.p = program
+        self.n = n_members
+        self.backend = backend
+        self.bp = program.backends[backend]
+        self.vp = program.backends["vector"]
+        v = [0.0] * len(program.slots)
+        for slot, val in program.default_constants.items():
+            v[slot] = val
+        for slot, val in static.items():
+            v[slot] = val
+        self.v = v
+        self.series = dict(series)
+        # which runtime slots change with time
+        run_nodes = set(self.bp.run_fn) | set(self.series)
+        dynamic = set(program.stock_slots) | set(self.series) | (program.uses_time & run_nodes)
+        order = _order(run_nodes, program.run_deps, program, "auxiliary equations")
+        for s in order:
+            if s in dynamic or any(d in dynamic for d in program.run_deps.get(s, ())):
+                dynamic.add(s)
+        self.run_order = [s for s in order if s in dynamic and s not in self.series]
+        self.stocks = list(program.stock_slots)
+
+    # ----------------------------------------------------------- initialise
+    def initialize(self, t0: float, tol: float, dt: float):
+        """Run the initialisation program at ``t0``; return the initial stocks."""
+        p, v = self.p, self.v
+        v[p.tol_slot] = tol
+        v[p.dt_slot] = dt
+        init_nodes = set(self.bp.init_fn) | set(self.series)
+        deps = dict(p.init_deps)
+        for s in self.series:
+            deps[s] = frozenset()
+        order = _order(init_nodes, deps, p, "initial values")
+        with np.errstate(all="ignore"):
+            for s in order:
+                if s in self.series:
+                    v[s] = self.series[s](t0)
+                else:
+                    v[s] = self._call(self.bp.init_fn[s], self.vp.init_fn[s], t0)
+        return self.stock_values()
+
+    def set_tol(self, tol: float) -> None:
+        self.v[self.p.tol_slot] = tol
+
+    def stock_values(self):
+        v = self.v
+        if self.backend == "scalar":
+            return [float(v[s]) for s in self.stocks]
+        y = np.empty((len(self.stocks), self.n))
+        for k, s in enumerate(self.stocks):
+            y[k] = v[s]
+        return y
+
+    def _call(self, fn, vfn, t):
+        if not callable(fn):
+            return fn
+        if self.backend == "scalar":
+            try:
+                return fn(self.v, t)
+            except _FALLBACK:
+                return float(vfn(self.v, t))
+        return fn(self.v, t)
+
+    # ---------------------------------------------------------------- rates
+    def rates_scalar(self, t: float, y) -> list[float]:
+        """Derivatives for a single member, Python floats (fast path)."""
+        v = self.v
+        for s, val in zip(self.stocks, y):
+            v[s] = val
+        for s, f in self.series.items():
+            v[s] = f(t)
+        run, rate = self.bp.run_fn, self.bp.rate_fn
+        try:
+            for s in self.run_order:
+                v[s] = run[s](v, t)
+            return [rate[s](v, t) for s in self.stocks]
+        except _FALLBACK:
+            with np.errstate(all="ignore"):
+                vrun, vrate = self.vp.run_fn, self.vp.rate_fn
+                for s in self.run_order:
+                    v[s] = float(vrun[s](v, t))
+                return [float(vrate[s](v, t)) for s in self.stocks]
+
+    def rates_vector(self, t: float, y: np.ndarray) -> np.ndarray:
+        """Derivatives of all members: ``y`` and the result are (stocks, N)."""
+        v = self.v
+        for k, s in enumerate(self.stocks):
+            v[s] = y[k]
+        for s, f in self.series.items():
+            v[s] = f(t)
+        run, rate = self.bp.run_fn, self.bp.rate_fn
+        out = np.empty_like(y)
+        for s in self.run_order:
+            v[s] = run[s](v, t)
+        for k, s in enumerate(self.stocks):
+            out[k] = rate[s](v, t)
+        return out
+
+    def first_nonfinite(self, member: int, slots: list[int]) -> int | None:
+        """The first slot (in evaluation order) whose value is non-finite for ``member``."""
+        v = self.v
+        order = [s for s in self.stocks] + self.run_order
+        for s in order + [s for s in slots if s not in order]:
+            val = v[s]
+            x = val[member] if isinstance(val, np.ndarray) and val.ndim else val
+            if not math.isfinite(float(x)):
+                return s
+        return None
