@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import io
 import math
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -231,8 +232,7 @@ class Source(BaseModel):
     @field_validator("source_id")
     @classmethod
     def _id_form(cls, v: str) -> str:
-        if not v or not (v[0].isascii() and v[0].islower()) or not all(
-                c.isascii() and (c.islower() or c.isdigit() or c == "_") for c in v):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", v):
             raise _custom("source_id", f"invalid id {v!r}; expected lower-case ascii "
                           "letters, digits and '_', starting with a letter")
         return v

@@ -15,7 +15,7 @@ output is byte-identical on rerun. Rules:
 - units are normalised to the model's vocabulary (:data:`UNIT_ALIASES`);
   values are never rescaled, and no exchange rate is applied;
 - four derived series are added, each with its formula in the note
-  (:func:`derive_rows`).
+  (:data:`DERIVATIONS`).
 """
 from __future__ import annotations
 
@@ -176,13 +176,12 @@ def _fact_year(record: Mapping[str, str], where: str, line: int) -> int:
 
 
 def _fact(record: Mapping[str, str], where: str, line: int) -> _Fact:
-    unit = record["unit"].strip()
     fields = {
-        "series": record["series"].strip(),
+        "series": record["series"],
         "year": record["year"],
         "value": record["value"],
-        "unit": UNIT_ALIASES.get(unit, unit),
-        "status": record["status"].strip(),
+        "unit": UNIT_ALIASES.get(record["unit"], record["unit"]),
+        "status": record["status"],
         "source_id": _fact_source_id(record["source"], where, line),
         "note": _fact_note(record),
     }
@@ -190,7 +189,7 @@ def _fact(record: Mapping[str, str], where: str, line: int) -> _Fact:
     return _Fact(line, parse_record(ObservedRow, fields, where, line), url)
 
 
-def read_facts(facts_csv: Path) -> list[_Fact]:
+def _read_facts(facts_csv: Path) -> list[_Fact]:
     """Read the facts table, keeping years 2010-2022.
 
     Raises
@@ -258,36 +257,51 @@ def total(exports: Mapping[int, float], imports: Mapping[int, float]
     return _combine(exports, imports, lambda x, m: round(x + m, MONEY_DECIMALS))
 
 
-_DERIVATIONS: tuple[tuple[str, Callable[..., dict[int, float]], tuple[str, str], str,
-                          str], ...] = (
-    ("digital_economy_size_usd", digital_economy_size,
-     ("china_gdp_usd", "digital_economy_share_gdp"), "caict_de",
-     "derived: china_gdp_usd [billion USD] * 10 [100M USD per billion USD] * "
-     "digital_economy_share_gdp [percent] / 100 [percent per fraction]; GDP from "
-     "wb_wdi, share from caict_de; rounded to 4 decimals"),
-    ("china_world_share_dds_exports", world_share,
-     ("china_dds_exports_unctad", "world_dds_exports_unctad"), "unctad_dds",
-     "derived: china_dds_exports_unctad / world_dds_exports_unctad (both 100M USD); "
-     "a fraction 0-1, not percent; rounded to 8 decimals"),
-    ("china_dds_balance_unctad", balance,
-     ("china_dds_exports_unctad", "china_dds_imports_unctad"), "unctad_dds",
-     "derived: china_dds_exports_unctad - china_dds_imports_unctad (100M USD); "
-     "positive = surplus"),
-    ("china_dds_total_unctad", total,
-     ("china_dds_exports_unctad", "china_dds_imports_unctad"), "unctad_dds",
-     "derived: china_dds_exports_unctad + china_dds_imports_unctad (100M USD)"),
+@dataclass(frozen=True)
+class Derivation:
+    """A derived series: ``func(values of inputs[0], values of inputs[1])``."""
+
+    series: str
+    func: Callable[[Mapping[int, float], Mapping[int, float]], dict[int, float]]
+    inputs: tuple[str, str]
+    source_id: str
+    note: str
+
+
+DERIVATIONS: tuple[Derivation, ...] = (
+    Derivation(
+        "digital_economy_size_usd", digital_economy_size,
+        ("china_gdp_usd", "digital_economy_share_gdp"), "caict_de",
+        "derived: china_gdp_usd [billion USD] * 10 [100M USD per billion USD] * "
+        "digital_economy_share_gdp [percent] / 100 [percent per fraction]; GDP from "
+        "wb_wdi, share from caict_de; rounded to 4 decimals"),
+    Derivation(
+        "china_world_share_dds_exports", world_share,
+        ("china_dds_exports_unctad", "world_dds_exports_unctad"), "unctad_dds",
+        "derived: china_dds_exports_unctad / world_dds_exports_unctad (both 100M "
+        "USD); a fraction 0-1, not percent; rounded to 8 decimals"),
+    Derivation(
+        "china_dds_balance_unctad", balance,
+        ("china_dds_exports_unctad", "china_dds_imports_unctad"), "unctad_dds",
+        "derived: china_dds_exports_unctad - china_dds_imports_unctad (100M USD); "
+        "positive = surplus"),
+    Derivation(
+        "china_dds_total_unctad", total,
+        ("china_dds_exports_unctad", "china_dds_imports_unctad"), "unctad_dds",
+        "derived: china_dds_exports_unctad + china_dds_imports_unctad (100M USD)"),
 )
-"""(series, function, input series, source_id, note) of each derived series."""
+"""The derived series; the source is the publication of the defining input."""
 
 
 def derive_rows(rows: Sequence[ObservedRow]) -> list[ObservedRow]:
     """Return the derived series computed from ``rows`` (status ``derived``)."""
     out = []
-    for series, func, (a, b), source_id, note in _DERIVATIONS:
-        for year, value in func(_values(rows, a), _values(rows, b)).items():
-            out.append(ObservedRow(series=series, year=year, value=value,
-                                   unit=SERIES_UNITS[series], status="derived",
-                                   source_id=source_id, note=note))
+    for d in DERIVATIONS:
+        a, b = (_values(rows, name) for name in d.inputs)
+        out.extend(ObservedRow(series=d.series, year=year, value=value,
+                               unit=SERIES_UNITS[d.series], status="derived",
+                               source_id=d.source_id, note=d.note)
+                   for year, value in d.func(a, b).items())
     return out
 
 
@@ -337,9 +351,9 @@ def build_observed(facts_csv: Path) -> tuple[list[ObservedRow], list[Source]]:
     Raises
     ------
     DataError
-        The facts do not fit the schema (see :func:`read_facts`).
+        The facts do not fit the schema (see :func:`_read_facts`).
     """
-    facts = read_facts(Path(facts_csv))
+    facts = _read_facts(Path(facts_csv))
     rows = [f.row for f in facts]
     rows = sorted([*rows, *derive_rows(rows)], key=lambda r: (r.series, r.year))
     sources = _sources(facts, display_path(facts_csv))
