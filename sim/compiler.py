@@ -75,6 +75,7 @@ class Program:
     breakpoint_deps: list[frozenset]
     tol_slot: int
     dt_slot: int
+    pipelines: list = field(default_factory=list)
 
 
 def _is_num(x) -> bool:
@@ -194,6 +195,7 @@ class Compiler:
         self.defaults: dict[int, float] = {}
         self.stock_slots: list[int] = []
         self.breakpoint_deps: list[frozenset] = []
+        self.pipelines: list[tuple[int, list[int]]] = []
         self._hidden_counter: dict[str, int] = {}
         self._pass = 0
 
@@ -255,7 +257,8 @@ class Compiler:
                        default_constants=self.defaults, init_deps=self.init_deps,
                        run_deps=self.run_deps, rate_deps=self.rate_deps, uses_time=self.uses_time,
                        stock_slots=self.stock_slots, backends=backends,
-                       breakpoint_deps=self.breakpoint_deps, tol_slot=self._tol, dt_slot=self._dt)
+                       breakpoint_deps=self.breakpoint_deps, tol_slot=self._tol, dt_slot=self._dt,
+                       pipelines=self.pipelines)
 
     def _compile_element(self, e: RawElement) -> None:
         py = self.names.py[e.name]
@@ -344,7 +347,7 @@ class Compiler:
             return self._smooth(node.input, node.delay_time, node.initial, int(node.order), "delay")
         if isinstance(node, ae.DelayNStructure):
             return self._smooth(node.input, node.delay_time, node.initial, self._order(node.order),
-                                "delay")
+                                "delay", pipeline=True)
         if isinstance(node, ae.TrendStructure):
             return self._trend(node)
         raise ModelError(self.path, f"unsupported construct {type(node).__name__}",
@@ -552,8 +555,15 @@ class Compiler:
         t0 = self._static_value(self.by_ref["initial_time"].ast, depth + 1)
         return float(compiled(v, t0))
 
-    def _smooth(self, inp, time_node, init_node, order: int, kind: str):
-        """Expand SMOOTH/DELAY of any order into hidden stocks (Vensim's material delay)."""
+    def _smooth(self, inp, time_node, init_node, order: int, kind: str, pipeline: bool = False):
+        """Expand SMOOTH/DELAY of any order into hidden stocks (Vensim's material delay).
+
+        With ``pipeline`` (DELAY N), stage k drains with the delay time that was
+        current k time steps ago, as Vensim and PySD do: the hidden slots
+        ``_pipe`` hold those past delay times and the fixed-step integrators
+        shift them once per step. Continuous (SciPy) runs use the current delay
+        time in every stage.
+        """
         key = self._hidden_key(kind)
         i_in = self._new_slot(key + "_input", Slot(key + "_input", key + "_input", "hidden_aux",
                                                    visible=False))
@@ -573,6 +583,20 @@ class Compiler:
         stocks = [self._new_slot(f"{key}_stock{k}", Slot(f"{key}_stock{k}", f"{key}_stock{k}",
                                                          "hidden_stock", visible=False))
                   for k in range(order)]
+        times = [i_t] * order
+        t_out = i_t
+        if pipeline:
+            # pipes[k-1] holds the delay time of k steps ago; the output uses last step's
+            pipes = [self._new_slot(f"{key}_pipe{k}", Slot(f"{key}_pipe{k}", f"{key}_pipe{k}",
+                                                           "pipeline", visible=False))
+                     for k in range(1, max(order, 2))]
+            times = [i_t] + pipes[:order - 1]
+            t_out = pipes[0]
+            for p_ in pipes:
+                self.prog.init_fn[p_] = (lambda v, t: v[i_t])
+                self.init_deps[p_] = frozenset({i_t})
+            if self.B.name == "vector":
+                self.pipelines.append((i_t, pipes))
         n = float(order)
         finit = lift(fini)
         for k, s in enumerate(stocks):
@@ -582,25 +606,27 @@ class Compiler:
                 self.prog.init_fn[s] = finit
                 self.init_deps[s] = frozenset(dini)
             else:
+                tk = times[k]
                 if k == 0:
                     self.prog.rate_fn[s] = (lambda v, t, s=s: v[i_in] - v[s] / (v[i_t] / n))
                 else:
-                    self.prog.rate_fn[s] = (lambda v, t, s=s, prev=prev:
-                                            v[prev] / (v[i_t] / n) - v[s] / (v[i_t] / n))
+                    tp = times[k - 1]
+                    self.prog.rate_fn[s] = (lambda v, t, s=s, prev=prev, tk=tk, tp=tp:
+                                            v[prev] / (v[tp] / n) - v[s] / (v[tk] / n))
                 self.prog.init_fn[s] = (lambda v, t: finit(v, t) * v[i_t] / n)
                 self.init_deps[s] = frozenset(dini | {i_t})
-            self.rate_deps[s] = frozenset({prev, s, i_t, i_in})
+            self.rate_deps[s] = frozenset({prev, s, i_in} | set(times))
         out = self._new_slot(key + "_output", Slot(key + "_output", key + "_output", "hidden_aux",
                                                    visible=False))
         last = stocks[-1]
         if kind == "smooth":
             fout = (lambda v, t: v[last])
         else:
-            fout = (lambda v, t: v[last] / (v[i_t] / n))
+            fout = (lambda v, t: v[last] / (v[t_out] / n))
         self.prog.run_fn[out] = fout
         self.prog.init_fn[out] = fout
-        self.run_deps[out] = frozenset({last, i_t})
-        self.init_deps[out] = frozenset({last, i_t})
+        self.run_deps[out] = frozenset({last, i_t, t_out})
+        self.init_deps[out] = frozenset({last, i_t, t_out})
         return (lambda v, t: v[out]), {out}, False
 
     def _trend(self, node):

@@ -64,8 +64,13 @@ def _axpy(y, a, r):
     return y + a * r
 
 
-def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable) -> None:
-    """Vensim's Euler: y(t+dt) = y(t) + dt * f(t, y(t)), saved every SAVEPER."""
+def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable,
+          post_step: Callable | None = None) -> None:
+    """Vensim's Euler: y(t+dt) = y(t) + dt * f(t, y(t)), saved every SAVEPER.
+
+    ``post_step()`` runs once per step after the derivative (discrete state
+    such as DELAY N's delay-time pipeline).
+    """
     y, k_save, every, dt = y0, 0, grid.save_every, grid.dt
     n = grid.n_steps
     for k in range(n + 1):
@@ -76,10 +81,13 @@ def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable) -> None:
             k_save += 1
         if k == n:
             break
+        if post_step is not None:
+            post_step()
         y = _axpy(y, dt, r)
 
 
-def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable) -> None:
+def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
+        post_step: Callable | None = None) -> None:
     """Classical fourth-order Runge-Kutta at TIME STEP, saved every SAVEPER."""
     y, k_save, every, h = y0, 0, grid.save_every, grid.dt
     n = grid.n_steps
@@ -91,6 +99,8 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable) -> None:
             k_save += 1
         if k == n:
             break
+        if post_step is not None:
+            post_step()
         k2 = rates(t + h / 2, _axpy(y, h / 2, k1))
         k3 = rates(t + h / 2, _axpy(y, h / 2, k2))
         k4 = rates(t + h, _axpy(y, h, k3))
@@ -154,3 +164,32 @@ def scipy_piecewise(rates: Callable, y0: np.ndarray, grid: TimeGrid, breaks: lis
             k_save += 1
         y = sol.y[:, -1].copy()
     return True, "ok", grid.tf
+
+
+def euler_dynamic(rates: Callable, y0, t0: float, controls: Callable, sample: Callable,
+                  post_step: Callable | None = None, max_steps: int = 10_000_000) -> None:
+    """Euler with control variables that change during the run.
+
+    Vensim lets TIME STEP, SAVEPER and FINAL TIME be equations of TIME. After
+    each derivative evaluation ``controls()`` returns their current
+    ``(time_step, saveper, final_time)``; a value is saved whenever the time
+    reaches the next save point.
+    """
+    y, t, next_save, k = y0, t0, t0, 0
+    for _ in range(max_steps):
+        r = rates(t, y)
+        dt, sp, tf = controls()
+        if not (dt > 0 and sp > 0):
+            raise ParameterError(f"TIME STEP ({dt}) and SAVEPER ({sp}) must stay positive (time {t})")
+        eps = 1e-9 * max(1.0, abs(t))
+        if t >= next_save - eps or t >= tf - eps:
+            sample(k, t, y)
+            k += 1
+            next_save = t + sp
+        if t >= tf - eps:
+            return
+        if post_step is not None:
+            post_step()
+        y = _axpy(y, dt, r)
+        t = t + dt
+    raise ParameterError(f"more than {max_steps} steps: check TIME STEP and FINAL TIME")

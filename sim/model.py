@@ -11,7 +11,7 @@ import numpy as np
 from .compiler import Compiler, Program
 from .errors import ParameterError
 from .inputs import Ramp, Step, Table
-from .integrators import SCIPY_METHODS, TimeGrid, euler, rk4, scipy_piecewise
+from .integrators import SCIPY_METHODS, TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise
 from .results import Failure, SimulationResult
 from .runtime import Evaluator
 from .translate import CONTROL_NAMES, file_hash, read_abstract
@@ -240,6 +240,10 @@ class Model:
         tol = 0.0 if method == "scipy" else dt / 2
         y0 = ev.initialize(t0, tol, dt)
         rec_slots = self._record_slots(outputs)
+        ctrl_slots = [p.slot_of[c] for c in CONTROL_NAMES[1:]]
+        if any(s in ev.run_order for s in ctrl_slots) and not any(
+                x is not None for x in (final_time, time_step, saveper)):
+            return self._simulate_dynamic_controls(ev, method, y0, t0, rec_slots, static, series)
         times = grid.save_times
         store = {i: np.full((len(times), n), np.nan) for i in rec_slots}
         v = ev.v
@@ -251,11 +255,13 @@ class Model:
         failures: list[Failure] = []
         rates = ev.rates_scalar if backend == "scalar" else self._guarded(ev, failures, rec_slots)
         with np.errstate(all="ignore"):
+            post = ev.shift if ev.pipelines else None
             if method == "euler":
-                euler(rates, y0, grid, sample)
+                euler(rates, y0, grid, sample, post)
             elif method == "rk4":
-                rk4(rates, y0, grid, sample)
+                rk4(rates, y0, grid, sample, post)
             else:
+                ev.continuous = True
                 bps = breaks + self._breakpoints(ev, grid)
                 ok, msg, t_fail = scipy_piecewise(rates, y0, grid, bps, sample, scipy_method, rtol, atol,
                                                   shape=None if backend == "scalar" else (len(ev.stocks), n))
@@ -283,6 +289,37 @@ class Model:
         py_names = {p.slots[i].py_name: p.slots[i].name for i in rec_slots}
         return SimulationResult(times=times, data=data, n_members=n, metadata=meta,
                                 failures=failures, py_names=py_names)
+
+    def _simulate_dynamic_controls(self, ev, method, y0, t0, rec_slots, static, series):
+        """Euler run of a model whose TIME STEP/SAVEPER/FINAL TIME depend on time."""
+        p = self.program
+        if method != "euler":
+            raise ParameterError(f"{self.path}: TIME STEP, SAVEPER or FINAL TIME change over time; "
+                                 "such models run with method='euler' only (as in Vensim)")
+        if ev.n != 1:
+            raise ParameterError(f"{self.path}: time-varying control variables need a single run")
+        v = ev.v
+        fs, fsp, fdt = (p.slot_of[c] for c in ("final_time", "saveper", "time_step"))
+        times, rows = [], []
+
+        def sample(k, t, y):
+            times.append(t)
+            rows.append([float(np.asarray(v[i]).flat[0]) for i in rec_slots])
+
+        def controls():
+            return float(v[fdt]), float(v[fsp]), float(v[fs])
+
+        with np.errstate(all="ignore"):
+            euler_dynamic(ev.rates_scalar, y0, t0, controls, sample, ev.shift if ev.pipelines else None)
+        arr = np.asarray(rows, dtype=float)
+        data = {p.slots[i].name: arr[:, [j]] for j, i in enumerate(rec_slots)}
+        meta = {"model": str(self.path), "model_hash": self.model_hash, "method": method,
+                "dynamic_controls": True, "n_members": 1, "version": package_version(),
+                "params": {p.slots[s].name: v_ for s, v_ in static.items()},
+                "time_series": sorted(p.slots[s].name for s in series)}
+        return SimulationResult(times=np.asarray(times), data=data, n_members=1, metadata=meta,
+                                failures=self._scan_nonfinite(data, np.asarray(times)),
+                                py_names={p.slots[i].py_name: p.slots[i].name for i in rec_slots})
 
     def _record_slots(self, outputs) -> list[int]:
         p = self.program

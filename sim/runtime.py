@@ -69,6 +69,8 @@ class Evaluator:
                 dynamic.add(s)
         self.run_order = [s for s in order if s in dynamic and s not in self.series]
         self.stocks = list(program.stock_slots)
+        self.pipelines = program.pipelines
+        self.continuous = False
 
     # ----------------------------------------------------------- initialise
     def initialize(self, t0: float, tol: float, dt: float):
@@ -91,6 +93,20 @@ class Evaluator:
 
     def set_tol(self, tol: float) -> None:
         self.v[self.p.tol_slot] = tol
+
+    def shift(self) -> None:
+        """Advance the DELAY N delay-time pipelines by one time step (fixed-step runs)."""
+        v = self.v
+        for it, pipes in self.pipelines:
+            for k in range(len(pipes) - 1, 0, -1):
+                v[pipes[k]] = v[pipes[k - 1]]
+            v[pipes[0]] = v[it]
+
+    def _pipes_current(self) -> None:
+        v = self.v
+        for it, pipes in self.pipelines:
+            for p_ in pipes:
+                v[p_] = v[it]
 
     def stock_values(self):
         v = self.v
@@ -123,12 +139,16 @@ class Evaluator:
         try:
             for s in self.run_order:
                 v[s] = run[s](v, t)
+            if self.continuous and self.pipelines:
+                self._pipes_current()
             return [rate[s](v, t) for s in self.stocks]
         except _FALLBACK:
             with np.errstate(all="ignore"):
                 vrun, vrate = self.vp.run_fn, self.vp.rate_fn
                 for s in self.run_order:
                     v[s] = float(vrun[s](v, t))
+                if self.continuous and self.pipelines:
+                    self._pipes_current()
                 return [float(vrate[s](v, t)) for s in self.stocks]
 
     def rates_vector(self, t: float, y: np.ndarray) -> np.ndarray:
@@ -142,6 +162,8 @@ class Evaluator:
         out = np.empty_like(y)
         for s in self.run_order:
             v[s] = run[s](v, t)
+        if self.continuous and self.pipelines:
+            self._pipes_current()
         for k, s in enumerate(self.stocks):
             out[k] = rate[s](v, t)
         return out
