@@ -245,12 +245,18 @@ class Model:
                 x is not None for x in (final_time, time_step, saveper)):
             return self._simulate_dynamic_controls(ev, method, y0, t0, rec_slots, static, series)
         times = grid.save_times
-        store = {i: np.full((len(times), n), np.nan) for i in rec_slots}
         v = ev.v
+        if backend == "scalar":
+            rows: list = [None] * len(times)
 
-        def sample(k, t, y):
-            for i in rec_slots:
-                store[i][k] = v[i]
+            def sample(k, t, y):
+                rows[k] = [v[i] for i in rec_slots]
+        else:
+            store = {i: np.full((len(times), n), np.nan) for i in rec_slots}
+
+            def sample(k, t, y):
+                for i in rec_slots:
+                    store[i][k] = v[i]
 
         failures: list[Failure] = []
         rates = ev.rates_scalar if backend == "scalar" else self._guarded(ev, failures, rec_slots)
@@ -267,6 +273,10 @@ class Model:
                                                   shape=None if backend == "scalar" else (len(ev.stocks), n))
                 if not ok:
                     failures.append(Failure(0 if n == 1 else -1, t_fail, f"solver: {msg}"))
+        if backend == "scalar":
+            filled = [r if r is not None else [np.nan] * len(rec_slots) for r in rows]
+            table = np.asarray(filled, dtype=float).reshape(len(times), len(rec_slots))
+            store = {i: table[:, [j]] for j, i in enumerate(rec_slots)}
         data = {}
         for i in rec_slots:
             arr = store[i]
