@@ -100,44 +100,91 @@ def _binary(op, a, b):
     return lambda v, t: op(a(v, t), b(v, t))
 
 
+def _kind(x):
+    """'c' constant, 'r' slot reference, 'f' other closure."""
+    if not callable(x):
+        return "c", x
+    i = getattr(x, "slot", None)
+    return ("r", i) if i is not None else ("f", x)
+
+
+def _ref(i: int):
+    """Closure reading slot ``i``; tagged so arithmetic can inline the read."""
+    f = lambda v, t: v[i]  # noqa: E731
+    f.slot = i
+    return f
+
+
+_ADD = {
+    ('r', 'r'): lambda a, b: (lambda v, t: v[a] + v[b]),
+    ('r', 'c'): lambda a, b: (lambda v, t: v[a] + b),
+    ('c', 'r'): lambda a, b: (lambda v, t: a + v[b]),
+    ('r', 'f'): lambda a, b: (lambda v, t: v[a] + b(v, t)),
+    ('f', 'r'): lambda a, b: (lambda v, t: a(v, t) + v[b]),
+    ('f', 'f'): lambda a, b: (lambda v, t: a(v, t) + b(v, t)),
+    ('f', 'c'): lambda a, b: (lambda v, t: a(v, t) + b),
+    ('c', 'f'): lambda a, b: (lambda v, t: a + b(v, t)),
+}
+
+
+_SUB = {
+    ('r', 'r'): lambda a, b: (lambda v, t: v[a] - v[b]),
+    ('r', 'c'): lambda a, b: (lambda v, t: v[a] - b),
+    ('c', 'r'): lambda a, b: (lambda v, t: a - v[b]),
+    ('r', 'f'): lambda a, b: (lambda v, t: v[a] - b(v, t)),
+    ('f', 'r'): lambda a, b: (lambda v, t: a(v, t) - v[b]),
+    ('f', 'f'): lambda a, b: (lambda v, t: a(v, t) - b(v, t)),
+    ('f', 'c'): lambda a, b: (lambda v, t: a(v, t) - b),
+    ('c', 'f'): lambda a, b: (lambda v, t: a - b(v, t)),
+}
+
+
+_MUL = {
+    ('r', 'r'): lambda a, b: (lambda v, t: v[a] * v[b]),
+    ('r', 'c'): lambda a, b: (lambda v, t: v[a] * b),
+    ('c', 'r'): lambda a, b: (lambda v, t: a * v[b]),
+    ('r', 'f'): lambda a, b: (lambda v, t: v[a] * b(v, t)),
+    ('f', 'r'): lambda a, b: (lambda v, t: a(v, t) * v[b]),
+    ('f', 'f'): lambda a, b: (lambda v, t: a(v, t) * b(v, t)),
+    ('f', 'c'): lambda a, b: (lambda v, t: a(v, t) * b),
+    ('c', 'f'): lambda a, b: (lambda v, t: a * b(v, t)),
+}
+
+
+_DIV = {
+    ('r', 'r'): lambda a, b: (lambda v, t: v[a] / v[b]),
+    ('r', 'c'): lambda a, b: (lambda v, t: v[a] / b),
+    ('c', 'r'): lambda a, b: (lambda v, t: a / v[b]),
+    ('r', 'f'): lambda a, b: (lambda v, t: v[a] / b(v, t)),
+    ('f', 'r'): lambda a, b: (lambda v, t: a(v, t) / v[b]),
+    ('f', 'f'): lambda a, b: (lambda v, t: a(v, t) / b(v, t)),
+    ('f', 'c'): lambda a, b: (lambda v, t: a(v, t) / b),
+    ('c', 'f'): lambda a, b: (lambda v, t: a / b(v, t)),
+}
+
+
+def _arith2(table, fold, a, b):
+    ka, xa = _kind(a)
+    kb, xb = _kind(b)
+    if ka == "c" and kb == "c":
+        return fold(xa, xb)
+    return table[(ka, kb)](xa, xb)
+
+
 def _add(a, b):
-    if not callable(a) and not callable(b):
-        return a + b
-    if not callable(a):
-        return lambda v, t: a + b(v, t)
-    if not callable(b):
-        return lambda v, t: a(v, t) + b
-    return lambda v, t: a(v, t) + b(v, t)
+    return _arith2(_ADD, lambda x, y: x + y, a, b)
 
 
 def _sub(a, b):
-    if not callable(a) and not callable(b):
-        return a - b
-    if not callable(a):
-        return lambda v, t: a - b(v, t)
-    if not callable(b):
-        return lambda v, t: a(v, t) - b
-    return lambda v, t: a(v, t) - b(v, t)
+    return _arith2(_SUB, lambda x, y: x - y, a, b)
 
 
 def _mul(a, b):
-    if not callable(a) and not callable(b):
-        return a * b
-    if not callable(a):
-        return lambda v, t: a * b(v, t)
-    if not callable(b):
-        return lambda v, t: a(v, t) * b
-    return lambda v, t: a(v, t) * b(v, t)
+    return _arith2(_MUL, lambda x, y: x * y, a, b)
 
 
 def _div(a, b):
-    if not callable(a) and not callable(b):
-        return float(np.float64(a) / np.float64(b))
-    if not callable(a):
-        return lambda v, t: a / b(v, t)
-    if not callable(b):
-        return lambda v, t: a(v, t) / b
-    return lambda v, t: a(v, t) / b(v, t)
+    return _arith2(_DIV, lambda x, y: float(np.float64(x) / np.float64(y)), a, b)
 
 
 def _call(fn, args):
@@ -145,10 +192,25 @@ def _call(fn, args):
     if not any(callable(a) for a in args):
         with np.errstate(all="ignore"):
             return float(VECTOR_FOLD(fn, args))
+    kinds = [_kind(a) for a in args]
+    if len(args) == 1:
+        k0, x0 = kinds[0]
+        if k0 == "r":
+            return lambda v, t: fn(v[x0])
+        return lambda v, t: fn(x0(v, t))
+    if len(args) == 2:
+        (k0, x0), (k1, x1) = kinds
+        if k0 == "r" and k1 == "r":
+            return lambda v, t: fn(v[x0], v[x1])
+        if k0 == "r" and k1 == "c":
+            return lambda v, t: fn(v[x0], x1)
+        if k0 == "c" and k1 == "r":
+            return lambda v, t: fn(x0, v[x1])
+        if k1 == "c":
+            return lambda v, t: fn(x0(v, t), x1)
+        if k0 == "c":
+            return lambda v, t: fn(x0, x1(v, t))
     fs = [lift(a) for a in args]
-    if len(fs) == 1:
-        f0 = fs[0]
-        return lambda v, t: fn(f0(v, t))
     if len(fs) == 2:
         f0, f1 = fs
         return lambda v, t: fn(f0(v, t), f1(v, t))
@@ -317,7 +379,7 @@ class Compiler:
                                  f"argument, e.g. {el.name}(Time)", variable=self._current,
                                  construct="lookup")
             i = self.slot_of[py]
-            return (lambda v, t: v[i]), {i}, False
+            return _ref(i), {i}, False
         if isinstance(node, ae.ArithmeticStructure):
             return self._arith(node)
         if isinstance(node, ae.LogicStructure):
@@ -337,7 +399,7 @@ class Compiler:
             init, ideps, _ = self.expr(node.initial)
             self.prog.init_fn[i] = init
             self.init_deps[i] = frozenset(ideps)
-            return (lambda v, t: v[i]), {i}, False
+            return _ref(i), {i}, False
         if isinstance(node, ae.SmoothStructure):
             return self._smooth(node.input, node.smooth_time, node.initial, int(node.order), "smooth")
         if isinstance(node, ae.SmoothNStructure):
@@ -453,9 +515,12 @@ class Compiler:
         if fname == "step":
             if len(vals) != 2:
                 raise self._arity("STEP", 2)
-            h, ts = (lift(x) for x in vals)
             self._add_breakpoint("at", [vals[1]], compiled[1][1])
             step = B.step
+            if not callable(vals[0]) and not callable(vals[1]):
+                hc, tsc = float(vals[0]), float(vals[1])
+                return (lambda v, t: step(t, v[tol], hc, tsc)), deps | {tol}, True
+            h, ts = (lift(x) for x in vals)
             return (lambda v, t: step(t, v[tol], h(v, t), ts(v, t))), deps | {tol}, True
         if fname == "ramp":
             if len(vals) not in (2, 3):
@@ -627,7 +692,7 @@ class Compiler:
         self.prog.init_fn[out] = fout
         self.run_deps[out] = frozenset({last, i_t, t_out})
         self.init_deps[out] = frozenset({last, i_t, t_out})
-        return (lambda v, t: v[out]), {out}, False
+        return _ref(out), {out}, False
 
     def _trend(self, node):
         key = self._hidden_key("trend")
@@ -659,7 +724,7 @@ class Compiler:
         self.prog.init_fn[out] = fout
         self.run_deps[out] = frozenset({i_in, s, i_t})
         self.init_deps[out] = frozenset({i_in, s, i_t})
-        return (lambda v, t: v[out]), {out}, False
+        return _ref(out), {out}, False
 
 
 _SIMPLE = {

@@ -132,19 +132,22 @@ class Model:
         return Controls(*vals)
 
     def _eval_controls(self, ev: Evaluator, overrides: dict) -> list[float]:
+        """INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER for this run (overrides first)."""
         p = self.program
-        ev.initialize(0.0, 0.0, 1.0)
-        out = []
-        for name in CONTROL_NAMES:
-            if name in overrides and overrides[name] is not None:
-                out.append(float(overrides[name]))
-            else:
-                val = np.asarray(ev.v[p.slot_of[name]], dtype=float)
+        slots = [p.slot_of[c] for c in CONTROL_NAMES]
+        if all(s in p.default_constants and s not in ev.v_overridden for s in slots):
+            values = [p.default_constants[s] for s in slots]
+        else:
+            ev.initialize(0.0, 0.0, 1.0)
+            values = []
+            for name, s in zip(CONTROL_NAMES, slots, strict=True):
+                val = np.asarray(ev.v[s], dtype=float)
                 if val.size > 1 and not np.all(val == val.flat[0]):
                     raise ParameterError(f"{name.upper().replace('_', ' ')} must be the same for "
                                          "every ensemble member")
-                out.append(float(val.flat[0]))
-        return out
+                values.append(float(val.flat[0]))
+        return [float(overrides[c]) if overrides.get(c) is not None else float(x)
+                for c, x in zip(CONTROL_NAMES, values, strict=True)]
 
     # ---------------------------------------------------------- parameters
     def _resolve_params(self, params: dict | None):

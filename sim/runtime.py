@@ -18,6 +18,18 @@ _FALLBACK = (ZeroDivisionError, ValueError, OverflowError)
 
 
 def _order(nodes: set[int], deps: dict[int, frozenset], program: Program, what: str) -> list[int]:
+    key = (what, frozenset(nodes), id(deps) if deps is not program.run_deps else 0)
+    cache = program.__dict__.setdefault("_order_cache", {})
+    if deps is program.run_deps or deps is program.init_deps:
+        if key in cache:
+            return cache[key]
+    order = _toposort(nodes, deps, program, what)
+    if deps is program.run_deps or deps is program.init_deps:
+        cache[key] = order
+    return order
+
+
+def _toposort(nodes, deps, program, what):
     ts = TopologicalSorter()
     for n in sorted(nodes):
         ts.add(n, *sorted(d for d in deps.get(n, ()) if d in nodes and d != n))
@@ -59,6 +71,7 @@ class Evaluator:
         for slot, val in static.items():
             v[slot] = val
         self.v = v
+        self.v_overridden = frozenset(static)
         self.series = dict(series)
         # which runtime slots change with time
         run_nodes = set(self.bp.run_fn) | set(self.series)
@@ -79,10 +92,13 @@ class Evaluator:
         v[p.tol_slot] = tol
         v[p.dt_slot] = dt
         init_nodes = set(self.bp.init_fn) | set(self.series)
-        deps = dict(p.init_deps)
-        for s in self.series:
-            deps[s] = frozenset()
-        order = _order(init_nodes, deps, p, "initial values")
+        if self.series:
+            deps = dict(p.init_deps)
+            for s in self.series:
+                deps[s] = frozenset()
+            order = _order(init_nodes, deps, p, "initial values")
+        else:
+            order = _order(init_nodes, p.init_deps, p, "initial values")
         with np.errstate(all="ignore"):
             for s in order:
                 if s in self.series:

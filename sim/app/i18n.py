@@ -1,0 +1,219 @@
+"""User-interface strings in Chinese and English, and locale-aware number formats.
+
+Every string the app shows comes from :data:`STRINGS` through :func:`t`, so a
+missing translation is a test failure (``tests/test_app.py`` checks that both
+languages have every key), not a silent fallback.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+LANG_NAMES: dict[str, str] = {"zh": "中文", "en": "English"}
+
+STRINGS: dict[str, dict[str, str]] = {
+    "title": {"zh": "中国数字可交付服务贸易：情景模拟",
+              "en": "China's digitally deliverable services trade: what-if simulator"},
+    "subtitle": {"zh": "系统动力学模型 · 拖动政策杠杆，图表即时重算（{start}–{end} 年）",
+                 "en": "System-dynamics model · move a policy lever and the charts are "
+                       "recomputed at once ({start}–{end})"},
+    "language": {"zh": "语言 / Language", "en": "Language / 语言"},
+    "scenario": {"zh": "情景", "en": "Scenario"},
+    "scenario_help": {"zh": "载入 scenarios/ 目录中的情景文件", "en": "Load a file from scenarios/"},
+    "scenario_none": {"zh": "（当前设置）", "en": "(current settings)"},
+    "scenario_loaded": {"zh": "已载入情景：{name}", "en": "Scenario loaded: {name}"},
+    "scenario_dir_empty": {"zh": "scenarios/ 目录中尚无情景文件。",
+                           "en": "No scenario files in scenarios/ yet."},
+    "scenario_bad": {"zh": "情景文件无法载入：{msg}", "en": "The scenario could not be loaded: {msg}"},
+    "scenarios_unavailable": {"zh": "情景模块（sim.scenarios）尚不可用：{msg}",
+                              "en": "The scenario module (sim.scenarios) is not available yet: {msg}"},
+    "reset": {"zh": "重置为基准", "en": "Reset to baseline"},
+    "levers": {"zh": "政策杠杆", "en": "Policy levers"},
+    "lever_value": {"zh": "{name}（{unit}）", "en": "{name} ({unit})"},
+    "lever_start": {"zh": "起始年份", "en": "start year"},
+    "lever_missing": {"zh": "模型中没有杠杆：{names}", "en": "The model has no lever: {names}"},
+    "times_baseline": {"zh": "×基准", "en": "× baseline"},
+    "band_toggle": {"zh": "显示校准不确定区间", "en": "Show calibrated uncertainty band"},
+    "band_caption": {"zh": "阴影：{n} 组参数抽样（来自校准区间）的 5%–95% 分位区间",
+                     "en": "Shaded: 5–95% range of {n} parameter draws from the calibrated intervals"},
+    "band_unavailable": {"zh": "无不确定区间：{msg}", "en": "No uncertainty band: {msg}"},
+    "band_failures": {"zh": "{k} 组抽样数值发散，已从区间中剔除",
+                      "en": "{k} draws went non-finite and are left out of the band"},
+    "calibrated_missing": {
+        "zh": "未找到校准结果文件 {path}：模型使用其默认参数，不显示不确定区间和校准视图。",
+        "en": "No calibration results at {path}: the model runs with its default parameters; "
+              "the uncertainty band and the calibration view are unavailable."},
+    "calibrated_bad": {"zh": "校准结果文件 {path} 无法读取：{msg}",
+                       "en": "The calibration results {path} could not be read: {msg}"},
+    "model_missing": {"zh": "未找到模型文件 {path}。", "en": "Model file not found: {path}."},
+    "model_bad": {"zh": "模型无法载入：{msg}", "en": "The model could not be loaded: {msg}"},
+    "observed_bad": {"zh": "观测数据无法载入：{msg}", "en": "Observed data could not be loaded: {msg}"},
+    "sim_failed": {"zh": "模拟失败：{msg}", "en": "The simulation failed: {msg}"},
+    "sim_nonfinite": {"zh": "模拟在 {time} 年出现非有限值（{var}）。",
+                      "en": "The simulation went non-finite in {time} ({var})."},
+    "settings_bad": {"zh": "设置无效：{msg}", "en": "Invalid settings: {msg}"},
+    "tab_trade": {"zh": "贸易", "en": "Trade"},
+    "tab_stocks": {"zh": "存量", "en": "Stocks"},
+    "tab_structure": {"zh": "模型结构", "en": "Model structure"},
+    "tab_calibration": {"zh": "校准", "en": "Calibration"},
+    "tab_table": {"zh": "数据表", "en": "Table"},
+    "tab_files": {"zh": "文件", "en": "Files"},
+    "series_current": {"zh": "当前设置", "en": "Current settings"},
+    "series_baseline": {"zh": "基准", "en": "Baseline"},
+    "series_observed": {"zh": "观测值", "en": "Observed"},
+    "series_band": {"zh": "不确定区间", "en": "Uncertainty band"},
+    "year": {"zh": "年份", "en": "Year"},
+    "value": {"zh": "数值", "en": "Value"},
+    "metric_in": {"zh": "{name}（{year} 年）", "en": "{name}, {year}"},
+    "delta_vs_baseline": {"zh": "较基准", "en": "vs baseline"},
+    "observed_source": {"zh": "观测值：{src}（2015–2022）", "en": "Observed: {src} (2015–2022)"},
+    "observed_proxy": {"zh": "观测代理指标：{series}", "en": "Observed proxy: {series}"},
+    "diagram_caption": {"zh": "由模型方程自动生成：方框为存量，椭圆为流量，灰色为辅助变量，"
+                              "绿色为政策杠杆。箭头表示方程中的依赖关系。",
+                        "en": "Drawn from the model's equations: boxes are stocks, ellipses flows, "
+                              "grey nodes auxiliaries, green nodes policy levers. Arrows are the "
+                              "dependencies in the equations."},
+    "diagram_constants": {"zh": "显示全部常数", "en": "Show all constants"},
+    "diagram_stats": {"zh": "{stocks} 个存量，{flows} 个流量，{aux} 个辅助变量，{const} 个常数",
+                      "en": "{stocks} stocks, {flows} flows, {aux} auxiliaries, {const} constants"},
+    "calib_fit": {"zh": "各序列拟合（校准参数下的基准运行与观测值）",
+                  "en": "Fit per series (baseline run at the calibrated parameters vs observed)"},
+    "calib_params": {"zh": "参数表", "en": "Parameter table"},
+    "calib_no_fit": {"zh": "校准文件中没有拟合统计。", "en": "The calibration file has no fit statistics."},
+    "calib_meta": {"zh": "校准信息", "en": "Calibration metadata"},
+    "col_parameter": {"zh": "参数", "en": "Parameter"},
+    "col_estimate": {"zh": "估计值", "en": "Estimate"},
+    "col_interval": {"zh": "区间", "en": "Interval"},
+    "col_interval_bootstrap": {"zh": "自助法区间", "en": "Bootstrap interval"},
+    "col_bounds": {"zh": "取值范围", "en": "Bounds"},
+    "col_flag": {"zh": "标记", "en": "Flag"},
+    "col_default": {"zh": "模型默认值", "en": "Model default"},
+    "col_units": {"zh": "单位", "en": "Units"},
+    "col_series": {"zh": "序列", "en": "Series"},
+    "col_statistic": {"zh": "统计量", "en": "Statistic"},
+    "download_yaml": {"zh": "下载当前设置（情景 YAML）", "en": "Download settings (scenario YAML)"},
+    "download_csv": {"zh": "下载结果（CSV）", "en": "Download results (CSV)"},
+    "download_help": {"zh": "可直接用 `sim run 文件.yaml` 运行", "en": "Runs unchanged with `sim run FILE.yaml`"},
+    "upload": {"zh": "上传情景 YAML", "en": "Upload a scenario YAML"},
+    "upload_ok": {"zh": "已应用上传的情景：{name}", "en": "Applied the uploaded scenario: {name}"},
+    "upload_bad": {"zh": "上传的情景无效：{msg}", "en": "The uploaded scenario is invalid: {msg}"},
+    "scenario_name": {"zh": "情景名称", "en": "Scenario name"},
+    "scenario_description": {"zh": "情景说明", "en": "Scenario description"},
+    "default_description": {"zh": "在情景模拟应用中设定", "en": "Set in the what-if app"},
+    "unchanged_warning": {"zh": "情景中以下设置在本应用中无对应控件，将被保留：{names}",
+                          "en": "Settings in the scenario without a control here are kept: {names}"},
+    "table_caption": {"zh": "当前设置下的年度结果", "en": "Yearly results at the current settings"},
+    "perf": {"zh": "重算用时 {ms} 毫秒", "en": "Recomputed in {ms} ms"},
+    "none": {"zh": "无", "en": "none"},
+}
+
+VARIABLE_NAMES: dict[str, dict[str, str]] = {
+    "Digitally Deliverable Exports": {"zh": "数字可交付服务出口", "en": "Digitally deliverable exports"},
+    "Digitally Deliverable Imports": {"zh": "数字可交付服务进口", "en": "Digitally deliverable imports"},
+    "Digital Trade Balance": {"zh": "数字贸易差额", "en": "Digital trade balance"},
+    "China World Share": {"zh": "中国占世界份额", "en": "China's world share"},
+    "Digital Infrastructure": {"zh": "数字基础设施", "en": "Digital infrastructure"},
+    "Digital Talent": {"zh": "数字人才", "en": "Digital talent"},
+    "Openness": {"zh": "开放度", "en": "Openness"},
+    "Foreign Barriers": {"zh": "外国壁垒", "en": "Foreign barriers"},
+    "Export Capability": {"zh": "出口能力", "en": "Export capability"},
+    "Infrastructure Investment Lever": {"zh": "基础设施投资", "en": "Infrastructure investment"},
+    "Talent Training Lever": {"zh": "人才培养", "en": "Talent training"},
+    "Reform Pace Lever": {"zh": "改革开放步伐", "en": "Reform pace"},
+    "Data Flow Tightening Lever": {"zh": "数据流动收紧", "en": "Data-flow tightening"},
+    "Innovation Protection Lever": {"zh": "创新与知识产权保护", "en": "Innovation protection"},
+    "World Demand Growth Lever": {"zh": "世界需求增长", "en": "World demand growth"},
+    "Foreign Barrier Shock Size": {"zh": "外国壁垒冲击幅度", "en": "Foreign barrier shock size"},
+}
+
+UNIT_NAMES: dict[str, dict[str, str]] = {
+    "100M USD": {"zh": "亿美元", "en": "100M USD"},
+    "10k FTE": {"zh": "万人年", "en": "10k FTE"},
+    "Dmnl": {"zh": "无量纲", "en": "dimensionless"},
+    "dimensionless": {"zh": "无量纲", "en": "dimensionless"},
+    "Year": {"zh": "年", "en": "year"},
+    "year": {"zh": "年", "en": "year"},
+}
+
+
+def check_lang(lang: str) -> Lang:
+    """Return ``lang`` if it is a supported language code, else raise ``ValueError``."""
+    if lang not in LANGS:
+        raise ValueError(f"lang '{lang}' is not one of {', '.join(LANGS)}")
+    return lang  # type: ignore[return-value]
+
+
+def t(key: str, lang: str, **fields) -> str:
+    """Return the UI string ``key`` in ``lang``, with ``fields`` substituted.
+
+    Raises
+    ------
+    KeyError
+        Unknown key (a typo in the app, caught by the tests).
+    """
+    text = STRINGS[key][check_lang(lang)]
+    return text.format(**fields) if fields else text
+
+
+def var_label(name: str, lang: str) -> str:
+    """Display name of a model variable (its Vensim name when not translated)."""
+    entry = VARIABLE_NAMES.get(name)
+    return entry[check_lang(lang)] if entry else name
+
+
+def unit_label(units: str, lang: str) -> str:
+    """Display name of a units string from the model (as is when not translated)."""
+    key = (units or "").strip()
+    entry = UNIT_NAMES.get(key)
+    if entry:
+        return entry[check_lang(lang)]
+    return key or t("none", lang)
+
+
+def fmt_number(x: float | None, lang: str, digits: int = 1) -> str:
+    """Format a number with thousands separators and ``digits`` decimals.
+
+    Both locales use ``,`` for thousands and ``.`` for decimals (the
+    convention of Chinese statistical yearbooks too); a non-finite value is
+    shown as an em dash.
+    """
+    check_lang(lang)
+    if x is None or not math.isfinite(float(x)):
+        return "—"
+    return f"{float(x):,.{digits}f}"
+
+
+def fmt_value(x: float | None, units: str, lang: str, digits: int = 1) -> str:
+    """Format a value with its unit: ``2,070.1 亿美元`` / ``2,070.1 100M USD``.
+
+    A dimensionless share (units ``Dmnl``/``dimensionless`` and ``|x| < 1``
+    expected) is formatted by :func:`fmt_share` instead by the caller.
+    """
+    num = fmt_number(x, lang, digits)
+    if num == "—":
+        return num
+    unit = unit_label(units, lang)
+    if unit in ("无量纲", "dimensionless", t("none", lang)):
+        return num
+    return f"{num} {unit}"
+
+
+def fmt_share(x: float | None, lang: str, digits: int = 2) -> str:
+    """Format a fraction as a percentage: 0.0507 -> ``5.07%``."""
+    check_lang(lang)
+    if x is None or not math.isfinite(float(x)):
+        return "—"
+    return f"{100 * float(x):.{digits}f}%"
+
+
+def fmt_delta(x: float | None, lang: str, digits: int = 1, percent: bool = False) -> str:
+    """Signed difference for st.metric deltas: ``+123.4`` or ``-0.12 pp``."""
+    check_lang(lang)
+    if x is None or not math.isfinite(float(x)):
+        return ""
+    if percent:
+        pp = "个百分点" if lang == "zh" else " pp"
+        return f"{100 * float(x):+.{digits}f}{pp}"
+    return f"{float(x):+,.{digits}f}"
