@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .compiler import Compiler, Program
-from .errors import ParameterError
+from .errors import ModelError, ParameterError
 from .inputs import Ramp, Step, Table
 from .integrators import SCIPY_METHODS, TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise
 from .results import Failure, SimulationResult
@@ -91,6 +91,14 @@ class Model:
                           if p.slots[i].visible}
         self.stocks = tuple(p.slots[i].py_name for i in p.stock_slots if p.slots[i].visible)
         self.controls = self._default_controls()
+        c = self.controls
+        for label, val in (("TIME STEP", c.time_step), ("SAVEPER", c.saveper)):
+            if not (math.isfinite(val) and val > 0):
+                raise ModelError(str(self.path), f"{label} must be a positive number, got {val}",
+                                 variable=label, construct="control")
+        if not c.final_time > c.initial_time:
+            raise ModelError(str(self.path), f"FINAL TIME ({c.final_time}) must be after INITIAL TIME "
+                             f"({c.initial_time})", variable="FINAL TIME", construct="control")
 
     def _public_names(self, slots) -> set[str]:
         """Map slots (hidden ones through their own dependencies) to visible names."""
@@ -239,7 +247,10 @@ class Model:
         t0, tf, dt, sp = controls
         if method == "scipy" and saveper is None and sp < dt:
             sp = dt
-        grid = TimeGrid(t0, tf, dt, sp)
+        try:
+            grid = TimeGrid(t0, tf, dt, sp)
+        except ParameterError as exc:
+            raise ParameterError(f"{self.path}: {exc}") from None
         tol = 0.0 if method == "scipy" else dt / 2
         y0 = ev.initialize(t0, tol, dt)
         rec_slots = self._record_slots(outputs)

@@ -168,7 +168,9 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
         # calls to a lookup by name are resolved by the compiler
         if fn not in SUPPORTED_CALLS and fn.upper().replace("_", " ") in _KNOWN_VENSIM_FUNCTIONS:
             raise ModelError(str(path), f"function {fn.upper().replace('_', ' ')} is not supported; "
-                             f"supported: {', '.join(sorted(f.upper() for f in SUPPORTED_CALLS))}",
+                             f"supported: {', '.join(sorted(f.upper().replace('_', ' ') for f in SUPPORTED_CALLS))}, "
+                             "INTEG, INITIAL, SMOOTH(I/3/3I/N), DELAY1(I), DELAY3(I), DELAY N, TREND, "
+                             "lookups",
                              variable=name, construct=fn.upper().replace("_", " "))
         for arg in node.arguments:
             _check(path, name, arg)
