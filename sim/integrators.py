@@ -1,9 +1,10 @@
 """Integrators: Vensim-equivalent fixed-step Euler and RK4, and SciPy's solve_ivp.
 
-All three share one contract: they get the derivative ``rates(t, y)`` of an
+All three share one contract: they get the derivative ``rates(t, y, full)`` of an
 :class:`~sim.runtime.Evaluator` and call ``sample(k, t)`` right after the
 auxiliaries have been evaluated at the k-th save time, so recorded values are
-Vensim's (auxiliaries computed from the stocks at that time).
+Vensim's (auxiliaries computed from the stocks at that time). ``full=False``
+lets the evaluator skip auxiliaries that no stock's rate needs.
 """
 from __future__ import annotations
 
@@ -75,8 +76,9 @@ def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable,
     n = grid.n_steps
     for k in range(n + 1):
         t = grid.t0 + k * dt
-        r = rates(t, y)
-        if k % every == 0 or k == n:
+        save = k % every == 0 or k == n
+        r = rates(t, y, save)
+        if save:
             sample(k_save, t, y)
             k_save += 1
         if k == n:
@@ -93,8 +95,9 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
     n = grid.n_steps
     for k in range(n + 1):
         t = grid.t0 + k * h
-        k1 = rates(t, y)
-        if k % every == 0 or k == n:
+        save = k % every == 0 or k == n
+        k1 = rates(t, y, save)
+        if save:
             sample(k_save, t, y)
             k_save += 1
         if k == n:
@@ -159,7 +162,7 @@ def scipy_piecewise(rates: Callable, y0: np.ndarray, grid: TimeGrid, breaks: lis
             j = int(np.searchsorted(te, tk))
             ys = sol.y[:, j]
             ys_shaped = ys.reshape(shape) if shape else ys.tolist()
-            rates(min(max(tk, lo), hi), ys_shaped)
+            rates(min(max(tk, lo), hi), ys_shaped, True)
             sample(k_save, float(save[k]), ys_shaped)
             k_save += 1
         y = sol.y[:, -1].copy()
@@ -177,7 +180,7 @@ def euler_dynamic(rates: Callable, y0, t0: float, controls: Callable, sample: Ca
     """
     y, t, next_save, k = y0, t0, t0, 0
     for _ in range(max_steps):
-        r = rates(t, y)
+        r = rates(t, y, True)
         dt, sp, tf = controls()
         if not (dt > 0 and sp > 0):
             raise ParameterError(f"TIME STEP ({dt}) and SAVEPER ({sp}) must stay positive (time {t})")

@@ -362,8 +362,8 @@ class Model:
         masked = np.zeros(ev.n, dtype=bool)
         p = self.program
 
-        def rates(t, y):
-            out = ev.rates_vector(t, y)
+        def rates(t, y, full=True):
+            out = ev.rates_vector(t, y, full)
             bad = ~(np.isfinite(out).all(axis=0) & np.isfinite(y).all(axis=0)) & ~masked
             if bad.any():
                 for m in np.nonzero(bad)[0]:

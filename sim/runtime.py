@@ -81,6 +81,14 @@ class Evaluator:
             if s in dynamic or any(d in dynamic for d in program.run_deps.get(s, ())):
                 dynamic.add(s)
         self.run_order = [s for s in order if s in dynamic and s not in self.series]
+        # the auxiliaries the stocks' rates need (others are computed only when saved)
+        need, todo = set(), [d for s in program.stock_slots for d in program.rate_deps.get(s, ())]
+        while todo:
+            s = todo.pop()
+            if s not in need:
+                need.add(s)
+                todo += list(program.run_deps.get(s, ()))
+        self.rate_order = [s for s in self.run_order if s in need]
         self.stocks = list(program.stock_slots)
         self.pipelines = program.pipelines
         self.continuous = False
@@ -144,7 +152,7 @@ class Evaluator:
         return fn(self.v, t)
 
     # ---------------------------------------------------------------- rates
-    def rates_scalar(self, t: float, y) -> list[float]:
+    def rates_scalar(self, t: float, y, full: bool = True) -> list[float]:
         """Derivatives for a single member, Python floats (fast path)."""
         v = self.v
         for s, val in zip(self.stocks, y):
@@ -152,8 +160,9 @@ class Evaluator:
         for s, f in self.series.items():
             v[s] = f(t)
         run, rate = self.bp.run_fn, self.bp.rate_fn
+        order = self.run_order if full else self.rate_order
         try:
-            for s in self.run_order:
+            for s in order:
                 v[s] = run[s](v, t)
             if self.continuous and self.pipelines:
                 self._pipes_current()
@@ -161,13 +170,13 @@ class Evaluator:
         except _FALLBACK:
             with np.errstate(all="ignore"):
                 vrun, vrate = self.vp.run_fn, self.vp.rate_fn
-                for s in self.run_order:
+                for s in order:
                     v[s] = float(vrun[s](v, t))
                 if self.continuous and self.pipelines:
                     self._pipes_current()
                 return [float(vrate[s](v, t)) for s in self.stocks]
 
-    def rates_vector(self, t: float, y: np.ndarray) -> np.ndarray:
+    def rates_vector(self, t: float, y: np.ndarray, full: bool = True) -> np.ndarray:
         """Derivatives of all members: ``y`` and the result are (stocks, N)."""
         v = self.v
         for k, s in enumerate(self.stocks):
@@ -176,7 +185,7 @@ class Evaluator:
             v[s] = f(t)
         run, rate = self.bp.run_fn, self.bp.rate_fn
         out = np.empty_like(y)
-        for s in self.run_order:
+        for s in (self.run_order if full else self.rate_order):
             v[s] = run[s](v, t)
         if self.continuous and self.pipelines:
             self._pipes_current()
