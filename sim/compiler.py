@@ -331,7 +331,7 @@ class Compiler:
         if isinstance(ast, ae.IntegStructure):
             rate, rdeps, rtime = self.expr(ast.flow)
             init, ideps, _ = self.expr(ast.initial)
-            self.prog.rate_fn[slot] = rate
+            self.prog.rate_fn[slot] = lift(rate)
             self.prog.init_fn[slot] = init
             self.rate_deps[slot] = frozenset(rdeps)
             self.init_deps[slot] = frozenset(ideps)

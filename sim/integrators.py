@@ -116,14 +116,22 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
 
-def scipy_piecewise(rates: Callable, y0: np.ndarray, grid: TimeGrid, breaks: list[float],
+def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
                     sample: Callable, method: str, rtol: float, atol: float,
-                    shape: tuple | None = None) -> tuple[bool, str, float]:
+                    shape: tuple | None = None, tol: float = 0.0,
+                    blame: Callable | None = None) -> tuple[bool, str, float]:
     """Integrate with ``solve_ivp`` segment by segment between the known switch times.
 
     Inside a segment the right-hand side is evaluated with the time clipped
-    into the open interval, so a STEP at a segment's edge is seen on the
-    correct side and the solver never meets a discontinuity.
+    into the open interval (by more than ``tol``, the time functions'
+    tolerance), so a STEP at a segment's edge is seen on the correct side and
+    the solver never meets a discontinuity. Saved values are evaluated at the
+    exact saved time.
+
+    When the solver fails in an ensemble, ``blame(t, y)`` may name members to
+    freeze (their derivative is set to zero from then on); integration then
+    resumes from where it stopped, so one diverging member does not sink
+    the others.
 
     Returns
     -------
@@ -134,38 +142,54 @@ def scipy_piecewise(rates: Callable, y0: np.ndarray, grid: TimeGrid, breaks: lis
     edges = [grid.t0] + sorted(b for b in set(breaks) if grid.t0 < b < grid.tf) + [grid.tf]
     save = grid.save_times
     y = np.asarray(y0, dtype=float).ravel()
-    k_save = 0
+    scale = max(1.0, abs(grid.t0), abs(grid.tf))
+    eps = max(4.0 * tol, 1e-12 * scale)
+
+    def shaped(yy):
+        return yy.reshape(shape) if shape else yy.tolist()
+
     for i in range(len(edges) - 1):
         a, b = edges[i], edges[i + 1]
-        eps = 1e-12 * max(1.0, abs(a), abs(b))
         lo, hi = a + eps, b - eps
         last = i == len(edges) - 2
         mask = (save >= a - eps) & ((save < b - eps) | (last & (save <= b + eps)))
-        idx = np.nonzero(mask)[0]
+        pending = [int(k) for k in np.nonzero(mask)[0]]
 
         if shape:
             def fun(t, yy, lo=lo, hi=hi):
                 tc = lo if t < lo else (hi if t > hi else t)
-                return rates(tc, yy.reshape(shape)).ravel()
+                return rates(tc, yy.reshape(shape), False).ravel()
         else:
             def fun(t, yy, lo=lo, hi=hi):
                 tc = lo if t < lo else (hi if t > hi else t)
-                return np.array(rates(tc, yy.tolist()))
+                return np.array(rates(tc, yy.tolist(), False))
 
-        te = np.unique(np.concatenate([np.clip(save[idx], a, b), [b]]))
-        sol = solve_ivp(fun, (a, b), y, method=method, rtol=rtol, atol=atol, t_eval=te)
-        if not sol.success or sol.t.size != te.size:
-            t_fail = float(sol.t[-1]) if sol.t.size else a
-            return False, str(sol.message), t_fail
-        for k in idx:
-            tk = min(max(float(save[k]), a), b)
-            j = int(np.searchsorted(te, tk))
-            ys = sol.y[:, j]
-            ys_shaped = ys.reshape(shape) if shape else ys.tolist()
-            rates(min(max(tk, lo), hi), ys_shaped, True)
-            sample(k_save, float(save[k]), ys_shaped)
-            k_save += 1
-        y = sol.y[:, -1].copy()
+        start, ystart = a, y
+        while True:
+            sol = solve_ivp(fun, (start, b), ystart, method=method, rtol=rtol, atol=atol,
+                            dense_output=True)
+            ts = np.asarray(sol.t, dtype=float)
+            reached = sol.status == 0
+            t_end = float(ts[-1]) if ts.size else start
+            y_end = np.asarray(sol.y, dtype=float)[:, -1] if ts.size else ystart
+            for k in list(pending):
+                tk = float(save[k])
+                if not (reached or tk <= t_end):
+                    continue
+                if tk <= start or sol.sol is None:
+                    ys = ystart if tk <= start else y_end
+                else:
+                    ys = np.asarray(sol.sol(min(tk, b)), dtype=float)
+                rates(tk, shaped(ys), True)
+                sample(k, tk, shaped(ys))
+                pending.remove(k)
+            if reached:
+                y = y_end.copy()
+                break
+            culprits = blame(t_end, y_end) if blame is not None else []
+            if not len(culprits):
+                return False, str(sol.message), t_end
+            start, ystart = t_end, y_end.copy()
     return True, "ok", grid.tf
 
 

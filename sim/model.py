@@ -174,8 +174,9 @@ class Model:
                 series[slot] = fn
                 breaks += list(b)
                 continue
-            if isinstance(value, bool):
-                raise ParameterError(f"parameter '{info.name}': expected a number, got {value!r}")
+            if isinstance(value, bool) or value is None or isinstance(value, (str, bytes, dict)):
+                raise ParameterError(f"parameter '{info.name}': expected a number, a 1-D array of "
+                                     f"numbers, or sim.Step/Ramp/Table; got {value!r}")
             if isinstance(value, (int, float, np.integer, np.floating)):
                 if not math.isfinite(float(value)):
                     raise ParameterError(f"parameter '{info.name}': value must be finite, got {value}")
@@ -283,8 +284,12 @@ class Model:
             else:
                 ev.continuous = True
                 bps = breaks + self._breakpoints(ev, grid)
+                cont_tol = 1e-12 * max(1.0, abs(t0), abs(tf))
+                ev.set_tol(cont_tol)
+                shape = None if backend == "scalar" else (len(ev.stocks), n)
+                blame = None if backend == "scalar" else self._blamer(ev, failures, rtol, atol, shape)
                 ok, msg, t_fail = scipy_piecewise(rates, y0, grid, bps, sample, scipy_method, rtol, atol,
-                                                  shape=None if backend == "scalar" else (len(ev.stocks), n))
+                                                  shape=shape, tol=cont_tol, blame=blame)
                 if not ok:
                     failures.append(Failure(0 if n == 1 else -1, t_fail, f"solver: {msg}"))
         if backend == "scalar":
@@ -360,6 +365,7 @@ class Model:
     def _guarded(self, ev: Evaluator, failures: list, rec_slots):
         """Wrap vector rates: mask members that go non-finite, record where."""
         masked = np.zeros(ev.n, dtype=bool)
+        ev.masked = masked
         p = self.program
 
         def rates(t, y, full=True):
@@ -375,6 +381,37 @@ class Model:
                 out[:, masked] = 0.0
             return out
         return rates
+
+    def _blamer(self, ev: Evaluator, failures: list, rtol: float, atol: float, shape):
+        """Name the ensemble members that made the solver fail, and freeze them.
+
+        The culprits are the members whose scaled derivative
+        ``|f| / (atol + rtol |y|)`` is within a factor 10 of the largest; if
+        that is every member still running, nobody is blamed.
+        """
+        p = self.program
+
+        def blame(t, yflat):
+            y = yflat.reshape(shape)
+            with np.errstate(all="ignore"):
+                f = ev.rates_vector(t, y, False)
+                sc = np.abs(f) / (atol + rtol * np.abs(y))
+            sc[~np.isfinite(sc)] = np.inf
+            per = sc.max(axis=0)
+            per[ev.masked] = 0.0
+            running = int((~ev.masked).sum())
+            if running == 0 or not np.any(per > 0):
+                return []
+            top = per.max()
+            culprits = np.nonzero(per >= top / 10.0)[0] if np.isfinite(top) else np.nonzero(~np.isfinite(per))[0]
+            if len(culprits) >= running:
+                return []
+            for m in culprits:
+                k = int(np.argmax(sc[:, m]))
+                failures.append(Failure(int(m), float(t), p.slots[ev.stocks[k]].name))
+            ev.masked[culprits] = True
+            return culprits
+        return blame
 
     @staticmethod
     def _scan_nonfinite(data, times) -> list:
