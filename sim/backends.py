@@ -10,8 +10,10 @@ one-element arrays. Where a scalar primitive meets a domain error
 
 The semantics follow Vensim's documentation and PySD's implementation
 (``pysd.py_backend.functions``): ``SMALL_VENSIM`` is Vensim's zero for
-XIDZ/ZIDZ; ``tol`` is half a time step in fixed-step runs and 0 in
-continuous runs, where the integrator splits the horizon at every switch.
+XIDZ/ZIDZ; ``tol`` is half a time step in fixed-step runs and a few ulps
+of the time in continuous runs, where the integrator splits the horizon at
+every switch (so PULSE and RAMP use ``min(SMALL_VENSIM, tol)`` as their
+tolerance: Vensim's in fixed steps, none in continuous time).
 """
 from __future__ import annotations
 
@@ -80,20 +82,20 @@ class VectorBackend:
         return height * (t + tol > tstep)
 
     @staticmethod
-    def ramp(t, slope, start, end=None):
+    def ramp(t, tol, slope, start, end=None):
         final = t if end is None else np.minimum(end, t)
-        return (t + SMALL_VENSIM > start) * slope * (final - start)
+        return (t + min(SMALL_VENSIM, tol) > start) * slope * (final - start)
 
     @staticmethod
-    def pulse(t, dt, start, width):
+    def pulse(t, tol, dt, start, width):
         width = np.where(width == 0, dt, width)
-        return 1.0 * ((start - SMALL_VENSIM <= t) & (t < start + width))
+        return 1.0 * ((start - min(SMALL_VENSIM, tol) <= t) & (t < start + width))
 
     @staticmethod
-    def pulse_train(t, dt, start, interval, width, end):
+    def pulse_train(t, tol, dt, start, interval, width, end):
         width = np.where(width == 0, dt, width)
         on = (start <= t) & (t < end)
-        return 1.0 * (on & (np.mod(t - start + SMALL_VENSIM, interval) < width))
+        return 1.0 * (on & (np.mod(t - start + min(SMALL_VENSIM, tol), interval) < width))
 
     @staticmethod
     def lookup(x, xs, ys):
@@ -164,24 +166,24 @@ class ScalarBackend:
         return height if t + tol > tstep else 0.0
 
     @staticmethod
-    def ramp(t, slope, start, end=None):
-        if t + SMALL_VENSIM <= start:
+    def ramp(t, tol, slope, start, end=None):
+        if t + min(SMALL_VENSIM, tol) <= start:
             return 0.0
         final = t if end is None else min(end, t)
         return slope * (final - start)
 
     @staticmethod
-    def pulse(t, dt, start, width):
+    def pulse(t, tol, dt, start, width):
         if width == 0:
             width = dt
-        return 1.0 if start - SMALL_VENSIM <= t < start + width else 0.0
+        return 1.0 if start - min(SMALL_VENSIM, tol) <= t < start + width else 0.0
 
     @staticmethod
-    def pulse_train(t, dt, start, interval, width, end):
+    def pulse_train(t, tol, dt, start, interval, width, end):
         if width == 0:
             width = dt
         if start <= t < end:
-            return 1.0 if math.fmod(t - start + SMALL_VENSIM, interval) < width else 0.0
+            return 1.0 if math.fmod(t - start + min(SMALL_VENSIM, tol), interval) < width else 0.0
         return 0.0
 
     @staticmethod

@@ -530,16 +530,16 @@ class Compiler:
             ramp = B.ramp
             if len(fs) == 2:
                 s, st = fs
-                return (lambda v, t: ramp(t, s(v, t), st(v, t))), deps, True
+                return (lambda v, t: ramp(t, v[tol], s(v, t), st(v, t))), deps | {tol}, True
             s, st, en = fs
-            return (lambda v, t: ramp(t, s(v, t), st(v, t), en(v, t))), deps, True
+            return (lambda v, t: ramp(t, v[tol], s(v, t), st(v, t), en(v, t))), deps | {tol}, True
         if fname == "pulse":
             if len(vals) != 2:
                 raise self._arity("PULSE", 2)
             st, w = (lift(x) for x in vals)
             self._add_breakpoint("pulse", vals, deps)
             pulse = B.pulse
-            return (lambda v, t: pulse(t, v[dt], st(v, t), w(v, t))), deps | {dt}, True
+            return (lambda v, t: pulse(t, v[tol], v[dt], st(v, t), w(v, t))), deps | {dt, tol}, True
         if fname == "pulse_train":
             if len(vals) != 4:
                 raise self._arity("PULSE TRAIN", 4)
@@ -547,8 +547,8 @@ class Compiler:
             st, itv, w, en = (lift(x) for x in vals)
             self._add_breakpoint("pulse_train", vals, deps)
             ptrain = B.pulse_train
-            return (lambda v, t: ptrain(t, v[dt], st(v, t), itv(v, t), w(v, t), en(v, t))), \
-                deps | {dt}, True
+            return (lambda v, t: ptrain(t, v[tol], v[dt], st(v, t), itv(v, t), w(v, t), en(v, t))), \
+                deps | {dt, tol}, True
         fn, arity = _SIMPLE[fname]
         if len(vals) not in arity:
             raise self._arity(fname.upper(), arity[0])
