@@ -323,8 +323,10 @@ CORRUPTIONS = {
     "value": lambda row: st.sampled_from(["", "nan", "NaN", "inf", "-inf", "1e999",
                                           "abc", "1,5", "0x10"]),
     "unit": lambda row: _other_unit(row.series),
-    "status": lambda row: st.text(max_size=12).filter(
-        lambda s: s not in get_args(Status)),
+    # line breaks would split the CSV row itself (reported as a field-count error)
+    "status": lambda row: st.text(st.characters(blacklist_characters="\r\n",
+                                                blacklist_categories=("Cs",)),
+                                  max_size=12).filter(lambda s: s not in get_args(Status)),
     "source_id": lambda row: st.from_regex(r"[a-z_]{0,12}", fullmatch=True).filter(
         lambda s: s not in {"src_a", "src_b"}),
 }
