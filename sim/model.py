@@ -85,7 +85,8 @@ class Model:
                                                      names, s.limits)
         self._by_name = {}
         for py, info in self.variables.items():
-            for key in (py, info.name, info.name.strip(), info.name.lower()):
+            for key in (py, info.name, info.name.strip(), info.name.lower(),
+                        info.name.strip().strip('"'), info.name.strip().strip('"').lower()):
                 self._by_name.setdefault(key, py)
         self.constants = {p.slots[i].py_name: v for i, v in p.default_constants.items()
                           if p.slots[i].visible}
@@ -301,7 +302,7 @@ class Model:
             arr = store[i]
             for f in failures:
                 if f.member >= 0:
-                    arr[times >= f.time - 1e-12, f.member] = np.nan
+                    arr[times > f.time + 1e-12 * max(1.0, abs(f.time)), f.member] = np.nan
             data[p.slots[i].name] = arr
         if backend == "scalar" and not failures:
             failures += self._scan_nonfinite(data, times)

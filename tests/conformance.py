@@ -1,13 +1,18 @@
-"""Helpers to read the canonical outputs of the SDXorg conformance models."""
+"""Test helpers: find the SDXorg conformance models, compare with their canonical outputs,
+and write small .mdl models."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Vensim's control variables (their columns depend on TIME STEP overrides).
+CONTROL_COLUMNS = frozenset({"INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"})
 
 
 def shared_dir() -> Path:
@@ -20,16 +25,16 @@ def models_dir() -> Path:
 
 
 def find_cases(root: Path) -> list[tuple[str, Path, Path]]:
-    """(id, model, canonical output) for every folder with one .mdl and an output file."""
+    """(id, model, canonical output) for every folder with a .mdl and an output file."""
     cases = []
     for out in sorted(list(root.rglob("output.csv")) + list(root.rglob("output.tab"))):
-        mdls = sorted(out.parent.glob("*.mdl"))
-        for mdl in mdls:
-            cases.append((f"{out.parent.relative_to(root)}/{mdl.name}", mdl, out))
+        for mdl in sorted(out.parent.glob("*.mdl")):
+            cases.append((f"{out.parent.relative_to(root).as_posix()}/{mdl.name}", mdl, out))
     return cases
 
 
 def read_canonical(path: Path) -> pd.DataFrame:
+    """Read ``output.csv``/``output.tab`` into a frame whose first column is ``Time``."""
     sep = "\t" if path.suffix == ".tab" else ","
     df = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
     df.columns = [str(c).strip() for c in df.columns]
@@ -42,24 +47,119 @@ def read_canonical(path: Path) -> pd.DataFrame:
     return df
 
 
-def compare(sim_df: pd.DataFrame, canon: pd.DataFrame, rtol=1e-3, atol=1e-6) -> list[str]:
-    """Column-wise comparison at the canonical times; return the mismatches."""
+_SKETCH = re.compile(r"\\\\\\---///")
+# a subscript range definition ("Region: north, south") or a subscripted name
+# ("pop[Region]"); a lookup range "[(0,0)-(1,1)]" starts with "(" and is not one
+_SUBSCRIPT = re.compile(r"^[^\n~|=]*[^\s:~|]\s*:(?![=:A-Z])|\w\s*\[\s*[^\s(\[\d.\-]", re.MULTILINE)
+
+
+def model_text(mdl: Path) -> str:
+    """The equations part of a .mdl (everything before the sketch)."""
+    text = Path(mdl).read_text(encoding="utf-8", errors="replace")
+    return _SKETCH.split(text, maxsplit=1)[0]
+
+
+def uses_subscripts(mdl: Path, canonical: Path | None = None) -> bool:
+    """True when the model uses subscripts: from its text, or from ``name[sub]`` columns.
+
+    Independent of the engine: this decides which conformance cases the engine
+    must refuse rather than run.
+    """
+    if canonical is not None and any("[" in c for c in read_canonical(canonical).columns):
+        return True
+    text = model_text(mdl)
+    # drop the comment and units fields (between '~' marks) and keywords like :AND:
+    eqs = "\n".join(part.split("~", 1)[0] for part in text.split("|"))
+    eqs = re.sub(r":(AND|OR|NOT|NA|MACRO|END OF MACRO|INTERPOLATE|RAW|HOLD BACKWARD|LOOK FORWARD):",
+                 " ", eqs, flags=re.IGNORECASE)
+    return bool(_SUBSCRIPT.search(eqs))
+
+
+def _column_key(col: str, produced) -> str | None:
+    key = col.strip('"')
+    if col in produced:
+        return col
+    if key in produced:
+        return key
+    matches = [c for c in produced if c.strip('"').lower() == key.lower()]
+    return matches[0] if matches else None
+
+
+def compare(sim_df: pd.DataFrame, canon: pd.DataFrame, rtol: float = 1e-3, atol: float = 1e-6,
+            columns=None, exclude=()) -> list[str]:
+    """Compare a simulation with a canonical output at the canonical times.
+
+    Parameters
+    ----------
+    sim_df : DataFrame
+        Index time, one column per variable (``SimulationResult.to_frame()``).
+    canon : DataFrame
+        From :func:`read_canonical`.
+    rtol : float
+        Relative tolerance.
+    atol : float
+        Absolute floor; the floor actually used for a column is the larger of
+        ``atol`` and ``1e-6`` times the column's largest magnitude (values near
+        zero in a column of large values).
+    columns : iterable of str, optional
+        Only these canonical columns (default: all).
+    exclude : iterable of str
+        Canonical columns to leave out.
+
+    Returns
+    -------
+    list of str
+        One message per problem: a canonical time the simulation did not save,
+        a column it did not produce, or the first mismatch of a column. Empty
+        when everything agrees.
+    """
     problems = []
     times = canon["Time"].to_numpy(float)
-    idx = [int(np.argmin(np.abs(sim_df.index.to_numpy() - t))) for t in times]
-    for col in canon.columns[1:]:
-        key = col.strip('"')
-        if key not in sim_df.columns:
-            matches = [c for c in sim_df.columns if c.strip('"').lower() == key.lower()]
-            if not matches:
-                problems.append(f"column '{col}' not produced")
-                continue
-            key = matches[0]
+    sim_times = sim_df.index.to_numpy(float)
+    idx = []
+    for t in times:
+        k = int(np.argmin(np.abs(sim_times - t)))
+        # canonical files print about six significant digits (10.03125 -> 10.0312)
+        if abs(sim_times[k] - t) > 1e-5 * max(1.0, abs(t)):
+            problems.append(f"time {t} not saved by the simulation")
+        idx.append(k)
+    if problems:
+        return problems[:5] + ([f"... {len(problems) - 5} more times missing"] if len(problems) > 5 else [])
+    wanted = [c for c in canon.columns[1:] if (columns is None or c in columns) and c not in exclude]
+    if not wanted:
+        return ["no canonical column to compare"]
+    for col in wanted:
+        key = _column_key(col, sim_df.columns)
+        if key is None:
+            problems.append(f"column '{col}' not produced")
+            continue
         expected = pd.to_numeric(canon[col], errors="coerce").to_numpy(float)
+        if np.isnan(expected).all():
+            problems.append(f"column '{col}': canonical output has no numbers")
+            continue
         got = sim_df[key].to_numpy(float)[idx]
-        ok = np.isnan(expected) | np.isclose(got, expected, rtol=rtol,
-                                             atol=max(atol, 1e-6 * np.nanmax(np.abs(expected) + 1e-300)))
+        floor = max(atol, 1e-6 * float(np.nanmax(np.abs(expected))))
+        # a blank canonical cell (transposed exports give constants once) is not compared
+        ok = np.isnan(expected) | np.isclose(got, expected, rtol=rtol, atol=floor)
         if not ok.all():
             k = int(np.argmax(~ok))
-            problems.append(f"{col}: t={times[k]} got {got[k]} expected {expected[k]}")
+            problems.append(f"{col}: t={times[k]} got {got[k]} expected {expected[k]} "
+                            f"({int((~ok).sum())} of {ok.size} times differ)")
     return problems
+
+
+def mdl_text(equations: list[str], initial: float | str = 0, final: float | str = 4,
+             step: float | str = 0.5, saveper: float | str | None = None) -> str:
+    """A complete .mdl text from equations ("name = expr" or a lookup definition).
+
+    The control variables are appended (SAVEPER defaults to TIME STEP); each
+    may be a number or a Vensim expression.
+    """
+    blocks = ["{UTF-8}"]
+    for eq in equations:
+        blocks.append(f"{eq}\n\t~\t\n\t~\t\t|\n")
+    controls = {"FINAL TIME": final, "INITIAL TIME": initial, "TIME STEP": step,
+                "SAVEPER": step if saveper is None else saveper}
+    for name, value in controls.items():
+        blocks.append(f"{name} = {value}\n\t~\t\n\t~\t\t|\n")
+    return "\n".join(blocks) + "\n"
