@@ -302,7 +302,7 @@ class Model:
             arr = store[i]
             for f in failures:
                 if f.member >= 0:
-                    arr[times > f.time + 1e-12 * max(1.0, abs(f.time)), f.member] = np.nan
+                    arr[times >= f.time - 1e-12, f.member] = np.nan
             data[p.slots[i].name] = arr
         if backend == "scalar" and not failures:
             failures += self._scan_nonfinite(data, times)
