@@ -14,6 +14,8 @@ readers/writers of :mod:`sim.calibration.spec` and
 - :mod:`~sim.calibration.stats`: fit statistics (R², MAPE, RMSE, Theil);
 - :mod:`~sim.calibration.oos`: rolling-origin out-of-sample forecasts;
 - :mod:`~sim.calibration.sensitivity`: SALib Sobol (or Morris) indices;
+- :mod:`~sim.calibration.validity`: extreme conditions, integration error, units;
+- :mod:`~sim.calibration.synthetic`: data from known parameters (recovery tests);
 - :mod:`~sim.calibration.pipeline`: the whole calibration, stage by stage;
 - :mod:`~sim.calibration.results`: ``calibrated.yaml`` as data.
 """

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.data import SERIES_UNITS, display_path, suggest
 from sim.errors import SimError
@@ -294,9 +293,13 @@ class CalibrationSpec(_Strict):
     """The whole specification (``calibration.yaml``).
 
     Paths (``model``, ``data``) are relative to the specification file.
+    ``notes``: the calibrator's notes for the reviewer (shown in the report).
+    ``exogenous`` lists the observed series the model embeds as inputs (for
+    the report's data table; they are not fitted).
     """
 
     description: Annotated[str, Field(min_length=1)]
+    notes: str = ""
     model: Annotated[str, Field(min_length=1)]
     data: Annotated[str, Field(min_length=1)] = "data/observed.csv"
     window: tuple[int, int] = (2015, 2022)
@@ -310,10 +313,20 @@ class CalibrationSpec(_Strict):
     parameters: Annotated[dict[str, FreeParameter], Field(min_length=1)]
     targets: Annotated[list[Target], Field(min_length=1)]
     cross_checks: list[CrossCheck] = []
+    exogenous: list[str] = []
     fixed: dict[str, FixedParameter] = {}
     out_of_sample: OutOfSample = OutOfSample()
     sensitivity: Sensitivity = Sensitivity()
     validity: Validity = Validity()
+
+    @field_validator("exogenous")
+    @classmethod
+    def _known_inputs(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in SERIES_UNITS:
+                raise ValueError(f"unknown series '{name}'{suggest(name, SERIES_UNITS)}; "
+                                 "accepted: the keys of sim.data.SERIES_UNITS")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> CalibrationSpec:

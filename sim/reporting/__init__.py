@@ -1,0 +1,1 @@
+"""Reporting layer: files and figures built from results (owns all I/O)."""
