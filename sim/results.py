@@ -61,6 +61,10 @@ class SimulationResult:
         arr = self.data[self._key(name)]
         return arr[:, 0] if self.n_members == 1 else arr
 
+    def values(self, name: str) -> np.ndarray:
+        """Values of ``name`` as a (T, N) array, also for a single run (N = 1)."""
+        return self.data[self._key(name)]
+
     def __contains__(self, name: str) -> bool:
         try:
             self._key(name)

@@ -140,7 +140,47 @@ class LogNormal(BaseModel):
         return math.exp(self.mean_log)
 
 
-Distribution = Annotated[Union[Uniform, Triangular, TruncatedNormal, LogNormal],
+class TruncatedLogNormal(BaseModel):
+    """exp(Normal(mean_log, sd_log)) truncated to [low, high], 0 < low [parameter units].
+
+    The truncated normal of a parameter estimated on a log scale.
+    """
+
+    model_config = _STRICT
+    dist: Literal["truncated_lognormal"] = "truncated_lognormal"
+    mean_log: float
+    sd_log: float = Field(gt=0)
+    low: float = Field(gt=0)
+    high: float
+
+    @model_validator(mode="after")
+    def _check(self) -> "TruncatedLogNormal":
+        _finite(mean_log=self.mean_log, sd_log=self.sd_log, low=self.low, high=self.high)
+        if not self.low < self.high:
+            raise ValueError(f"truncated_lognormal needs 0 < low < high, got low={self.low}, "
+                             f"high={self.high}")
+        a, b = self._ab()
+        if stats.norm.cdf(b) - stats.norm.cdf(a) < 1e-12:
+            raise ValueError(f"truncated_lognormal: [low, high] = [{self.low}, {self.high}] holds "
+                             "almost no mass")
+        return self
+
+    def _ab(self) -> tuple[float, float]:
+        return ((math.log(self.low) - self.mean_log) / self.sd_log,
+                (math.log(self.high) - self.mean_log) / self.sd_log)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        a, b = self._ab()
+        z = stats.truncnorm.ppf(np.asarray(u, dtype=float), a, b, loc=self.mean_log,
+                                scale=self.sd_log)
+        return np.clip(np.exp(z), self.low, self.high)
+
+    def median(self) -> float:
+        return float(self.ppf(np.array([0.5]))[0])
+
+
+Distribution = Annotated[Union[Uniform, Triangular, TruncatedNormal, LogNormal,
+                               TruncatedLogNormal],
                          Field(discriminator="dist")]
 """Any of the sampling distributions, told apart by their ``dist`` key."""
 
@@ -181,7 +221,8 @@ def unit_samples(n: int, d: int, method: SamplingMethod, seed: int) -> np.ndarra
     return np.clip(u, tiny, 1.0 - tiny)
 
 
-def sample(distributions: Mapping[str, Uniform | Triangular | TruncatedNormal | LogNormal],
+def sample(distributions: Mapping[str, Uniform | Triangular | TruncatedNormal | LogNormal
+                                   | TruncatedLogNormal],
            n: int, method: SamplingMethod, seed: int) -> dict[str, np.ndarray]:
     """Draw an ensemble of parameter values.
 

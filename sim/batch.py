@@ -1,0 +1,486 @@
+"""Run scenarios on a model and summarise them; pure (no printing, no files).
+
+Each scenario is resolved (:func:`sim.scenarios.resolve`) and run as ONE
+vectorised :meth:`sim.Model.simulate` call over all its ensemble members. A
+scenario that is invalid or fails numerically becomes a :class:`RunFailure`
+and the others still run. Summaries compare every scenario with a baseline:
+the scenario named ``baseline`` or, when there is none, the base run of the
+first scenario (its base, ensemble and seed without levers or parameter
+changes). When both share the sampled parameters (same members, seed,
+sampling and distributions) differences are taken member by member (common
+random numbers); otherwise between all pairs of members (independent).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import SimError
+from .scenarios import (DEFAULT_MEMORY_LIMIT, SUMMARY_OUTPUTS, Calibrated, ResolvedScenario,
+                        Scenario, ScenarioError, resolve)
+
+BASELINE_NAME = "baseline"
+SUMMARY_YEARS: tuple[int, ...] = (2025, 2030, 2035)
+CAGR_START = 2022
+"""Last observed year (UNCTAD, 2022): growth rates are compounded from it."""
+PERCENTILES: tuple[float, ...] = (5, 25, 50, 75, 95)
+_MAX_PAIRS = 2000  # members per side used for independent (all-pairs) differences
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A scenario that could not be run.
+
+    Attributes
+    ----------
+    source : str
+        File it came from.
+    scenario : str or None
+        Its name (None when the file itself could not be read).
+    reason : str
+    """
+
+    source: str
+    scenario: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    """The ensemble result of one scenario.
+
+    Attributes
+    ----------
+    resolved : ResolvedScenario
+    result : sim.SimulationResult
+    method : str
+        Integration method used.
+    warnings : tuple of str
+        Members masked after going non-finite, and resolution notes.
+    """
+
+    resolved: ResolvedScenario
+    result: object
+    method: str
+    warnings: tuple = ()
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.resolved.scenario
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def slug(self) -> str:
+        return self.scenario.slug
+
+    @property
+    def members(self) -> int:
+        return int(self.result.n_members)
+
+    @property
+    def times(self) -> np.ndarray:
+        """Saved times [year]."""
+        return self.result.times
+
+    @property
+    def variables(self) -> list[str]:
+        return list(self.result.data)
+
+    @property
+    def failed_members(self) -> tuple[int, ...]:
+        return tuple(sorted({f.member for f in self.result.failures if f.member >= 0}))
+
+    def values(self, variable: str) -> np.ndarray:
+        """Values of ``variable``, shape (times, members) [its units]."""
+        return self.result.values(variable)
+
+    def at(self, variable: str, year: float) -> np.ndarray:
+        """Values at ``year`` over members, shape (members,); NaN if ``year`` was not saved."""
+        k = np.flatnonzero(np.isclose(self.times, year, rtol=0, atol=1e-6))
+        if k.size == 0:
+            return np.full(self.members, np.nan)
+        return self.values(variable)[k[0]]
+
+    def tidy(self) -> pd.DataFrame:
+        """Long table: run_id (member), scenario, time [year], variable, value."""
+        t, n = len(self.times), self.members
+        frames = []
+        for name in self.variables:
+            frames.append(pd.DataFrame({
+                "run_id": np.tile(np.arange(n, dtype=np.int64), t),
+                "time": np.repeat(self.times, n),
+                "variable": name,
+                "value": self.values(name).reshape(-1),
+            }))
+        out = pd.concat(frames, ignore_index=True)
+        out.insert(1, "scenario", self.name)
+        out["scenario"] = out["scenario"].astype("category")
+        out["variable"] = out["variable"].astype("category")
+        return out
+
+    def experiments(self) -> pd.DataFrame:
+        """One row per member: run_id, scenario, seed, sampling and the sampled values."""
+        sc = self.scenario
+        out = pd.DataFrame({"run_id": np.arange(self.members, dtype=np.int64),
+                            "scenario": sc.name,
+                            "seed": sc.seed if self.members > 1 else None,
+                            "sampling": sc.sampling if self.members > 1 else None})
+        for name, arr in self.resolved.samples.items():
+            out[name] = arr
+        out["failed"] = out["run_id"].isin(self.failed_members)
+        return out
+
+    def percentiles(self, probs: Sequence[float] = PERCENTILES) -> pd.DataFrame:
+        """Wide table: time, then '<variable> p<q>' and '<variable> mean' columns."""
+        cols: dict[str, np.ndarray] = {"time": self.times}
+        for name in self.variables:
+            arr = self.values(name)
+            qs = _nanpercentile(arr, probs, axis=1)
+            for q, row in zip(probs, qs, strict=True):
+                cols[f"{name} p{q:g}"] = row
+            cols[f"{name} mean"] = _nanmean(arr, axis=1)
+        return pd.DataFrame(cols)
+
+
+@dataclass
+class BatchResult:
+    """Runs, failures and the baseline the runs are compared with.
+
+    Attributes
+    ----------
+    runs : list of ScenarioRun
+        In input order; includes the baseline.
+    failures : list of RunFailure
+    baseline : ScenarioRun or None
+    baseline_of : str or None
+        When no scenario was named ``baseline``: the scenario whose base run
+        was made (and named ``baseline``) to compare with.
+    """
+
+    runs: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    baseline: ScenarioRun | None = None
+    baseline_of: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _nanpercentile(arr: np.ndarray, probs, axis=None) -> np.ndarray:
+    """np.nanpercentile without the warning for all-NaN slices (they give NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(np.asarray(arr, dtype=float), probs, axis=axis)
+
+
+def _nanmean(arr: np.ndarray, axis=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(arr, axis=axis)
+
+
+def base_run_of(scenario: Scenario) -> Scenario:
+    """The base run of ``scenario``: same base, ensemble and seed, no levers or parameters.
+
+    Returns
+    -------
+    Scenario
+        Named ``baseline``.
+    """
+    data = scenario.model_dump()
+    data.update(name=BASELINE_NAME, levers={}, parameters={},
+                description=f"Base run of scenario '{scenario.name}': its base "
+                            f"({scenario.base}), ensemble and seed without levers or parameter "
+                            "changes (made because no scenario is named 'baseline').")
+    out = Scenario.model_validate(data)
+    out._source = scenario.source
+    return out
+
+
+def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy") -> ScenarioRun:
+    """Run a resolved scenario: one vectorised simulation over all members.
+
+    Parameters
+    ----------
+    resolved : ResolvedScenario
+    model : sim.Model
+    method : {"scipy", "euler", "rk4"}
+
+    Returns
+    -------
+    ScenarioRun
+
+    Raises
+    ------
+    ScenarioError
+        The solver failed, or every member went non-finite.
+    """
+    sc = resolved.scenario
+    res = model.simulate(method=method, **resolved.simulate_kwargs())
+    where = f"{sc.source}, scenario '{sc.name}'"
+    solver = [f for f in res.failures if f.member < 0]
+    if solver:
+        raise ScenarioError(f"{where}: numerical failure at t = {solver[0].time:g}: "
+                            f"{solver[0].variable}; try --method euler or rk4, or check the "
+                            "parameter ranges")
+    bad = sorted({f.member for f in res.failures})
+    first = {}
+    for f in res.failures:
+        first.setdefault(f.member, f)
+    if bad and len(bad) >= res.n_members:
+        f = min(res.failures, key=lambda x: x.time)
+        what = (f"the {f.variable}" if f.variable.startswith("solver:") else
+                f"'{f.variable}' became non-finite")
+        raise ScenarioError(f"{where}: numerical failure at t = {f.time:g}: {what}" +
+                            (" (every member failed)" if res.n_members > 1 else ""))
+    warnings = list(resolved.notes)
+    if bad:
+        eg = ", ".join(f"member {m} ('{first[m].variable}' at t = {first[m].time:g})"
+                       for m in bad[:3])
+        warnings.append(f"{len(bad)} of {res.n_members} members became non-finite and were "
+                        f"left out of the statistics: {eg}{' ...' if len(bad) > 3 else ''}")
+    return ScenarioRun(resolved=resolved, result=res, method=method, warnings=tuple(warnings))
+
+
+def plan_batch(items: Sequence[Scenario | RunFailure]
+               ) -> tuple[list[Scenario], list[RunFailure], str | None]:
+    """What :func:`run_batch` will run.
+
+    Returns
+    -------
+    todo : list of Scenario
+        Unique names in input order; a base run named ``baseline`` first when
+        no scenario has that name.
+    failures : list of RunFailure
+        The passed-through failures and the duplicate names.
+    baseline_of : str or None
+        Name of the scenario whose base run was added, if one was.
+    """
+    failures = [s for s in items if isinstance(s, RunFailure)]
+    seen: dict[str, str] = {}
+    todo: list[Scenario] = []
+    for sc in (s for s in items if isinstance(s, Scenario)):
+        if sc.slug in seen:
+            failures.append(RunFailure(sc.source, sc.name, (
+                f"{sc.source}, scenario '{sc.name}': the name is already used by a scenario in "
+                f"{seen[sc.slug]} (output folders are named after scenarios; names must be "
+                "unique within a run)")))
+            continue
+        seen[sc.slug] = sc.source
+        todo.append(sc)
+    baseline_of = None
+    if todo and BASELINE_NAME not in seen:
+        baseline_of = todo[0].name
+        todo.insert(0, base_run_of(todo[0]))
+    return todo, failures, baseline_of
+
+
+def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibrated | None, *,
+              method: str = "scipy", members: int | None = None,
+              memory_limit: int = DEFAULT_MEMORY_LIMIT,
+              progress: Callable[[str], None] | None = None) -> BatchResult:
+    """Run scenarios one after another (each one vectorised call).
+
+    Parameters
+    ----------
+    items : sequence
+        Scenarios to run; :class:`RunFailure` entries (e.g. files that did
+        not load) are passed through to ``failures``.
+    model : sim.Model
+    calibrated : Calibrated or None
+    method : {"scipy", "euler", "rk4"}
+    members : int, optional
+        Override every scenario's ensemble size.
+    memory_limit : int
+        [bytes], see :func:`sim.scenarios.resolve`.
+    progress : callable, optional
+        Called with the scenario name after each run (e.g. to advance a bar).
+
+    Returns
+    -------
+    BatchResult
+    """
+    todo, failures, baseline_of = plan_batch(items)
+    out = BatchResult(failures=list(failures), baseline_of=baseline_of)
+    for sc in todo:
+        try:
+            resolved = resolve(sc, model, calibrated, members=members, memory_limit=memory_limit)
+            run = run_scenario(resolved, model, method)
+        except (SimError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+            reason = str(exc)
+            if not isinstance(exc, SimError):
+                reason = f"{sc.source}, scenario '{sc.name}': {type(exc).__name__}: {exc}"
+            out.failures.append(RunFailure(sc.source, sc.name, reason))
+        else:
+            out.runs.append(run)
+            if sc.slug == BASELINE_NAME:
+                out.baseline = run
+        if progress is not None:
+            progress(sc.name)
+    return out
+
+
+# ------------------------------------------------------------------ summaries
+def _paired(run: ScenarioRun, base: ScenarioRun) -> bool:
+    a, b = run.resolved.samples, base.resolved.samples
+    if run.members != base.members or set(a) != set(b):
+        return False
+    return all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _stats(x: np.ndarray) -> dict:
+    x = np.asarray(x, dtype=float).ravel()
+    finite = x[np.isfinite(x)]
+    p5, p50, p95 = _nanpercentile(x, (5, 50, 95))
+    return {"p5": p5, "median": p50, "p95": p95,
+            "mean": float(finite.mean()) if finite.size else np.nan, "n": int(finite.size)}
+
+
+def _difference(x: np.ndarray, y: np.ndarray, paired: bool) -> np.ndarray:
+    if paired:
+        return x - y
+    return (x[:_MAX_PAIRS, None] - y[None, :_MAX_PAIRS]).ravel()
+
+
+def cagr(start: np.ndarray, end: np.ndarray, years: float) -> np.ndarray:
+    """Compound annual growth rate (end/start)^(1/years) - 1 [1/year]; NaN unless both > 0."""
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    with np.errstate(all="ignore"):
+        g = (end / start) ** (1.0 / years) - 1.0
+    return np.where((start > 0) & (end > 0), g, np.nan)
+
+
+def summarize(run: ScenarioRun, baseline: ScenarioRun | None, *,
+              years: Sequence[int] = SUMMARY_YEARS, cagr_start: int = CAGR_START,
+              variables: Sequence[str] = SUMMARY_OUTPUTS) -> pd.DataFrame:
+    """Summary statistics of one run.
+
+    Parameters
+    ----------
+    run : ScenarioRun
+    baseline : ScenarioRun or None
+        Differences are NaN without one.
+    years : sequence of int
+        Years reported [year]; years not simulated give NaN.
+    cagr_start : int
+        First year of the growth rates, compounded to the last of ``years``
+        within the horizon.
+    variables : sequence of str
+        Vensim names; the balance gets no growth rate (it changes sign).
+
+    Returns
+    -------
+    DataFrame
+        Columns scenario, variable, measure ("value", "cagr", "difference"),
+        period ("2030" or "2022-2035"), p5, median, p95, mean, n (finite
+        members), comparison ("paired", "independent" or "" ), baseline.
+        Values in the variable's units; cagr in [1/year].
+    """
+    rows = []
+    in_horizon = [y for y in years if np.isclose(run.times, y, atol=1e-6).any()]
+    paired = baseline is not None and (baseline is run or _paired(run, baseline))
+    comparison = "" if baseline is None else ("paired" if paired else "independent")
+    bname = "" if baseline is None else baseline.name
+    for var in variables:
+        for y in years:
+            x = run.at(var, y)
+            rows.append({"variable": var, "measure": "value", "period": str(y), **_stats(x),
+                         "comparison": "", "baseline": ""})
+        if in_horizon and "balance" not in var.lower():
+            end = in_horizon[-1]
+            g = cagr(run.at(var, cagr_start), run.at(var, end), end - cagr_start)
+            rows.append({"variable": var, "measure": "cagr", "period": f"{cagr_start}-{end}",
+                         **_stats(g), "comparison": "", "baseline": ""})
+        for y in years:
+            if baseline is None:
+                d = np.full(1, np.nan)
+            else:
+                d = _difference(run.at(var, y), baseline.at(var, y), paired)
+            rows.append({"variable": var, "measure": "difference", "period": str(y), **_stats(d),
+                         "comparison": comparison, "baseline": bname})
+    out = pd.DataFrame(rows)
+    out.insert(0, "scenario", run.name)
+    return out
+
+
+def summary_table(batch: BatchResult, **kwargs) -> pd.DataFrame:
+    """:func:`summarize` for every run of a batch, stacked."""
+    frames = [summarize(r, batch.baseline, **kwargs) for r in batch.runs]
+    if not frames:
+        return pd.DataFrame(columns=["scenario", "variable", "measure", "period", "p5", "median",
+                                     "p95", "mean", "n", "comparison", "baseline"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------- formatting
+_LABELS = {"Digitally Deliverable Exports": "exports", "Digitally Deliverable Imports": "imports",
+           "Digital Trade Balance": "balance"}
+
+
+def _num(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{x:,.0f}"
+
+
+def _signed(x: float) -> str:
+    if not np.isfinite(x):
+        return "–"
+    return "0" if round(x) == 0 else f"{x:+,.0f}"
+
+
+def format_summary(table: pd.DataFrame, *, years: Sequence[int] = SUMMARY_YEARS,
+                   diff_years: Sequence[int] | None = None) -> str:
+    """Plain-text table of :func:`summary_table` output (one row per scenario and variable).
+
+    Columns: the median in each of ``years``; the median growth rate; and the
+    difference from the baseline in ``diff_years`` as median [5%, 95%].
+    """
+    diff_years = list(years[-2:] if diff_years is None else diff_years)
+    if table.empty:
+        return "(no scenario ran)"
+    cagr_periods = table.loc[table.measure == "cagr", "period"].unique()
+    cagr_label = f"CAGR {cagr_periods[0]}" if len(cagr_periods) == 1 else "CAGR"
+    header = ["scenario", "variable"] + [str(y) for y in years] + [cagr_label] + \
+        [f"Δ{y} vs baseline [5%, 95%]" for y in diff_years]
+    rows = []
+    idx = table.set_index(["scenario", "variable", "measure", "period"])
+    for (scen, var), _ in table.groupby(["scenario", "variable"], sort=False):
+        row = [scen, _LABELS.get(var, var)]
+        for y in years:
+            row.append(_num(idx.loc[(scen, var, "value", str(y)), "median"]))
+        c = table[(table.scenario == scen) & (table.variable == var) & (table.measure == "cagr")]
+        row.append("–" if c.empty or not np.isfinite(c["median"].iloc[0])
+                   else f"{100 * c['median'].iloc[0]:.1f}%")
+        for y in diff_years:
+            r = idx.loc[(scen, var, "difference", str(y))]
+            if not np.isfinite(r["median"]):
+                row.append("–")
+            elif r["p5"] == r["p95"]:
+                row.append(_signed(r["median"]))
+            else:
+                row.append(f"{_signed(r['median'])} [{_signed(r['p5'])}, {_signed(r['p95'])}]")
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    lines = []
+    for k, r in enumerate([header] + rows):
+        cells = [str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    comps = set(table.loc[table.measure == "difference", "comparison"]) - {""}
+    base = set(table.loc[table.measure == "difference", "baseline"]) - {""}
+    notes = ["Values: 100M USD, medians over ensemble members. "
+             f"{cagr_label}: median over members of each member's compound annual growth "
+             f"rate from {CAGR_START} (the last observed year).",
+             f"Δ: scenario − baseline ('{', '.join(sorted(base)) or 'none'}'), median "
+             f"[5th, 95th percentile] over members ({', '.join(sorted(comps)) or 'n/a'} "
+             "differences)."]
+    return "\n".join(lines + [""] + notes)

@@ -1,0 +1,171 @@
+"""``sim run PATH...``: run scenario files (or folders of them) and write the results.
+
+Exit codes: 0 every scenario ran; 1 some scenario failed (invalid or
+numerically; the others still run and are written); 2 usage error (bad
+option, missing path, model that does not load).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
+from ..model import METHODS, load_model, package_version
+from ..scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, load_calibrated, read_scenario_file
+
+DEFAULT_MODEL = Path("model/digital_trade.mdl")
+DEFAULT_CALIBRATED = Path("model/calibrated.yaml")
+DEFAULT_OUT = Path("results")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b|bytes)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "bytes": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6,
+          "mb": 10**6, "mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12,
+          "tb": 10**12, "tib": 2**40, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """'4GiB', '512MB', '1000000' -> bytes."""
+    m = _SIZE.match(text)
+    if not m or (m.group(2) or "").lower() not in _UNITS:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size; e.g. 4GiB, 512MiB, 2GB")
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
+
+
+def _members(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"members must be >= 1, got {n}")
+    return n
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run", help="run policy scenarios (YAML files or folders) with ensembles",
+        description="Run scenario files, several files or folders of *.yaml files. Each scenario "
+                    "is one vectorised ensemble run; results go to OUT/<scenario>/ and a summary "
+                    "table is printed.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="scenario YAML file or folder")
+    p.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                   help="output folder (default: results/)")
+    p.add_argument("--method", choices=list(METHODS), default="scipy",
+                   help="integration method (default: scipy)")
+    p.add_argument("--members", type=_members, metavar="N",
+                   help="override every scenario's ensemble size")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MDL",
+                   help="Vensim model (default: model/digital_trade.mdl)")
+    p.add_argument("--calibrated", default=str(DEFAULT_CALIBRATED), metavar="YAML",
+                   help="calibrated parameters (default: model/calibrated.yaml; when absent the "
+                        "model's own values are the base)")
+    p.add_argument("--memory-limit", type=parse_size, default=DEFAULT_MEMORY_LIMIT, metavar="SIZE",
+                   help="refuse ensembles whose output exceeds this (default: 4GiB)")
+    p.add_argument("--no-charts", action="store_true", help="skip the PNG/SVG charts")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def collect_files(paths: list[str]) -> list[Path]:
+    """Scenario files named by ``paths`` (folders give their *.yaml / *.yml, sorted).
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist.
+    ScenarioError
+        No scenario file at all.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in (".yaml", ".yml"))
+            if not found:
+                raise ScenarioError(f"{path}: no *.yaml scenario files in this folder")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return [next(p for p in files if p.resolve() == u) for u in unique]
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    parts = ["sim", "run", *args.paths, "--out", args.out, "--method", args.method,
+             "--model", args.model, "--calibrated", args.calibrated]
+    if args.members is not None:
+        parts += ["--members", str(args.members)]
+    if args.memory_limit != DEFAULT_MEMORY_LIMIT:
+        parts += ["--memory-limit", str(args.memory_limit)]
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..reporting.scenario_output import load_history, write_batch
+
+    files = collect_files(args.paths)
+    model = load_model(args.model)
+    calibrated = load_calibrated(args.calibrated)
+    items: list = []
+    for path in files:
+        loaded = read_scenario_file(path)
+        items += loaded.scenarios
+        items += [RunFailure(str(path), None, str(e)) for e in loaded.errors]
+    history, data_hash = load_history()
+    provenance = {
+        "model": str(args.model), "model_hash": model.model_hash,
+        "data_hash": data_hash,
+        "calibrated": str(args.calibrated) if calibrated else None,
+        "calibrated_hash": calibrated.file_hash if calibrated else None,
+        "calibrated_model_hash": calibrated.model_hash if calibrated else None,
+        "calibrated_data_hash": calibrated.data_hash if calibrated else None,
+        "package_version": package_version(),
+        "command_line": _command_line(args),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    n_runs = len(plan_batch(items)[0])
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=2 * n_runs, desc="run + write", unit="scenario", file=sys.stderr,
+                   leave=False)
+
+    def step(name: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(name[:30])
+            bar.update(1)
+
+    try:
+        batch = run_batch(items, model, calibrated, method=args.method, members=args.members,
+                          memory_limit=args.memory_limit, progress=step)
+        table = summary_table(batch)
+        try:
+            write_batch(batch, args.out, provenance=provenance, summary=table, history=history,
+                        charts=not args.no_charts, on_written=step)
+        except OSError as exc:
+            raise ScenarioError(f"{args.out}: cannot write the results: {exc}") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_summary(table))
+    warned: dict[str, list[str]] = {}
+    for run_ in batch.runs:
+        for w in run_.warnings:
+            warned.setdefault(w, []).append(run_.name)
+    for w, names in warned.items():
+        print(f"warning: {w} (scenario(s): {', '.join(names)})", file=sys.stderr)
+    if batch.baseline_of is not None:
+        print(f"note: no scenario is named 'baseline'; the scenarios are compared with the base "
+              f"run of '{batch.baseline_of}' (written as baseline/)", file=sys.stderr)
+    for f in batch.failures:
+        print(f"FAILED: {f.reason}", file=sys.stderr)
+    print(f"results written to {args.out}/ ({len(batch.runs)} scenario(s), "
+          f"{len(batch.failures)} failed)", file=sys.stderr)
+    return 1 if batch.failures else 0
+

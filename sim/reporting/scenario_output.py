@@ -1,0 +1,257 @@
+"""Files and charts of a scenario batch (``sim run``); every write is atomic.
+
+Per scenario, in ``OUT/<scenario-slug>/``:
+
+- ``results.csv`` / ``results.parquet``: tidy values (run_id, scenario, time,
+  variable, value) of every member;
+- ``percentiles.csv``: wide table, one row per saved time, the 5/25/50/75/95th
+  percentiles and the mean of every recorded variable;
+- ``experiments.csv``: one row per member with the sampled parameter values;
+- ``summary.csv``: levels, growth rates and differences from the baseline;
+- ``comparison.png`` / ``comparison.svg``: the scenario against the baseline
+  and the observed history (UNCTAD, 2015-2022);
+- ``scenario.resolved.yaml``: the scenario as run, plus ``provenance`` (hashes
+  of the model, data and calibration, seed, sampling, version, command line,
+  time) -- ``sim run`` reruns it unchanged.
+
+In ``OUT/``: ``summary.csv`` (all scenarios), ``summary.txt`` (the printed
+table) and, when some scenario failed, ``failures.csv``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..batch import BatchResult, ScenarioRun, format_summary, summarize
+from ..io import atomic_write_bytes, atomic_write_text
+from ..scenarios import scenario_to_yaml
+
+OBSERVED_SERIES: dict[str, str] = {
+    "Digitally Deliverable Exports": "china_dds_exports_unctad",
+    "Digitally Deliverable Imports": "china_dds_imports_unctad",
+    "Digital Trade Balance": "china_dds_balance_unctad",
+    "Digital Trade Total": "china_dds_total_unctad",
+    "China World Share": "china_world_share_dds_exports",
+}
+"""Observed series (``model/data/observed.csv``) drawn beside each output."""
+
+CHART_PANELS: tuple[str, ...] = ("Digitally Deliverable Exports", "Digitally Deliverable Imports",
+                                 "Digital Trade Balance", "China World Share")
+PANEL_UNITS: dict[str, str] = {
+    "Digitally Deliverable Exports": "100M USD", "Digitally Deliverable Imports": "100M USD",
+    "Digital Trade Balance": "100M USD", "China World Share": "share of world exports (dmnl)",
+}
+CHART_FORMATS: tuple[str, ...] = ("png", "svg")
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """sha256 of a file's bytes, or None when it does not exist."""
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def load_history(path: str | Path | None = None) -> tuple[dict[str, pd.Series], str | None]:
+    """Observed series for the charts and the data hash.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        ``observed.csv``; default ``model/data/observed.csv`` of the project.
+
+    Returns
+    -------
+    history : dict
+        Vensim output name -> Series indexed by year (only those present).
+    data_hash : str or None
+        :attr:`sim.data.ObservedData.data_hash`, or the file's sha256 when it
+        does not validate; None when there is no file.
+    """
+    from .. import data as sdata
+    path = Path(path) if path is not None else sdata.DEFAULT_OBSERVED
+    if not path.is_file():
+        return {}, None
+    try:
+        observed = sdata.load_observed(path)
+    except sdata.DataError:
+        frame = pd.read_csv(path)
+        out = {}
+        for var, series in OBSERVED_SERIES.items():
+            sub = frame[frame["series"] == series]
+            if len(sub):
+                out[var] = pd.Series(sub["value"].to_numpy(float), index=sub["year"].to_numpy(int))
+        return out, file_sha256(path)
+    out = {}
+    for var, series in OBSERVED_SERIES.items():
+        s = observed.series(series)
+        if len(s):
+            out[var] = s
+    return out, observed.data_hash
+
+
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, float_format="%.10g").encode("utf-8")
+
+
+def _parquet(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def run_provenance(run: ScenarioRun, common: Mapping) -> dict:
+    """Provenance of one run: ``common`` (hashes, version, command, time) plus its own."""
+    sc = run.scenario
+    out = dict(common)
+    out.update({
+        "source": sc.source,
+        "seed": sc.seed,
+        "sampling": sc.sampling if run.members > 1 else None,
+        "members_run": run.members,
+        "method": run.method,
+        "failed_members": list(run.failed_members),
+        "warnings": list(run.warnings),
+    })
+    out.update({k: v for k, v in run.resolved.provenance().items() if k != "notes"})
+    return out
+
+
+def comparison_figure(run: ScenarioRun, baseline: ScenarioRun | None,
+                      history: Mapping[str, pd.Series] | None = None):
+    """A 2 x 2 figure: exports, imports, balance and world share over time.
+
+    Medians as lines, 5-95% bands shaded; the baseline in grey, observed
+    history as black dots. Returns a :class:`matplotlib.figure.Figure`
+    (Agg canvas; no global pyplot state).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(10, 7), layout="constrained")
+    FigureCanvasAgg(fig)
+    panels = [v for v in CHART_PANELS if v in run.result]
+    axes = fig.subplots(2, 2).ravel()
+    history = history or {}
+    t_lo, t_hi = float(run.times[0]), float(run.times[-1])
+    for ax, var in zip(axes, panels + [None] * (4 - len(panels)), strict=True):
+        if var is None:
+            ax.set_visible(False)
+            continue
+        pairs = [(baseline, "0.45", "baseline")] if (
+            baseline is not None and baseline is not run and var in baseline.result) else []
+        pairs.append((run, "tab:blue", run.name))
+        for r, colour, label in pairs:
+            arr = r.values(var)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lo, med, hi = np.nanpercentile(arr, [5, 50, 95], axis=1)
+            ax.plot(r.times, med, color=colour, lw=2, label=f"{label}, median")
+            if r.members > 1:
+                ax.fill_between(r.times, lo, hi, color=colour, alpha=0.2, lw=0,
+                                label=f"{label}, 5–95%")
+        obs = history.get(var)
+        if obs is not None:
+            obs = obs[(obs.index >= t_lo) & (obs.index <= t_hi)]
+            ax.plot(obs.index, obs.to_numpy(float), "o", color="black", ms=4,
+                    label="observed (UNCTAD)")
+        ax.set_title(var, fontsize=10)
+        ax.set_xlabel("year")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(PANEL_UNITS.get(var, ""))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{run.name} — {run.members} member(s), {run.method}", fontsize=11)
+    return fig
+
+
+def _figure_bytes(fig, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # missing CJK glyphs in names
+        fig.savefig(buf, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
+    return buf.getvalue()
+
+
+def write_scenario(run: ScenarioRun, out_dir: str | Path, *, baseline: ScenarioRun | None,
+                   provenance: Mapping, history: Mapping[str, pd.Series] | None = None,
+                   summary: pd.DataFrame | None = None, charts: bool = True) -> list[Path]:
+    """Write one scenario's files into ``out_dir / run.slug``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    folder = Path(out_dir) / run.slug
+    summary = summarize(run, baseline) if summary is None else summary
+    tidy = run.tidy()
+    written = [
+        atomic_write_bytes(folder / "results.csv", _csv(tidy)),
+        atomic_write_bytes(folder / "results.parquet", _parquet(tidy)),
+        atomic_write_bytes(folder / "percentiles.csv", _csv(run.percentiles())),
+        atomic_write_bytes(folder / "experiments.csv", _csv(run.experiments())),
+        atomic_write_bytes(folder / "summary.csv", _csv(summary)),
+        atomic_write_text(folder / "scenario.resolved.yaml", _resolved_yaml(run, provenance)),
+    ]
+    if charts:
+        fig = comparison_figure(run, baseline, history)
+        for fmt in CHART_FORMATS:
+            written.append(atomic_write_bytes(folder / f"comparison.{fmt}",
+                                              _figure_bytes(fig, fmt)))
+    return written
+
+
+def _resolved_yaml(run: ScenarioRun, provenance: Mapping) -> str:
+    head = ("# Scenario as run by `sim run`, with its provenance. Rerun it with:\n"
+            f"#   sim run {run.slug}/scenario.resolved.yaml\n")
+    return head + scenario_to_yaml(run.scenario, provenance=run_provenance(run, provenance))
+
+
+def write_batch(batch: BatchResult, out_dir: str | Path, *, provenance: Mapping,
+                summary: pd.DataFrame, history: Mapping[str, pd.Series] | None = None,
+                charts: bool = True, on_written=None) -> list[Path]:
+    """Write every run of a batch, the combined summary and the failures.
+
+    Parameters
+    ----------
+    batch : BatchResult
+    out_dir : path-like
+    provenance : mapping
+        Shared provenance (model, data and calibration hashes, version,
+        command line, timestamp).
+    summary : DataFrame
+        :func:`sim.batch.summary_table` of the batch.
+    history : mapping, optional
+        Observed series from :func:`load_history`.
+    charts : bool
+    on_written : callable, optional
+        Called with each scenario name once its files are written.
+
+    Returns
+    -------
+    list of Path
+    """
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    for run in batch.runs:
+        part = summary[summary["scenario"] == run.name]
+        written += write_scenario(run, out_dir, baseline=batch.baseline, provenance=provenance,
+                                  history=history, summary=part, charts=charts)
+        if on_written is not None:
+            on_written(run.name)
+    written.append(atomic_write_bytes(out_dir / "summary.csv", _csv(summary)))
+    written.append(atomic_write_text(out_dir / "summary.txt", format_summary(summary) + "\n"))
+    fail = out_dir / "failures.csv"
+    if batch.failures:
+        frame = pd.DataFrame([{"source": f.source, "scenario": f.scenario, "reason": f.reason}
+                              for f in batch.failures])
+        written.append(atomic_write_bytes(fail, _csv(frame)))
+    elif fail.exists():
+        fail.unlink()  # from an earlier run of the same folder; it would mislead
+    return written
