@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
@@ -365,7 +363,6 @@ class Compiler:
     # ------------------------------------------------------------ expressions
     def expr(self, node):
         """Compile an expression; return (node, slot dependencies, uses time)."""
-        B = self.B
         if _is_num(node):
             return float(node), set(), False
         if isinstance(node, ae.ReferenceStructure):
@@ -612,7 +609,6 @@ class Compiler:
         # evaluate referenced slots recursively with a sparse value list
         v = [0.0] * (len(self.slots) + 64)
         for i in deps:
-            name = self.slots[i].py_name
             el = self.by_ref.get(reference_form(self.slots[i].name))
             if el is not None:
                 v[i] = self._static_value(el.ast, depth + 1)

@@ -81,6 +81,27 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def parse_abstract(path: Path):
+    """Run PySD's Vensim translator on ``path`` and return its abstract model.
+
+    Raises
+    ------
+    ModelError
+        If the file does not exist or PySD cannot parse it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(str(path), "no such model file (expected a Vensim .mdl text file)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vf = VensimFile(path)
+            vf.parse()
+            return vf.get_abstract_model()
+    except Exception as exc:  # PySD raises bare exceptions of several kinds
+        raise ModelError(str(path), f"cannot be parsed as a Vensim model: {type(exc).__name__}: {exc}") from exc
+
+
 def read_abstract(path: Path) -> list[RawElement]:
     """Translate ``path`` with PySD and return its elements, checked.
 
@@ -91,20 +112,9 @@ def read_abstract(path: Path) -> list[RawElement]:
         or a construct outside the supported subset.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(str(path), "no such model file (expected a Vensim .mdl text file)")
-    if path.suffix.lower() != ".mdl":
+    if path.is_file() and path.suffix.lower() != ".mdl":
         raise ModelError(str(path), f"unsupported file type '{path.suffix}'; expected a Vensim .mdl text file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            vf = VensimFile(path)
-            vf.parse()
-            am = vf.get_abstract_model()
-    except ModelError:
-        raise
-    except Exception as exc:  # PySD raises bare exceptions of several kinds
-        raise ModelError(str(path), f"cannot be parsed as a Vensim model: {type(exc).__name__}: {exc}") from exc
+    am = parse_abstract(path)
     if len(am.sections) > 1:
         macros = ", ".join(s.name for s in am.sections[1:])
         raise ModelError(str(path), f"macros are not supported (found: {macros})", construct=":MACRO:")

@@ -30,15 +30,13 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pint
 from pysd.translators.structures import abstract_expressions as ae
-from pysd.translators.vensim.vensim_file import VensimFile
+from .translate import parse_abstract
 
-from .errors import ModelError
 
 __all__ = ["UnitIssue", "check_units", "parse_units"]
 
@@ -489,16 +487,7 @@ def check_units(mdl_path: str | Path) -> list[UnitIssue]:
         If the file does not exist or PySD cannot parse it.
     """
     path = Path(mdl_path)
-    if not path.is_file():
-        raise ModelError(str(path), "no such model file (expected a Vensim .mdl text file)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            vf = VensimFile(path)
-            vf.parse()
-            am = vf.get_abstract_model()
-    except Exception as exc:  # PySD raises bare exceptions of several kinds
-        raise ModelError(str(path), f"cannot be parsed as a Vensim model: {type(exc).__name__}: {exc}") from exc
+    am = parse_abstract(path)
     elements = [el for section in am.sections for el in section.elements]
     checker = _Checker(path, elements)
     for el in elements:

@@ -198,7 +198,7 @@ def test_control_settings(elements):
 
 @pytest.mark.parametrize("lever, start, multiplier", LEVERS, ids=[lv[0] for lv in LEVERS])
 def test_lever_is_a_stepped_constant(elements, lever, start, multiplier):
-    lv, st, mult = elements[lever], elements[start], elements[multiplier]
+    lv, st = elements[lever], elements[start]
     assert lv.components[0].ast == 1 and lv.units == "Dmnl"
     low, high = lv.limits
     assert low is not None and high is not None and low <= 1 <= high
