@@ -22,24 +22,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
-import statistics
 import time
 from datetime import date
 from pathlib import Path
 
+from _common import median_time, write_readme_block  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:calibration:start -->", "<!-- bench:calibration:end -->"
 TARGET_SECONDS = 60.0
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def measure(spec_path: Path, quick: bool, repeats: int) -> dict:
@@ -97,12 +89,6 @@ def table(m: dict, spec_path: Path) -> str:
     return "\n".join(rows) + "\n" + foot
 
 
-def write_readme(path: Path, block: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if len(pattern.findall(text)) != 1:
-        raise SystemExit(f"{path}: expected exactly one '{START}' ... '{END}' block")
-    path.write_text(pattern.sub(lambda _: f"{START}\n{block}\n{END}", text), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     block = table(measure(spec_path, args.quick, args.repeats), spec_path)
     print(block)
     if args.write_readme:
-        write_readme(args.write_readme, block)
+        write_readme_block(args.write_readme, "calibration", block)
     return 0
 
 

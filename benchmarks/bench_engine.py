@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
-import re
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -39,10 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import median_time, write_readme_block  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "sd-test-models" / "samples"
 DIGITAL_TRADE = REPO / "model" / "digital_trade.mdl"
-START, END = "<!-- bench:engine:start -->", "<!-- bench:engine:end -->"
 CONTROLS = {"initial_time", "final_time", "time_step", "saveper"}
 
 
@@ -106,13 +105,6 @@ def save_period(model) -> float:
     return c.saveper
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 # ------------------------------------------------------------------ (a) ensembles
@@ -235,13 +227,6 @@ def environment(args) -> str:
             f"Reproduce: `python benchmarks/bench_engine.py`.")
 
 
-def write_readme(path: Path, block: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if len(pattern.findall(text)) != 1:
-        raise SystemExit(f"{path}: expected exactly one '{START}' ... '{END}' block")
-    new = pattern.sub(lambda _: f"{START}\n{block}\n{END}", text)
-    path.write_text(new, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     block = table(rows) + "\n\n" + environment(args)
     print(block)
     if args.write_readme:
-        write_readme(args.write_readme, block)
+        write_readme_block(args.write_readme, "engine", block)
         print(f"wrote {args.write_readme}", file=sys.stderr)
     return 0
 

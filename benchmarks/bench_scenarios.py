@@ -26,24 +26,16 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import re  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _common import best_time, write_readme_block  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-START, END = "<!-- bench:scenarios:start -->", "<!-- bench:scenarios:end -->"
 
 
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def _pysd_single(model_path: Path, repeat: int) -> float | None:
@@ -61,7 +53,7 @@ def _pysd_single(model_path: Path, repeat: int) -> float | None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 m = pysd.read_vensim(str(copy))
-                return _best(lambda: m.run(progress=False), repeat)
+                return best_time(lambda: m.run(progress=False), repeat)
         except Exception as exc:  # PySD may not support every construct; the row says so
             print(f"PySD reference unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
             return None
@@ -85,7 +77,7 @@ def measure(model_path: Path, scenario_dir: Path, methods: list[str], members_on
             run_scenario(resolve(base, model, calibrated, members=1), model, method)
 
         single()  # warm caches
-        t_single = _best(single, max(repeat, 5))
+        t_single = best_time(single, max(repeat, 5))
 
         def one() -> None:
             run_scenario(resolve(base, model, calibrated, members=members_one), model, method)
@@ -94,8 +86,8 @@ def measure(model_path: Path, scenario_dir: Path, methods: list[str], members_on
             for s in scenarios:
                 run_scenario(resolve(s, model, calibrated, members=members_all), model, method)
 
-        t_one = _best(one, repeat)
-        t_all = _best(every, repeat)
+        t_one = best_time(one, repeat)
+        t_all = best_time(every, repeat)
         for case, t, n, target in (
                 (f"1 scenario x {members_one:,} members", t_one, members_one, 2.0),
                 (f"{len(scenarios)} scenarios x {members_all:,} members", t_all,
@@ -129,13 +121,6 @@ def table(rows: list[dict], model_path: Path) -> str:
     return "\n".join(lines)
 
 
-def write_readme(path: Path, text: str) -> None:
-    from sim.io import atomic_write_text
-    readme = path.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(readme):
-        raise SystemExit(f"{path}: markers {START} ... {END} not found")
-    atomic_write_text(path, pattern.sub(lambda _: f"{START}\n{text}\n{END}", readme))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows, args.model)
     print(text)
     if args.write_readme:
-        write_readme(args.write_readme, text)
+        write_readme_block(args.write_readme, "scenarios", text)
     return 0
 
 
