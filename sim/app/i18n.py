@@ -22,13 +22,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "language": {"zh": "语言 / Language", "en": "Language / 语言"},
     "scenario": {"zh": "情景", "en": "Scenario"},
     "scenario_help": {"zh": "载入 scenarios/ 目录中的情景文件", "en": "Load a file from scenarios/"},
-    "scenario_none": {"zh": "（当前设置）", "en": "(current settings)"},
     "scenario_loaded": {"zh": "已载入情景：{name}", "en": "Scenario loaded: {name}"},
     "scenario_dir_empty": {"zh": "scenarios/ 目录中尚无情景文件。",
                            "en": "No scenario files in scenarios/ yet."},
     "scenario_bad": {"zh": "情景文件无法载入：{msg}", "en": "The scenario could not be loaded: {msg}"},
-    "scenarios_unavailable": {"zh": "情景模块（sim.scenarios）尚不可用：{msg}",
-                              "en": "The scenario module (sim.scenarios) is not available yet: {msg}"},
     "reset": {"zh": "重置为基准", "en": "Reset to baseline"},
     "levers": {"zh": "政策杠杆", "en": "Policy levers"},
     "lever_value": {"zh": "{name}（{unit}）", "en": "{name} ({unit})"},
@@ -36,8 +33,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "lever_missing": {"zh": "模型中没有杠杆：{names}", "en": "The model has no lever: {names}"},
     "times_baseline": {"zh": "×基准", "en": "× baseline"},
     "band_toggle": {"zh": "显示校准不确定区间", "en": "Show calibrated uncertainty band"},
-    "band_caption": {"zh": "阴影：{n} 组参数抽样（来自校准区间）的 5%–95% 分位区间",
-                     "en": "Shaded: 5–95% range of {n} parameter draws from the calibrated intervals"},
+    "band_caption": {"zh": "阴影：{n} 组参数抽样（数据可识别参数的校准区间，拉丁超立方）的 5%–95% 分位区间；"
+                           "下载的情景文件包含同样的集合设置",
+                     "en": "Shaded: 5–95% range of {n} parameter draws (Latin hypercube) from the "
+                           "calibrated intervals of the identified parameters; the downloaded "
+                           "scenario carries the same ensemble settings"},
+    "band_caption_own": {"zh": "阴影：该情景自身集合（{n} 个成员）的 5%–95% 分位区间",
+                         "en": "Shaded: 5–95% range of the scenario's own ensemble ({n} members)"},
     "band_unavailable": {"zh": "无不确定区间：{msg}", "en": "No uncertainty band: {msg}"},
     "band_failures": {"zh": "{k} 组抽样数值发散，已从区间中剔除",
                       "en": "{k} draws went non-finite and are left out of the band"},
@@ -50,7 +52,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "model_missing": {"zh": "未找到模型文件 {path}。", "en": "Model file not found: {path}."},
     "model_bad": {"zh": "模型无法载入：{msg}", "en": "The model could not be loaded: {msg}"},
     "observed_bad": {"zh": "观测数据无法载入：{msg}", "en": "Observed data could not be loaded: {msg}"},
-    "sim_failed": {"zh": "模拟失败：{msg}", "en": "The simulation failed: {msg}"},
     "sim_nonfinite": {"zh": "模拟在 {time} 年出现非有限值（{var}）。",
                       "en": "The simulation went non-finite in {time} ({var})."},
     "settings_bad": {"zh": "设置无效：{msg}", "en": "Invalid settings: {msg}"},
@@ -59,14 +60,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "tab_structure": {"zh": "模型结构", "en": "Model structure"},
     "tab_calibration": {"zh": "校准", "en": "Calibration"},
     "tab_table": {"zh": "数据表", "en": "Table"},
-    "tab_files": {"zh": "文件", "en": "Files"},
     "series_current": {"zh": "当前设置", "en": "Current settings"},
     "series_baseline": {"zh": "基准", "en": "Baseline"},
     "series_observed": {"zh": "观测值", "en": "Observed"},
-    "series_band": {"zh": "不确定区间", "en": "Uncertainty band"},
+    "series_model": {"zh": "模型（校准参数）", "en": "Model (calibrated)"},
     "year": {"zh": "年份", "en": "Year"},
     "value": {"zh": "数值", "en": "Value"},
-    "metric_in": {"zh": "{name}（{year} 年）", "en": "{name}, {year}"},
     "delta_vs_baseline": {"zh": "较基准", "en": "vs baseline"},
     "observed_source": {"zh": "观测值：{src}（2015–2022）", "en": "Observed: {src} (2015–2022)"},
     "observed_proxy": {"zh": "观测代理指标：{series}", "en": "Observed proxy: {series}"},
@@ -78,8 +77,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "diagram_constants": {"zh": "显示全部常数", "en": "Show all constants"},
     "diagram_stats": {"zh": "{stocks} 个存量，{flows} 个流量，{aux} 个辅助变量，{const} 个常数",
                       "en": "{stocks} stocks, {flows} flows, {aux} auxiliaries, {const} constants"},
-    "calib_fit": {"zh": "各序列拟合（校准参数下的基准运行与观测值）",
-                  "en": "Fit per series (baseline run at the calibrated parameters vs observed)"},
+    "calib_fit": {"zh": "各序列拟合（校准运行与观测值，2015–2022 年）",
+                  "en": "Fit per series (the calibration's run vs observed, 2015–2022)"},
     "calib_params": {"zh": "参数表", "en": "Parameter table"},
     "calib_no_fit": {"zh": "校准文件中没有拟合统计。", "en": "The calibration file has no fit statistics."},
     "calib_meta": {"zh": "校准信息", "en": "Calibration metadata"},
@@ -92,21 +91,31 @@ STRINGS: dict[str, dict[str, str]] = {
     "col_default": {"zh": "模型默认值", "en": "Model default"},
     "col_units": {"zh": "单位", "en": "Units"},
     "col_series": {"zh": "序列", "en": "Series"},
-    "col_statistic": {"zh": "统计量", "en": "Statistic"},
     "download_yaml": {"zh": "下载当前设置（情景 YAML）", "en": "Download settings (scenario YAML)"},
     "download_csv": {"zh": "下载结果（CSV）", "en": "Download results (CSV)"},
     "download_help": {"zh": "可直接用 `sim run 文件.yaml` 运行", "en": "Runs unchanged with `sim run FILE.yaml`"},
     "upload": {"zh": "上传情景 YAML", "en": "Upload a scenario YAML"},
     "upload_ok": {"zh": "已应用上传的情景：{name}", "en": "Applied the uploaded scenario: {name}"},
+    "upload_several": {"zh": "文件含 {n} 个情景，已应用第一个：{name}",
+                       "en": "The file holds {n} scenarios; the first was applied: {name}"},
+    "download_bad": {"zh": "无法生成情景文件：{msg}", "en": "The scenario file cannot be written: {msg}"},
+    "shock_year": {"zh": "冲击年份", "en": "shock year"},
+    "band_nothing": {"zh": "校准结果中没有可抽样的已识别参数",
+                     "en": "the calibration has no identified parameter to sample"},
     "upload_bad": {"zh": "上传的情景无效：{msg}", "en": "The uploaded scenario is invalid: {msg}"},
     "scenario_name": {"zh": "情景名称", "en": "Scenario name"},
     "scenario_description": {"zh": "情景说明", "en": "Scenario description"},
     "default_description": {"zh": "在情景模拟应用中设定", "en": "Set in the what-if app"},
-    "unchanged_warning": {"zh": "情景中以下设置在本应用中无对应控件，将被保留：{names}",
-                          "en": "Settings in the scenario without a control here are kept: {names}"},
     "table_caption": {"zh": "当前设置下的年度结果", "en": "Yearly results at the current settings"},
     "perf": {"zh": "重算用时 {ms} 毫秒", "en": "Recomputed in {ms} ms"},
     "none": {"zh": "无", "en": "none"},
+}
+
+SHORT_NAMES: dict[str, dict[str, str]] = {
+    "Digitally Deliverable Exports": {"zh": "出口", "en": "Exports"},
+    "Digitally Deliverable Imports": {"zh": "进口", "en": "Imports"},
+    "Digital Trade Balance": {"zh": "贸易差额", "en": "Balance"},
+    "China World Share": {"zh": "世界份额", "en": "World share"},
 }
 
 VARIABLE_NAMES: dict[str, dict[str, str]] = {
@@ -119,6 +128,7 @@ VARIABLE_NAMES: dict[str, dict[str, str]] = {
     "Openness": {"zh": "开放度", "en": "Openness"},
     "Foreign Barriers": {"zh": "外国壁垒", "en": "Foreign barriers"},
     "Export Capability": {"zh": "出口能力", "en": "Export capability"},
+    "Internet Penetration": {"zh": "互联网普及率", "en": "Internet penetration"},
     "Infrastructure Investment Lever": {"zh": "基础设施投资", "en": "Infrastructure investment"},
     "Talent Training Lever": {"zh": "人才培养", "en": "Talent training"},
     "Reform Pace Lever": {"zh": "改革开放步伐", "en": "Reform pace"},
@@ -131,6 +141,8 @@ VARIABLE_NAMES: dict[str, dict[str, str]] = {
 UNIT_NAMES: dict[str, dict[str, str]] = {
     "100M USD": {"zh": "亿美元", "en": "100M USD"},
     "10k FTE": {"zh": "万人年", "en": "10k FTE"},
+    "10k person-years": {"zh": "万人年", "en": "10k person-years"},
+    "percent": {"zh": "%", "en": "%"},
     "Dmnl": {"zh": "无量纲", "en": "dimensionless"},
     "dimensionless": {"zh": "无量纲", "en": "dimensionless"},
     "Year": {"zh": "年", "en": "year"},
@@ -161,6 +173,12 @@ def var_label(name: str, lang: str) -> str:
     """Display name of a model variable (its Vensim name when not translated)."""
     entry = VARIABLE_NAMES.get(name)
     return entry[check_lang(lang)] if entry else name
+
+
+def short_label(name: str, lang: str) -> str:
+    """Short display name for headline metrics (the full name when none is defined)."""
+    entry = SHORT_NAMES.get(name)
+    return entry[check_lang(lang)] if entry else var_label(name, lang)
 
 
 def unit_label(units: str, lang: str) -> str:

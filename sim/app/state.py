@@ -1,49 +1,25 @@
 """Pure functions between the app's widget values and the library's inputs.
 
-Nothing here touches Streamlit: widget values go in as a mapping (the
-session state), parameters for :meth:`sim.Model.simulate` and scenario YAML
-come out, and a scenario (a shipped file or an upload) goes back to widget
-values. The app (``app.py``) only wires these to widgets, so the tests can
-check every conversion directly.
+Nothing here touches Streamlit: widget values go in as a mapping (the session
+state), a scenario document comes out, and :mod:`sim.scenarios` (the same
+loader and resolver as ``sim run``) turns it into the parameters of
+:meth:`sim.Model.simulate`. A scenario (a shipped file or an upload) goes back
+to widget values. The app only wires these to widgets, so the tests check
+every conversion directly.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import yaml
 
+from .. import scenarios as sc
 from ..errors import SimError
 
-#: Settings: Vensim name of a lever constant -> value [its model units].
+#: Settings: Vensim name of a lever constant (size or start year) -> value [its model units].
 Settings = dict[str, float]
-
-
-class AppInputError(SimError):
-    """A setting or an uploaded scenario the app cannot use (shown with st.error)."""
-
-
-@dataclass(frozen=True)
-class LeverDef:
-    """A policy lever of the model: a size constant and its start-year constant."""
-
-    key: str
-    value_name: str
-    start_name: str
-
-
-#: The model's policy levers (docs: model/digital_trade.mdl, "Policy levers").
-LEVERS: tuple[LeverDef, ...] = (
-    LeverDef("infrastructure", "Infrastructure Investment Lever", "Infrastructure Lever Start Year"),
-    LeverDef("talent", "Talent Training Lever", "Talent Lever Start Year"),
-    LeverDef("reform", "Reform Pace Lever", "Reform Lever Start Year"),
-    LeverDef("data_flow", "Data Flow Tightening Lever", "Data Flow Lever Start Year"),
-    LeverDef("innovation", "Innovation Protection Lever", "Innovation Lever Start Year"),
-    LeverDef("world_demand", "World Demand Growth Lever", "World Demand Lever Start Year"),
-    LeverDef("barrier_shock", "Foreign Barrier Shock Size", "Foreign Barrier Shock Year"),
-)
 
 #: Outputs charted on the trade tab and as headline metrics.
 TRADE_OUTPUTS: tuple[str, ...] = ("Digitally Deliverable Exports", "Digitally Deliverable Imports",
@@ -60,8 +36,19 @@ OBSERVED_FOR: dict[str, tuple[str, bool]] = {
     "China World Share": ("china_world_share_dds_exports", True),
     "Digital Talent": ("rd_personnel_fte", False),
 }
-#: Years of the headline metrics.
-METRIC_YEARS: tuple[int, ...] = (2025, 2030, 2035)
+#: Integration method of the app's runs: the default of ``sim run``.
+METHOD = "scipy"
+
+#: The uncertainty band: an ensemble over the calibrated parameters the data
+#: identify, drawn once (seeded) and shared by every slider position.
+BAND_MEMBERS = 200
+BAND_SEED = 20250101
+BAND_SAMPLING = "latin_hypercube"
+BAND_CALIBRATION = "identified"
+
+
+class AppInputError(SimError):
+    """A setting or an uploaded scenario the app cannot use (shown with st.error)."""
 
 
 @dataclass(frozen=True)
@@ -88,11 +75,15 @@ class Slider:
 
 @dataclass(frozen=True)
 class LeverSpec:
-    """A lever as found in a model: the size slider and the start-year slider."""
+    """A lever (:data:`sim.scenarios.LEVERS`) as found in a model: size and start-year sliders."""
 
-    lever: LeverDef
+    lever: sc.Lever
     value: Slider
     start: Slider
+
+    @property
+    def short(self) -> str:
+        return self.lever.short
 
 
 def nice_step(span: float) -> float:
@@ -102,12 +93,12 @@ def nice_step(span: float) -> float:
     raw = span / 60
     k = math.floor(math.log10(raw))
     for m in (1, 2, 5, 10):
-        if m * 10 ** k >= raw:
+        if m * 10 ** k >= raw - 1e-15:
             return float(round(m * 10 ** k, 12))
     return float(10 ** (k + 1))  # pragma: no cover
 
 
-def _slider(model, name: str, *, integer: bool) -> Slider:
+def _slider(model, name: str, *, integer: bool, horizon: float) -> Slider:
     py = model.py_name(name)
     info = model.variables[py]
     if info.kind != "constant":
@@ -115,50 +106,51 @@ def _slider(model, name: str, *, integer: bool) -> Slider:
                             "a lever must be a constant")
     default = float(model.constants[py])
     lo, hi = info.limits if info.limits else (None, None)
-    c = model.controls
     if integer:
-        # A start year outside the simulated horizon does nothing visible.
-        lo = c.initial_time if lo is None else max(lo, c.initial_time)
-        hi = c.final_time if hi is None else min(hi, c.final_time)
+        # A start year outside the simulated years does nothing visible.
+        t0 = model.controls.initial_time
+        lo = t0 if lo is None else max(lo, t0)
+        hi = horizon if hi is None else min(hi, horizon)
         lo, hi = float(math.ceil(lo)), float(math.floor(hi))
         step = 1.0
     else:
         lo = min(0.0, default) if lo is None else float(lo)
         hi = max(2.0 * abs(default), lo + 1.0) if hi is None else float(hi)
         step = nice_step(hi - lo)
-    if not lo <= default <= hi:
-        lo, hi = min(lo, default), max(hi, default)
+    lo, hi = min(lo, default), max(hi, default)
     return Slider(info.name, py, info.units, default, float(lo), float(hi), step, integer)
 
 
-def lever_specs(model) -> tuple[list[LeverSpec], list[str]]:
+def _has(model, name: str) -> bool:
+    return any(v.name == name for v in model.variables.values())
+
+
+def lever_specs(model, horizon: float | None = None) -> tuple[list[LeverSpec], list[str]]:
     """The levers the model has, with ranges from its units fields.
+
+    Parameters
+    ----------
+    model : sim.Model
+    horizon : float, optional
+        Last year a start year can take [year]; default: the model's FINAL TIME.
 
     Returns
     -------
     specs : list of LeverSpec
-        In :data:`LEVERS` order.
+        In :data:`sim.scenarios.LEVERS` order.
     missing : list of str
         Vensim names of lever constants the model lacks (the app says so).
     """
+    horizon = model.controls.final_time if horizon is None else horizon
     specs, missing = [], []
-    for lv in LEVERS:
-        absent = [n for n in (lv.value_name, lv.start_name) if not _has(model, n)]
+    for lv in sc.LEVERS.values():
+        absent = [n for n in (lv.value, lv.start) if not _has(model, n)]
         if absent:
             missing += absent
             continue
-        specs.append(LeverSpec(lv, _slider(model, lv.value_name, integer=False),
-                               _slider(model, lv.start_name, integer=True)))
+        specs.append(LeverSpec(lv, _slider(model, lv.value, integer=False, horizon=horizon),
+                               _slider(model, lv.start, integer=True, horizon=horizon)))
     return specs, missing
-
-
-def _has(model, name: str) -> bool:
-    from ..errors import ParameterError
-    try:
-        model.py_name(name)
-    except ParameterError:
-        return False
-    return True
 
 
 def sliders(specs: list[LeverSpec]) -> list[Slider]:
@@ -172,31 +164,11 @@ def baseline_settings(specs: list[LeverSpec]) -> Settings:
 
 
 def widget_values(settings: Mapping[str, float], specs: list[LeverSpec]) -> dict[str, float]:
-    """Session-state values for the sliders showing ``settings``."""
+    """Session-state values for the sliders showing ``settings`` (clamped to their ranges)."""
     out = {}
     for s in sliders(specs):
         x = s.clamp(settings.get(s.name, s.default))
         out[s.key] = int(round(x)) if s.integer else float(x)
-    return out
-
-
-def settings_from_widgets(values: Mapping[str, object], specs: list[LeverSpec]) -> Settings:
-    """Read the sliders' session-state values back into settings.
-
-    Raises
-    ------
-    AppInputError
-        A value is missing, not a number, or outside the slider's range.
-    """
-    out: Settings = {}
-    for s in sliders(specs):
-        v = values.get(s.key, s.default)
-        try:
-            x = float(v)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise AppInputError(f"'{s.name}': expected a number, got {v!r}") from None
-        check_in_range(s, x)
-        out[s.name] = x
     return out
 
 
@@ -209,178 +181,310 @@ def check_in_range(s: Slider, x: float) -> None:
                             f"({s.units})")
 
 
-def run_params(settings: Mapping[str, float], base: Mapping[str, float] | None = None
-               ) -> dict[str, float]:
-    """Parameters for :meth:`sim.Model.simulate`: the base (calibrated) values, then the levers."""
-    params = dict(base or {})
-    params.update({k: float(v) for k, v in settings.items()})
-    return params
-
-
-def changed_levers(settings: Mapping[str, float], specs: list[LeverSpec]) -> list[LeverSpec]:
-    """Levers whose size or start year differs from the model's default."""
-    out = []
-    for spec in specs:
-        v = settings.get(spec.value.name, spec.value.default)
-        st = settings.get(spec.start.name, spec.start.default)
-        if not (math.isclose(v, spec.value.default, abs_tol=1e-12)
-                and math.isclose(st, spec.start.default, abs_tol=1e-12)):
-            out.append(spec)
-    return out
-
-
-# ----------------------------------------------------------- scenarios
-def scenario_dict(settings: Mapping[str, float], specs: list[LeverSpec], *, name: str,
-                  description: str, horizon: float | None = None,
-                  extra_parameters: Mapping[str, float] | None = None) -> dict:
-    """The current settings as a scenario document (the schema of ``scenarios/*.yaml``).
-
-    Only levers that differ from the baseline are listed, so the file reads as
-    "base + changes"; the scenario's base is the calibrated model.
-    """
-    if not name.strip():
-        raise AppInputError("the scenario needs a name")
-    if not description.strip():
-        raise AppInputError("the scenario needs a description")
-    doc: dict = {"name": name.strip(), "description": description.strip(), "base": "calibrated"}
-    if horizon is not None:
-        doc["horizon"] = int(horizon) if float(horizon).is_integer() else float(horizon)
-    levers = {}
-    for spec in changed_levers(settings, specs):
-        value = float(settings.get(spec.value.name, spec.value.default))
-        start = float(settings.get(spec.start.name, spec.start.default))
-        levers[spec.lever.value_name] = {"value": _plain(value), "start": int(round(start))}
-    doc["levers"] = levers
-    if extra_parameters:
-        doc["parameters"] = {k: _plain(float(v)) for k, v in extra_parameters.items()}
-    return doc
-
-
-def _plain(x: float) -> float | int:
-    """Round away binary noise from slider steps (0.30000000000000004 -> 0.3)."""
-    r = round(x, 10)
-    return int(r) if r.is_integer() and abs(r) < 1e15 else r
-
-
-def scenario_yaml(doc: Mapping) -> str:
-    """Serialise a scenario document as YAML (keys in schema order, UTF-8 text)."""
-    return yaml.safe_dump(dict(doc), sort_keys=False, allow_unicode=True, default_flow_style=False)
-
-
-def _lever_entry(entry) -> tuple[float | None, float | None]:
-    """(value, start) of a scenario lever entry: a number, a mapping or an object."""
-    if isinstance(entry, (int, float)) and not isinstance(entry, bool):
-        return float(entry), None
-    get = entry.get if isinstance(entry, Mapping) else (lambda k: getattr(entry, k, None))
-    value, start = get("value"), get("start")
-    return (None if value is None else float(value)), (None if start is None else float(start))
-
-
-def settings_from_scenario(levers: Mapping, parameters: Mapping | None,
-                           specs: list[LeverSpec]) -> tuple[Settings, list[str]]:
-    """Settings for the sliders from a scenario's ``levers`` and ``parameters``.
-
-    Levers are keyed by the Vensim name of their size constant (or its Python
-    name, or the lever's short key); a lever absent from the scenario is at
-    baseline. A start-year constant given under ``parameters`` is honoured.
-
-    Returns
-    -------
-    settings : Settings
-    unknown : list of str
-        Scenario entries with no slider here (kept by the scenario, shown to the user).
+def settings_from_widgets(values: Mapping[str, object], specs: list[LeverSpec]) -> Settings:
+    """Read the sliders' session-state values back into settings.
 
     Raises
     ------
     AppInputError
-        A lever value outside its slider's range, or a lever name the model lacks.
+        A value is not a number, or outside the slider's range.
     """
-    settings = baseline_settings(specs)
-    index = {}
-    for spec in specs:
-        for k in (spec.lever.value_name, spec.value.py_name, spec.lever.key,
-                  spec.lever.value_name.lower()):
-            index[k] = spec
-    by_slider = {s.name: s for s in sliders(specs)}
-    by_slider.update({s.py_name: s for s in sliders(specs)})
-    for key, entry in (levers or {}).items():
-        spec = index.get(key) or index.get(str(key).strip().lower())
-        if spec is None:
-            import difflib
-            close = difflib.get_close_matches(str(key), [s.lever.value_name for s in specs], n=2)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise AppInputError(f"lever '{key}' is not a lever of the model{hint} (levers: "
-                                f"{', '.join(s.lever.value_name for s in specs)})")
+    out: Settings = {}
+    for s in sliders(specs):
+        v = values.get(s.key, s.default)
+        if isinstance(v, bool):
+            raise AppInputError(f"'{s.name}': expected a number, got {v!r}")
         try:
-            value, start = _lever_entry(entry)
+            x = float(v)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise AppInputError(f"lever '{key}': expected {{value: NUMBER, start: YEAR}}, "
-                                f"got {entry!r}") from None
-        for slider, x in ((spec.value, value), (spec.start, start)):
-            if x is not None:
-                check_in_range(slider, x)
-                settings[slider.name] = x
-    unknown = []
-    for key, value in (parameters or {}).items():
-        slider = by_slider.get(key)
-        if slider is None:
-            unknown.append(str(key))
-            continue
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            unknown.append(str(key))
-            continue
-        check_in_range(slider, x)
-        settings[slider.name] = x
-    return settings, unknown
-
-
-# ----------------------------------------------------- uncertainty band
-def sample_calibrated(intervals: Mapping[str, tuple[float, float, float, tuple | None]],
-                      n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw ``n`` parameter sets from calibrated intervals.
-
-    Each parameter is drawn independently from a split normal centred on its
-    estimate whose 2.5% and 97.5% quantiles are the interval ends (a 95%
-    interval), clipped to its bounds.
-
-    Parameters
-    ----------
-    intervals : mapping
-        name -> (estimate, lo, hi, bounds or None).
-    n : int
-        Number of draws (ensemble members), >= 2.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    dict
-        name -> array (n,).
-    """
-    if n < 2:
-        raise ValueError(f"n must be at least 2, got {n}")
-    z = 1.959963984540054
-    out = {}
-    for name in sorted(intervals):
-        est, lo, hi, bounds = intervals[name]
-        e = rng.standard_normal(n)
-        sd_lo, sd_hi = max(est - lo, 0.0) / z, max(hi - est, 0.0) / z
-        x = est + np.where(e < 0, e * sd_lo, e * sd_hi)
-        if bounds is not None:
-            b_lo, b_hi = bounds
-            x = np.clip(x, -np.inf if b_lo is None else b_lo, np.inf if b_hi is None else b_hi)
-        out[name] = x
+            raise AppInputError(f"'{s.name}': expected a number, got {v!r}") from None
+        check_in_range(s, x)
+        out[s.name] = x
     return out
 
 
+def changed_levers(settings: Mapping[str, float], specs: list[LeverSpec]) -> list[LeverSpec]:
+    """Levers whose size differs from the model's default.
+
+    A start year alone changes nothing (the lever is at baseline either way);
+    a shock of size 0 is no shock whatever its year.
+    """
+    return [spec for spec in specs
+            if not math.isclose(settings.get(spec.value.name, spec.value.default),
+                                spec.value.default, rel_tol=0, abs_tol=1e-12)]
+
+
+# ------------------------------------------------------------ scenarios
+#: Scenario fields the sliders do not show; kept from a loaded scenario.
+EXTRA_FIELDS: tuple[str, ...] = ("base", "horizon", "members", "sampling", "seed", "parameters",
+                                 "uncertainty", "calibration_uncertainty", "outputs")
+
+
+@dataclass
+class Extras:
+    """What a loaded scenario sets besides its levers (kept and written back on download)."""
+
+    fields: dict = field(default_factory=dict)
+
+    def horizon(self, model) -> float:
+        return float(self.fields.get("horizon", model.controls.final_time))
+
+
+def _plain(x: float) -> float | int:
+    """Round away binary noise from slider steps (0.30000000000000004 -> 0.3)."""
+    r = round(float(x), 10)
+    return int(r) if r.is_integer() and abs(r) < 1e15 else r
+
+
+def default_outputs(model) -> list[str]:
+    """The scenario outputs (:data:`sim.scenarios.MAIN_OUTPUTS`) this model has."""
+    names = {v.name for v in model.variables.values() if v.kind != "lookup"}
+    return [n for n in sc.MAIN_OUTPUTS if n in names] or \
+        [model.variables[p].name for p in model.stocks]
+
+
+def scenario_doc(settings: Mapping[str, float], specs: list[LeverSpec], model, *, name: str,
+                 description: str, extras: Extras | None = None, band: bool = False) -> dict:
+    """The current settings as a scenario document (the schema of ``scenarios/*.yaml``).
+
+    Only levers whose size differs from the baseline are listed ("base +
+    changes"). With ``band``, and unless the loaded scenario brings its own
+    ensemble, the document also asks for the calibrated-uncertainty ensemble the
+    app draws as its band, so ``sim run`` reproduces the band too.
+    """
+    fields_ = dict(extras.fields) if extras else {}
+    doc: dict = {"name": name.strip(), "description": description.strip()}
+    doc["base"] = fields_.pop("base", "calibrated")
+    doc["horizon"] = int(fields_.pop("horizon", int(model.controls.final_time)))
+    doc["levers"] = {spec.short: {"value": _plain(settings[spec.value.name]),
+                                  "start": _plain(settings[spec.start.name])}
+                     for spec in changed_levers(settings, specs)}
+    if band and not has_own_ensemble(fields_):
+        fields_.update(members=BAND_MEMBERS, seed=BAND_SEED, sampling=BAND_SAMPLING,
+                       calibration_uncertainty=BAND_CALIBRATION)
+    fields_.setdefault("outputs", default_outputs(model))
+    for key in EXTRA_FIELDS:
+        if key in fields_ and key not in doc:
+            doc[key] = fields_[key]
+    return doc
+
+
+def has_own_ensemble(fields_: Mapping) -> bool:
+    """A loaded scenario that samples something itself (members > 1)."""
+    return int(fields_.get("members", 1) or 1) > 1 and (
+        bool(fields_.get("uncertainty")) or fields_.get("calibration_uncertainty", "none") != "none")
+
+
+def validate_doc(doc: Mapping) -> sc.Scenario:
+    """Validate a scenario document with the schema of ``sim run`` (no YAML round trip).
+
+    Raises
+    ------
+    AppInputError
+        One line per problem: ``field: message``.
+    """
+    from pydantic import ValidationError
+    try:
+        return sc.Scenario.model_validate(dict(doc))
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors()[:6]:
+            loc = ".".join(str(x) for x in err["loc"]) or "scenario"
+            parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+        raise AppInputError("; ".join(parts)) from None
+
+
+def doc_key(doc: Mapping) -> str:
+    """A cache key of a scenario document (JSON text, keys in order)."""
+    import json
+    return json.dumps(doc, sort_keys=False, default=str)
+
+
+def download_text(settings: Mapping[str, float], specs: list[LeverSpec], model, *, name: str,
+                  description: str, extras: Extras | None = None, band: bool = False) -> str:
+    """The scenario YAML offered for download; ``sim run`` runs it as it is.
+
+    The document is validated by the schema of ``sim run`` and written by
+    :func:`sim.scenarios.scenario_to_yaml` (every field explicit), whose
+    output that loader reads back equal.
+
+    Raises
+    ------
+    AppInputError
+        E.g. a blank name or description.
+    """
+    doc = scenario_doc(settings, specs, model, name=name, description=description, extras=extras,
+                       band=band)
+    return sc.scenario_to_yaml(validate_doc(doc))
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A scenario turned into slider settings."""
+
+    name: str
+    description: str
+    settings: Settings
+    extras: Extras
+    notes: tuple[str, ...]
+
+
+def _dump_field(value):
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="python")
+    if isinstance(value, Mapping):
+        return {k: _dump_field(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_dump_field(v) for v in value]
+    return value
+
+
+def from_scenario(scenario: sc.Scenario, specs: list[LeverSpec]) -> LoadedScenario:
+    """Slider settings and kept fields of a validated scenario.
+
+    ``{value, start}`` and ``step`` levers map exactly onto the sliders; a
+    ``ramp`` or ``table`` lever has no slider form and is shown as a step to
+    its final value from its first year (``notes`` says so).
+
+    Raises
+    ------
+    AppInputError
+        A lever the model lacks, or a value outside its slider's range.
+    """
+    settings = baseline_settings(specs)
+    by_short = {spec.short: spec for spec in specs}
+    notes = []
+    for short, setting in scenario.levers.items():
+        spec = by_short.get(short)
+        if spec is None:
+            raise AppInputError(f"scenario '{scenario.name}': lever '{short}' is not in the model")
+        if isinstance(setting, sc.ConstantLever):
+            value, start = setting.value, setting.start
+        elif isinstance(setting, sc.StepLever):
+            value, start = setting.step.value, setting.step.start
+        elif isinstance(setting, sc.RampLever):
+            value, start = setting.ramp.value, setting.ramp.start
+            notes.append(f"{short}: ramp {setting.ramp.start:g}-{setting.ramp.end:g} shown as a "
+                         f"step to {value:g} from {start:g}")
+        else:
+            years = sorted(setting.table)
+            value, start = setting.table[years[-1]], years[0]
+            notes.append(f"{short}: table shown as a step to {value:g} from {start:g}")
+        for slider, x in ((spec.value, value), (spec.start, start)):
+            try:
+                check_in_range(slider, float(x))
+            except AppInputError as exc:
+                raise AppInputError(f"scenario '{scenario.name}', lever '{short}': {exc}") from None
+            settings[slider.name] = float(x)
+    data = scenario.model_dump(mode="python")
+    extras = Extras({k: _dump_field(data[k]) for k in EXTRA_FIELDS
+                     if k in data and data[k] != sc.Scenario.model_fields[k].get_default(
+                         call_default_factory=True)})
+    return LoadedScenario(scenario.name, scenario.description, settings, extras, tuple(notes))
+
+
+def parse_upload(data: bytes, filename: str, specs: list[LeverSpec]) -> list[LoadedScenario]:
+    """The upload handler: bytes of a scenario YAML -> the scenarios it holds.
+
+    Raises
+    ------
+    AppInputError
+        Not UTF-8, invalid YAML or schema (the message of the ``sim run``
+        loader, with line numbers), or a lever out of range.
+    """
+    if len(data) > sc.MAX_TEXT_BYTES:
+        raise AppInputError(f"{filename}: {len(data)} bytes is more than the "
+                            f"{sc.MAX_TEXT_BYTES} accepted for a scenario file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AppInputError(f"{filename}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        scenarios = sc.load_scenarios_text(text, filename)
+    except sc.ScenarioError as exc:
+        raise AppInputError(str(exc)) from None
+    if not scenarios:
+        raise AppInputError(f"{filename}: no scenario in the file")
+    return [from_scenario(s, specs) for s in scenarios]
+
+
+# ----------------------------------------------------- uncertainty band
 def band(values: np.ndarray, lo_q: float = 5.0, hi_q: float = 95.0) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise percentiles of an ensemble (T, N), ignoring members masked to NaN."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 2:
         raise ValueError(f"expected a (T, N) ensemble array, got shape {arr.shape}")
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanpercentile(arr, lo_q, axis=1), np.nanpercentile(arr, hi_q, axis=1)
+    if not np.isnan(arr).any():  # the common case, and 10x faster than nanpercentile
+        q = np.percentile(arr, [lo_q, hi_q], axis=1)
+        return q[0], q[1]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (every member failed)
+        return np.nanpercentile(arr, lo_q, axis=1), np.nanpercentile(arr, hi_q, axis=1)
+
+
+# ---------------------------------------------------------------- runs
+class LRU:
+    """A small least-recently-used store (the app's bands by settings)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, got {size}")
+        self.size = size
+        self._data: dict = {}
+
+    def get(self, key, default=None):
+        if key not in self._data:
+            return default
+        value = self._data.pop(key)
+        self._data[key] = value
+        return value
+
+    def put(self, key, value) -> None:
+        self._data.pop(key, None)
+        self._data[key] = value
+        while len(self._data) > self.size:
+            self._data.pop(next(iter(self._data)))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_QUIET_NOTES = ("members = 1", "base: calibrated was asked for")
+
+
+def notes_to_show(notes) -> list[str]:
+    """Resolver notes worth showing beside the point run.
+
+    Left out: that the point run samples nothing (the band is a separate run)
+    and that calibrated.yaml is missing (the app says so itself).
+    """
+    return [n for n in notes if not n.startswith(_QUIET_NOTES)]
+
+def baseline_doc(model, horizon: float | None = None) -> dict:
+    """The comparison run: the calibrated model with no lever moved."""
+    return {"name": "baseline", "description": "Calibrated model, no policy change.",
+            "base": "calibrated",
+            "horizon": int(model.controls.final_time if horizon is None else horizon),
+            "outputs": default_outputs(model)}
+
+
+def simulate_scenario(scenario: sc.Scenario, model, calibrated: sc.Calibrated | None, *,
+                      members: int | None = 1, outputs: list[str] | None = None):
+    """Resolve a scenario as ``sim run`` does and run it once (one vectorised call).
+
+    Parameters
+    ----------
+    members : int or None
+        1 for the point run (nothing sampled); None for the scenario's own ensemble.
+    outputs : list of str, optional
+        Variables to record (default: all, for the results CSV).
+
+    Returns
+    -------
+    (SimulationResult, ResolvedScenario)
+    """
+    resolved = sc.resolve(scenario, model, calibrated, members=members)
+    res = model.simulate(resolved.params, method=METHOD, final_time=resolved.final_time,
+                         outputs=outputs)
+    return res, resolved

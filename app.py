@@ -1,0 +1,423 @@
+"""What-if app for the digitally deliverable services trade model.
+
+Run ``sim app`` or ``streamlit run app.py``. A thin shell: layout and widgets
+here; conversions and runs in :mod:`sim.app.state` (through
+:mod:`sim.scenarios`, as ``sim run``), files in :mod:`sim.app.resources`,
+figures in :mod:`sim.app.charts` and :mod:`sim.app.diagram`, strings in
+:mod:`sim.app.i18n`. ``DDS_MODEL``, ``DDS_CALIBRATED`` and ``DDS_SCENARIOS``
+redirect the files read.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import streamlit as st
+
+import sim
+from sim.app import charts as C
+from sim.app import diagram as D
+from sim.app import resources as R
+from sim.app import state as S
+from sim.app.i18n import LANG_NAMES, LANGS, t, unit_label, var_label
+from sim.data import SERIES_UNITS
+
+st.set_page_config(page_title="DDS what-if", layout="wide")
+t_start = time.perf_counter()
+paths = R.AppPaths.from_env()
+
+
+def _mtime(path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+# ------------------------------------------------------------------ caches
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_model(path: str, mtime: int | None) -> sim.Model:
+    return sim.load_model(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_calibrated(path: str, mtime: int | None):
+    """(Calibrated or None, error message or None)."""
+    try:
+        return R.load_calibrated(path), None
+    except (sim.SimError, OSError, UnicodeDecodeError) as exc:
+        return None, str(exc)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def get_calibration_view(path: str, mtime: int | None):
+    try:
+        return R.load_calibration_view(path), None
+    except FileNotFoundError:
+        return None, None
+    except (sim.SimError, OSError, UnicodeDecodeError, ImportError) as exc:
+        return None, str(exc)
+
+
+@st.cache_resource(show_spinner=False)
+def get_observed():
+    """(series name -> pandas.Series, error message or None)."""
+    from sim.data import load_observed
+    try:
+        data = load_observed()
+        return {s: data.series(s) for s, _ in S.OBSERVED_FOR.values()}, None
+    except (sim.SimError, OSError, KeyError) as exc:
+        return {}, str(exc)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def get_choices(directory: str, stamp: tuple):
+    return R.scenario_choices(directory)
+
+
+def _calibrated(calib_key: tuple | None):
+    return None if calib_key is None else get_calibrated(*calib_key)[0]
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def run_point(model_key: tuple, calib_key: tuple | None, doc_json: str):
+    """One run of the scenario document (members = 1): (result, notes)."""
+    scenario = S.validate_doc(json.loads(doc_json))
+    res, resolved = S.simulate_scenario(scenario, get_model(*model_key), _calibrated(calib_key))
+    return res, resolved.notes
+
+
+def run_band(model_key: tuple, calib_key: tuple | None, doc_json: str, outputs: tuple):
+    """{output: (lo, hi)}, members run, members failed, for the scenario's ensemble."""
+    scenario = S.validate_doc(json.loads(doc_json))
+    res, resolved = S.simulate_scenario(scenario, get_model(*model_key), _calibrated(calib_key),
+                                        members=None, outputs=list(outputs))
+    if resolved.members < 2:
+        return {}, resolved.members, 0
+    failed = len({f.member for f in res.failures})
+    return {o: S.band(res[o]) for o in outputs}, resolved.members, failed
+
+
+@st.cache_resource(show_spinner=False)
+def band_store() -> S.LRU:
+    """Bands computed so far, by (model, calibration, scenario, outputs): drawn at once when known."""
+    return S.LRU(64)
+
+
+# ---------------------------------------------------------------- language
+TAB_KEYS = ("tab_trade", "tab_stocks", "tab_structure", "tab_calibration", "tab_table")
+
+
+def on_language() -> None:
+    """Keep the open tab open: its label changes with the language."""
+    open_tab = st.session_state.get("view")
+    for old in LANGS:
+        labels = [t(k, old) for k in TAB_KEYS]
+        if open_tab in labels:
+            st.session_state["view"] = t(TAB_KEYS[labels.index(open_tab)],
+                                         st.session_state["lang"])
+            return
+
+
+st.session_state.setdefault("lang", "zh")
+st.sidebar.radio(t("language", st.session_state["lang"]), LANGS, key="lang",
+                 format_func=LANG_NAMES.get, horizontal=True, on_change=on_language)
+lang = st.session_state["lang"]
+
+# ------------------------------------------------------------------- model
+model_key = (str(paths.model), _mtime(paths.model))
+if model_key[1] is None:
+    st.title(t("title", lang))
+    st.error(t("model_missing", lang, path=R.display(paths.model)))
+    st.stop()
+try:
+    model = get_model(*model_key)
+except (sim.SimError, OSError) as exc:
+    st.title(t("title", lang))
+    st.error(t("model_bad", lang, msg=str(exc)))
+    st.stop()
+
+specs, missing = S.lever_specs(model)
+baseline = S.baseline_settings(specs)
+for key, value in S.widget_values(baseline, specs).items():
+    st.session_state.setdefault(key, value)
+st.session_state.setdefault("extras", S.Extras())
+st.session_state.setdefault("sc_name", "what-if")
+st.session_state.setdefault("sc_desc", "")
+
+calib_key = (str(paths.calibrated), _mtime(paths.calibrated))
+calibrated, calib_err = get_calibrated(*calib_key)
+st.session_state.setdefault("band", calibrated is not None)
+band_on = bool(st.session_state["band"]) and calibrated is not None
+
+
+# --------------------------------------------------------------- callbacks
+def flash(kind: str, text: str) -> None:
+    st.session_state.setdefault("_flash", []).append((kind, text))
+
+
+def apply_loaded(loaded: S.LoadedScenario, ok_key: str) -> None:
+    for key, value in S.widget_values(loaded.settings, specs).items():
+        st.session_state[key] = value
+    st.session_state["extras"] = loaded.extras
+    st.session_state["sc_name"] = loaded.name
+    st.session_state["sc_desc"] = loaded.description
+    flash("success", t(ok_key, lang, name=loaded.name))
+    for note in loaded.notes:
+        flash("info", note)
+
+
+def on_reset() -> None:
+    for key, value in S.widget_values(baseline, specs).items():
+        st.session_state[key] = value
+    st.session_state["scenario"] = ""
+    st.session_state["extras"] = S.Extras()
+    st.session_state["sc_name"] = "what-if"
+    st.session_state["sc_desc"] = ""
+
+
+def on_scenario() -> None:
+    choice = st.session_state.get("scenario", "")
+    if not choice:
+        return
+    try:
+        loaded = S.from_scenario(R.load_choice(paths.scenarios, choice), specs)
+    except (sim.SimError, OSError) as exc:
+        flash("error", t("scenario_bad", lang, msg=str(exc)))
+        return
+    apply_loaded(loaded, "scenario_loaded")
+
+
+def on_upload() -> None:
+    up = st.session_state.get("upload")
+    if up is None:
+        return
+    try:
+        loaded = S.parse_upload(up.getvalue(), up.name, specs)
+    except sim.SimError as exc:
+        flash("error", t("upload_bad", lang, msg=str(exc)))
+        return
+    apply_loaded(loaded[0], "upload_ok")
+    if len(loaded) > 1:
+        flash("info", t("upload_several", lang, n=len(loaded), name=loaded[0].name))
+
+
+# ----------------------------------------------------------------- sidebar
+# Drawn after the main area: the widgets' values are in the session state from the
+# start of a run, and sending the numbers and charts first makes the page answer a
+# slider move sooner (the browser applies the updates in order).
+def render_sidebar() -> None:
+    sb = st.sidebar
+    scenario_dir = paths.scenarios
+    stamp = tuple((p.name, _mtime(p)) for p in R.list_scenario_files(scenario_dir))
+    choices, choice_errors = get_choices(str(scenario_dir), stamp)
+    keys = [""] + [c.key for c in choices]
+    labels = {c.key: (c.name if c.name == c.file.rsplit(".", 1)[0] else f"{c.name} ({c.file})")
+              for c in choices}
+    if st.session_state.get("scenario") not in keys:
+        st.session_state["scenario"] = ""
+    sb.selectbox(t("scenario", lang), keys, key="scenario", on_change=on_scenario,
+                 format_func=lambda k: labels.get(k, "—"), help=t("scenario_help", lang))
+    if not choices:
+        sb.caption(t("scenario_dir_empty", lang))
+    for err in choice_errors:
+        sb.error(t("scenario_bad", lang, msg=err))
+    sb.button(t("reset", lang), key="reset", on_click=on_reset, width="stretch")
+    sb.subheader(t("levers", lang))
+    for spec in specs:
+        v, s = spec.value, spec.start
+        unit = unit_label(v.units, lang) if spec.lever.shock else t("times_baseline", lang)
+        sb.slider(t("lever_value", lang, name=var_label(v.name, lang), unit=unit),
+                  min_value=v.min, max_value=v.max, step=v.step, key=v.key, help=v.name)
+        when = t("shock_year" if spec.lever.shock else "lever_start", lang)
+        sb.slider(f"↳ {var_label(v.name, lang)} · {when}", min_value=int(s.min),
+                  max_value=int(s.max), step=1, key=s.key, help=s.name)
+    if missing:
+        sb.warning(t("lever_missing", lang, names=", ".join(missing)))
+    sb.toggle(t("band_toggle", lang), key="band", disabled=calibrated is None)
+    sb.divider()
+    sb.file_uploader(t("upload", lang), type=["yaml", "yml"], key="upload", on_change=on_upload)
+
+
+# -------------------------------------------------------------- main area
+st.title(t("title", lang))
+ctl = model.controls
+st.caption(t("subtitle", lang, start=int(ctl.initial_time), end=int(ctl.final_time)))
+for kind, text in st.session_state.pop("_flash", []):
+    getattr(st, kind)(text)
+if calibrated is None and calib_err is None:
+    st.warning(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+elif calib_err is not None:
+    st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=calib_err))
+
+extras: S.Extras = st.session_state["extras"]
+used_calib = calib_key if calibrated is not None else None
+try:
+    settings = S.settings_from_widgets(st.session_state, specs)
+    doc_json = S.doc_key(S.scenario_doc(settings, specs, model, name="app", description="app",
+                                        extras=extras, band=band_on))
+    base_json = S.doc_key(S.baseline_doc(model, extras.horizon(model)))
+    try:
+        current, notes = run_point(model_key, used_calib, doc_json)
+    except sim.SimError as exc:
+        if used_calib is None:
+            raise
+        # calibrated.yaml that does not fit this model: say so, run on the model's values
+        st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=str(exc)))
+        used_calib, band_on = None, False
+        current, notes = run_point(model_key, used_calib, doc_json)
+    base_run, _ = run_point(model_key, used_calib, base_json)
+except sim.SimError as exc:
+    st.error(t("settings_bad", lang, msg=str(exc)))
+    render_sidebar()
+    st.stop()
+for note in S.notes_to_show(notes):
+    st.info(note)
+if current.failures:
+    f = current.failures[0]
+    st.error(t("sim_nonfinite", lang, time=f"{f.time:g}", var=f.variable))
+
+trade = [n for n in S.TRADE_OUTPUTS if n in current]
+stocks = [n for n in S.STOCK_OUTPUTS if n in current]
+units_of = {n: model.variables[model.py_name(n)].units for n in trade + stocks}
+band_key = (model_key, used_calib, doc_json, tuple(trade + stocks))
+band_value = band_store().get(band_key) if band_on else None
+observed, observed_err = get_observed()
+if observed_err:
+    st.warning(t("observed_bad", lang, msg=observed_err))
+
+final_year = float(current.times[-1])
+cols = st.columns(len(trade) or 1)
+for col, name in zip(cols, trade, strict=False):
+    value, delta = C.metric_text(name, units_of[name], C.value_at(current, name, final_year),
+                                 C.value_at(base_run, name, final_year), lang)
+    col.metric(C.metric_label(name, units_of[name], int(final_year), lang), value, delta or None,
+               delta_description=t("delta_vs_baseline", lang) if delta else None)
+
+# Only the open tab is drawn (the others cost nothing on a slider move).
+tabs = st.tabs([t(k, lang) for k in TAB_KEYS], key="view", on_change="rerun")
+
+
+def draw_chart(holder, name: str, bands: dict) -> None:
+    obs_name = S.OBSERVED_FOR.get(name, (None, True))[0]
+    frame = C.series_frame(name, current.times, current[name], base_run[name],
+                           observed.get(obs_name) if obs_name else None, bands.get(name), lang)
+    holder.vega_lite_chart(frame, C.line_spec(name, units_of[name], frame, lang,
+                                              band_layer=band_on), width="stretch")
+
+
+def band_caption(value) -> str:
+    if isinstance(value, str):
+        return t("band_unavailable", lang, msg=value)
+    bands, n_run, failed = value
+    if not bands:
+        return t("band_unavailable", lang, msg=t("band_nothing", lang))
+    own = S.has_own_ensemble(extras.fields)
+    note = t("band_caption_own" if own else "band_caption", lang, n=n_run)
+    return note + (" · " + t("band_failures", lang, k=failed) if failed else "")
+
+
+# Charts are drawn at once (with the band when it is already known); a band still to
+# compute is drawn into the same places at the end of the run, so the lines and
+# numbers answer a slider move without waiting for the ensemble.
+holders: dict[str, object] = {}
+captions = []
+shown_bands = band_value[0] if isinstance(band_value, tuple) else {}
+for tab, names in ((tabs[0], trade), (tabs[1], stocks)):
+    if not tab.open:
+        continue
+    with tab:
+        grid = st.columns(2)
+        for i, name in enumerate(names):
+            holders[name] = grid[i % 2].empty()
+            draw_chart(holders[name], name, shown_bands)
+        captions.append(st.empty())
+        if band_value is not None:
+            captions[-1].caption(band_caption(band_value))
+        if tab is tabs[0]:
+            st.caption(t("observed_source", lang, src="UNCTAD"))
+        else:
+            st.caption(t("observed_proxy", lang, series="rd_personnel_fte → " +
+                         var_label("Digital Talent", lang)))
+
+
+def structure_tab() -> None:
+    show_const = st.toggle(t("diagram_constants", lang), key="diagram_constants", value=False)
+    st.graphviz_chart(D.to_dot(model, lang, set(baseline), show_constants=show_const),
+                      width="stretch")
+    ds = D.stats(model)
+    st.caption(t("diagram_caption", lang) + " " + t("diagram_stats", lang, stocks=ds.stocks,
+               flows=ds.flows, aux=ds.auxiliaries, const=ds.constants))
+
+
+def calibration_tab() -> None:
+    view, view_err = get_calibration_view(*calib_key)
+    if view is None:
+        if view_err:
+            st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=view_err))
+        else:
+            st.info(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+        return
+    st.markdown("#### " + t("calib_fit", lang))
+    if view.statistics:
+        st.dataframe(C.fit_table(view.statistics, lang), width="stretch", hide_index=True)
+        grid = st.columns(2)
+        for i, (series, var, frame) in enumerate(C.fit_frames(view, S.OBSERVED_FOR, lang)):
+            y_title = None if C.is_share(var) else unit_label(SERIES_UNITS.get(series, ""), lang)
+            grid[i % 2].vega_lite_chart(
+                frame, C.line_spec(var, "", frame, lang, height=220, run_label="series_model",
+                                   title=f"{var_label(var, lang)} · {series}", y_title=y_title),
+                width="stretch")
+    else:
+        st.info(t("calib_no_fit", lang))
+    st.markdown("#### " + t("calib_params", lang))
+    st.dataframe(C.param_table(view.parameters, model, lang), width="stretch", hide_index=True)
+    if view.meta:
+        with st.expander(t("calib_meta", lang)):
+            st.json(view.meta, expanded=False)
+
+
+def table_tab() -> None:
+    st.caption(t("table_caption", lang))
+    st.dataframe(C.results_table(current, trade + stocks, units_of, lang), width="stretch",
+                 hide_index=True)
+
+
+for tab, draw_tab in ((tabs[2], structure_tab), (tabs[3], calibration_tab), (tabs[4], table_tab)):
+    if tab.open:
+        with tab:
+            draw_tab()
+
+# --------------------------------------------------------------- downloads
+render_sidebar()
+sb = st.sidebar
+sb.divider()
+sb.text_input(t("scenario_name", lang), key="sc_name")
+auto_desc = C.describe_settings(settings, specs, lang) or t("default_description", lang)
+sb.text_area(t("scenario_description", lang), key="sc_desc", placeholder=auto_desc, height=80)
+file_stem = C.slug(st.session_state["sc_name"])
+try:
+    scenario_text = S.download_text(settings, specs, model, name=st.session_state["sc_name"],
+                                    description=st.session_state["sc_desc"].strip() or auto_desc,
+                                    extras=extras, band=band_on)
+    sb.download_button(t("download_yaml", lang), data=scenario_text.encode("utf-8"),
+                       file_name=f"{file_stem}.yaml", mime="application/x-yaml",
+                       help=t("download_help", lang), key="dl_yaml", on_click="ignore",
+                       width="stretch")
+except sim.SimError as exc:
+    sb.error(t("download_bad", lang, msg=str(exc)))
+sb.download_button(t("download_csv", lang), data=lambda: C.results_csv(current).encode("utf-8"),
+                   file_name=f"{file_stem}.csv", mime="text/csv", key="dl_csv",
+                   on_click="ignore", width="stretch")
+if band_on and band_value is None and holders:
+    try:
+        band_value = run_band(*band_key)
+    except sim.SimError as exc:
+        band_value = str(exc)
+    band_store().put(band_key, band_value)
+    if isinstance(band_value, tuple) and band_value[0]:
+        for name, holder in holders.items():
+            draw_chart(holder, name, band_value[0])
+    for holder in captions:
+        holder.caption(band_caption(band_value))
+st.caption(t("perf", lang, ms=f"{1000 * (time.perf_counter() - t_start):.1f}"))

@@ -1,0 +1,13 @@
+"""The what-if app's library side (``app.py`` is the Streamlit shell over it).
+
+- :mod:`~sim.app.state`: pure conversions between widget values, scenario
+  documents (:mod:`sim.scenarios`, as ``sim run``) and runs;
+- :mod:`~sim.app.resources`: the files the app reads (calibration results,
+  scenario files) and where from;
+- :mod:`~sim.app.charts`: chart data and Vega-Lite specifications, tables, CSV;
+- :mod:`~sim.app.diagram`: the stock-and-flow diagram (Graphviz DOT) drawn
+  from the model's own variables;
+- :mod:`~sim.app.i18n`: every UI string in Chinese and English, number formats.
+
+No module here imports Streamlit.
+"""

@@ -1,0 +1,327 @@
+"""Figures and tables of the app: tidy frames and Vega-Lite specifications.
+
+The app renders the specifications with ``st.vega_lite_chart`` (Streamlit's
+own Vega-Lite, drawn in the browser); these functions only build data, so
+they are tested without Streamlit. Dict specifications rather than Altair
+objects keep a redraw cheap (no schema validation on every slider move).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
+
+SERIES_COLORS = {"current": "#d62728", "baseline": "#1f77b4", "observed": "#222222"}
+OBS_WINDOW = (2015, 2022)
+
+
+def is_share(name: str) -> bool:
+    """Outputs shown as a percentage."""
+    return name == "China World Share"
+
+
+def _scale(name: str) -> float:
+    return 100.0 if is_share(name) else 1.0
+
+
+def axis_title(name: str, units: str, lang: str) -> str:
+    """The unit of a chart's y axis (the variable's name is the chart's title)."""
+    return "%" if is_share(name) else unit_label(units, lang)
+
+
+def column_title(name: str, units: str, lang: str) -> str:
+    """``Name (unit)`` for table columns."""
+    unit = axis_title(name, units, lang)
+    return f"{var_label(name, lang)} ({unit})" if lang == "en" else f"{var_label(name, lang)}（{unit}）"
+
+
+def series_frame(name: str, times: np.ndarray, current: np.ndarray, baseline: np.ndarray | None,
+                 observed: pd.Series | None, band: tuple[np.ndarray, np.ndarray] | None,
+                 lang: str, run_label: str = "series_current") -> pd.DataFrame:
+    """Tidy rows for one chart: columns year, series, value, lo, hi.
+
+    ``series`` holds the localised labels of current / baseline / observed;
+    ``lo``/``hi`` (the band) are on the current-settings rows only. Shares are
+    in percent.
+    """
+    k = _scale(name)
+    years = np.asarray(times, dtype=float)
+    n = len(years)
+    cols_year, cols_series, cols_value = [years], [np.full(n, t(run_label, lang), dtype=object)], \
+        [np.asarray(current, float) * k]
+    lo = [np.full(n, np.nan)] if band is None else [np.asarray(band[0], float) * k]
+    hi = [np.full(n, np.nan)] if band is None else [np.asarray(band[1], float) * k]
+    extra = []
+    if baseline is not None:
+        extra.append((years, t("series_baseline", lang), np.asarray(baseline, float) * k))
+    if observed is not None and len(observed):
+        obs = observed[(observed.index >= OBS_WINDOW[0]) & (observed.index <= OBS_WINDOW[1])]
+        extra.append((obs.index.to_numpy(dtype=float), t("series_observed", lang),
+                      obs.to_numpy(dtype=float) * k))
+    for y, label, v in extra:
+        cols_year.append(y)
+        cols_series.append(np.full(len(y), label, dtype=object))
+        cols_value.append(v)
+        lo.append(np.full(len(y), np.nan))
+        hi.append(np.full(len(y), np.nan))
+    return pd.DataFrame({"year": np.concatenate(cols_year), "series": np.concatenate(cols_series),
+                         "value": np.concatenate(cols_value), "lo": np.concatenate(lo),
+                         "hi": np.concatenate(hi)})
+
+
+def line_spec(name: str, units: str, frame: pd.DataFrame, lang: str, *, height: int = 260,
+              run_label: str = "series_current", title: str | None = None,
+              inline: bool = False, y_title: str | None = None,
+              band_layer: bool | None = None) -> dict:
+    """Vega-Lite: band (area), current and baseline (lines), observed (points).
+
+    The band layer is drawn when ``band_layer`` (default: when ``frame`` has
+    band values); an empty band layer keeps the specification the same before
+    and after the band is computed, so only the data change in the browser.
+    Only the series present in ``frame`` appear in the legend. With ``inline``
+    the rows are part of the specification; otherwise pass ``frame`` as the
+    chart's data (Streamlit then updates an unchanged specification's data in
+    place in the browser, without rebuilding the chart).
+    """
+    labels = [t(run_label, lang), t("series_baseline", lang), t("series_observed", lang)]
+    colors = [SERIES_COLORS["current"], SERIES_COLORS["baseline"], SERIES_COLORS["observed"]]
+    present = set(frame["series"].unique())
+    keep = [i for i, lab in enumerate(labels) if lab in present]
+    labels_shown, colors_shown = [labels[i] for i in keep], [colors[i] for i in keep]
+    color = {"field": "series", "type": "nominal", "title": None,
+             "scale": {"domain": labels_shown, "range": colors_shown},
+             "legend": {"orient": "bottom"}}
+    x = {"field": "year", "type": "quantitative", "title": t("year", lang),
+         "axis": {"format": "d", "tickMinStep": 1}, "scale": {"zero": False, "nice": False}}
+    y_title = y_title or axis_title(name, units, lang)
+    y = {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False}}
+    tip_fmt = ".2f" if is_share(name) else ",.1f"
+    tooltip = [{"field": "series", "type": "nominal", "title": " "},
+               {"field": "year", "type": "quantitative", "format": "d", "title": t("year", lang)},
+               {"field": "value", "type": "quantitative", "format": tip_fmt,
+                "title": t("value", lang)}]
+    layers = []
+    if frame["lo"].notna().any() if band_layer is None else band_layer:
+        layers.append({
+            "transform": [{"filter": "isValid(datum.lo)"}],
+            "mark": {"type": "area", "opacity": 0.18, "color": SERIES_COLORS["current"]},
+            "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "title": y_title},
+                         "y2": {"field": "hi"}}})
+    layers.append({
+        "transform": [{"filter": {"field": "series", "oneOf": labels[:2]}}],
+        "mark": {"type": "line", "strokeWidth": 2},
+        "encoding": {"x": x, "y": y, "color": color,
+                     "strokeDash": {"field": "series", "type": "nominal", "legend": None,
+                                    "scale": {"domain": [x for x in labels[:2] if x in present],
+                                              "range": [[1, 0], [6, 4]][:len(
+                                                  [x for x in labels[:2] if x in present])]}},
+                     "tooltip": tooltip}})
+    layers.append({
+        "transform": [{"filter": {"field": "series", "equal": labels[2]}}],
+        "mark": {"type": "point", "filled": True, "size": 45},
+        "encoding": {"x": x, "y": y, "color": color, "tooltip": tooltip}})
+    return {"height": height, "padding": {"top": 12, "left": 5, "right": 5, "bottom": 5},
+            "title": {"text": title or var_label(name, lang), "anchor": "start"},
+            **({"data": {"values": records(frame)}} if inline else {}), "layer": layers}
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows of a frame as JSON-safe dicts (NaN -> null), inlined in a spec.
+
+    Inline values skip Streamlit's Arrow conversion of a DataFrame per chart,
+    the largest cost of a redraw.
+    """
+    cols = list(frame.columns)
+    arrays = [frame[c].tolist() for c in cols]
+    out = []
+    for row in zip(*arrays, strict=True):
+        out.append({c: (None if isinstance(v, float) and v != v else v)
+                    for c, v in zip(cols, row, strict=True)})
+    return out
+
+
+def results_table(result, names: list[str], units: Mapping[str, str], lang: str) -> pd.DataFrame:
+    """Yearly values of ``names`` at the saved times (one column per output, localised)."""
+    data = {t("year", lang): np.asarray(result.times, dtype=float).round(6)}
+    for n in names:
+        if n in result:
+            data[column_title(n, units.get(n, ""), lang)] = np.round(
+                np.asarray(result[n], float) * _scale(n), 3 if is_share(n) else 2)
+    return pd.DataFrame(data)
+
+
+def results_csv(result, names: list[str] | None = None) -> str:
+    """The current run as CSV: one row per saved time, one column per variable (Vensim names).
+
+    The same layout as ``sim simulate``.
+    """
+    df = result.to_frame()
+    if names is not None:
+        df = df[[n for n in names if n in df.columns]]
+    df.index.name = "Time"
+    return df.to_csv(float_format="%.10g")
+
+
+def metric_text(name: str, units: str, value: float, base: float | None, lang: str
+                ) -> tuple[str, str]:
+    """(value, delta vs baseline) strings for st.metric; the unit goes in the label.
+
+    The delta is empty when the value equals the baseline at the shown precision.
+    """
+    if is_share(name):
+        v = fmt_share(value, lang)
+        d = "" if base is None else fmt_delta(value - base, lang, digits=2, percent=True)
+        same = base is None or abs(value - base) < 5e-5
+    else:
+        v = fmt_number(value, lang)
+        d = "" if base is None else fmt_delta(value - base, lang)
+        same = base is None or abs(value - base) < 0.05
+    return v, "" if same else d
+
+
+def metric_label(name: str, units: str, year: int, lang: str) -> str:
+    """``Exports, 2035 (100M USD)`` / ``出口（2035 年，亿美元）``."""
+    unit = "%" if is_share(name) else unit_label(units, lang)
+    if lang == "zh":
+        return f"{short_label(name, lang)}（{year} 年，{unit}）"
+    return f"{short_label(name, lang)}, {year} ({unit})"
+
+
+def value_at(result, name: str, year: float) -> float:
+    """Value of ``name`` at the saved time nearest ``year`` (one run)."""
+    return float(result.at(name, year))
+
+
+def slug(name: str) -> str:
+    """A file-name-safe version of a scenario name (Chinese characters kept)."""
+    out = "".join(ch if (ch.isalnum() or ch in "-_") else "-" for ch in name.strip())
+    out = "-".join(p for p in out.split("-") if p)
+    return out or "scenario"
+
+
+def describe_settings(settings: Mapping[str, float], specs, lang: str) -> str:
+    """One line per changed lever: ``Infrastructure investment 1.5 from 2026``."""
+    from .state import changed_levers
+    parts = []
+    for spec in changed_levers(settings, specs):
+        v = settings.get(spec.value.name, spec.value.default)
+        y = int(round(settings.get(spec.start.name, spec.start.default)))
+        name = var_label(spec.value.name, lang)
+        parts.append(f"{name} {v:g}（{y} 年起）" if lang == "zh" else f"{name} {v:g} from {y}")
+    return ("；" if lang == "zh" else "; ").join(parts)
+
+
+def _stat_value(v):
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in v)
+    return str(v)
+
+
+STAT_LABELS = {"variable": {"zh": "模型变量", "en": "Variable"}, "role": {"zh": "角色", "en": "Role"},
+               "weight": {"zh": "权重", "en": "Weight"}, "n": {"zh": "n", "en": "n"},
+               "r2": {"zh": "R²", "en": "R²"}, "mape_pct": {"zh": "MAPE %", "en": "MAPE %"},
+               "rmse": {"zh": "RMSE", "en": "RMSE"}, "theil_u": {"zh": "Theil U", "en": "Theil U"},
+               "theil_um": {"zh": "Uᴹ", "en": "Uᴹ"}, "theil_us": {"zh": "Uˢ", "en": "Uˢ"},
+               "theil_uc": {"zh": "Uᶜ", "en": "Uᶜ"},
+               "durbin_watson": {"zh": "DW", "en": "Durbin-Watson"},
+               "autocorrelation": {"zh": "残差自相关", "en": "Residual autocorrelation"},
+               "trend": {"zh": "趋势基准", "en": "Trend"}}
+
+
+def stat_label(key: str, lang: str) -> str:
+    """Display name of a fit statistic of calibrated.yaml (the key itself when unknown)."""
+    entry = STAT_LABELS.get(key)
+    return entry[lang] if entry else key
+
+
+def fit_table(statistics: Mapping[str, Mapping], lang: str) -> pd.DataFrame:
+    """Fit statistics: one row per series, one column per scalar statistic.
+
+    A nested block (the log-linear trend's statistics, the benchmark) adds its
+    R² and MAPE as ``trend r2`` / ``trend mape_pct``.
+    """
+    rows = []
+    for series, st_ in statistics.items():
+        row = {t("col_series", lang): series}
+        for k, v in (st_ or {}).items():
+            if isinstance(v, Mapping):
+                for k2 in ("r2", "mape_pct"):
+                    if isinstance(v.get(k2), (int, float)):
+                        row[f"{stat_label(k, lang)} {stat_label(k2, lang)}"] = _stat_value(v[k2])
+            elif not isinstance(v, (list, tuple)) or len(v) <= 4:
+                row[stat_label(k, lang)] = _stat_value(v)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    num = df.select_dtypes("number").columns
+    df[num] = df[num].round(4)
+    return df
+
+
+def fit_pairs(statistics: Mapping[str, Mapping], observed_for: Mapping[str, tuple]
+              ) -> dict[str, str]:
+    """Calibrated series -> model variable (the entry's ``variable``, else the known map)."""
+    inverse = {s: var for var, (s, _) in observed_for.items()}
+    out = {}
+    for series, st_ in statistics.items():
+        var = st_.get("variable") if isinstance(st_, Mapping) else None
+        var = var or inverse.get(series)
+        if var:
+            out[series] = str(var[0] if isinstance(var, (list, tuple)) else var)
+    return out
+
+
+def fit_frames(view, observed_for: Mapping[str, tuple], lang: str):
+    """(series, variable, frame) per calibrated series, from ``fitted`` in calibrated.yaml.
+
+    The simulated values are those the calibration wrote (its run), not a rerun.
+    """
+    out = []
+    for series, var in fit_pairs(view.statistics, observed_for).items():
+        fitted = view.fitted.get(series)
+        if not isinstance(fitted, Mapping) or "years" not in fitted:
+            continue
+        try:
+            years = np.asarray(fitted["years"], dtype=float)
+            sim_ = np.asarray(fitted["simulated"], dtype=float)
+            obs = pd.Series(np.asarray(fitted["observed"], dtype=float), index=years.astype(int))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if sim_.shape != years.shape or obs.shape != years.shape:
+            continue
+        frame = series_frame(var, years, sim_, None, obs, None, lang, run_label="series_model")
+        out.append((series, var, frame))
+    return out
+
+
+def param_table(parameters: Mapping[str, Mapping], model, lang: str) -> pd.DataFrame:
+    """The calibrated parameters: estimate, intervals, bounds, flag, model default and units."""
+    from .resources import interval_text
+    rows = []
+    for name, p in parameters.items():
+        p = p if isinstance(p, Mapping) else {"estimate": p}
+        default, units = None, ""
+        try:
+            py = model.py_name(name)
+            default = model.constants.get(py)
+            units = model.variables[py].units
+        except Exception:  # a parameter the model does not have: listed, without a default
+            pass
+        est = p.get("estimate")
+        rows.append({
+            t("col_parameter", lang): name,
+            t("col_estimate", lang): float(est) if isinstance(est, (int, float)) else None,
+            t("col_interval", lang): interval_text(p.get("interval")),
+            t("col_interval_bootstrap", lang): interval_text(p.get("interval_bootstrap")),
+            t("col_bounds", lang): interval_text(p.get("bounds")),
+            t("col_flag", lang): "" if p.get("flag") is None else str(p.get("flag")),
+            t("col_default", lang): default,
+            t("col_units", lang): units,
+        })
+    return pd.DataFrame(rows)

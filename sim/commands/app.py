@@ -1,0 +1,66 @@
+"""``sim app``: start the what-if app (``streamlit run app.py``) on this repository's model."""
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("app", help="start the what-if app in the browser",
+                       description="Start the Streamlit what-if app (app.py of this repository). "
+                                   "Extra arguments after -- go to `streamlit run`.")
+    p.add_argument("--port", type=int, default=None, help="port to serve on (default: Streamlit's, 8501)")
+    p.add_argument("--address", default=None,
+                   help="address to bind (default: Streamlit's; use 127.0.0.1 to stay local)")
+    p.add_argument("--headless", action="store_true", help="do not open a browser")
+    p.add_argument("streamlit_args", nargs=argparse.REMAINDER,
+                   help="further options for `streamlit run` (after --)")
+    p.set_defaults(func=run)
+
+
+def command(args: argparse.Namespace) -> list[str]:
+    """The ``streamlit run`` command line for ``args``."""
+    if not APP_PATH.is_file():
+        raise FileNotFoundError(f"{APP_PATH}: the app is not in this installation (install the "
+                                "repository in editable mode: pip install -e .)")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP_PATH)]
+    if args.port is not None:
+        cmd += ["--server.port", str(args.port)]
+    if args.address is not None:
+        cmd += ["--server.address", args.address]
+    if args.headless:
+        cmd += ["--server.headless", "true"]
+    extra = list(args.streamlit_args or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    return cmd + extra
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run Streamlit until it exits; SIGTERM/SIGINT sent to ``sim app`` reach it too."""
+    proc = subprocess.Popen(command(args))
+
+    def forward(signum, frame):  # noqa: ARG001
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # pragma: no cover - the handler above takes SIGINT
+                proc.send_signal(signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
