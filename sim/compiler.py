@@ -74,6 +74,7 @@ class Program:
     tol_slot: int
     dt_slot: int
     pipelines: list = field(default_factory=list)
+    stock_flows: dict = field(default_factory=dict)
 
 
 def _is_num(x) -> bool:
@@ -256,6 +257,7 @@ class Compiler:
         self.stock_slots: list[int] = []
         self.breakpoint_deps: list[frozenset] = []
         self.pipelines: list[tuple[int, list[int]]] = []
+        self.stock_flows: dict[str, tuple[tuple, tuple]] = {}
         self._hidden_counter: dict[str, int] = {}
         self._pass = 0
 
@@ -318,7 +320,7 @@ class Compiler:
                        run_deps=self.run_deps, rate_deps=self.rate_deps, uses_time=self.uses_time,
                        stock_slots=self.stock_slots, backends=backends,
                        breakpoint_deps=self.breakpoint_deps, tol_slot=self._tol, dt_slot=self._dt,
-                       pipelines=self.pipelines)
+                       pipelines=self.pipelines, stock_flows=self.stock_flows)
 
     def _compile_element(self, e: RawElement) -> None:
         py = self.names.py[e.name]
@@ -333,10 +335,13 @@ class Compiler:
             self.prog.init_fn[slot] = init
             self.rate_deps[slot] = frozenset(rdeps)
             self.init_deps[slot] = frozenset(ideps)
-            for d in _direct_refs(ast.flow):
+            ins, outs = [], []
+            for d, sign in _signed_refs(ast.flow):
                 el = self.by_ref.get(d)
                 if el is not None:
                     self._flows.add(self.names.py[el.name])
+                    (ins if sign > 0 else outs).append(self.names.py[el.name])
+            self.stock_flows[self.names.py[e.name]] = (tuple(ins), tuple(outs))
             return
         if isinstance(ast, ae.InitialStructure):
             init, ideps, _ = self.expr(ast.initial)
@@ -742,11 +747,20 @@ def _table(lk) -> tuple[np.ndarray, np.ndarray]:
 
 def _direct_refs(node) -> list[str]:
     """References at the top of a flow expression (``a - b`` -> [a, b])."""
+    return [ref for ref, _ in _signed_refs(node)]
+
+
+def _signed_refs(node, sign: int = 1) -> list[tuple[str, int]]:
+    """Top-level references of a flow expression with their sign (``a - b`` -> [(a, 1), (b, -1)])."""
     if isinstance(node, ae.ReferenceStructure):
-        return [node.reference]
-    if isinstance(node, ae.ArithmeticStructure) and set(node.operators) <= {"+", "-", "negative"}:
-        out = []
-        for a in node.arguments:
-            out += _direct_refs(a)
-        return out
+        return [(node.reference, sign)]
+    if isinstance(node, ae.ArithmeticStructure):
+        ops = list(node.operators)
+        if ops == ["negative"]:
+            return _signed_refs(node.arguments[0], -sign)
+        if set(ops) <= {"+", "-"}:
+            out = _signed_refs(node.arguments[0], sign)
+            for op, arg in zip(ops, node.arguments[1:], strict=True):
+                out += _signed_refs(arg, sign if op == "+" else -sign)
+            return out
     return []

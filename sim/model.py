@@ -45,6 +45,9 @@ class VariableInfo:
         Python-safe names of the variables its equation refers to.
     limits : tuple
         (min, max) from the units field.
+    inflows, outflows : tuple of str
+        For a stock: the flows that fill it (added in its INTEG) and drain it
+        (subtracted).
     """
 
     name: str
@@ -54,6 +57,8 @@ class VariableInfo:
     kind: str
     depends_on: tuple
     limits: tuple
+    inflows: tuple = ()
+    outflows: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,9 @@ class Model:
             s = p.slots[i]
             deps = set(p.run_deps.get(i, ())) | set(p.init_deps.get(i, ())) | set(p.rate_deps.get(i, ()))
             names = tuple(sorted(self._public_names(deps - {i})))
+            ins, outs = p.stock_flows.get(s.py_name, ((), ()))
             self.variables[s.py_name] = VariableInfo(s.name, s.py_name, s.units, s.doc, s.kind,
-                                                     names, s.limits)
+                                                     names, s.limits, ins, outs)
         self._by_name = {}
         for py, info in self.variables.items():
             for key in (py, info.name, info.name.strip(), info.name.lower(),

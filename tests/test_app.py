@@ -634,9 +634,11 @@ def test_dot_has_every_stock_and_flow_edge(model):
         assert f'"{py}" [label=' in dot
     for py, info in model.variables.items():
         if info.kind == "stock":
-            for dep in info.depends_on:
-                if model.variables[dep].kind == "flow":
-                    assert f'"{dep}" -> "{py}" [color="#c0504d"' in dot
+            assert info.inflows or info.outflows
+            for dep in info.inflows:  # filling flows point into the stock
+                assert f'"{dep}" -> "{py}" [color="#c0504d"' in dot
+            for dep in info.outflows:  # draining flows point out of it
+                assert f'"{py}" -> "{dep}" [color="#c0504d"' in dot
     assert "基础设施投资" in dot  # the lever, labelled in Chinese
     stats = D.stats(model)
     assert stats.stocks == sum(v.kind == "stock" for v in model.variables.values())

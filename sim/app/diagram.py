@@ -103,7 +103,11 @@ def to_dot(model, lang: str, levers: set[str] | frozenset[str] = frozenset(), *,
         for dep in v.depends_on:
             if not shown(dep) or dep == py:
                 continue
-            if v.kind == "stock" and variables[dep].kind == "flow":
+            if v.kind == "stock" and dep in v.outflows:
+                # a draining flow: material leaves the stock through it
+                lines.append(f"  {_quote(py)} -> {_quote(dep)} [color=\"#c0504d\", penwidth=2.2, "
+                             "arrowhead=normal];")
+            elif v.kind == "stock" and variables[dep].kind == "flow":
                 lines.append(f"  {_quote(dep)} -> {_quote(py)} [color=\"#c0504d\", penwidth=2.2, "
                              "arrowhead=normal];")
             elif variables[dep].kind == "stock" and v.kind == "flow" and py in \

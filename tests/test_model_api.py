@@ -1,0 +1,47 @@
+"""The Model object's metadata: kinds, dependencies, flows in and out, controls."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim
+from conformance import models_dir
+
+SIR = models_dir() / "samples" / "SIR" / "SIR.mdl"
+TEACUP = models_dir() / "samples" / "teacup" / "teacup.mdl"
+
+pytestmark = pytest.mark.skipif(not SIR.is_file(), reason="conformance models not found")
+
+
+def test_sir_flows_in_and_out():
+    m = sim.load_model(SIR)
+    s = m.variables["susceptible"]
+    i = m.variables["infectious"]
+    r = m.variables["recovered"]
+    assert (s.kind, i.kind, r.kind) == ("stock", "stock", "stock")
+    assert s.inflows == () and s.outflows == ("succumbing",)
+    assert i.inflows == ("succumbing",) and i.outflows == ("recovering",)
+    assert r.inflows == ("recovering",) and r.outflows == ()
+    assert m.variables["succumbing"].kind == "flow"
+    assert m.variables["total_population"].kind == "constant"
+
+
+def test_teacup_metadata_and_controls():
+    m = sim.load_model(TEACUP)
+    heat = m.variables["heat_loss_to_room"]
+    assert heat.name == "Heat Loss to Room"
+    assert heat.units == "Degrees Fahrenheit/Minute"
+    assert heat.depends_on == ("characteristic_time", "room_temperature", "teacup_temperature")
+    assert m.variables["teacup_temperature"].limits == (32.0, 212.0)
+    assert m.controls == sim.Controls(0.0, 30.0, 0.125, 0.125)
+    assert m.py_name("Teacup Temperature") == "teacup_temperature"
+    assert len(m.model_hash) == 64
+
+
+def test_values_is_two_dimensional_for_one_run_and_ensembles():
+    m = sim.load_model(TEACUP)
+    one = m.simulate(method="euler")
+    many = m.simulate({"Room Temperature": [60.0, 70.0]}, method="euler")
+    assert one.values("Teacup Temperature").shape == (len(one.times), 1)
+    assert many.values("teacup_temperature").shape == (len(many.times), 2)
+    np.testing.assert_array_equal(one.values("Teacup Temperature")[:, 0], one["Teacup Temperature"])
