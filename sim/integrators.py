@@ -145,6 +145,8 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     scale = max(1.0, abs(grid.t0), abs(grid.tf))
     eps = max(4.0 * tol, 1e-12 * scale)
 
+    h_last = None
+
     def shaped(yy):
         return yy.reshape(shape) if shape else yy.tolist()
 
@@ -166,9 +168,14 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
 
         start, ystart = a, y
         while True:
+            # carry the step size across a switch instead of restarting from a tiny one
+            opts = {"first_step": min(h_last, b - start)} if h_last else {}
             sol = solve_ivp(fun, (start, b), ystart, method=method, rtol=rtol, atol=atol,
-                            dense_output=True)
+                            dense_output=True, **opts)
             ts = np.asarray(sol.t, dtype=float)
+            if ts.size > 2:
+                h_last = float(ts[-2] - ts[-3]) if ts[-1] - ts[-2] < ts[-2] - ts[-3] else \
+                    float(ts[-1] - ts[-2])
             reached = sol.status == 0
             t_end = float(ts[-1]) if ts.size else start
             y_end = np.asarray(sol.y, dtype=float)[:, -1] if ts.size else ystart
