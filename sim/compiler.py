@@ -621,6 +621,17 @@ class Compiler:
         t0 = self._static_value(self.by_ref["initial_time"].ast, depth + 1)
         return float(compiled(v, t0))
 
+    def _hidden_aux(self, slot: int, node) -> None:
+        """Compile ``node`` as the equation of a hidden auxiliary ``slot``."""
+        f, deps, uses_time = self.expr(node)
+        fn = lift(f)
+        self.prog.run_fn[slot] = fn
+        self.prog.init_fn[slot] = fn
+        self.run_deps[slot] = frozenset(deps)
+        self.init_deps[slot] = frozenset(deps)
+        if uses_time:
+            self.uses_time.add(slot)
+
     def _smooth(self, inp, time_node, init_node, order: int, kind: str, pipeline: bool = False):
         """Expand SMOOTH/DELAY of any order into hidden stocks (Vensim's material delay).
 
@@ -635,17 +646,9 @@ class Compiler:
                                                    visible=False))
         i_t = self._new_slot(key + "_time", Slot(key + "_time", key + "_time", "hidden_aux",
                                                  visible=False))
-        fin, din, utin = self.expr(inp)
-        ft, dtm, utt = self.expr(time_node)
+        self._hidden_aux(i_in, inp)
+        self._hidden_aux(i_t, time_node)
         fini, dini, _ = self.expr(init_node)
-        for slot, f, d, ut in ((i_in, fin, din, utin), (i_t, ft, dtm, utt)):
-            fn = lift(f)
-            self.prog.run_fn[slot] = fn
-            self.prog.init_fn[slot] = fn
-            self.run_deps[slot] = frozenset(d)
-            self.init_deps[slot] = frozenset(d)
-            if ut:
-                self.uses_time.add(slot)
         stocks = [self._new_slot(f"{key}_stock{k}", Slot(f"{key}_stock{k}", f"{key}_stock{k}",
                                                          "hidden_stock", visible=False))
                   for k in range(order)]
@@ -701,15 +704,8 @@ class Compiler:
                                                                      visible=False))
         i_in, i_t, i_tr = mk("_input", "hidden_aux"), mk("_time", "hidden_aux"), mk("_init", "initial")
         s = mk("_stock0", "hidden_stock")
-        for slot, sub in ((i_in, node.input), (i_t, node.average_time)):
-            f, d, ut = self.expr(sub)
-            fn = lift(f)
-            self.prog.run_fn[slot] = fn
-            self.prog.init_fn[slot] = fn
-            self.run_deps[slot] = frozenset(d)
-            self.init_deps[slot] = frozenset(d)
-            if ut:
-                self.uses_time.add(slot)
+        self._hidden_aux(i_in, node.input)
+        self._hidden_aux(i_t, node.average_time)
         ftr, dtr, _ = self.expr(node.initial_trend)
         self.prog.init_fn[i_tr] = lift(ftr)
         self.init_deps[i_tr] = frozenset(dtr)

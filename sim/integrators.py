@@ -65,32 +65,9 @@ def _axpy(y, a, r):
     return y + a * r
 
 
-def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable,
-          post_step: Callable | None = None) -> None:
-    """Vensim's Euler: y(t+dt) = y(t) + dt * f(t, y(t)), saved every SAVEPER.
-
-    ``post_step()`` runs once per step after the derivative (discrete state
-    such as DELAY N's delay-time pipeline).
-    """
-    y, k_save, every, dt = y0, 0, grid.save_every, grid.dt
-    n = grid.n_steps
-    for k in range(n + 1):
-        t = grid.t0 + k * dt
-        save = k % every == 0 or k == n
-        r = rates(t, y, save)
-        if save:
-            sample(k_save, t, y)
-            k_save += 1
-        if k == n:
-            break
-        if post_step is not None:
-            post_step()
-        y = _axpy(y, dt, r)
-
-
-def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
-        post_step: Callable | None = None) -> None:
-    """Classical fourth-order Runge-Kutta at TIME STEP, saved every SAVEPER."""
+def _fixed_step(rates: Callable, y0, grid: TimeGrid, sample: Callable, advance: Callable,
+                post_step: Callable | None) -> None:
+    """March at TIME STEP: derivative at t (all auxiliaries when saving), save, advance."""
     y, k_save, every, h = y0, 0, grid.save_every, grid.dt
     n = grid.n_steps
     for k in range(n + 1):
@@ -104,13 +81,31 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
             break
         if post_step is not None:
             post_step()
-        k2 = rates(t + h / 2, _axpy(y, h / 2, k1))
-        k3 = rates(t + h / 2, _axpy(y, h / 2, k2))
-        k4 = rates(t + h, _axpy(y, h, k3))
+        y = advance(t, y, k1, h)
+
+
+def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable,
+          post_step: Callable | None = None) -> None:
+    """Vensim's Euler: y(t+dt) = y(t) + dt * f(t, y(t)), saved every SAVEPER.
+
+    ``post_step()`` runs once per step after the derivative (discrete state
+    such as DELAY N's delay-time pipeline).
+    """
+    _fixed_step(rates, y0, grid, sample, lambda t, y, k1, h: _axpy(y, h, k1), post_step)
+
+
+def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
+        post_step: Callable | None = None) -> None:
+    """Classical fourth-order Runge-Kutta at TIME STEP, saved every SAVEPER."""
+    def advance(t, y, k1, h):
+        k2 = rates(t + h / 2, _axpy(y, h / 2, k1), False)
+        k3 = rates(t + h / 2, _axpy(y, h / 2, k2), False)
+        k4 = rates(t + h, _axpy(y, h, k3), False)
         if isinstance(y, list):
-            y = [yi + h / 6 * (a + 2 * b + 2 * c + d) for yi, a, b, c, d in zip(y, k1, k2, k3, k4)]
-        else:
-            y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            return [yi + h / 6 * (a + 2 * b + 2 * c + d) for yi, a, b, c, d in zip(y, k1, k2, k3, k4)]
+        return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    _fixed_step(rates, y0, grid, sample, advance, post_step)
 
 
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
