@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
               f"run of '{batch.baseline_of}' (written as baseline/)", file=sys.stderr)
     for f in batch.failures:
         print(f"FAILED: {f.reason}", file=sys.stderr)
-    print(f"results written to {args.out}/ ({len(batch.runs)} scenario(s), "
+    print(f"results written to {Path(args.out)}/ ({len(batch.runs)} scenario(s), "
           f"{len(batch.failures)} failed)", file=sys.stderr)
     return 1 if batch.failures else 0
 
