@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .compiler import Compiler, Program
+from .compiler import Compiler
+from .program import Program
 from .errors import ModelError, ParameterError
 from .inputs import Ramp, Step, Table
 from .integrators import SCIPY_METHODS, TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise

@@ -1,4 +1,4 @@
-"""Evaluate a compiled :class:`~sim.compiler.Program` for one parameter set.
+"""Evaluate a compiled :class:`~sim.program.Program` for one parameter set.
 
 An :class:`Evaluator` owns the value list ``v`` of one simulation: it runs the
 initialisation program once, then offers ``rates(t, y)``, the derivative of
@@ -11,7 +11,7 @@ from graphlib import CycleError, TopologicalSorter
 
 import numpy as np
 
-from .compiler import Program
+from .program import Program
 from .errors import ModelError
 
 _FALLBACK = (ZeroDivisionError, ValueError, OverflowError)
