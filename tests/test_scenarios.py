@@ -450,7 +450,7 @@ def test_lever_missing_from_model_is_reported(tmp_path):
 def test_too_large_ensemble_is_refused_before_sampling(model, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("sampled before the memory check")
-    monkeypatch.setattr(scen, "sample", boom)
+    monkeypatch.setattr(scen.resolution, "sample", boom)
     s = one(ENSEMBLE.replace("members: 8", "members: 1000000000"))
     with pytest.raises(ScenarioError, match=r"field members: an ensemble of 1000000000 members x "
                                             r"\(12 recorded \+ 8 stock variables\) x 21 saved "

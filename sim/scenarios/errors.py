@@ -1,0 +1,8 @@
+"""The error raised for an invalid scenario file or scenario."""
+from __future__ import annotations
+
+from ..errors import SimError
+
+
+class ScenarioError(SimError):
+    """A scenario file or scenario is invalid, or cannot be run on the model."""

@@ -1,0 +1,172 @@
+"""Reading scenario files and texts: every entry validated, all problems collected."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import ScenarioError
+from .merge import _merge_entry
+from .messages import _validation_error
+from .parse import _parse_yaml
+from .schema import Scenario
+
+
+@dataclass
+class ScenarioFile:
+    """What a file held: the valid scenarios and one error per invalid entry.
+
+    Attributes
+    ----------
+    source : str
+        File name (or label of an uploaded text).
+    scenarios : list of Scenario
+        Valid scenarios, in file order, fully merged (no ``extends``).
+    errors : list of ScenarioError
+    """
+
+    source: str
+    scenarios: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    provenance: dict | None = None
+
+
+_WRAPPER_KEYS = ("scenarios", "provenance")
+
+
+def read_scenario_text(text: str, source: str = "upload") -> ScenarioFile:
+    """Parse and validate scenario text, keeping going past invalid entries.
+
+    Parameters
+    ----------
+    text : str
+        YAML text.
+    source : str
+        Label used in messages (the file name).
+
+    Returns
+    -------
+    ScenarioFile
+        File-level problems (invalid YAML, wrong top-level shape) are one error
+        and no scenarios.
+    """
+    out = ScenarioFile(source)
+    try:
+        data, lines = _parse_yaml(text, source)
+        entries, out.provenance = _entries(data, lines, source)
+    except ScenarioError as exc:
+        out.errors.append(exc)
+        return out
+    by_name: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        name = entry.get("name")
+        if isinstance(name, str) and name.strip():
+            key = name.strip()
+            if key in by_name:
+                line = lines.get(("scenarios", i, "name"))
+                out.errors.append(ScenarioError(
+                    f"{source}" + (f", line {line}" if line else "") + f", scenario '{key}': "
+                    f"the name is already used by entry {by_name[key] + 1}; names must be unique"))
+                continue
+            by_name[key] = i
+    wrapped = isinstance(data, Mapping) and "scenarios" in data
+    for i, entry in enumerate(entries):
+        name = entry.get("name")
+        label = name.strip() if isinstance(name, str) and name.strip() else f"#{i + 1}"
+        if by_name.get(label, i) != i:
+            continue  # duplicate name, reported above
+        try:
+            merged, chain = _merge_entry(i, entries, by_name, lines, source, wrapped)
+            try:
+                scenario = Scenario.model_validate(merged)
+            except ValidationError as exc:
+                raise _validation_error(exc, source, label, chain) from None
+            scenario._source = source
+            scenario._lines = chain[0]
+            out.scenarios.append(scenario)
+        except ScenarioError as exc:
+            out.errors.append(exc)
+    return out
+
+
+def _entries(data: Any, lines: dict, source: str) -> tuple[list[dict], dict | None]:
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{source}, line 1: expected a mapping (a scenario with name, "
+                            f"description, ...) or 'scenarios:' with a list; got "
+                            f"{type(data).__name__}")
+    provenance = data.get("provenance")
+    if provenance is not None and not isinstance(provenance, Mapping):
+        raise ScenarioError(f"{source}, line {lines.get(('provenance',), '?')}: 'provenance' "
+                            "must be a mapping")
+    if "scenarios" in data:
+        extra = [k for k in data if k not in _WRAPPER_KEYS]
+        if extra:
+            raise ScenarioError(f"{source}, line {lines.get((extra[0],), '?')}: unknown top-level "
+                                f"key {extra[0]!r} next to 'scenarios:' (accepted: "
+                                f"{', '.join(_WRAPPER_KEYS)}; scenario fields go inside the list "
+                                "entries)")
+        items = data["scenarios"]
+        if not isinstance(items, list) or not items:
+            raise ScenarioError(f"{source}, line {lines.get(('scenarios',), '?')}: 'scenarios' "
+                                "must be a non-empty list of scenario mappings")
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise ScenarioError(f"{source}, line {lines.get(('scenarios', i), '?')}: entry "
+                                    f"{i + 1} of 'scenarios' must be a mapping, got "
+                                    f"{type(item).__name__}")
+        return [dict(x) for x in items], provenance
+    entry = {k: v for k, v in data.items() if k != "provenance"}
+    if "extends" in entry:
+        raise ScenarioError(f"{source}, line {lines.get(('extends',), '?')}: 'extends' only works "
+                            "inside a 'scenarios:' list (it names another entry of the same file)")
+    return [entry], provenance
+
+
+def read_scenario_file(path: str | Path) -> ScenarioFile:
+    """:func:`read_scenario_text` on a file (UTF-8).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        out = ScenarioFile(str(path))
+        out.errors.append(ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})"))
+        return out
+    return read_scenario_text(text, str(path))
+
+
+def _raise_errors(loaded: ScenarioFile) -> list[Scenario]:
+    if loaded.errors:
+        raise ScenarioError("\n".join(str(e) for e in loaded.errors))
+    return loaded.scenarios
+
+
+def load_scenarios(path: str | Path) -> list[Scenario]:
+    """Load every scenario of a file.
+
+    Raises
+    ------
+    ScenarioError
+        Any entry is invalid (all problems in one message).
+    """
+    return _raise_errors(read_scenario_file(path))
+
+
+def load_scenarios_text(text: str, source: str = "upload") -> list[Scenario]:
+    """Load every scenario of a YAML text (e.g. uploaded in the app).
+
+    Raises
+    ------
+    ScenarioError
+        Any entry is invalid (all problems in one message).
+    """
+    return _raise_errors(read_scenario_text(text, source))

@@ -1,0 +1,248 @@
+"""Resolution: a scenario checked against a model and made concrete (:func:`resolve`)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from ..inputs import Ramp, Step, Table
+from ..sampling import sample
+from .calibrated import Calibrated, _from_calibration, load_calibrated
+from .errors import ScenarioError
+from .levers import _CONTROL_CONSTANTS, LEVERS, SUMMARY_OUTPUTS, lever_key
+from .memory import DEFAULT_MEMORY_LIMIT, _fmt_bytes, estimate_bytes
+from .messages import _fmt_path, _line_of, _validation_error
+from .namer import _fmt, _limit_error, _Namer
+from .names import _norm
+from .resolved import ResolvedScenario
+from .schema import ConstantLever, FromCalibration, RampLever, Scenario, StepLever
+
+
+def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | None = None, *,
+            members: int | None = None,
+            memory_limit: int = DEFAULT_MEMORY_LIMIT) -> ResolvedScenario:
+    """Check a scenario against a model and make its parameters concrete.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    model : sim.Model
+    calibrated : Calibrated or path-like, optional
+        Estimates to start from when ``scenario.base == "calibrated"`` (a
+        path is read with :func:`load_calibrated`); when None or an absent
+        file, the model's own values are used and ``notes`` says so.
+    members : int, optional
+        Override the scenario's ensemble size (``sim run --members``).
+    memory_limit : int
+        Refuse ensembles whose output would exceed this [bytes].
+
+    Returns
+    -------
+    ResolvedScenario
+
+    Raises
+    ------
+    ScenarioError
+        Unknown lever, parameter or output (with the closest valid names), a
+        value outside the model's range, a calibration distribution without an
+        interval, or an ensemble larger than ``memory_limit`` (checked before
+        anything is sampled).
+    """
+    if isinstance(calibrated, (str, Path)):
+        calibrated = load_calibrated(calibrated)
+    if members is not None:
+        try:
+            scenario = _with_members(scenario, members)
+        except ValidationError as exc:
+            raise _validation_error(exc, scenario.source, scenario.name,
+                                    [scenario._lines]) from None
+    src, lines = scenario.source, scenario._lines
+    namer = _Namer(model)
+    notes: list[str] = []
+
+    def where(*loc) -> str:
+        line = _line_of([lines], tuple(loc))
+        return f"{src}" + (f", line {line}" if line else "") + \
+            f", scenario '{scenario.name}', field {_fmt_path(loc)}"
+
+    def need_constant(name: str, *loc) -> str:
+        vensim = namer.constant(name)
+        if vensim is None:
+            other = namer.variable(name)
+            if other is not None:
+                kind = namer.info(other).kind
+                raise ScenarioError(f"{where(*loc)}: '{other}' is a {kind} of the model, not a "
+                                    "constant; only constants can be set")
+            raise ScenarioError(f"{where(*loc)}: the model {model.path.name} has no constant "
+                                f"{name!r}{namer.constant_hint(name)}")
+        if _norm(vensim) in _CONTROL_CONSTANTS:
+            raise ScenarioError(f"{where(*loc)}: '{vensim}' is a time control; use horizon: for "
+                                "the final year")
+        return vensim
+
+    # --- time axis, outputs and the memory check come first: nothing is allocated before
+    ctl = model.controls
+    t0, final = float(ctl.initial_time), float(scenario.horizon)
+    if not final > t0:
+        raise ScenarioError(f"{where('horizon')}: {scenario.horizon} must be after the model's "
+                            f"initial time {t0:g}")
+    outputs: list[str] = []
+    for i, name in enumerate(list(scenario.outputs) + list(SUMMARY_OUTPUTS)):
+        vensim = namer.variable(name)
+        if vensim is None:
+            raise ScenarioError(f"{where('outputs', i) if i < len(scenario.outputs) else src}: "
+                                f"the model {model.path.name} has no variable {name!r}"
+                                f"{namer.variable_hint(name)}")
+        if vensim not in outputs:
+            outputs.append(vensim)
+    saveper = float(ctl.saveper) if ctl.saveper > 0 else float(ctl.time_step)
+    n_times = int(math.floor((final - t0) / saveper + 1e-9)) + 1
+    n_members = scenario.members
+    need = estimate_bytes(n_members, len(outputs), len(model.stocks), n_times)
+    if need > memory_limit:
+        raise ScenarioError(
+            f"{where('members')}: an ensemble of {n_members} members x ({len(outputs)} recorded + "
+            f"{len(model.stocks)} stock variables) x {n_times} saved times x 8 bytes needs "
+            f"{_fmt_bytes(need)}, more than the limit of {_fmt_bytes(memory_limit)}; lower "
+            "members, record fewer outputs, or raise the limit (sim run --memory-limit)")
+
+    # --- base values
+    params: dict[str, Any] = {}
+    base_values: dict[str, float] = {}
+    base_used = scenario.base
+    if scenario.base == "calibrated":
+        if calibrated is None:
+            base_used = "model"
+            notes.append("base: calibrated was asked for but no calibrated.yaml was found; the "
+                         "model's own parameter values were used")
+        else:
+            if calibrated.model_hash and calibrated.model_hash != model.model_hash:
+                notes.append(f"{calibrated.path} was calibrated on another version of the model "
+                             f"(model_hash {calibrated.model_hash[:12]}..., this model "
+                             f"{model.model_hash[:12]}...)")
+            for name, cp in calibrated.parameters.items():
+                vensim = namer.constant(name)
+                if vensim is None:
+                    raise ScenarioError(f"{calibrated.path}: parameter {name!r} is not a constant "
+                                        f"of {model.path.name}{namer.constant_hint(name)}")
+                base_values[vensim] = cp.estimate
+                params[vensim] = cp.estimate
+
+    def base_of(vensim: str) -> float:
+        if vensim in base_values:
+            return base_values[vensim]
+        return float(model.constants[model.py_name(vensim)])
+
+    # --- parameters
+    for name, value in scenario.parameters.items():
+        vensim = need_constant(name, "parameters", name)
+        msg = _limit_error(where("parameters", name), vensim, value, namer.info(vensim).limits)
+        if msg:
+            raise ScenarioError(msg)
+        params[vensim] = float(value)
+
+    # --- levers
+    for short, setting in scenario.levers.items():
+        lever = LEVERS[short]
+        value_name = need_constant(lever.value, "levers", short)
+        start_name = need_constant(lever.start, "levers", short)
+        limits = namer.info(value_name).limits
+        if isinstance(setting, ConstantLever):
+            for what, v, nm in (("value", setting.value, value_name),
+                                ("start", setting.start, start_name)):
+                msg = _limit_error(where("levers", short, what), nm, v, namer.info(nm).limits)
+                if msg:
+                    raise ScenarioError(msg)
+            params[value_name] = float(setting.value)
+            params[start_name] = float(setting.start)
+            continue
+        before = base_of(value_name)
+        if isinstance(setting, StepLever):
+            checks = [("step", "value", setting.step.value)]
+            series = Step(setting.step.value, setting.step.start, before=before)
+        elif isinstance(setting, RampLever):
+            checks = [("ramp", "value", setting.ramp.value)]
+            series = Ramp(setting.ramp.value, setting.ramp.start, setting.ramp.end, before=before)
+        else:
+            checks = [("table", year, v) for year, v in setting.table.items()]
+            series = Table(dict(sorted(setting.table.items())))
+        for form, key, v in checks:
+            msg = _limit_error(where("levers", short, form, key), value_name, v, limits)
+            if msg:
+                raise ScenarioError(msg)
+        params[value_name] = series
+        # the time series alone decides when the lever acts: switch the model's own start on
+        params[start_name] = t0
+
+    # --- uncertainty
+    distributions: dict[str, Any] = {}
+    unc_key: dict[str, str] = {}
+    for name, spec in scenario.uncertainty.items():
+        short = lever_key(name)
+        vensim = need_constant(LEVERS[short].value if short else name, "uncertainty", name)
+        if vensim in distributions:
+            raise ScenarioError(f"{where('uncertainty', name)}: '{vensim}' has two distributions")
+        if isinstance(spec, FromCalibration):
+            spec = _from_calibration(vensim, calibrated, namer, where("uncertainty", name))
+        distributions[vensim] = spec
+        unc_key[vensim] = name
+    if scenario.calibration_uncertainty != "none":
+        if calibrated is None:
+            notes.append(f"calibration_uncertainty: {scenario.calibration_uncertainty} but no "
+                         "calibrated.yaml was found; no calibrated parameter was sampled")
+        else:
+            for name, cp in calibrated.parameters.items():
+                vensim = namer.constant(name)
+                if vensim in distributions or vensim in _scenario_set(scenario, namer):
+                    continue
+                if scenario.calibration_uncertainty == "identified" and \
+                        (cp.flag or "").strip().lower() not in ("identified", "weakly identified"):
+                    continue
+                distributions[vensim] = _from_calibration(
+                    vensim, calibrated, namer, f"{calibrated.path}, parameter {name!r}")
+    samples: dict[str, np.ndarray] = {}
+    if n_members > 1 and not distributions:
+        notes.append(f"members = {n_members} but nothing was left to sample; one run was made")
+        n_members = 1
+    if n_members > 1:
+        samples = sample(distributions, n_members, scenario.sampling, scenario.seed)
+        for vensim, arr in samples.items():
+            lo, hi = (tuple(namer.info(vensim).limits or ()) + (None, None))[:2]
+            bad = np.zeros(arr.shape, bool)
+            if lo is not None:
+                bad |= arr < lo
+            if hi is not None:
+                bad |= arr > hi
+            if bad.any():
+                field_ = where("uncertainty", unc_key[vensim]) if vensim in unc_key else \
+                    f"{calibrated.path if calibrated else src}, parameter '{vensim}'"
+                raise ScenarioError(
+                    f"{field_}: {int(bad.sum())} of {n_members} sampled values of "
+                    f"'{vensim}' fall outside the model's range [{_fmt(lo)}, {_fmt(hi)}] (e.g. "
+                    f"{arr[bad][0]:g}); use a distribution bounded inside that range")
+            params[vensim] = arr
+    elif distributions:
+        notes.append("members = 1: uncertainty was not sampled; point values were used")
+    return ResolvedScenario(scenario=scenario, params=params, final_time=final,
+                            outputs=tuple(outputs), members=n_members, samples=samples,
+                            distributions=distributions, base_used=base_used, notes=tuple(notes),
+                            estimated_bytes=estimate_bytes(n_members, len(outputs),
+                                                           len(model.stocks), n_times))
+
+
+def _scenario_set(scenario: Scenario, namer: _Namer) -> set[str]:
+    """Vensim names the scenario sets explicitly (parameters and lever values)."""
+    out = {namer.constant(n) for n in scenario.parameters}
+    out |= {LEVERS[s].value for s in scenario.levers}
+    return {n for n in out if n}
+
+
+def _with_members(scenario: Scenario, members: int) -> Scenario:
+    data = scenario.model_dump()
+    data["members"] = members
+    out = Scenario.model_validate(data)
+    out._source, out._lines = scenario._source, scenario._lines
+    return out
