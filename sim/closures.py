@@ -132,6 +132,11 @@ def _call(fn, args):
             return lambda v, t: fn(x0(v, t), x1)
         if k0 == "c":
             return lambda v, t: fn(x0, x1(v, t))
+        if k0 == "r":
+            return lambda v, t: fn(v[x0], x1(v, t))
+        if k1 == "r":
+            return lambda v, t: fn(x0(v, t), v[x1])
+        return lambda v, t: fn(x0(v, t), x1(v, t))
     fs = [lift(a) for a in args]
     if len(fs) == 2:
         f0, f1 = fs

@@ -243,7 +243,7 @@ class Compiler:
             elif op == "*":
                 acc = _mul(acc, arg)
             elif op == "/":
-                acc = _div(acc, arg) if self.B.name == "scalar" else _call(np.true_divide, [acc, arg])
+                acc = _div(acc, arg)  # vector scalars are numpy floats: x / 0 is inf
             elif op == "^":
                 acc = _call(power, [acc, arg])
             else:

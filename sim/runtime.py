@@ -41,6 +41,11 @@ def _toposort(nodes, deps, program, what):
                          f"through {' -> '.join(cycle)}", variable=cycle[0]) from exc
 
 
+def _as_numpy(v: list) -> list:
+    """Copy of a value list with Python floats as numpy floats."""
+    return [np.float64(x) if type(x) is float else x for x in v]
+
+
 class Evaluator:
     """State of one (ensemble) simulation.
 
@@ -65,11 +70,15 @@ class Evaluator:
         self.backend = backend
         self.bp = program.backends[backend]
         self.vp = program.backends["vector"]
-        v = [0.0] * len(program.slots)
+        # The vector back end divides with '/', so its scalars are numpy floats
+        # (x / 0.0 gives inf, as in Vensim, instead of raising).
+        num = float if backend == "scalar" else np.float64
+        self.num = num
+        v = [num(0.0)] * len(program.slots)
         for slot, val in program.default_constants.items():
-            v[slot] = val
+            v[slot] = num(val)
         for slot, val in static.items():
-            v[slot] = val
+            v[slot] = num(val) if np.isscalar(val) else val
         self.v = v
         self.v_overridden = frozenset(static)
         self.series = dict(series)
@@ -96,9 +105,10 @@ class Evaluator:
     # ----------------------------------------------------------- initialise
     def initialize(self, t0: float, tol: float, dt: float):
         """Run the initialisation program at ``t0``; return the initial stocks."""
-        p, v = self.p, self.v
-        v[p.tol_slot] = tol
-        v[p.dt_slot] = dt
+        p, v, num = self.p, self.v, self.num
+        v[p.tol_slot] = num(tol)
+        v[p.dt_slot] = num(dt)
+        t0 = num(t0)
         init_nodes = set(self.bp.init_fn) | set(self.series)
         if self.series:
             deps = dict(p.init_deps)
@@ -110,13 +120,13 @@ class Evaluator:
         with np.errstate(all="ignore"):
             for s in order:
                 if s in self.series:
-                    v[s] = self.series[s](t0)
+                    v[s] = num(self.series[s](t0))
                 else:
                     v[s] = self._call(self.bp.init_fn[s], self.vp.init_fn[s], t0)
         return self.stock_values()
 
     def set_tol(self, tol: float) -> None:
-        self.v[self.p.tol_slot] = tol
+        self.v[self.p.tol_slot] = self.num(tol)
 
     def shift(self) -> None:
         """Advance the DELAY N delay-time pipelines by one time step (fixed-step runs)."""
@@ -148,7 +158,7 @@ class Evaluator:
             try:
                 return fn(self.v, t)
             except _FALLBACK:
-                return float(vfn(self.v, t))
+                return float(vfn(_as_numpy(self.v), np.float64(t)))
         return fn(self.v, t)
 
     # ---------------------------------------------------------------- rates
@@ -168,21 +178,26 @@ class Evaluator:
                 self._pipes_current()
             return [rate[s](v, t) for s in self.stocks]
         except _FALLBACK:
+            # a domain error in float arithmetic: redo this evaluation with numpy (inf, nan)
             with np.errstate(all="ignore"):
                 vrun, vrate = self.vp.run_fn, self.vp.rate_fn
+                vv, tt = _as_numpy(v), np.float64(t)
                 for s in order:
-                    v[s] = float(vrun[s](v, t))
+                    vv[s] = vrun[s](vv, tt)
+                    v[s] = float(vv[s])
                 if self.continuous and self.pipelines:
                     self._pipes_current()
-                return [float(vrate[s](v, t)) for s in self.stocks]
+                    vv = _as_numpy(v)
+                return [float(vrate[s](vv, tt)) for s in self.stocks]
 
     def rates_vector(self, t: float, y: np.ndarray, full: bool = True) -> np.ndarray:
         """Derivatives of all members: ``y`` and the result are (stocks, N)."""
         v = self.v
+        t = np.float64(t)
         for k, s in enumerate(self.stocks):
             v[s] = y[k]
         for s, f in self.series.items():
-            v[s] = f(t)
+            v[s] = np.float64(f(t))
         run, rate = self.bp.run_fn, self.bp.rate_fn
         out = np.empty_like(y)
         for s in (self.run_order if full else self.rate_order):
