@@ -167,6 +167,45 @@ def bench_single(path: Path, final_time: float | None, repeats: int, pysd_repeat
                "< 5 ms", ours < 5e-3)
 
 
+def bench_solver_floor(path: Path, final_time: float | None, repeats: int) -> Row:
+    """SciPy's own cost for the same segments and steps, with a right-hand side that does nothing.
+
+    This is the floor any right-hand side sits on: what solve_ivp's Python stepping costs
+    for the step sizes the model's dynamics need.
+    """
+    import sim
+    import sim.integrators as integ
+
+    model = sim.load_model(path)
+    calls: list = []
+    real = integ.solve_ivp
+
+    def spy(fun, span, y0, **kw):
+        sol = real(fun, span, y0, **kw)
+        calls.append((span, np.asarray(y0).size, sol.t.copy(), kw))
+        return sol
+
+    integ.solve_ivp = spy
+    try:
+        model.simulate(method="scipy", final_time=final_time)
+    finally:
+        integ.solve_ivp = real
+
+    def replay():
+        for span, size, ts, kw in calls:
+            # the same accepted step sizes, a right-hand side that costs nothing
+            zero = np.zeros(size)
+            real(lambda t, y: zero, span, np.zeros(size), method="RK45", t_eval=None,
+                 first_step=float(ts[1] - ts[0]) if ts.size > 1 else None,
+                 max_step=float(np.diff(ts).max()) if ts.size > 1 else np.inf,
+                 rtol=kw.get("rtol", 1e-3), atol=kw.get("atol", 1e-6), dense_output=True)
+
+    floor = median_time(replay, repeats)
+    steps = sum(ts.size - 1 for _, _, ts, _ in calls)
+    return Row(f"(b) reference: solve_ivp alone, same {len(calls)} segments, >= {steps} steps, "
+               "right-hand side that costs nothing", path.name, f"{floor * 1e3:.2f} ms", "", "", "", None)
+
+
 # ------------------------------------------------------- (c) load + compile
 def chain_model(n_stages: int) -> str:
     """A chain of stocks: Inflow -> Stock 1 -> Flow 1 -> Stock 2 -> ... (2 n_stages + 2 variables)."""
@@ -253,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         print("(b) single scipy run ...", file=sys.stderr)
         if DIGITAL_TRADE.exists():
             rows.append(bench_single(DIGITAL_TRADE, None, args.repeats, 5, work))
+            rows.append(bench_solver_floor(DIGITAL_TRADE, None, args.repeats))
         else:
             rows.append(bench_single(SAMPLES / "teacup" / "teacup.mdl", 20.0, args.repeats, 5, work))
         print("(c) load + compile ...", file=sys.stderr)
