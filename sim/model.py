@@ -16,10 +16,11 @@ from .errors import ModelError, ParameterError
 from .inputs import Ramp, Step, Table
 from .integrators import SCIPY_METHODS, TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise
 from .results import Failure, SimulationResult
-from .runtime import Evaluator
+from .runtime import Evaluator, _as_numpy
 from .translate import CONTROL_NAMES, file_hash, read_abstract
 
 METHODS = ("scipy", "euler", "rk4")
+MAX_SEGMENTS = 2000  # most switch times the SciPy integration splits the horizon at
 
 
 def package_version() -> str:
@@ -284,6 +285,7 @@ class Model:
                     store[i][k] = v[i]
 
         failures: list[Failure] = []
+        notes: list[str] = []
         rates = ev.rates_scalar if backend == "scalar" else self._guarded(ev, failures, rec_slots)
         with np.errstate(all="ignore"):
             post = ev.shift if ev.pipelines else None
@@ -293,7 +295,13 @@ class Model:
                 rk4(rates, y0, grid, sample, post)
             else:
                 ev.continuous = True
-                bps = breaks + self._breakpoints(ev, grid)
+                bps = sorted(set(breaks + self._breakpoints(ev, grid)))
+                if len(bps) > MAX_SEGMENTS:
+                    # e.g. an ensemble whose members switch at thousands of different times:
+                    # split at the first ones, let the solver's error control meet the rest
+                    notes.append(f"{len(bps)} switch times; the horizon was split at the first "
+                                 f"{MAX_SEGMENTS} only")
+                    bps = bps[:MAX_SEGMENTS]
                 cont_tol = 1e-12 * max(1.0, abs(t0), abs(tf))
                 ev.set_tol(cont_tol)
                 shape = None if backend == "scalar" else (len(ev.stocks), n)
@@ -328,6 +336,7 @@ class Model:
             "params": {p.slots[s].name: (v_ if np.isscalar(v_) else f"array[{len(v_)}]")
                        for s, v_ in static.items()},
             "time_series": sorted(p.slots[s].name for s in series),
+            "notes": notes,
         }
         py_names = {p.slots[i].py_name: p.slots[i].name for i in rec_slots}
         return SimulationResult(times=times, data=data, n_members=n, metadata=meta,
@@ -446,11 +455,10 @@ class Model:
         for (kind, vals), deps in zip(vb, p.breakpoint_deps, strict=True):
             if deps & dynamic:
                 continue
-            try:
-                xs = [np.atleast_1d(np.asarray(f(v, grid.t0) if callable(f) else f, float))
+            with np.errstate(all="ignore"):
+                vv, t0 = _as_numpy(v), np.float64(grid.t0)
+                xs = [np.atleast_1d(np.asarray(f(vv, t0) if callable(f) else f, float))
                       for f in vals]
-            except Exception:
-                continue
             if kind == "at":
                 for x in xs:
                     out += list(np.unique(x))
@@ -466,8 +474,8 @@ class Model:
                     out += [k, k + w]
                     k += itv
                 out.append(en)
-        finite = [float(x) for x in out if np.isfinite(x)]
-        return sorted(set(finite))[:2000]
+        finite = sorted({float(x) for x in out if np.isfinite(x) and grid.t0 < x < grid.tf})
+        return finite
 
 
 def load_model(path: str | Path) -> Model:

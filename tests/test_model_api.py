@@ -45,3 +45,19 @@ def test_values_is_two_dimensional_for_one_run_and_ensembles():
     assert one.values("Teacup Temperature").shape == (len(one.times), 1)
     assert many.values("teacup_temperature").shape == (len(many.times), 2)
     np.testing.assert_array_equal(one.values("Teacup Temperature")[:, 0], one["Teacup Temperature"])
+
+
+def test_switch_times_beyond_the_segment_cap_are_noted(tmp_path, monkeypatch):
+    import sim.model as sm
+    from conformance import mdl_text
+
+    path = tmp_path / "switch.mdl"
+    path.write_text(mdl_text(["Level = INTEG(STEP(1, Switch Time), 0)", "Switch Time = 5"],
+                             final=10, step=0.25), encoding="utf-8")
+    model = sim.load_model(path)
+    switch = np.array([2.0, 3.0, 4.0, 6.0, 7.0])
+    monkeypatch.setattr(sm, "MAX_SEGMENTS", 2)
+    res = model.simulate({"Switch Time": switch}, method="scipy", rtol=1e-8, atol=1e-10)
+    assert res.metadata["notes"] == ["5 switch times; the horizon was split at the first 2 only"]
+    # the solver's error control still meets the switches it was not told about
+    np.testing.assert_allclose(res.values("Level")[-1], 10.0 - switch, rtol=1e-4)
