@@ -32,6 +32,15 @@ def data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _style_panel(ax, p: dict) -> None:
+    """Title, unit label, ticks, grid and legend of one fit or projection panel."""
+    ax.set_title(p["title"], fontsize=9)
+    ax.set_ylabel(p["unit"], fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="upper left")
+
+
 def _panel_grid(n: int, width: float = 5.2, height: float = 3.3, cols: int = 2):
     cols = min(n, cols)
     rows = -(-n // cols)
@@ -55,11 +64,7 @@ def fit_chart(panels: list[dict]) -> Figure:
             ax.plot(p["years"], p["trend"], color=TREND, lw=1, ls="--",
                     label="log-linear trend")
         ax.plot(p["years"], p["observed"], label="observed", **OBS)
-        ax.set_title(p["title"], fontsize=9)
-        ax.set_ylabel(p["unit"], fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="upper left")
+        _style_panel(ax, p)
     fig.tight_layout()
     return fig
 
@@ -80,11 +85,7 @@ def projection_chart(panels: list[dict], last_observed: float) -> Figure:
         ax.plot(p["years"], p["observed"], label="observed", **OBS)
         ax.axvline(last_observed, color="#999999", lw=0.8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(p["title"], fontsize=9)
-        ax.set_ylabel(p["unit"], fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="upper left")
+        _style_panel(ax, p)
     fig.tight_layout()
     return fig
 
@@ -149,11 +150,7 @@ def oos_chart(panels: list[dict]) -> Figure:
                 label="log-linear trend")
         ax.plot(p["years"], p["naive"], color=NAIVE, marker="v", lw=1, ls=":",
                 label="naive growth")
-        ax.set_title(p["title"], fontsize=9)
-        ax.set_ylabel(p["unit"], fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="upper left")
+        _style_panel(ax, p)
     fig.tight_layout()
     return fig
 
