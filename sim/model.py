@@ -101,6 +101,8 @@ class Model:
         self.constants = {p.slots[i].py_name: v for i, v in p.default_constants.items()
                           if p.slots[i].visible}
         self.stocks = tuple(p.slots[i].py_name for i in p.stock_slots if p.slots[i].visible)
+        # orders the equations once, so an algebraic loop is refused at load
+        Evaluator(program, "vector", {}, {}, 1).initialize(0.0, 0.0, 1.0)
         self.controls = self._default_controls()
         c = self.controls
         for label, val in (("TIME STEP", c.time_step), ("SAVEPER", c.saveper)):
@@ -146,17 +148,20 @@ class Model:
         raise ParameterError(f"{self.path}: no variable named '{name}'{hint}")
 
     def _default_controls(self) -> Controls:
-        ev = Evaluator(self.program, "vector", {}, {}, 1)
-        vals = self._eval_controls(ev, {})
-        return Controls(*vals)
+        return Controls(*self._eval_controls({}, 1, {}))
 
-    def _eval_controls(self, ev: Evaluator, overrides: dict) -> list[float]:
-        """INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER for this run (overrides first)."""
+    def _eval_controls(self, static: dict, n: int, overrides: dict) -> list[float]:
+        """INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER for this run (overrides first).
+
+        Plain constants are read directly; only control equations need an
+        initialisation pass.
+        """
         p = self.program
         slots = [p.slot_of[c] for c in CONTROL_NAMES]
-        if all(s in p.default_constants and s not in ev.v_overridden for s in slots):
+        if all(s in p.default_constants and s not in static for s in slots):
             values = [p.default_constants[s] for s in slots]
         else:
+            ev = Evaluator(p, "vector", static, {}, n)
             ev.initialize(0.0, 0.0, 1.0)
             values = []
             for name, s in zip(CONTROL_NAMES, slots, strict=True):
@@ -251,7 +256,7 @@ class Model:
         static, series, breaks, n = self._resolve_params(params)
         backend = "scalar" if n == 1 else "vector"
         ev = Evaluator(p, backend, static, series, n)
-        controls = self._eval_controls(Evaluator(p, "vector", static, {}, n), {
+        controls = self._eval_controls(static, n, {
             "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
             "saveper": saveper})
         for name, val in zip(CONTROL_NAMES, controls, strict=True):

@@ -80,7 +80,6 @@ class Evaluator:
         for slot, val in static.items():
             v[slot] = num(val) if np.isscalar(val) else val
         self.v = v
-        self.v_overridden = frozenset(static)
         self.series = dict(series)
         # which runtime slots change with time
         run_nodes = set(self.bp.run_fn) | set(self.series)

@@ -122,6 +122,14 @@ class FreeParameter(_Strict):
         return self
 
 
+def _known_series(v: str) -> str:
+    """Refuse a series that is not in :data:`sim.data.SERIES_UNITS`."""
+    if v not in SERIES_UNITS:
+        raise ValueError(f"unknown series '{v}'{suggest(v, SERIES_UNITS)}; accepted: the "
+                         "keys of sim.data.SERIES_UNITS")
+    return v
+
+
 class Target(_Strict):
     """An observed series the model is fitted to.
 
@@ -149,9 +157,7 @@ class Target(_Strict):
     @field_validator("series")
     @classmethod
     def _target_series(cls, v: str) -> str:
-        if v not in SERIES_UNITS:
-            raise ValueError(f"unknown series '{v}'{suggest(v, SERIES_UNITS)}; accepted: the "
-                             "keys of sim.data.SERIES_UNITS")
+        _known_series(v)
         if any(m in v for m in CROSS_CHECK_MARKERS):
             raise ValueError(f"series '{v}' is a different vintage/definition of the trade "
                              "figures and is a cross-check only; it cannot be a calibration "
@@ -179,10 +185,7 @@ class CrossCheck(_Strict):
     @field_validator("series")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v not in SERIES_UNITS:
-            raise ValueError(f"unknown series '{v}'{suggest(v, SERIES_UNITS)}; accepted: the "
-                             "keys of sim.data.SERIES_UNITS")
-        return v
+        return _known_series(v)
 
 
 class FixedParameter(_Strict):
