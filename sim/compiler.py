@@ -6,8 +6,10 @@ either a Python float (constant-folded) or a closure ``f(v, t)`` that reads
 slots and the time ``t``. The closures are built once per back end
 (:mod:`sim.backends`): with the vector back end every slot may hold an array
 of N ensemble members, so one pass over the program evaluates the whole
-ensemble. There is no code generation and no ``eval``: the tree is walked
-once and turned into nested closures.
+ensemble. The tape back end (:mod:`sim.tape`) records instead of computing;
+its closures are traced once into a register program for :mod:`sim.kernel`.
+There is no code generation and no ``eval``: the tree is walked once and
+turned into nested closures.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from .closures import _add, _call, _div, _is_num, _mul, _ref, _sub, lift
 from .errors import ModelError
 from .names import NameTable, reference_form
 from .program import BackendProgram, Program, Slot
+from .tape import TapeBackend
 from .translate import CONTROL_NAMES, RawElement
 
 _CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -80,7 +83,7 @@ class Compiler:
 
     # ---------------------------------------------------------------- compile
     def compile(self) -> Program:
-        """Build the program: two passes, one per back end, sharing slots."""
+        """Build the program: three passes, one per back end, sharing slots."""
         self._tol = self._new_slot("__tol", Slot("__tol", "__tol", "internal", visible=False))
         self._dt = self._new_slot("__dt", Slot("__dt", "__dt", "internal", visible=False))
         # visible slots first, in model order
@@ -101,7 +104,7 @@ class Compiler:
                                  "TIME STEP and SAVEPER)", construct="control")
         backends = {}
         self._flows: set[str] = set()
-        for backend in (VECTOR, SCALAR):
+        for backend in (VECTOR, SCALAR, TapeBackend()):
             self._pass += 1
             self._hidden_counter = {}
             self.B = backend
@@ -109,6 +112,8 @@ class Compiler:
             for e in self.elements:
                 if not e.is_lookup:
                     self._compile_element(e)
+            if backend.name == "tape":
+                self.prog.tables = backend.tables
             backends[backend.name] = self.prog
         for py in self._flows:
             s = self.slots[self.slot_of[py]]

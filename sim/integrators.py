@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau
 
 from .errors import ParameterError
 
@@ -109,19 +109,30 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
 
 
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+_SOLVERS = {"RK45": RK45, "RK23": RK23, "DOP853": DOP853, "Radau": Radau, "BDF": BDF, "LSODA": LSODA}
 
 
 def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
                     sample: Callable, method: str, rtol: float, atol: float,
                     shape: tuple | None = None, tol: float = 0.0,
                     blame: Callable | None = None) -> tuple[bool, str, float]:
-    """Integrate with ``solve_ivp`` segment by segment between the known switch times.
+    """Integrate with SciPy's ``solve_ivp`` solvers, segment by segment between the switch times.
+
+    Each segment runs one of the solver classes ``solve_ivp`` dispatches to
+    (:class:`scipy.integrate.RK45`, ``LSODA``, ``BDF``, ...) with the same
+    options, and steps it exactly as ``solve_ivp`` does; the saved values come
+    from the solver's dense output of the step that contains them, which is
+    what ``solve_ivp(..., dense_output=True)`` returns there (a test checks the
+    two agree to rounding). Driving the classes directly skips what a
+    piecewise run does not need: an interpolant for every step, the result
+    object, and the argument checks of each segment.
 
     Inside a segment the right-hand side is evaluated with the time clipped
     into the open interval (by more than ``tol``, the time functions'
     tolerance), so a STEP at a segment's edge is seen on the correct side and
     the solver never meets a discontinuity. Saved values are evaluated at the
-    exact saved time.
+    exact saved time. The step size reached at the end of a segment is the
+    first step of the next, instead of a restart from a tiny one.
 
     When the solver fails in an ensemble, ``blame(t, y)`` may name members to
     freeze (their derivative is set to zero from then on); integration then
@@ -134,12 +145,12 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     """
     if method not in SCIPY_METHODS:
         raise ParameterError(f"scipy_method '{method}' is not one of {', '.join(SCIPY_METHODS)}")
+    solver_class = _SOLVERS[method]
     edges = [grid.t0] + sorted(b for b in set(breaks) if grid.t0 < b < grid.tf) + [grid.tf]
     save = grid.save_times
     y = np.asarray(y0, dtype=float).ravel()
     scale = max(1.0, abs(grid.t0), abs(grid.tf))
     eps = max(4.0 * tol, 1e-12 * scale)
-
     h_last = None
 
     def shaped(yy):
@@ -152,7 +163,10 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         mask = (save >= a - eps) & ((save < b - eps) | (last & (save <= b + eps)))
         pending = [int(k) for k in np.nonzero(mask)[0]]
 
-        if shape:
+        if shape and len(shape) == 1:
+            def fun(t, yy, lo=lo, hi=hi):
+                return rates(lo if t < lo else (hi if t > hi else t), yy, False)
+        elif shape:
             def fun(t, yy, lo=lo, hi=hi):
                 tc = lo if t < lo else (hi if t > hi else t)
                 return rates(tc, yy.reshape(shape), False).ravel()
@@ -163,36 +177,58 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
 
         start, ystart = a, y
         while True:
-            # carry the step size across a switch instead of restarting from a tiny one
-            opts = {"first_step": min(h_last, b - start)} if h_last else {}
-            sol = solve_ivp(fun, (start, b), ystart, method=method, rtol=rtol, atol=atol,
-                            dense_output=True, **opts)
-            ts = np.asarray(sol.t, dtype=float)
-            if ts.size > 2:
-                h_last = float(ts[-2] - ts[-3]) if ts[-1] - ts[-2] < ts[-2] - ts[-3] else \
-                    float(ts[-1] - ts[-2])
-            reached = sol.status == 0
-            t_end = float(ts[-1]) if ts.size else start
-            y_end = np.asarray(sol.y, dtype=float)[:, -1] if ts.size else ystart
-            for k in list(pending):
-                tk = float(save[k])
-                if not (reached or tk <= t_end):
-                    continue
-                if tk <= start or sol.sol is None:
-                    ys = ystart if tk <= start else y_end
-                else:
-                    ys = np.asarray(sol.sol(min(tk, b)), dtype=float)
-                rates(tk, shaped(ys), True)
-                sample(k, tk, shaped(ys))
-                pending.remove(k)
-            if reached:
-                y = y_end.copy()
+            first = min(h_last, b - start) if h_last else None
+            ok, message, t_end, y_end, h = _segment(solver_class, fun, start, ystart, b, rtol, atol,
+                                                    first, save, pending, rates, sample, shaped)
+            h_last = h or h_last
+            if ok:
+                y = y_end
                 break
             culprits = blame(t_end, y_end) if blame is not None else []
             if not len(culprits):
-                return False, str(sol.message), t_end
+                return False, message, t_end
             start, ystart = t_end, y_end.copy()
     return True, "ok", grid.tf
+
+
+def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rtol: float,
+             atol: float, first_step: float | None, save: np.ndarray, pending: list[int],
+             rates: Callable, sample: Callable, shaped: Callable):
+    """Step one solver from ``start`` to ``end``, sampling the save times ``pending`` on the way.
+
+    Returns
+    -------
+    (reached end, solver message, time reached, state there, step size to carry on with)
+    """
+    opts = {"first_step": first_step} if first_step else {}
+    solver = solver_class(fun, start, ystart, end, rtol=rtol, atol=atol, **opts)
+    h_prev = h_cur = 0.0
+
+    def flush(t_now, finished):
+        dense = None
+        while pending and (finished or float(save[pending[0]]) <= t_now):
+            k = pending.pop(0)
+            tk = float(save[k])
+            if tk <= start:
+                ys = ystart
+            else:
+                dense = dense or solver.dense_output()
+                ys = np.asarray(dense(min(tk, end)), dtype=float)
+            rates(tk, shaped(ys), True)
+            sample(k, tk, shaped(ys))
+
+    flush(start, False)
+    message = None
+    while solver.status == "running":
+        message = solver.step()
+        if solver.status == "failed":
+            break
+        h_prev, h_cur = h_cur, solver.t - solver.t_old
+        flush(solver.t, solver.status == "finished")
+    # the last step is often cut short by the segment's end: carry the one before it
+    h = h_prev if h_cur < h_prev else h_cur
+    ok = solver.status == "finished"
+    return ok, str(message), float(solver.t), np.asarray(solver.y, dtype=float), h
 
 
 def euler_dynamic(rates: Callable, y0, t0: float, controls: Callable, sample: Callable,

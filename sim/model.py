@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
 from importlib import metadata as _md
@@ -20,9 +21,11 @@ from .runtime import Evaluator, _as_numpy
 from .translate import CONTROL_NAMES, file_hash, read_abstract
 
 METHODS = ("scipy", "euler", "rk4")
+KERNELS = ("jit", "python")
 MAX_SEGMENTS = 2000  # most switch times the SciPy integration splits the horizon at
 
 
+@functools.cache
 def package_version() -> str:
     try:
         return _md.version("dds-sim")
@@ -221,7 +224,7 @@ class Model:
                  scipy_method: str = "RK45", rtol: float = 1e-6, atol: float = 1e-6,
                  initial_time: float | None = None, final_time: float | None = None,
                  time_step: float | None = None, saveper: float | None = None,
-                 outputs: list[str] | None = None) -> SimulationResult:
+                 outputs: list[str] | None = None, kernel: str = "jit") -> SimulationResult:
         """Simulate the model once, or an ensemble of N members at once.
 
         Parameters
@@ -240,6 +243,11 @@ class Model:
             Override the model's control variables [model time unit].
         outputs : list of str, optional
             Variables to record (default: all).
+        kernel : {"jit", "python"}
+            "jit" (default) evaluates the derivatives with the model's traced
+            tape in the compiled interpreter (:mod:`sim.kernel`); "python"
+            with the closures the tape was traced from. Both give the same
+            numbers (tested); "python" is there to cross-check.
 
         Returns
         -------
@@ -252,10 +260,12 @@ class Model:
                 raise ParameterError(f"{nm} must be a positive number, got {tolv!r}")
         if method == "scipy" and scipy_method not in SCIPY_METHODS:
             raise ParameterError(f"scipy_method '{scipy_method}' is not one of {', '.join(SCIPY_METHODS)}")
+        if kernel not in KERNELS:
+            raise ParameterError(f"kernel '{kernel}' is not one of {', '.join(KERNELS)}")
         p = self.program
         static, series, breaks, n = self._resolve_params(params)
         backend = "scalar" if n == 1 else "vector"
-        ev = Evaluator(p, backend, static, series, n)
+        ev = Evaluator(p, backend, static, series, n, kernel)
         controls = self._eval_controls(static, n, {
             "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
             "saveper": saveper})
@@ -276,22 +286,24 @@ class Model:
                 x is not None for x in (final_time, time_step, saveper)):
             return self._simulate_dynamic_controls(ev, method, y0, t0, rec_slots, static, series)
         times = grid.save_times
-        v = ev.v
         if backend == "scalar":
             rows: list = [None] * len(times)
 
             def sample(k, t, y):
-                rows[k] = [v[i] for i in rec_slots]
+                rows[k] = ev.values(rec_slots)
         else:
             store = {i: np.full((len(times), n), np.nan) for i in rec_slots}
 
             def sample(k, t, y):
                 for i in rec_slots:
-                    store[i][k] = v[i]
+                    store[i][k] = ev.value(i)
 
         failures: list[Failure] = []
         notes: list[str] = []
-        rates = ev.rates_scalar if backend == "scalar" else self._guarded(ev, failures, rec_slots)
+        if backend == "vector":
+            rates = self._guarded(ev, failures, rec_slots)
+        else:
+            rates = ev.rates_jit if ev.reg is not None else ev.rates_scalar
         with np.errstate(all="ignore"):
             post = ev.shift if ev.pipelines else None
             if method == "euler":
@@ -310,6 +322,8 @@ class Model:
                 cont_tol = 1e-12 * max(1.0, abs(t0), abs(tf))
                 ev.set_tol(cont_tol)
                 shape = None if backend == "scalar" else (len(ev.stocks), n)
+                if ev.reg is not None and shape is None:
+                    shape = (len(ev.stocks),)
                 blame = None if backend == "scalar" else self._blamer(ev, failures, rtol, atol, shape)
                 # SciPy's RK steps do BLAS work on (stocks x N) vectors; on a busy 2-core
                 # machine a second BLAS thread only contends (measured: 10 s -> 4 s for 10k).
@@ -322,7 +336,9 @@ class Model:
         if backend == "scalar":
             filled = [r if r is not None else [np.nan] * len(rec_slots) for r in rows]
             table = np.asarray(filled, dtype=float).reshape(len(times), len(rec_slots))
-            store = {i: table[:, [j]] for j, i in enumerate(rec_slots)}
+            store = {i: table[:, j:j + 1] for j, i in enumerate(rec_slots)}
+            if not failures:
+                failures += self._scan_nonfinite(table, [p.slots[i].name for i in rec_slots], times)
         data = {}
         for i in rec_slots:
             arr = store[i]
@@ -330,8 +346,6 @@ class Model:
                 if f.member >= 0:
                     arr[times >= f.time - 1e-12, f.member] = np.nan
             data[p.slots[i].name] = arr
-        if backend == "scalar" and not failures:
-            failures += self._scan_nonfinite(data, times)
         meta = {
             "model": str(self.path), "model_hash": self.model_hash, "method": method,
             "scipy_method": scipy_method if method == "scipy" else None,
@@ -355,6 +369,8 @@ class Model:
                                  "such models run with method='euler' only (as in Vensim)")
         if ev.n != 1:
             raise ParameterError(f"{self.path}: time-varying control variables need a single run")
+        ev.reg = None  # the controls are read from the closures' values: evaluate with those
+        y0 = ev.stock_values()
         v = ev.v
         fs, fsp, fdt = (p.slot_of[c] for c in ("final_time", "saveper", "time_step"))
         times, rows = [], []
@@ -368,14 +384,15 @@ class Model:
 
         with np.errstate(all="ignore"):
             euler_dynamic(ev.rates_scalar, y0, t0, controls, sample, ev.shift if ev.pipelines else None)
-        arr = np.asarray(rows, dtype=float)
-        data = {p.slots[i].name: arr[:, [j]] for j, i in enumerate(rec_slots)}
+        arr = np.asarray(rows, dtype=float).reshape(len(rows), len(rec_slots))
+        names = [p.slots[i].name for i in rec_slots]
+        data = {name: arr[:, [j]] for j, name in enumerate(names)}
         meta = {"model": str(self.path), "model_hash": self.model_hash, "method": method,
                 "dynamic_controls": True, "n_members": 1, "version": package_version(),
                 "params": {p.slots[s].name: v_ for s, v_ in static.items()},
                 "time_series": sorted(p.slots[s].name for s in series)}
         return SimulationResult(times=np.asarray(times), data=data, n_members=1, metadata=meta,
-                                failures=self._scan_nonfinite(data, np.asarray(times)),
+                                failures=self._scan_nonfinite(arr, names, np.asarray(times)),
                                 py_names={p.slots[i].py_name: p.slots[i].name for i in rec_slots})
 
     def _record_slots(self, outputs) -> list[int]:
@@ -397,7 +414,7 @@ class Model:
         p = self.program
 
         def rates(t, y, full=True):
-            out = ev.rates_vector(t, y, full)
+            out = ev.rates(t, y, full)
             bad = ~(np.isfinite(out).all(axis=0) & np.isfinite(y).all(axis=0)) & ~masked
             if bad.any():
                 for m in np.nonzero(bad)[0]:
@@ -422,7 +439,7 @@ class Model:
         def blame(t, yflat):
             y = yflat.reshape(shape)
             with np.errstate(all="ignore"):
-                f = ev.rates_vector(t, y, False)
+                f = ev.rates(t, y, False)
                 sc = np.abs(f) / (atol + rtol * np.abs(y))
             sc[~np.isfinite(sc)] = np.inf
             per = sc.max(axis=0)
@@ -442,26 +459,25 @@ class Model:
         return blame
 
     @staticmethod
-    def _scan_nonfinite(data, times) -> list:
-        first = None
-        for name, arr in data.items():
-            bad = ~np.isfinite(arr[:, 0])
-            if bad.any():
-                k = int(np.argmax(bad))
-                if first is None or k < first[0]:
-                    first = (k, name)
-        return [] if first is None else [Failure(0, float(times[first[0]]), first[1])]
+    def _scan_nonfinite(table: np.ndarray, names: list[str], times) -> list:
+        """The first saved time and variable (in ``names`` order) of a single run that is non-finite."""
+        bad = ~np.isfinite(table)
+        if not bad.any():
+            return []
+        k = int(np.argmax(bad.any(axis=1)))
+        return [Failure(0, float(times[k]), names[int(np.argmax(bad[k]))])]
 
     def _breakpoints(self, ev: Evaluator, grid: TimeGrid) -> list[float]:
         """Switch times of STEP/PULSE/RAMP/time lookups whose arguments are static."""
         p, v, out = self.program, ev.v, []
         dynamic = set(ev.run_order) | set(ev.stocks) | set(ev.series)
         vb = p.backends["vector"].breakpoints
+        vv, t0 = None, np.float64(grid.t0)
         for (kind, vals), deps in zip(vb, p.breakpoint_deps, strict=True):
             if deps & dynamic:
                 continue
             with np.errstate(all="ignore"):
-                vv, t0 = _as_numpy(v), np.float64(grid.t0)
+                vv = _as_numpy(v) if vv is None else vv
                 xs = [np.atleast_1d(np.asarray(f(vv, t0) if callable(f) else f, float))
                       for f in vals]
             if kind == "at":

@@ -31,6 +31,7 @@ class BackendProgram:
     run_fn: dict[int, object] = field(default_factory=dict)
     rate_fn: dict[int, object] = field(default_factory=dict)
     breakpoints: list[tuple[str, list]] = field(default_factory=list)
+    tables: list = field(default_factory=list)  # the tape back end's lookup tables (xs, ys)
 
 
 @dataclass

@@ -41,6 +41,44 @@ def _toposort(nodes, deps, program, what):
                          f"through {' -> '.join(cycle)}", variable=cycle[0]) from exc
 
 
+def _orders(program: Program, bp, series: frozenset) -> tuple[list[int], list[int]]:
+    """Run order of the time-dependent auxiliaries, and the part of it the stocks' rates need.
+
+    Cached on the program per set of time-series overrides (the only thing they depend on).
+    """
+    cache = program.__dict__.setdefault("_run_order_cache", {})
+    key = (id(bp), series)
+    if key in cache:
+        return cache[key]
+    run_nodes = set(bp.run_fn) | set(series)
+    dynamic = set(program.stock_slots) | set(series) | (program.uses_time & run_nodes)
+    order = _order(run_nodes, program.run_deps, program, "auxiliary equations")
+    for s in order:
+        if s in dynamic or any(d in dynamic for d in program.run_deps.get(s, ())):
+            dynamic.add(s)
+    run_order = [s for s in order if s in dynamic and s not in series]
+    # the auxiliaries the stocks' rates need (others are computed only when saved)
+    need, todo = set(), [d for s in program.stock_slots for d in program.rate_deps.get(s, ())]
+    while todo:
+        s = todo.pop()
+        if s not in need:
+            need.add(s)
+            todo += list(program.run_deps.get(s, ()))
+    cache[key] = (run_order, [s for s in run_order if s in need])
+    return cache[key]
+
+
+def _tapes(program: Program, run_order: list[int], rate_order: list[int], stocks: list[int]):
+    """The program's tapes for these evaluation orders (traced once, then cached)."""
+    from .tape import build_tapes
+
+    cache = program.__dict__.setdefault("_tape_cache", {})
+    key = (tuple(run_order), tuple(rate_order))
+    if key not in cache:
+        cache[key] = build_tapes(program, run_order, rate_order, stocks, program.pipelines)
+    return cache[key]
+
+
 def _as_numpy(v: list) -> list:
     """Copy of a value list with Python floats as numpy floats."""
     return [np.float64(x) if type(x) is float else x for x in v]
@@ -61,10 +99,15 @@ class Evaluator:
         slot -> callable(t): constants replaced by a time series.
     n_members : int
         Ensemble size N.
+    kernel : {"jit", "python"}
+        How the derivatives are evaluated during integration: "jit" runs the
+        traced tape (:mod:`sim.tape`) in the compiled interpreter
+        (:mod:`sim.kernel`); "python" calls the closures of ``backend``. The
+        initialisation always runs the closures.
     """
 
     def __init__(self, program: Program, backend: str, static: dict, series: dict,
-                 n_members: int) -> None:
+                 n_members: int, kernel: str = "python") -> None:
         self.p = program
         self.n = n_members
         self.backend = backend
@@ -81,25 +124,19 @@ class Evaluator:
             v[slot] = num(val) if np.isscalar(val) else val
         self.v = v
         self.series = dict(series)
-        # which runtime slots change with time
-        run_nodes = set(self.bp.run_fn) | set(self.series)
-        dynamic = set(program.stock_slots) | set(self.series) | (program.uses_time & run_nodes)
-        order = _order(run_nodes, program.run_deps, program, "auxiliary equations")
-        for s in order:
-            if s in dynamic or any(d in dynamic for d in program.run_deps.get(s, ())):
-                dynamic.add(s)
-        self.run_order = [s for s in order if s in dynamic and s not in self.series]
-        # the auxiliaries the stocks' rates need (others are computed only when saved)
-        need, todo = set(), [d for s in program.stock_slots for d in program.rate_deps.get(s, ())]
-        while todo:
-            s = todo.pop()
-            if s not in need:
-                need.add(s)
-                todo += list(program.run_deps.get(s, ()))
-        self.rate_order = [s for s in self.run_order if s in need]
+        self.run_order, self.rate_order = _orders(program, self.bp, frozenset(self.series))
         self.stocks = list(program.stock_slots)
         self.pipelines = program.pipelines
         self.continuous = False
+        self.kernel = kernel
+        self.reg = None
+        if kernel == "jit":
+            from . import kernel as _k
+
+            tp = _tapes(program, self.run_order, self.rate_order, self.stocks)
+            self.tapes = tp
+            self._kfn = _k.rates1 if backend == "scalar" else _k.rates
+            self._kargs = (tp.time_row, tp.stock_rows, tp.out_rows, tp.tx, tp.ty, tp.toff)
 
     # ----------------------------------------------------------- initialise
     def initialize(self, t0: float, tol: float, dt: float):
@@ -122,18 +159,60 @@ class Evaluator:
                     v[s] = num(self.series[s](t0))
                 else:
                     v[s] = self._call(self.bp.init_fn[s], self.vp.init_fn[s], t0)
+        if self.kernel == "jit":
+            tp = self.tapes
+            reg = np.empty((tp.n_rows, self.n))
+            for i, val in enumerate(v):
+                reg[i] = val
+            reg[tp.const_rows] = tp.const_values[:, None]
+            self.reg = reg
+            if self.backend == "scalar":
+                return reg[tp.stock_rows, 0].copy()
+            return reg[tp.stock_rows].copy()
         return self.stock_values()
 
     def set_tol(self, tol: float) -> None:
         self.v[self.p.tol_slot] = self.num(tol)
+        if self.reg is not None:
+            self.reg[self.p.tol_slot] = tol
 
     def shift(self) -> None:
         """Advance the DELAY N delay-time pipelines by one time step (fixed-step runs)."""
-        v = self.v
+        v = self.v if self.reg is None else self.reg
         for it, pipes in self.pipelines:
             for k in range(len(pipes) - 1, 0, -1):
                 v[pipes[k]] = v[pipes[k - 1]]
             v[pipes[0]] = v[it]
+
+    def value(self, slot: int):
+        """Current value of ``slot``: a float (one member) or an array (N,)."""
+        if self.reg is None:
+            return self.v[slot]
+        return self.reg[slot, 0] if self.backend == "scalar" else self.reg[slot]
+
+    def values(self, slots) -> list:
+        """Current values of ``slots`` (one member): a list of floats."""
+        if self.reg is None:
+            return [self.v[i] for i in slots]
+        return self.reg[slots, 0].tolist()
+
+    def rates(self, t: float, y, full: bool = True):
+        """Derivatives of the stocks with the evaluator's kernel and back end."""
+        if self.reg is not None:
+            return self.rates_jit(t, y, full)
+        return self.rates_scalar(t, y, full) if self.backend == "scalar" else \
+            self.rates_vector(t, y, full)
+
+    def rates_jit(self, t: float, y, full: bool = True):
+        """Derivatives from the compiled tape; ``y`` is (stocks,) for one member, else (stocks, N)."""
+        reg = self.reg
+        if self.series:
+            for s, f in self.series.items():
+                reg[s] = f(t)
+        code = (self.tapes.full if full else self.tapes.rates)[self.continuous]
+        if type(y) is not np.ndarray:
+            y = np.asarray(y, dtype=float)
+        return self._kfn(t, y, code, reg, *self._kargs)
 
     def _pipes_current(self) -> None:
         v = self.v
@@ -162,8 +241,10 @@ class Evaluator:
 
     # ---------------------------------------------------------------- rates
     def rates_scalar(self, t: float, y, full: bool = True) -> list[float]:
-        """Derivatives for a single member, Python floats (fast path)."""
+        """Derivatives for a single member, Python floats."""
         v = self.v
+        if isinstance(y, np.ndarray):
+            y = y.tolist()
         for s, val in zip(self.stocks, y):
             v[s] = val
         for s, f in self.series.items():
@@ -209,10 +290,9 @@ class Evaluator:
 
     def first_nonfinite(self, member: int, slots: list[int]) -> int | None:
         """The first slot (in evaluation order) whose value is non-finite for ``member``."""
-        v = self.v
         order = [s for s in self.stocks] + self.run_order
         for s in order + [s for s in slots if s not in order]:
-            val = v[s]
+            val = self.value(s)
             x = val[member] if isinstance(val, np.ndarray) and val.ndim else val
             if not math.isfinite(float(x)):
                 return s

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
 import sim
+from sim.runtime import Evaluator
 
 MODELS = Path(__file__).parent / "models"
 
@@ -153,3 +155,23 @@ def test_scipy_saves_at_saveper(models, model):
     c = m.controls
     n = int(round((c.final_time - c.initial_time) / c.saveper))
     np.testing.assert_allclose(res.times, c.initial_time + c.saveper * np.arange(n + 1), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("scipy_method", ["RK45", "LSODA", "BDF", "DOP853"])
+def test_scipy_driver_equals_solve_ivp(models, scipy_method):
+    # the engine steps solve_ivp's solver classes itself: on a run without switch
+    # times it must return what solve_ivp(..., dense_output=True) returns there
+    model = models["oscillator"]
+    res = model.simulate(method="scipy", scipy_method=scipy_method, rtol=1e-7, atol=1e-9)
+    c = model.controls
+    stocks = [model.variables[s].name for s in model.stocks]
+    y0 = [res[s][0] for s in stocks]
+    ev = Evaluator(model.program, "scalar", {}, {}, 1, kernel="python")
+    ev.initialize(c.initial_time, 0.0, c.time_step)
+    ev.continuous = True
+    sol = solve_ivp(lambda t, y: np.array(ev.rates_scalar(t, y.tolist(), False)),
+                    (c.initial_time, c.final_time), y0, method=scipy_method, rtol=1e-7, atol=1e-9,
+                    dense_output=True)
+    want = np.column_stack([sol.sol(t) for t in res.times]).T
+    got = np.column_stack([res[s] for s in stocks])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

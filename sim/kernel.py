@@ -1,0 +1,237 @@
+"""The compiled interpreter that runs a tape (see :mod:`sim.tape`) over a register file.
+
+A tape is data: an integer array with one instruction per row
+``(opcode, destination, operand 0, ..., operand 6)``; registers are rows of a
+float array ``reg`` of shape (registers, N members). This module is the only
+compiled code in the package: Numba compiles these few functions once (cached
+on disk), whatever the model. No model text, name or expression is ever turned
+into code; a model changes only the integers and floats the interpreter reads.
+
+Semantics are those of :class:`sim.backends.VectorBackend` (numpy's IEEE
+answers: ``x / 0`` is inf, ``LN(-1)`` is nan), which the parity tests check
+instruction by instruction.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .backends import SMALL_VENSIM
+
+from .opcodes import (ABS, ACOS, ADD, AND, ASIN, ATAN, COPY, COS, DIV, EQ, EXP, GE, GT, LE, LN,  # noqa: F401
+                      LOG, LOOKUP, LT, MAX, MIN, MOD, MUL, NE, NOT, OR, POW, PULSE, PULSE_TRAIN,
+                      RAMP, RAMP_END, SIN, SQRT, STEP, SUB, TAN, TRUNC, WHERE, XIDZ, ZIDZ)
+
+
+@njit(inline="always")
+def _unary(op, x):
+    if op == ABS:
+        return abs(x)
+    if op == SQRT:
+        return np.sqrt(x)
+    if op == EXP:
+        return np.exp(x)
+    if op == LN:
+        return np.log(x)
+    if op == SIN:
+        return np.sin(x)
+    if op == COS:
+        return np.cos(x)
+    if op == TAN:
+        return np.tan(x)
+    if op == ASIN:
+        return np.arcsin(x)
+    if op == ACOS:
+        return np.arccos(x)
+    if op == ATAN:
+        return np.arctan(x)
+    if op == TRUNC:
+        return np.trunc(x)
+    # NOT
+    return 0.0 if x != 0.0 else 1.0
+
+
+@njit(inline="always")
+def _minimum(a, b):
+    if a != a or b != b:
+        return np.nan
+    return a if a <= b else b
+
+
+@njit(inline="always")
+def _maximum(a, b):
+    if a != a or b != b:
+        return np.nan
+    return a if a >= b else b
+
+
+@njit(inline="always")
+def _binary(op, a, b):
+    if op == POW:
+        return np.power(a, b)
+    if op == MIN:
+        return _minimum(a, b)
+    if op == MAX:
+        return _maximum(a, b)
+    if op == LOG:
+        return np.log(a) / np.log(b)
+    if op == MOD:
+        return a - (a if b < SMALL_VENSIM else b * np.trunc(a / b))
+    if op == ZIDZ:
+        return 0.0 if abs(b) < SMALL_VENSIM else a / b
+    if op == EQ:
+        return 1.0 if a == b else 0.0
+    if op == NE:
+        return 1.0 if a != b else 0.0
+    if op == LT:
+        return 1.0 if a < b else 0.0
+    if op == LE:
+        return 1.0 if a <= b else 0.0
+    if op == GT:
+        return 1.0 if a > b else 0.0
+    if op == GE:
+        return 1.0 if a >= b else 0.0
+    if op == AND:
+        return 1.0 if (a != 0.0 and b != 0.0) else 0.0
+    # OR
+    return 1.0 if (a != 0.0 or b != 0.0) else 0.0
+
+
+@njit(inline="always")
+def _pymod(a, b):
+    """numpy's ``np.mod`` (the sign of the divisor, nan for a zero divisor)."""
+    if b == 0.0:
+        return np.nan
+    r = np.fmod(a, b)
+    if r != 0.0 and ((r < 0.0) != (b < 0.0)):
+        r += b
+    return r
+
+
+@njit(inline="always")
+def _lookup(x, tx, ty, lo, hi):
+    if hi - lo == 1:  # np.interp: a one-point table is that value, whatever x
+        return ty[lo]
+    if x != x:
+        return np.nan
+    if x <= tx[lo]:
+        return ty[lo]
+    if x >= tx[hi - 1]:
+        return ty[hi - 1]
+    a, b = lo, hi - 1  # tx[a] < x < tx[b]
+    while b - a > 1:
+        m = (a + b) // 2
+        if tx[m] <= x:
+            a = m
+        else:
+            b = m
+    return ty[a] + (ty[b] - ty[a]) * (x - tx[a]) / (tx[b] - tx[a])
+
+
+@njit(cache=True, error_model="numpy")
+def execute(code, reg, tx, ty, toff):
+    """Run every instruction of ``code`` over all members (columns) of ``reg``, in place."""
+    n = reg.shape[1]
+    for k in range(code.shape[0]):
+        op = code[k, 0]
+        d = code[k, 1]
+        a = code[k, 2]
+        b = code[k, 3]
+        if op == COPY:
+            for j in range(n):
+                reg[d, j] = reg[a, j]
+        elif op == ADD:
+            for j in range(n):
+                reg[d, j] = reg[a, j] + reg[b, j]
+        elif op == SUB:
+            for j in range(n):
+                reg[d, j] = reg[a, j] - reg[b, j]
+        elif op == MUL:
+            for j in range(n):
+                reg[d, j] = reg[a, j] * reg[b, j]
+        elif op == DIV:
+            for j in range(n):
+                reg[d, j] = reg[a, j] / reg[b, j]
+        elif op <= NOT:
+            for j in range(n):
+                reg[d, j] = _unary(op, reg[a, j])
+        elif op <= OR:
+            for j in range(n):
+                reg[d, j] = _binary(op, reg[a, j], reg[b, j])
+        elif op == XIDZ:
+            c = code[k, 4]
+            for j in range(n):
+                reg[d, j] = reg[c, j] if abs(reg[b, j]) < SMALL_VENSIM else reg[a, j] / reg[b, j]
+        elif op == WHERE:
+            c = code[k, 4]
+            for j in range(n):
+                reg[d, j] = reg[b, j] if reg[a, j] != 0.0 else reg[c, j]
+        elif op == LOOKUP:
+            lo, hi = toff[b], toff[b + 1]
+            for j in range(n):
+                reg[d, j] = _lookup(reg[a, j], tx, ty, lo, hi)
+        elif op == STEP:
+            # (t, tol, height, start): height * (t + tol > start)
+            c, e = code[k, 4], code[k, 5]
+            for j in range(n):
+                reg[d, j] = reg[c, j] * (1.0 if reg[a, j] + reg[b, j] > reg[e, j] else 0.0)
+        elif op == RAMP or op == RAMP_END:
+            # (t, tol, slope, start[, end]): (t + min(SMALL, tol) > start) * slope * (final - start)
+            c, e, f = code[k, 4], code[k, 5], code[k, 6]
+            for j in range(n):
+                t = reg[a, j]
+                final = t if op == RAMP else _minimum(reg[f, j], t)
+                on = 1.0 if t + min(SMALL_VENSIM, reg[b, j]) > reg[e, j] else 0.0
+                reg[d, j] = on * reg[c, j] * (final - reg[e, j])
+        elif op == PULSE:
+            # (t, tol, dt, start, width)
+            c, e, f = code[k, 4], code[k, 5], code[k, 6]
+            for j in range(n):
+                t = reg[a, j]
+                w = reg[f, j]
+                if w == 0.0:
+                    w = reg[c, j]
+                st = reg[e, j]
+                reg[d, j] = 1.0 if (st - min(SMALL_VENSIM, reg[b, j]) <= t and t < st + w) else 0.0
+        else:
+            # PULSE_TRAIN (t, tol, dt, start, interval, width, end)
+            c, e, f, g, h = code[k, 4], code[k, 5], code[k, 6], code[k, 7], code[k, 8]
+            for j in range(n):
+                t = reg[a, j]
+                st = reg[e, j]
+                w = reg[g, j]
+                if w == 0.0:
+                    w = reg[c, j]
+                on = st <= t and t < reg[h, j]
+                hit = _pymod(t - st + min(SMALL_VENSIM, reg[b, j]), reg[f, j]) < w
+                reg[d, j] = 1.0 if (on and hit) else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
+    """Load stocks ``y`` (stocks, N) and time ``t``, run the tape, return the derivatives (stocks, N)."""
+    n = reg.shape[1]
+    for i in range(stock_rows.size):
+        for j in range(n):
+            reg[stock_rows[i], j] = y[i, j]
+    for j in range(n):
+        reg[time_row, j] = t
+    execute(code, reg, tx, ty, toff)
+    out = np.empty((out_rows.size, n))
+    for i in range(out_rows.size):
+        for j in range(n):
+            out[i, j] = reg[out_rows[i], j]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def rates1(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
+    """:func:`rates` for one member: ``y`` and the result are 1-D (stocks,)."""
+    for i in range(stock_rows.size):
+        reg[stock_rows[i], 0] = y[i]
+    reg[time_row, 0] = t
+    execute(code, reg, tx, ty, toff)
+    out = np.empty(out_rows.size)
+    for i in range(out_rows.size):
+        out[i] = reg[out_rows[i], 0]
+    return out

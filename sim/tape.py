@@ -1,0 +1,307 @@
+"""Tapes: the compiled closures traced once into straight-line register programs.
+
+The compiler builds a third set of closures whose primitives (:data:`TAPE`)
+do not compute but record: called with symbolic slot values, a closure returns
+the expression tree of its equation. :func:`build_tapes` walks those trees and
+lays them out as instructions of :mod:`sim.kernel` over one register file:
+
+==========================  ====================================================
+rows                        hold
+==========================  ====================================================
+``0 .. S-1``                the model's slots (same numbering as the program)
+``S``                       the time
+``S+1 .. S+n_stocks``       the stocks' derivatives (outputs of a rates tape)
+next ``n_consts`` rows      the literal constants of the equations
+the rest                    temporaries, reused between equations
+==========================  ====================================================
+
+Tracing replaces interpretation of closures by a loop over integers: no source
+text is generated and nothing is ``eval``-ed or ``exec``-ed.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import opcodes as K
+from .backends import VECTOR
+from .program import Program
+
+
+class Sym:
+    """A symbolic value: a slot, the time, or an operation on other values."""
+
+    __slots__ = ("op", "args", "table")
+    __array_ufunc__ = None  # numpy scalars defer to our reflected operators
+
+    def __init__(self, op: str, args: tuple, table: int = -1) -> None:
+        self.op = op
+        self.args = args
+        self.table = table
+
+    def __add__(self, o):
+        return Sym("add", (self, o))
+
+    def __radd__(self, o):
+        return Sym("add", (o, self))
+
+    def __sub__(self, o):
+        return Sym("sub", (self, o))
+
+    def __rsub__(self, o):
+        return Sym("sub", (o, self))
+
+    def __mul__(self, o):
+        return Sym("mul", (self, o))
+
+    def __rmul__(self, o):
+        return Sym("mul", (o, self))
+
+    def __truediv__(self, o):
+        return Sym("div", (self, o))
+
+    def __rtruediv__(self, o):
+        return Sym("div", (o, self))
+
+    def __neg__(self):
+        return Sym("mul", (-1.0, self))
+
+    def __bool__(self):
+        raise TypeError("a traced value has no truth value (a closure branched on data)")
+
+
+def _any_sym(args) -> bool:
+    return any(isinstance(a, Sym) for a in args)
+
+
+def _prim(op: str, numeric):
+    """A primitive that records ``op`` on symbolic arguments and computes on numbers."""
+    def f(*args):
+        if _any_sym(args):
+            return Sym(op, args)
+        return float(numeric(*args))
+    f.__name__ = op
+    return f
+
+
+_CMP_NAMES = {operator.eq: "eq", operator.ne: "ne", operator.lt: "lt", operator.le: "le",
+              operator.gt: "gt", operator.ge: "ge"}
+
+
+class TapeBackend:
+    """Recording primitives with the names (and meaning) of :class:`sim.backends.VectorBackend`."""
+
+    name = "tape"
+
+    def __init__(self) -> None:
+        self.tables: list[tuple[np.ndarray, np.ndarray]] = []
+        self._table_ids: dict[tuple[bytes, bytes], int] = {}
+        for op, fn in (("where", VECTOR.where), ("minimum", VECTOR.minimum),
+                       ("maximum", VECTOR.maximum), ("abs", VECTOR.abs), ("sqrt", VECTOR.sqrt),
+                       ("exp", VECTOR.exp), ("ln", VECTOR.ln), ("sin", VECTOR.sin),
+                       ("cos", VECTOR.cos), ("tan", VECTOR.tan), ("arcsin", VECTOR.arcsin),
+                       ("arccos", VECTOR.arccos), ("arctan", VECTOR.arctan),
+                       ("power", VECTOR.power), ("integer", VECTOR.integer), ("log", VECTOR.log),
+                       ("modulo", VECTOR.modulo), ("xidz", VECTOR.xidz), ("zidz", VECTOR.zidz),
+                       ("logical_and", VECTOR.logical_and), ("logical_or", VECTOR.logical_or),
+                       ("logical_not", VECTOR.logical_not), ("step", VECTOR.step),
+                       ("pulse", VECTOR.pulse), ("pulse_train", VECTOR.pulse_train)):
+            setattr(self, op, _prim(op, fn))
+
+    def cmp(self, op, a, b):
+        if _any_sym((a, b)):
+            return Sym(_CMP_NAMES[op], (a, b))
+        return float(VECTOR.cmp(op, a, b))
+
+    def ramp(self, t, tol, slope, start, end=None):
+        args = (t, tol, slope, start) if end is None else (t, tol, slope, start, end)
+        if _any_sym(args):
+            return Sym("ramp" if end is None else "ramp_end", args)
+        return float(VECTOR.ramp(*args))
+
+    def lookup(self, x, xs, ys):
+        if not isinstance(x, Sym):
+            return float(VECTOR.lookup(x, xs, ys))
+        xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+        key = (xs.tobytes(), ys.tobytes())
+        if key not in self._table_ids:
+            self._table_ids[key] = len(self.tables)
+            self.tables.append((xs, ys))
+        return Sym("lookup", (x,), self._table_ids[key])
+
+
+OPCODES = {
+    "copy": K.COPY, "add": K.ADD, "sub": K.SUB, "mul": K.MUL, "div": K.DIV, "power": K.POW,
+    "minimum": K.MIN, "maximum": K.MAX, "abs": K.ABS, "sqrt": K.SQRT, "exp": K.EXP, "ln": K.LN,
+    "sin": K.SIN, "cos": K.COS, "tan": K.TAN, "arcsin": K.ASIN, "arccos": K.ACOS,
+    "arctan": K.ATAN, "integer": K.TRUNC, "log": K.LOG, "modulo": K.MOD, "xidz": K.XIDZ,
+    "zidz": K.ZIDZ, "eq": K.EQ, "ne": K.NE, "lt": K.LT, "le": K.LE, "gt": K.GT, "ge": K.GE,
+    "logical_and": K.AND, "logical_or": K.OR, "logical_not": K.NOT, "where": K.WHERE,
+    "step": K.STEP, "ramp": K.RAMP, "ramp_end": K.RAMP_END, "pulse": K.PULSE,
+    "pulse_train": K.PULSE_TRAIN, "lookup": K.LOOKUP,
+}
+WIDTH = 9  # opcode, destination, up to 7 operands (PULSE TRAIN)
+
+
+@dataclass(frozen=True)
+class Tapes:
+    """Instruction arrays over one register layout.
+
+    Attributes
+    ----------
+    full, rates : dict[bool, ndarray]
+        Keyed by ``continuous``: all dynamic auxiliaries then the derivatives
+        (``full``), or only what the derivatives need (``rates``). Continuous
+        tapes also refresh DELAY N pipelines to the current delay time.
+    n_rows : int
+        Registers needed.
+    time_row : int
+    stock_rows, out_rows : ndarray of int64
+        Where the stocks are read from and their derivatives written to.
+    const_rows : ndarray of int64
+    const_values : ndarray of float
+    tx, ty : ndarray of float
+        All lookup tables, concatenated; table ``i`` spans ``toff[i]:toff[i+1]``.
+    toff : ndarray of int64
+    """
+
+    full: dict
+    rates: dict
+    n_rows: int
+    time_row: int
+    stock_rows: np.ndarray
+    out_rows: np.ndarray
+    const_rows: np.ndarray
+    const_values: np.ndarray
+    tx: np.ndarray
+    ty: np.ndarray
+    toff: np.ndarray
+
+
+class _Emitter:
+    """Lay expression trees out as instructions with tagged operands.
+
+    Operands are tagged while emitting, ``("r", slot)``, ``("o", k)``,
+    ``("c", k)``, ``("t", k)`` or ``("time",)``, and given row numbers once the
+    sizes of all regions are known.
+    """
+
+    def __init__(self) -> None:
+        self.consts: dict[bytes, int] = {}
+        self.const_values: list[float] = []
+        self.free: list[int] = []
+        self.n_temps = 0
+
+    def const(self, x: float):
+        key = np.float64(x).tobytes()
+        if key not in self.consts:
+            self.consts[key] = len(self.const_values)
+            self.const_values.append(float(x))
+        return ("c", self.consts[key])
+
+    def _temp(self):
+        if self.free:
+            return ("t", self.free.pop())
+        self.n_temps += 1
+        return ("t", self.n_temps - 1)
+
+    def _release(self, tags) -> None:
+        for tag in tags:
+            if tag[0] == "t":
+                self.free.append(tag[1])
+
+    def operand(self, node, code: list):
+        if isinstance(node, Sym):
+            if node.op == "slot":
+                return ("r", node.args[0])
+            if node.op == "time":
+                return ("time",)
+            dst = self._emit_op(node, None, code)
+            return dst
+        return self.const(float(node))
+
+    def _emit_op(self, node: Sym, dst, code: list):
+        ops = [self.operand(a, code) for a in node.args]
+        self._release(ops)
+        dst = dst if dst is not None else self._temp()
+        if node.op == "lookup":
+            ops = ops + [("table", node.table)]
+        code.append((OPCODES[node.op], dst, ops))
+        return dst
+
+    def layout(self, n_slots: int, n_out: int) -> dict[str, int]:
+        """First row of each region, once every equation has been emitted."""
+        n_const = len(self.const_values)
+        return {"r": 0, "time": n_slots, "o": n_slots + 1, "c": n_slots + 1 + n_out,
+                "t": n_slots + 1 + n_out + n_const}
+
+    @staticmethod
+    def assemble(code: list, base: dict[str, int]) -> np.ndarray:
+        """Instruction array of ``code``, tagged operands replaced by row numbers."""
+        def row(tag) -> int:
+            if tag[0] == "table":
+                return tag[1]
+            return base[tag[0]] + (tag[1] if len(tag) > 1 else 0)
+
+        arr = np.zeros((len(code), WIDTH), dtype=np.int64)
+        for k, (op, dst, ops) in enumerate(code):
+            arr[k, 0] = op
+            arr[k, 1] = row(dst)
+            for m, tag in enumerate(ops):
+                arr[k, 2 + m] = row(tag)
+        return arr
+
+    def assign(self, node, dst, code: list) -> None:
+        """Emit ``dst = node``."""
+        if isinstance(node, Sym) and node.op not in ("slot", "time"):
+            self._emit_op(node, dst, code)
+        else:
+            src = self.operand(node, code)
+            self._release([src])
+            code.append((K.COPY, dst, [src]))
+
+
+def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
+                stocks: list[int], pipelines: list) -> Tapes:
+    """Trace the tape closures of ``program`` for the given evaluation orders."""
+    bp = program.backends["tape"]
+    S = len(program.slots)
+    vs = [Sym("slot", (i,)) for i in range(S)]
+    ts = Sym("time", ())
+    em = _Emitter()
+    traced = {s: bp.run_fn[s](vs, ts) for s in run_order}
+    derivs = [bp.rate_fn[s](vs, ts) for s in stocks]
+
+    def program_for(order, continuous):
+        code: list = []
+        for s in order:
+            em.assign(traced[s], ("r", s), code)
+        if continuous:
+            for it, pipes in pipelines:
+                for p_ in pipes:
+                    code.append((K.COPY, ("r", p_), [("r", it)]))
+        for k, d in enumerate(derivs):
+            em.assign(d, ("o", k), code)
+        return code
+
+    raw = {(full, cont): program_for(run_order if full else rate_order, cont)
+           for full in (True, False) for cont in (False, True)}
+    n_out = len(stocks)
+    base = em.layout(S, n_out)
+    tables = bp.tables
+    toff = np.zeros(len(tables) + 1, dtype=np.int64)
+    for i, (xs, _) in enumerate(tables):
+        toff[i + 1] = toff[i] + len(xs)
+    tx = np.concatenate([xs for xs, _ in tables]) if tables else np.zeros(1)
+    ty = np.concatenate([ys for _, ys in tables]) if tables else np.zeros(1)
+    return Tapes(
+        full={c: em.assemble(raw[(True, c)], base) for c in (False, True)},
+        rates={c: em.assemble(raw[(False, c)], base) for c in (False, True)},
+        n_rows=base["t"] + em.n_temps, time_row=S,
+        stock_rows=np.asarray(stocks, dtype=np.int64),
+        out_rows=np.arange(S + 1, S + 1 + n_out, dtype=np.int64),
+        const_rows=np.arange(base["c"], base["c"] + len(em.const_values), dtype=np.int64),
+        const_values=np.asarray(em.const_values, dtype=float),
+        tx=tx, ty=ty, toff=toff)

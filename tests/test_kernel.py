@@ -1,0 +1,248 @@
+"""The compiled tape interpreter against the closures it was traced from.
+
+* Each instruction of :mod:`sim.kernel` equals the numpy primitive of
+  :class:`sim.backends.VectorBackend` it stands for, on arbitrary floats
+  including 0, +-inf and nan (property-based).
+* Whole models: on every conformance model and on the kitchen-sink model, a
+  run with ``kernel="jit"`` equals the same run with ``kernel="python"``,
+  for Euler, RK4 and SciPy, one member and ensembles.
+* Tapes are well formed: every register an instruction reads has been written
+  before (or is a slot, the time or a constant).
+"""
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sim
+from sim import kernel
+from sim.backends import VECTOR
+from sim.errors import ParameterError
+from sim.tape import Sym, TapeBackend, _Emitter
+from conformance import find_cases, models_dir, uses_subscripts
+
+PLAIN = [pytest.param(mdl, id=cid) for cid, mdl, _ in find_cases(models_dir())
+         if not uses_subscripts(mdl, _)]
+KITCHEN = Path(__file__).parent / "models" / "kitchen.mdl"
+
+
+def run_traced(node_of, columns: list[np.ndarray]) -> np.ndarray:
+    """Trace ``node_of(TapeBackend, *slot symbols)`` and run it in the kernel over ``columns``."""
+    tb = TapeBackend()
+    syms = [Sym("slot", (i,)) for i in range(len(columns))]
+    node = node_of(tb, *syms)
+    em = _Emitter()
+    code: list = []
+    em.assign(node, ("o", 0), code)
+    base = em.layout(len(columns), 1)
+    arr = em.assemble(code, base)
+    n = len(columns[0])
+    reg = np.full((base["t"] + em.n_temps, n), np.nan)
+    for i, col in enumerate(columns):
+        reg[i] = col
+    reg[base["c"]:base["t"]] = np.asarray(em.const_values)[:, None]
+    toff = np.zeros(len(tb.tables) + 1, dtype=np.int64)
+    for i, (xs, _) in enumerate(tb.tables):
+        toff[i + 1] = toff[i] + len(xs)
+    tx = np.concatenate([xs for xs, _ in tb.tables]) if tb.tables else np.zeros(1)
+    ty = np.concatenate([ys for _, ys in tb.tables]) if tb.tables else np.zeros(1)
+    kernel.execute(arr, reg, tx, ty, toff)
+    return reg[base["o"]].copy()
+
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-7, -1e-7, 1e300, np.inf, -np.inf, np.nan]
+floats = st.one_of(st.sampled_from(SPECIAL), st.floats(allow_nan=True, allow_infinity=True),
+                   st.floats(-10, 10))
+columns = st.integers(1, 6).flatmap(lambda n: st.lists(st.lists(floats, min_size=n, max_size=n),
+                                                       min_size=7, max_size=7))
+
+UNARY = ["abs", "sqrt", "exp", "ln", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "integer",
+         "logical_not"]
+BINARY = ["power", "minimum", "maximum", "log", "modulo", "zidz", "logical_and", "logical_or"]
+CMP = [operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge]
+
+
+def assert_same(got, want):
+    np.testing.assert_allclose(got, np.broadcast_to(np.asarray(want, float), got.shape),
+                               rtol=1e-13, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("op", UNARY)
+@settings(max_examples=60)
+@given(cols=columns)
+def test_unary_instruction_equals_numpy(op, cols):
+    x = np.array(cols[0])
+    with np.errstate(all="ignore"):
+        want = getattr(VECTOR, op)(x) * 1.0
+        got = run_traced(lambda tb, a, *_: getattr(tb, op)(a), [x])
+    assert_same(got, want)
+
+
+@pytest.mark.parametrize("op", BINARY)
+@settings(max_examples=60)
+@given(cols=columns)
+def test_binary_instruction_equals_numpy(op, cols):
+    a, b = np.array(cols[0]), np.array(cols[1])
+    with np.errstate(all="ignore"):
+        want = getattr(VECTOR, op)(a, b) * 1.0
+        got = run_traced(lambda tb, x, y, *_: getattr(tb, op)(x, y), [a, b])
+    assert_same(got, want)
+
+
+@pytest.mark.parametrize("cmp", CMP, ids=lambda f: f.__name__)
+@settings(max_examples=40)
+@given(cols=columns)
+def test_comparison_instruction_equals_numpy(cmp, cols):
+    a, b = np.array(cols[0]), np.array(cols[1])
+    with np.errstate(all="ignore"):
+        got = run_traced(lambda tb, x, y, *_: tb.cmp(cmp, x, y), [a, b])
+    assert_same(got, VECTOR.cmp(cmp, a, b))
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+@settings(max_examples=40)
+@given(cols=columns)
+def test_arithmetic_instruction_equals_numpy(op, cols):
+    a, b = np.array(cols[0]), np.array(cols[1])
+    fn = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}[op]
+    with np.errstate(all="ignore"):
+        got = run_traced(lambda tb, x, y, *_: fn(x, y), [a, b])
+        want = fn(a, b)
+    assert_same(got, want)
+
+
+TIME_FUNCTIONS = {
+    "where": (lambda tb, c, a, b, *_: tb.where(c, a, b), lambda c, a, b, *_: VECTOR.where(c, a, b)),
+    "xidz": (lambda tb, a, b, x, *_: tb.xidz(a, b, x), lambda a, b, x, *_: VECTOR.xidz(a, b, x)),
+    "step": (lambda tb, t, tol, h, s, *_: tb.step(t, tol, h, s),
+             lambda t, tol, h, s, *_: VECTOR.step(t, tol, h, s)),
+    "ramp": (lambda tb, t, tol, sl, s, *_: tb.ramp(t, tol, sl, s),
+             lambda t, tol, sl, s, *_: VECTOR.ramp(t, tol, sl, s)),
+    "ramp_end": (lambda tb, t, tol, sl, s, e, *_: tb.ramp(t, tol, sl, s, e),
+                 lambda t, tol, sl, s, e, *_: VECTOR.ramp(t, tol, sl, s, e)),
+    "pulse": (lambda tb, t, tol, dt, s, w, *_: tb.pulse(t, tol, dt, s, w),
+              lambda t, tol, dt, s, w, *_: VECTOR.pulse(t, tol, dt, s, w)),
+    "pulse_train": (lambda tb, t, tol, dt, s, i, w, e: tb.pulse_train(t, tol, dt, s, i, w, e),
+                    lambda t, tol, dt, s, i, w, e: VECTOR.pulse_train(t, tol, dt, s, i, w, e)),
+}
+
+
+@pytest.mark.parametrize("name", list(TIME_FUNCTIONS))
+@settings(max_examples=60)
+@given(cols=columns)
+def test_time_function_instruction_equals_numpy(name, cols):
+    traced, direct = TIME_FUNCTIONS[name]
+    arrays = [np.array(c) for c in cols]
+    # the tolerance is one scalar per run in the engine (Vensim's dt/2, or ~0 in continuous time)
+    tol = arrays[1][0] if np.isfinite(arrays[1][0]) else 0.5
+    arrays[1] = np.full_like(arrays[1], tol)
+    with np.errstate(all="ignore"):
+        want = direct(arrays[0], tol, *arrays[2:])
+        got = run_traced(traced, arrays)
+    assert_same(got, want)
+
+
+@settings(max_examples=60)
+@given(x=st.lists(floats, min_size=1, max_size=8),
+       table=st.lists(st.tuples(st.floats(-5, 5), st.floats(-100, 100)), min_size=1, max_size=6,
+                      unique_by=lambda p: p[0]))
+def test_lookup_instruction_equals_np_interp(x, table):
+    xs = np.array(sorted(p[0] for p in table))
+    ys = np.array([dict(table)[v] for v in xs])
+    arr = np.array(x)
+    got = run_traced(lambda tb, a, *_: tb.lookup(a, xs, ys), [arr])
+    assert_same(got, np.interp(arr, xs, ys))
+
+
+def test_traced_value_refuses_a_branch():
+    with pytest.raises(TypeError, match="no truth value"):
+        bool(Sym("slot", (0,)) + 1.0)
+
+
+def test_constant_arguments_fold_to_numbers():
+    tb = TapeBackend()
+    assert tb.minimum(2.0, 3.0) == 2.0
+    assert tb.step(5.0, 0.5, 2.0, 4.0) == 2.0
+    assert tb.cmp(operator.lt, 1.0, 2.0) == 1.0
+
+
+# ------------------------------------------------------------ whole models
+def _same_results(a: sim.SimulationResult, b: sim.SimulationResult) -> None:
+    assert a.variables == b.variables
+    np.testing.assert_array_equal(a.times, b.times)
+    assert [(f.member, f.time, f.variable) for f in a.failures] == \
+        [(f.member, f.time, f.variable) for f in b.failures]
+    for var in a.variables:
+        np.testing.assert_allclose(a[var], b[var], rtol=1e-11, atol=1e-300, equal_nan=True,
+                                   err_msg=var)
+
+
+@pytest.mark.parametrize("method", ["euler", "rk4", "scipy"])
+@pytest.mark.parametrize("mdl", PLAIN)
+def test_jit_equals_closures_on_conformance_models(mdl, method):
+    model = sim.load_model(mdl)
+    try:
+        python = model.simulate(method=method, kernel="python")
+    except ParameterError as exc:  # e.g. time-varying TIME STEP: Euler only, either kernel
+        with pytest.raises(ParameterError, match=str(exc).split(":")[-1].strip()[:30]):
+            model.simulate(method=method, kernel="jit")
+        return
+    _same_results(model.simulate(method=method, kernel="jit"), python)
+
+
+@pytest.mark.parametrize("method", ["euler", "scipy"])
+@pytest.mark.parametrize("k", [-2.5, 0.0, 0.5, 1.7])
+def test_jit_equals_closures_on_every_construct(method, k):
+    model = sim.load_model(KITCHEN)
+    _same_results(model.simulate({"k": k}, method=method, kernel="jit"),
+                  model.simulate({"k": k}, method=method, kernel="python"))
+
+
+@pytest.mark.parametrize("method", ["euler", "scipy"])
+def test_jit_ensemble_equals_closure_ensemble(method):
+    model = sim.load_model(KITCHEN)
+    ks = np.array([-2.5, 0.0, 0.5, 1.0, 1.7])
+    _same_results(model.simulate({"k": ks}, method=method, kernel="jit"),
+                  model.simulate({"k": ks}, method=method, kernel="python"))
+
+
+def test_jit_equals_closures_with_time_series_overrides():
+    model = sim.load_model(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
+    params = {"Talent Training Lever": sim.Ramp(1.4, 2024, 2030),
+              "Reform Pace Lever": sim.Table({2015: 1.0, 2025: 1.2, 2035: 1.5})}
+    for method in ("euler", "scipy"):
+        _same_results(model.simulate(params, method=method, kernel="jit"),
+                      model.simulate(params, method=method, kernel="python"))
+
+
+def test_unknown_kernel_is_refused():
+    model = sim.load_model(KITCHEN)
+    with pytest.raises(ParameterError, match="kernel 'fast' is not one of jit, python"):
+        model.simulate(kernel="fast")
+
+
+@pytest.mark.parametrize("mdl", PLAIN)
+def test_tapes_read_only_written_registers(mdl):
+    from sim.runtime import Evaluator
+
+    model = sim.load_model(mdl)
+    ev = Evaluator(model.program, "vector", {}, {}, 1, kernel="jit")
+    tp = ev.tapes
+    S = len(model.program.slots)
+    first_temp = int(tp.const_rows[-1]) + 1 if tp.const_rows.size else int(tp.out_rows[-1]) + 1 \
+        if tp.out_rows.size else S + 1
+    arity = {kernel.LOOKUP: 1, kernel.WHERE: 3, kernel.XIDZ: 3, kernel.STEP: 4, kernel.RAMP: 4,
+             kernel.RAMP_END: 5, kernel.PULSE: 5, kernel.PULSE_TRAIN: 7, kernel.COPY: 1}
+    for code in list(tp.full.values()) + list(tp.rates.values()):
+        written: set[int] = set()
+        for row in code:
+            op = int(row[0])
+            n_in = arity.get(op, 1 if kernel.ABS <= op <= kernel.NOT else 2)
+            for r in row[2:2 + n_in]:
+                assert r < first_temp or int(r) in written, f"temporary {r} read before written"
+            written.add(int(row[1]))
