@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 
@@ -96,6 +97,12 @@ def run_band(model_key: tuple, calib_key: tuple | None, doc_json: str, outputs: 
         return {}, resolved.members, 0
     failed = len({f.member for f in res.failures})
     return {o: S.band(res[o]) for o in outputs}, resolved.members, failed
+
+
+@st.cache_resource(show_spinner=False)
+def band_pool() -> ThreadPoolExecutor:
+    """One worker that computes the band while the script runs the point run and the numbers."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dds-band")
 
 
 @st.cache_resource(show_spinner=False)
@@ -257,6 +264,13 @@ try:
     doc_json = S.doc_key(S.scenario_doc(settings, specs, model, name="app", description="app",
                                         extras=extras, band=band_on))
     base_json = S.doc_key(S.baseline_doc(model, extras.horizon(model)))
+    names = {v.name for v in model.variables.values()}
+    trade = [n for n in S.TRADE_OUTPUTS if n in names]
+    stocks = [n for n in S.STOCK_OUTPUTS if n in names]
+    band_key = (model_key, used_calib, doc_json, tuple(trade + stocks))
+    band_value = band_store().get(band_key) if band_on else None
+    # the ensemble starts now, beside the point run (the kernel releases the GIL)
+    band_job = band_pool().submit(run_band, *band_key) if band_on and band_value is None else None
     try:
         current, notes = run_point(model_key, used_calib, doc_json)
     except sim.SimError as exc:
@@ -277,11 +291,7 @@ if current.failures:
     f = current.failures[0]
     st.error(t("sim_nonfinite", lang, time=f"{f.time:g}", var=f.variable))
 
-trade = [n for n in S.TRADE_OUTPUTS if n in current]
-stocks = [n for n in S.STOCK_OUTPUTS if n in current]
 units_of = {n: model.variables[model.py_name(n)].units for n in trade + stocks}
-band_key = (model_key, used_calib, doc_json, tuple(trade + stocks))
-band_value = band_store().get(band_key) if band_on else None
 observed, observed_err = get_observed()
 if observed_err:
     st.warning(t("observed_bad", lang, msg=observed_err))
@@ -317,11 +327,15 @@ def band_caption(value) -> str:
     return note + (" · " + t("band_failures", lang, k=failed) if failed else "")
 
 
-# Charts are drawn at once (with the band when it is already known); a band still to
-# compute is drawn into the same places at the end of the run, so the lines and
-# numbers answer a slider move without waiting for the ensemble.
-holders: dict[str, object] = {}
-captions = []
+# The charts wait for the band (started beside the point run, ~50 ms for 200 members), so
+# each chart is sent once, band included: a second render pass in the browser cost more
+# than the ensemble itself.
+if band_job is not None and band_on:
+    try:
+        band_value = band_job.result()
+    except sim.SimError as exc:
+        band_value = str(exc)
+    band_store().put(band_key, band_value)
 shown_bands = band_value[0] if isinstance(band_value, tuple) else {}
 for tab, names in ((tabs[0], trade), (tabs[1], stocks)):
     if not tab.open:
@@ -329,11 +343,9 @@ for tab, names in ((tabs[0], trade), (tabs[1], stocks)):
     with tab:
         grid = st.columns(2)
         for i, name in enumerate(names):
-            holders[name] = grid[i % 2].empty()
-            draw_chart(holders[name], name, shown_bands)
-        captions.append(st.empty())
+            draw_chart(grid[i % 2], name, shown_bands)
         if band_value is not None:
-            captions[-1].caption(band_caption(band_value))
+            st.caption(band_caption(band_value))
         if tab is tabs[0]:
             st.caption(t("observed_source", lang, src="UNCTAD"))
         else:
@@ -409,15 +421,4 @@ except sim.SimError as exc:
 sb.download_button(t("download_csv", lang), data=lambda: C.results_csv(current).encode("utf-8"),
                    file_name=f"{file_stem}.csv", mime="text/csv", key="dl_csv",
                    on_click="ignore", width="stretch")
-if band_on and band_value is None and holders:
-    try:
-        band_value = run_band(*band_key)
-    except sim.SimError as exc:
-        band_value = str(exc)
-    band_store().put(band_key, band_value)
-    if isinstance(band_value, tuple) and band_value[0]:
-        for name, holder in holders.items():
-            draw_chart(holder, name, band_value[0])
-    for holder in captions:
-        holder.caption(band_caption(band_value))
 st.caption(t("perf", lang, ms=f"{1000 * (time.perf_counter() - t_start):.1f}"))

@@ -68,7 +68,7 @@ def _maximum(a, b):
 @njit(inline="always")
 def _binary(op, a, b):
     if op == POW:
-        return np.power(a, b)
+        return a ** b
     if op == MIN:
         return _minimum(a, b)
     if op == MAX:
@@ -128,7 +128,7 @@ def _lookup(x, tx, ty, lo, hi):
     return ty[a] + (ty[b] - ty[a]) * (x - tx[a]) / (tx[b] - tx[a])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def execute(code, reg, tx, ty, toff):
     """Run every instruction of ``code`` over all members (columns) of ``reg``, in place."""
     n = reg.shape[1]
@@ -207,7 +207,7 @@ def execute(code, reg, tx, ty, toff):
                 reg[d, j] = 1.0 if (on and hit) else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
     """Load stocks ``y`` (stocks, N) and time ``t``, run the tape, return the derivatives (stocks, N)."""
     n = reg.shape[1]
@@ -224,7 +224,7 @@ def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def rates1(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
     """:func:`rates` for one member: ``y`` and the result are 1-D (stocks,)."""
     for i in range(stock_rows.size):

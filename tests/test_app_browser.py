@@ -106,6 +106,7 @@ def page(server, tmp_path_factory):
         try:
             ctx.set_default_timeout(60_000)
             pg = ctx.new_page()
+            pg.add_init_script(PAINT_JS)
             pg.goto(server, wait_until="domcontentloaded")
             pg.wait_for_selector('[data-testid="stMetricValue"]', timeout=90_000)
             wait_idle(pg)
@@ -114,6 +115,32 @@ def page(server, tmp_path_factory):
             ctx.close()
 
 
+# Vega draws the charts as SVG (a redraw rewrites the marks) or, with another renderer, into a
+# canvas (no trace in the DOM): either way, a chart change stamps the time of the last chart paint.
+PAINT_JS = """(() => {
+  window.__ddsPaint = null;
+  const CHART = '[data-testid="stVegaLiteChart"]';
+  const stamp = () => { window.__ddsPaint = performance.now(); };
+  const inChart = (node) => {
+    // only the drawing itself: the SVG marks or the canvas, not the container's styling
+    const el = node && (node.nodeType === 1 ? node : node.parentElement);
+    const drawing = el && el.closest && el.closest('svg, canvas');
+    return !!(drawing && drawing.closest(CHART));
+  };
+  const proto = CanvasRenderingContext2D.prototype;
+  for (const name of ['clearRect', 'fillRect', 'fill', 'stroke', 'fillText']) {
+    const orig = proto[name];
+    proto[name] = function (...args) {
+      if (inChart(this.canvas)) stamp();
+      return orig.apply(this, args);
+    };
+  }
+  const watch = () => new MutationObserver((records) => {
+    if (records.some((r) => inChart(r.target))) stamp();
+  }).observe(document.documentElement, {subtree: true, childList: true, attributes: true,
+                                        characterData: true});
+  if (document.documentElement) watch(); else document.addEventListener('DOMContentLoaded', watch);
+})();"""
 METRIC_JS = """() => {
   const el = document.querySelector('[data-testid="stMetricValue"]');
   return el ? el.innerText.trim() : null;
@@ -169,8 +196,13 @@ def infra_thumb(pg):
     return pg.locator(f'input[type="range"][aria-label="{label}"]')
 
 
-def move_and_time(pg, thumb, key: str) -> tuple[float, float | None, str]:
-    """Press ``key`` on the slider; (ms to the value change, ms to the end of the run, value)."""
+def move_and_time(pg, thumb, key: str) -> tuple[float, float | None, float | None, str]:
+    """Press ``key`` on the slider.
+
+    Returns
+    -------
+    (ms to the value change, ms to the end of the run, ms to the last chart paint, value)
+    """
     old, old_perf = pg.evaluate(METRIC_JS), pg.evaluate(PERF_JS)
     pg.evaluate(WATCH_JS, {"old": old, "oldPerf": old_perf})
     thumb.focus()
@@ -184,7 +216,9 @@ def move_and_time(pg, thumb, key: str) -> tuple[float, float | None, str]:
     w = pg.evaluate("() => window.__dds")
     wait_idle(pg)
     done = None if w["done"] is None else w["done"] - w["t0"]
-    return w["metric"] - w["t0"], done, pg.evaluate(METRIC_JS)
+    painted = pg.evaluate("() => window.__ddsPaint")
+    paint = painted - w["t0"] if painted is not None and painted > w["t0"] else None
+    return w["metric"] - w["t0"], done, paint, pg.evaluate(METRIC_JS)
 
 
 def library_exports(infra_value: float) -> float:
@@ -215,7 +249,8 @@ def test_keyboard_moves_the_lever_and_the_display_follows(page):
     assert float(thumb.input_value()) == 1.0
     step = float(thumb.get_attribute("step"))
     before = page.evaluate(METRIC_JS)
-    first_ms, first_done, after = move_and_time(page, thumb, "ArrowRight")
+    first = move_and_time(page, thumb, "ArrowRight")
+    after = first[3]
     assert after != before
     assert float(thumb.input_value()) == pytest.approx(1.0 + step)
     assert after == fmt_number(library_exports(round(1.0 + step, 10)), "zh")
@@ -226,26 +261,26 @@ def test_keyboard_moves_the_lever_and_the_display_follows(page):
         page.screenshot(path=str(Path(shots) / "app_zh.png"), full_page=True)
 
     # every move to a new value: nothing cached, the point run and the band are computed
-    times, done = [first_ms], [first_done]
-    for _ in range(MOVES - 1):
-        ms, d, _ = move_and_time(page, thumb, "ArrowRight")
-        times.append(ms)
-        done.append(d)
+    moves = [first] + [move_and_time(page, thumb, "ArrowRight") for _ in range(MOVES - 1)]
     assert float(thumb.input_value()) == pytest.approx(1.0 + step * MOVES)
-    median = statistics.median(times)
-    finished = [d for d in done if d is not None]
-    median_done = statistics.median(finished) if finished else float("nan")
+    metric = [m[0] for m in moves]
+    done = [m[1] for m in moves if m[1] is not None]
+    paint = [m[2] for m in moves]
+    assert all(p is not None for p in paint), f"a move did not redraw the charts: {paint}"
+    median = statistics.median(paint)
+    median_metric = statistics.median(metric)
+    median_done = statistics.median(done) if done else float("nan")
     from sim.app.state import BAND_MEMBERS
-    band = (f"with the {BAND_MEMBERS}-member uncertainty band computed and redrawn"
-            if (ROOT / "model" / "calibrated.yaml").exists() else "(no calibrated.yaml: no band)")
-    text = (f"What-if app, slider-to-chart time: **{median:.0f} ms** (median of {len(times)} "
+    band = (f"the {BAND_MEMBERS}-member uncertainty band included"
+            if (ROOT / "model" / "calibrated.yaml").exists() else "no calibrated.yaml: no band")
+    text = (f"What-if app, slider-to-chart time: **{median:.0f} ms** (median of {len(paint)} "
             "keyboard moves of a lever to new values in headless Chromium, from the key press "
-            "until the 2035 exports shown change; the charts' lines come in the same update); "
-            f"{median_done:.0f} ms until the run has finished, {band}. Target < {TARGET_MS} ms. "
-            f"Measured {_dt.date.today().isoformat()} on {os.cpu_count()} CPUs by "
-            "`DDS_WRITE_README=1 python -m pytest tests/test_app_browser.py`.")
-    print("\n" + text + f"\nmoves (ms): {[round(x) for x in times]}; "
-          f"to run end (ms): {[None if d is None else round(d) for d in done]}")
+            f"until the last chart has been repainted, {band}); the 2035 numbers change after "
+            f"{median_metric:.0f} ms and the page is complete after {median_done:.0f} ms. "
+            f"Target < {TARGET_MS} ms. Measured {_dt.date.today().isoformat()} on "
+            f"{os.cpu_count()} CPUs by `DDS_WRITE_README=1 python -m pytest tests/test_app_browser.py`.")
+    print("\n" + text + f"\nto chart paint (ms): {[round(x) for x in paint]}; to numbers (ms): "
+          f"{[round(x) for x in metric]}; to page complete (ms): {[round(x) for x in done]}")
     if os.environ.get("DDS_WRITE_README") == "1":
         write_readme(text)
     assert median < BOUND_MS

@@ -124,6 +124,8 @@ def line_spec(name: str, units: str, frame: pd.DataFrame, lang: str, *, height: 
         "mark": {"type": "point", "filled": True, "size": 45},
         "encoding": {"x": x, "y": y, "color": color, "tooltip": tooltip}})
     return {"height": height, "padding": {"top": 12, "left": 5, "right": 5, "bottom": 5},
+            # canvas: a redraw repaints pixels instead of rebuilding every SVG mark
+            "usermeta": {"embedOptions": {"renderer": "canvas"}},
             "title": {"text": title or var_label(name, lang), "anchor": "start"},
             **({"data": {"values": records(frame)}} if inline else {}), "layer": layers}
 
