@@ -115,7 +115,8 @@ _SOLVERS = {"RK45": RK45, "RK23": RK23, "DOP853": DOP853, "Radau": Radau, "BDF":
 def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
                     sample: Callable, method: str, rtol: float, atol: float,
                     shape: tuple | None = None, tol: float = 0.0,
-                    blame: Callable | None = None) -> tuple[bool, str, float]:
+                    blame: Callable | None = None,
+                    segment_rates: Callable | None = None) -> tuple[bool, str, float]:
     """Integrate with SciPy's ``solve_ivp`` solvers, segment by segment between the switch times.
 
     Each segment runs one of the solver classes ``solve_ivp`` dispatches to
@@ -138,6 +139,10 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     freeze (their derivative is set to zero from then on); integration then
     resumes from where it stopped, so one diverging member does not sink
     the others.
+
+    ``segment_rates(lo, hi)``, when given, returns the clipped right-hand side
+    ``f(t, y)`` of one segment directly (1-D states), in place of a clip
+    around ``rates``.
 
     Returns
     -------
@@ -163,7 +168,9 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         mask = (save >= a - eps) & ((save < b - eps) | (last & (save <= b + eps)))
         pending = [int(k) for k in np.nonzero(mask)[0]]
 
-        if shape and len(shape) == 1:
+        if segment_rates is not None and shape and len(shape) == 1:
+            fun = segment_rates(lo, hi)
+        elif shape and len(shape) == 1:
             def fun(t, yy, lo=lo, hi=hi):
                 return rates(lo if t < lo else (hi if t > hi else t), yy, False)
         elif shape:

@@ -227,6 +227,17 @@ def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
 @njit(cache=True, error_model="numpy", nogil=True)
 def rates1(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
     """:func:`rates` for one member: ``y`` and the result are 1-D (stocks,)."""
+    return rates1_clipped(t, -np.inf, np.inf, y, code, reg, time_row, stock_rows, out_rows, tx, ty,
+                          toff)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def rates1_clipped(t, lo, hi, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
+    """:func:`rates1` at the time ``t`` clipped into [lo, hi] (a SciPy segment between switches)."""
+    if t < lo:
+        t = lo
+    elif t > hi:
+        t = hi
     for i in range(stock_rows.size):
         reg[stock_rows[i], 0] = y[i]
     reg[time_row, 0] = t

@@ -337,7 +337,9 @@ class Model:
                 with threadpool_limits(1) if n > 1 else contextlib.nullcontext():
                     ok, msg, t_fail = scipy_piecewise(rates, y0, grid, bps, sample, scipy_method,
                                                       rtol, atol, shape=shape, tol=cont_tol,
-                                                      blame=blame)
+                                                      blame=blame,
+                                                      segment_rates=ev.segment_rates
+                                                      if backend == "scalar" else None)
                 if not ok:
                     failures.append(Failure(0 if n == 1 else -1, t_fail, f"solver: {msg}"))
         if backend == "scalar":
@@ -489,11 +491,11 @@ class Model:
                       for f in vals]
             if kind == "at":
                 for x in xs:
-                    out += list(np.unique(x))
+                    out += x.tolist()
             elif kind == "pulse":
                 st, w = xs
                 w = np.where(w == 0, grid.dt, w)
-                out += list(np.unique(st)) + list(np.unique(st + w))
+                out += st.tolist() + (st + w).tolist()
             elif kind == "pulse_train":
                 st, itv, w, en = (float(x[0]) for x in xs)
                 w = w or grid.dt

@@ -203,6 +203,24 @@ class Evaluator:
         return self.rates_scalar(t, y, full) if self.backend == "scalar" else \
             self.rates_vector(t, y, full)
 
+    def segment_rates(self, lo: float, hi: float):
+        """``f(t, y)``: the stocks' derivatives (rates only) at ``t`` clipped into [lo, hi].
+
+        The right-hand side SciPy calls inside one segment: with the tape and one
+        member, a single compiled call; otherwise :meth:`rates` behind a clip.
+        """
+        if self.reg is not None and self.backend == "scalar" and not self.series:
+            from . import kernel as _k
+
+            fn, reg, code = _k.rates1_clipped, self.reg, self.tapes.rates[self.continuous]
+            args = self._kargs
+            return lambda t, y: fn(t, lo, hi, y, code, reg, *args)
+        rates = self.rates
+
+        def f(t, y):
+            return rates(lo if t < lo else (hi if t > hi else t), y, False)
+        return f
+
     def rates_jit(self, t: float, y, full: bool = True):
         """Derivatives from the compiled tape; ``y`` is (stocks,) for one member, else (stocks, N)."""
         reg = self.reg
