@@ -129,56 +129,63 @@ def _lookup(x, tx, ty, lo, hi):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def execute(code, reg, tx, ty, toff):
-    """Run every instruction of ``code`` over all members (columns) of ``reg``, in place."""
+def execute(code, reg, tx, ty, toff, rep):
+    """Run every instruction of ``code`` over all members (columns) of ``reg``, in place.
+
+    An instruction flagged uniform (column 9) is computed for member ``rep``
+    only and its result copied to every member.
+    """
     n = reg.shape[1]
     for k in range(code.shape[0]):
         op = code[k, 0]
+        uniform = code[k, 9] != 0 and n > 1
+        j0 = rep if uniform else 0
+        j1 = rep + 1 if uniform else n
         d = code[k, 1]
         a = code[k, 2]
         b = code[k, 3]
         if op == COPY:
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[a, j]
         elif op == ADD:
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[a, j] + reg[b, j]
         elif op == SUB:
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[a, j] - reg[b, j]
         elif op == MUL:
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[a, j] * reg[b, j]
         elif op == DIV:
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[a, j] / reg[b, j]
         elif op <= NOT:
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = _unary(op, reg[a, j])
         elif op <= OR:
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = _binary(op, reg[a, j], reg[b, j])
         elif op == XIDZ:
             c = code[k, 4]
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[c, j] if abs(reg[b, j]) < SMALL_VENSIM else reg[a, j] / reg[b, j]
         elif op == WHERE:
             c = code[k, 4]
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[b, j] if reg[a, j] != 0.0 else reg[c, j]
         elif op == LOOKUP:
             lo, hi = toff[b], toff[b + 1]
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = _lookup(reg[a, j], tx, ty, lo, hi)
         elif op == STEP:
             # (t, tol, height, start): height * (t + tol > start)
             c, e = code[k, 4], code[k, 5]
-            for j in range(n):
+            for j in range(j0, j1):
                 reg[d, j] = reg[c, j] * (1.0 if reg[a, j] + reg[b, j] > reg[e, j] else 0.0)
         elif op == RAMP or op == RAMP_END:
             # (t, tol, slope, start[, end]): (t + min(SMALL, tol) > start) * slope * (final - start)
             c, e, f = code[k, 4], code[k, 5], code[k, 6]
-            for j in range(n):
+            for j in range(j0, j1):
                 t = reg[a, j]
                 final = t if op == RAMP else _minimum(reg[f, j], t)
                 on = 1.0 if t + min(SMALL_VENSIM, reg[b, j]) > reg[e, j] else 0.0
@@ -186,7 +193,7 @@ def execute(code, reg, tx, ty, toff):
         elif op == PULSE:
             # (t, tol, dt, start, width)
             c, e, f = code[k, 4], code[k, 5], code[k, 6]
-            for j in range(n):
+            for j in range(j0, j1):
                 t = reg[a, j]
                 w = reg[f, j]
                 if w == 0.0:
@@ -196,7 +203,7 @@ def execute(code, reg, tx, ty, toff):
         else:
             # PULSE_TRAIN (t, tol, dt, start, interval, width, end)
             c, e, f, g, h = code[k, 4], code[k, 5], code[k, 6], code[k, 7], code[k, 8]
-            for j in range(n):
+            for j in range(j0, j1):
                 t = reg[a, j]
                 st = reg[e, j]
                 w = reg[g, j]
@@ -205,18 +212,26 @@ def execute(code, reg, tx, ty, toff):
                 on = st <= t and t < reg[h, j]
                 hit = _pymod(t - st + min(SMALL_VENSIM, reg[b, j]), reg[f, j]) < w
                 reg[d, j] = 1.0 if (on and hit) else 0.0
+        if uniform:
+            d = code[k, 1]
+            value = reg[d, rep]
+            for j in range(n):
+                reg[d, j] = value
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
-    """Load stocks ``y`` (stocks, N) and time ``t``, run the tape, return the derivatives (stocks, N)."""
+def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
+    """Load stocks ``y`` (stocks, N) and time ``t``, run the tape, return the derivatives (stocks, N).
+
+    ``rep`` is a member that has not been masked: uniform instructions are computed for it.
+    """
     n = reg.shape[1]
     for i in range(stock_rows.size):
         for j in range(n):
             reg[stock_rows[i], j] = y[i, j]
     for j in range(n):
         reg[time_row, j] = t
-    execute(code, reg, tx, ty, toff)
+    execute(code, reg, tx, ty, toff, rep)
     out = np.empty((out_rows.size, n))
     for i in range(out_rows.size):
         for j in range(n):
@@ -241,7 +256,7 @@ def rates1_clipped(t, lo, hi, y, code, reg, time_row, stock_rows, out_rows, tx, 
     for i in range(stock_rows.size):
         reg[stock_rows[i], 0] = y[i]
     reg[time_row, 0] = t
-    execute(code, reg, tx, ty, toff)
+    execute(code, reg, tx, ty, toff, 0)
     out = np.empty(out_rows.size)
     for i in range(out_rows.size):
         out[i] = reg[out_rows[i], 0]

@@ -9,7 +9,7 @@ from importlib import metadata as _md
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .compiler import Compiler
 from .program import Program
@@ -27,6 +27,12 @@ KERNELS = ("auto", "jit", "python")
 # keeps member-independent values scalar and its per-call overhead no longer counts).
 JIT_MAX_MEMBERS = 1000
 MAX_SEGMENTS = 2000  # most switch times the SciPy integration splits the horizon at
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The process's BLAS/OpenMP pools, found once (a scan reads /proc and costs ~3 ms)."""
+    return ThreadpoolController()
 
 
 @functools.cache
@@ -334,7 +340,7 @@ class Model:
                 blame = None if backend == "scalar" else self._blamer(ev, failures, rtol, atol, shape)
                 # SciPy's RK steps do BLAS work on (stocks x N) vectors; on a busy 2-core
                 # machine a second BLAS thread only contends (measured: 10 s -> 4 s for 10k).
-                with threadpool_limits(1) if n > 1 else contextlib.nullcontext():
+                with _threadpools().limit(limits=1) if n > 1 else contextlib.nullcontext():
                     ok, msg, t_fail = scipy_piecewise(rates, y0, grid, bps, sample, scipy_method,
                                                       rtol, atol, shape=shape, tol=cont_tol,
                                                       blame=blame,
@@ -420,10 +426,13 @@ class Model:
         """Wrap vector rates: mask members that go non-finite, record where."""
         masked = np.zeros(ev.n, dtype=bool)
         ev.masked = masked
+        ev.any_masked = False
         p = self.program
 
         def rates(t, y, full=True):
             out = ev.rates(t, y, full)
+            if not ev.any_masked and math.isfinite(out.sum() + y.sum()):
+                return out  # every member finite (one sum each instead of the per-member scan)
             bad = ~(np.isfinite(out).all(axis=0) & np.isfinite(y).all(axis=0)) & ~masked
             if bad.any():
                 for m in np.nonzero(bad)[0]:
@@ -432,6 +441,7 @@ class Model:
                     failures.append(Failure(int(m), float(t), name))
                 masked[bad] = True
             if masked.any():
+                ev.any_masked = True
                 out[:, masked] = 0.0
             return out
         return rates
@@ -464,6 +474,7 @@ class Model:
                 k = int(np.argmax(sc[:, m]))
                 failures.append(Failure(int(m), float(t), p.slots[ev.stocks[k]].name))
             ev.masked[culprits] = True
+            ev.any_masked = True
             return culprits
         return blame
 

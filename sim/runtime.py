@@ -68,14 +68,16 @@ def _orders(program: Program, bp, series: frozenset) -> tuple[list[int], list[in
     return cache[key]
 
 
-def _tapes(program: Program, run_order: list[int], rate_order: list[int], stocks: list[int]):
-    """The program's tapes for these evaluation orders (traced once, then cached)."""
-    from .tape import build_tapes
+def _tapes(program: Program, run_order: list[int], rate_order: list[int], stocks: list[int],
+           seeds) -> object:
+    """The program's tapes for these evaluation orders and member-varying constants (cached)."""
+    from .tape import build_tapes, varying_slots
 
     cache = program.__dict__.setdefault("_tape_cache", {})
-    key = (tuple(run_order), tuple(rate_order))
+    key = (tuple(run_order), tuple(rate_order), frozenset(seeds))
     if key not in cache:
-        cache[key] = build_tapes(program, run_order, rate_order, stocks, program.pipelines)
+        cache[key] = build_tapes(program, run_order, rate_order, stocks, program.pipelines,
+                                 varying_slots(program, seeds))
     return cache[key]
 
 
@@ -133,7 +135,8 @@ class Evaluator:
         if kernel == "jit":
             from . import kernel as _k
 
-            tp = _tapes(program, self.run_order, self.rate_order, self.stocks)
+            seeds = [slot for slot, val in static.items() if n_members > 1 and np.ndim(val) > 0]
+            tp = _tapes(program, self.run_order, self.rate_order, self.stocks, seeds)
             self.tapes = tp
             self._kfn = _k.rates1 if backend == "scalar" else _k.rates
             self._kargs = (tp.time_row, tp.stock_rows, tp.out_rows, tp.tx, tp.ty, tp.toff)
@@ -230,7 +233,11 @@ class Evaluator:
         code = (self.tapes.full if full else self.tapes.rates)[self.continuous]
         if type(y) is not np.ndarray:
             y = np.asarray(y, dtype=float)
-        return self._kfn(t, y, code, reg, *self._kargs)
+        if self.backend == "scalar":
+            return self._kfn(t, y, code, reg, *self._kargs)
+        # uniform instructions are computed for a member still running (masked ones are frozen)
+        rep = int(np.argmin(self.masked)) if getattr(self, "any_masked", False) else 0
+        return self._kfn(t, y, code, reg, *self._kargs, rep)
 
     def _pipes_current(self) -> None:
         v = self.v

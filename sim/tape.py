@@ -142,7 +142,8 @@ OPCODES = {
     "step": K.STEP, "ramp": K.RAMP, "ramp_end": K.RAMP_END, "pulse": K.PULSE,
     "pulse_train": K.PULSE_TRAIN, "lookup": K.LOOKUP,
 }
-WIDTH = 9  # opcode, destination, up to 7 operands (PULSE TRAIN)
+WIDTH = 10  # opcode, destination, up to 7 operands (PULSE TRAIN), uniform flag
+UNIFORM = 9  # column: 1 when the result is the same for every member (computed once, then copied)
 
 
 @dataclass(frozen=True)
@@ -185,14 +186,25 @@ class _Emitter:
 
     Operands are tagged while emitting, ``("r", slot)``, ``("o", k)``,
     ``("c", k)``, ``("t", k)`` or ``("time",)``, and given row numbers once the
-    sizes of all regions are known.
+    sizes of all regions are known. Each instruction is flagged *uniform* when
+    none of its operands differs between ensemble members (``varying``: the
+    slots that may differ), so the kernel computes it once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, varying: frozenset = frozenset()) -> None:
         self.consts: dict[bytes, int] = {}
         self.const_values: list[float] = []
         self.free: list[int] = []
         self.n_temps = 0
+        self.varying = varying
+        self.temp_varying: dict[int, bool] = {}
+
+    def _varies(self, tag) -> bool:
+        if tag[0] == "r":
+            return tag[1] in self.varying
+        if tag[0] == "t":
+            return self.temp_varying.get(tag[1], True)
+        return False  # constants, time, table ids
 
     def const(self, x: float):
         key = np.float64(x).tobytes()
@@ -224,12 +236,19 @@ class _Emitter:
 
     def _emit_op(self, node: Sym, dst, code: list):
         ops = [self.operand(a, code) for a in node.args]
+        varies = any(self._varies(tag) for tag in ops)
         self._release(ops)
         dst = dst if dst is not None else self._temp()
+        if dst[0] == "t":
+            self.temp_varying[dst[1]] = varies
         if node.op == "lookup":
             ops = ops + [("table", node.table)]
-        code.append((OPCODES[node.op], dst, ops))
+        code.append((OPCODES[node.op], dst, ops, not varies))
         return dst
+
+    def copy(self, dst, src, code: list) -> None:
+        """Emit ``dst = src`` for two tagged operands."""
+        code.append((K.COPY, dst, [src], not self._varies(src)))
 
     def layout(self, n_slots: int, n_out: int) -> dict[str, int]:
         """First row of each region, once every equation has been emitted."""
@@ -246,11 +265,12 @@ class _Emitter:
             return base[tag[0]] + (tag[1] if len(tag) > 1 else 0)
 
         arr = np.zeros((len(code), WIDTH), dtype=np.int64)
-        for k, (op, dst, ops) in enumerate(code):
+        for k, (op, dst, ops, uniform) in enumerate(code):
             arr[k, 0] = op
             arr[k, 1] = row(dst)
             for m, tag in enumerate(ops):
                 arr[k, 2 + m] = row(tag)
+            arr[k, UNIFORM] = int(uniform)
         return arr
 
     def assign(self, node, dst, code: list) -> None:
@@ -260,17 +280,21 @@ class _Emitter:
         else:
             src = self.operand(node, code)
             self._release([src])
-            code.append((K.COPY, dst, [src]))
+            self.copy(dst, src, code)
 
 
 def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
-                stocks: list[int], pipelines: list) -> Tapes:
-    """Trace the tape closures of ``program`` for the given evaluation orders."""
+                stocks: list[int], pipelines: list, varying: frozenset = frozenset()) -> Tapes:
+    """Trace the tape closures of ``program`` for the given evaluation orders.
+
+    ``varying``: the slots whose values may differ between ensemble members
+    (see :func:`varying_slots`); every other instruction is flagged uniform.
+    """
     bp = program.backends["tape"]
     S = len(program.slots)
     vs = [Sym("slot", (i,)) for i in range(S)]
     ts = Sym("time", ())
-    em = _Emitter()
+    em = _Emitter(varying)
     traced = {s: bp.run_fn[s](vs, ts) for s in run_order}
     derivs = [bp.rate_fn[s](vs, ts) for s in stocks]
 
@@ -281,7 +305,7 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
         if continuous:
             for it, pipes in pipelines:
                 for p_ in pipes:
-                    code.append((K.COPY, ("r", p_), [("r", it)]))
+                    em.copy(("r", p_), ("r", it), code)
         for k, d in enumerate(derivs):
             em.assign(d, ("o", k), code)
         return code
@@ -305,3 +329,24 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
         const_rows=np.arange(base["c"], base["c"] + len(em.const_values), dtype=np.int64),
         const_values=np.asarray(em.const_values, dtype=float),
         tx=tx, ty=ty, toff=toff)
+
+
+def varying_slots(program: Program, seeds) -> frozenset:
+    """The slots that may differ between members when the slots ``seeds`` do.
+
+    Everything that depends on a seed, through equations, initial values and
+    (for stocks) rates, to a fixed point. The rest is the same for every member:
+    the same inputs, the same floating-point operations.
+    """
+    users: dict[int, set] = {}
+    for table in (program.run_deps, program.init_deps, program.rate_deps):
+        for slot, deps in table.items():
+            for d in deps:
+                users.setdefault(d, set()).add(slot)
+    out, todo = set(seeds), list(seeds)
+    while todo:
+        for u in users.get(todo.pop(), ()):
+            if u not in out:
+                out.add(u)
+                todo.append(u)
+    return frozenset(out)

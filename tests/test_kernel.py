@@ -23,6 +23,7 @@ import sim
 from sim import kernel
 from sim.backends import VECTOR
 from sim.errors import ParameterError
+from sim.runtime import Evaluator
 from sim.tape import Sym, TapeBackend, _Emitter
 from conformance import find_cases, models_dir, uses_subscripts
 
@@ -36,7 +37,7 @@ def run_traced(node_of, columns: list[np.ndarray]) -> np.ndarray:
     tb = TapeBackend()
     syms = [Sym("slot", (i,)) for i in range(len(columns))]
     node = node_of(tb, *syms)
-    em = _Emitter()
+    em = _Emitter(frozenset(range(len(columns))))  # every input differs between members
     code: list = []
     em.assign(node, ("o", 0), code)
     base = em.layout(len(columns), 1)
@@ -51,7 +52,7 @@ def run_traced(node_of, columns: list[np.ndarray]) -> np.ndarray:
         toff[i + 1] = toff[i] + len(xs)
     tx = np.concatenate([xs for xs, _ in tb.tables]) if tb.tables else np.zeros(1)
     ty = np.concatenate([ys for _, ys in tb.tables]) if tb.tables else np.zeros(1)
-    kernel.execute(arr, reg, tx, ty, toff)
+    kernel.execute(arr, reg, tx, ty, toff, 0)
     return reg[base["o"]].copy()
 
 
@@ -228,8 +229,6 @@ def test_unknown_kernel_is_refused():
 
 @pytest.mark.parametrize("mdl", PLAIN)
 def test_tapes_read_only_written_registers(mdl):
-    from sim.runtime import Evaluator
-
     model = sim.load_model(mdl)
     ev = Evaluator(model.program, "vector", {}, {}, 1, kernel="jit")
     tp = ev.tapes
@@ -246,3 +245,40 @@ def test_tapes_read_only_written_registers(mdl):
             for r in row[2:2 + n_in]:
                 assert r < first_temp or int(r) in written, f"temporary {r} read before written"
             written.add(int(row[1]))
+
+
+# ----------------------------------------------------- member-independent instructions
+def test_uniform_instructions_read_no_varying_register():
+    from sim.tape import UNIFORM, varying_slots
+
+    model = sim.load_model(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
+    p = model.program
+    seeds = [p.slot_of[model.py_name("Share Elasticity to Capability")]]
+    ev = Evaluator(p, "vector", {seeds[0]: np.array([1.5, 1.7])}, {}, 2, kernel="jit")
+    varying = varying_slots(p, seeds)
+    S = len(p.slots)
+    for code in list(ev.tapes.full.values()) + list(ev.tapes.rates.values()):
+        assert 0 < int(code[:, UNIFORM].sum()) < len(code)  # some of each, on this model
+        varying_rows = set(varying)
+        for row in code:
+            reads = [int(r) for r in row[2:9]]
+            if row[0] == kernel.LOOKUP:
+                reads = reads[:1]  # the second operand is a table id
+            if row[UNIFORM]:
+                assert not varying_rows & set(reads), row
+                varying_rows.discard(int(row[1]))
+            else:
+                varying_rows.add(int(row[1]))
+        assert all(s in varying or s >= S for s in varying_rows)
+
+
+@pytest.mark.parametrize("method", ["euler", "scipy"])
+def test_calibration_band_ensemble_jit_equals_closures(method):
+    # the app's band: the three calibrated parameters vary, much of the model does not
+    model = sim.load_model(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
+    rng = np.random.default_rng(7)
+    params = {"Share Elasticity to Capability": rng.uniform(1.3, 2.2, 40),
+              "Trade Adjustment Time": rng.uniform(0.3, 0.8, 40),
+              "Import Elasticity to Digital Economy": rng.uniform(0.6, 0.7, 40)}
+    _same_results(model.simulate(params, method=method, kernel="jit"),
+                  model.simulate(params, method=method, kernel="python"))
