@@ -24,7 +24,6 @@ from sim.app.i18n import LANG_NAMES, LANGS, t, unit_label, var_label
 from sim.data import SERIES_UNITS
 
 st.set_page_config(page_title="DDS what-if", layout="wide")
-t_start = time.perf_counter()
 paths = R.AppPaths.from_env()
 
 
@@ -213,7 +212,8 @@ def on_upload() -> None:
 # Drawn after the main area: the widgets' values are in the session state from the
 # start of a run, and sending the numbers and charts first makes the page answer a
 # slider move sooner (the browser applies the updates in order).
-def render_sidebar() -> None:
+def render_controls() -> None:
+    """Sidebar controls that change more than the levers (a full rerun): scenario, reset, band, upload."""
     sb = st.sidebar
     scenario_dir = paths.scenarios
     stamp = tuple((p.name, _mtime(p)) for p in R.list_scenario_files(scenario_dir))
@@ -230,6 +230,13 @@ def render_sidebar() -> None:
     for err in choice_errors:
         sb.error(t("scenario_bad", lang, msg=err))
     sb.button(t("reset", lang), key="reset", on_click=on_reset, width="stretch")
+    sb.toggle(t("band_toggle", lang), key="band", disabled=calibrated is None)
+    sb.file_uploader(t("upload", lang), type=["yaml", "yml"], key="upload", on_change=on_upload)
+
+
+def render_levers() -> None:
+    """The lever sliders (inside the live fragment: moving one reruns only the fragment)."""
+    sb = st.sidebar
     sb.subheader(t("levers", lang))
     for spec in specs:
         v, s = spec.value, spec.start
@@ -241,9 +248,6 @@ def render_sidebar() -> None:
                   max_value=int(s.max), step=1, key=s.key, help=s.name)
     if missing:
         sb.warning(t("lever_missing", lang, names=", ".join(missing)))
-    sb.toggle(t("band_toggle", lang), key="band", disabled=calibrated is None)
-    sb.divider()
-    sb.file_uploader(t("upload", lang), type=["yaml", "yml"], key="upload", on_change=on_upload)
 
 
 # -------------------------------------------------------------- main area
@@ -257,168 +261,183 @@ if calibrated is None and calib_err is None:
 elif calib_err is not None:
     st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=calib_err))
 
-extras: S.Extras = st.session_state["extras"]
-used_calib = calib_key if calibrated is not None else None
-try:
-    settings = S.settings_from_widgets(st.session_state, specs)
-    doc_json = S.doc_key(S.scenario_doc(settings, specs, model, name="app", description="app",
-                                        extras=extras, band=band_on))
-    base_json = S.doc_key(S.baseline_doc(model, extras.horizon(model)))
-    names = {v.name for v in model.variables.values()}
-    trade = [n for n in S.TRADE_OUTPUTS if n in names]
-    stocks = [n for n in S.STOCK_OUTPUTS if n in names]
-    band_key = (model_key, used_calib, doc_json, tuple(trade + stocks))
-    band_value = band_store().get(band_key) if band_on else None
-    # the ensemble starts now, beside the point run (the kernel releases the GIL)
-    band_job = band_pool().submit(run_band, *band_key) if band_on and band_value is None else None
+render_controls()
+
+
+@st.fragment
+def live() -> None:
+    """Everything a lever move changes: the runs, numbers, charts, levers and downloads.
+
+    A fragment: moving a lever reruns only this function, so the browser redraws
+    only what it wrote (measured: the full page's re-render was most of a redraw).
+    """
+    started = time.perf_counter()
+    band = band_on
+    extras: S.Extras = st.session_state["extras"]
+    used_calib = calib_key if calibrated is not None else None
     try:
-        current, notes = run_point(model_key, used_calib, doc_json)
+        settings = S.settings_from_widgets(st.session_state, specs)
+        doc_json = S.doc_key(S.scenario_doc(settings, specs, model, name="app", description="app",
+                                            extras=extras, band=band))
+        base_json = S.doc_key(S.baseline_doc(model, extras.horizon(model)))
+        names = {v.name for v in model.variables.values()}
+        trade = [n for n in S.TRADE_OUTPUTS if n in names]
+        stocks = [n for n in S.STOCK_OUTPUTS if n in names]
+        band_key = (model_key, used_calib, doc_json, tuple(trade + stocks))
+        band_value = band_store().get(band_key) if band else None
+        # the ensemble starts now, beside the point run (the kernel releases the GIL)
+        band_job = band_pool().submit(run_band, *band_key) if band and band_value is None else None
+        try:
+            current, notes = run_point(model_key, used_calib, doc_json)
+        except sim.SimError as exc:
+            if used_calib is None:
+                raise
+            # calibrated.yaml that does not fit this model: say so, run on the model's values
+            st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=str(exc)))
+            used_calib, band = None, False
+            current, notes = run_point(model_key, used_calib, doc_json)
+        base_run, _ = run_point(model_key, used_calib, base_json)
     except sim.SimError as exc:
-        if used_calib is None:
-            raise
-        # calibrated.yaml that does not fit this model: say so, run on the model's values
-        st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=str(exc)))
-        used_calib, band_on = None, False
-        current, notes = run_point(model_key, used_calib, doc_json)
-    base_run, _ = run_point(model_key, used_calib, base_json)
-except sim.SimError as exc:
-    st.error(t("settings_bad", lang, msg=str(exc)))
-    render_sidebar()
-    st.stop()
-for note in S.notes_to_show(notes):
-    st.info(note)
-if current.failures:
-    f = current.failures[0]
-    st.error(t("sim_nonfinite", lang, time=f"{f.time:g}", var=f.variable))
-
-units_of = {n: model.variables[model.py_name(n)].units for n in trade + stocks}
-observed, observed_err = get_observed()
-if observed_err:
-    st.warning(t("observed_bad", lang, msg=observed_err))
-
-final_year = float(current.times[-1])
-cols = st.columns(len(trade) or 1)
-for col, name in zip(cols, trade, strict=False):
-    value, delta = C.metric_text(name, units_of[name], C.value_at(current, name, final_year),
-                                 C.value_at(base_run, name, final_year), lang)
-    col.metric(C.metric_label(name, units_of[name], int(final_year), lang), value, delta or None,
-               delta_description=t("delta_vs_baseline", lang) if delta else None)
-
-# Only the open tab is drawn (the others cost nothing on a slider move).
-tabs = st.tabs([t(k, lang) for k in TAB_KEYS], key="view", on_change="rerun")
-
-
-def draw_chart(holder, name: str, bands: dict) -> None:
-    obs_name = S.OBSERVED_FOR.get(name, (None, True))[0]
-    frame = C.series_frame(name, current.times, current[name], base_run[name],
-                           observed.get(obs_name) if obs_name else None, bands.get(name), lang)
-    holder.vega_lite_chart(frame, C.line_spec(name, units_of[name], frame, lang,
-                                              band_layer=band_on), width="stretch")
-
-
-def band_caption(value) -> str:
-    if isinstance(value, str):
-        return t("band_unavailable", lang, msg=value)
-    bands, n_run, failed = value
-    if not bands:
-        return t("band_unavailable", lang, msg=t("band_nothing", lang))
-    own = S.has_own_ensemble(extras.fields)
-    note = t("band_caption_own" if own else "band_caption", lang, n=n_run)
-    return note + (" · " + t("band_failures", lang, k=failed) if failed else "")
-
-
-# The charts wait for the band (started beside the point run, ~50 ms for 200 members), so
-# each chart is sent once, band included: a second render pass in the browser cost more
-# than the ensemble itself.
-if band_job is not None and band_on:
-    try:
-        band_value = band_job.result()
-    except sim.SimError as exc:
-        band_value = str(exc)
-    band_store().put(band_key, band_value)
-shown_bands = band_value[0] if isinstance(band_value, tuple) else {}
-for tab, names in ((tabs[0], trade), (tabs[1], stocks)):
-    if not tab.open:
-        continue
-    with tab:
-        grid = st.columns(2)
-        for i, name in enumerate(names):
-            draw_chart(grid[i % 2], name, shown_bands)
-        if band_value is not None:
-            st.caption(band_caption(band_value))
-        if tab is tabs[0]:
-            st.caption(t("observed_source", lang, src="UNCTAD"))
-        else:
-            st.caption(t("observed_proxy", lang, series="rd_personnel_fte → " +
-                         var_label("Digital Talent", lang)))
-
-
-def structure_tab() -> None:
-    show_const = st.toggle(t("diagram_constants", lang), key="diagram_constants", value=False)
-    st.graphviz_chart(D.to_dot(model, lang, set(baseline), show_constants=show_const),
-                      width="stretch")
-    ds = D.stats(model)
-    st.caption(t("diagram_caption", lang) + " " + t("diagram_stats", lang, stocks=ds.stocks,
-               flows=ds.flows, aux=ds.auxiliaries, const=ds.constants))
-
-
-def calibration_tab() -> None:
-    view, view_err = get_calibration_view(*calib_key)
-    if view is None:
-        if view_err:
-            st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=view_err))
-        else:
-            st.info(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+        st.error(t("settings_bad", lang, msg=str(exc)))
+        render_levers()
         return
-    st.markdown("#### " + t("calib_fit", lang))
-    if view.statistics:
-        st.dataframe(C.fit_table(view.statistics, lang), width="stretch", hide_index=True)
-        grid = st.columns(2)
-        for i, (series, var, frame) in enumerate(C.fit_frames(view, S.OBSERVED_FOR, lang)):
-            y_title = None if C.is_share(var) else unit_label(SERIES_UNITS.get(series, ""), lang)
-            grid[i % 2].vega_lite_chart(
-                frame, C.line_spec(var, "", frame, lang, height=220, run_label="series_model",
-                                   title=f"{var_label(var, lang)} · {series}", y_title=y_title),
-                width="stretch")
-    else:
-        st.info(t("calib_no_fit", lang))
-    st.markdown("#### " + t("calib_params", lang))
-    st.dataframe(C.param_table(view.parameters, model, lang), width="stretch", hide_index=True)
-    if view.meta:
-        with st.expander(t("calib_meta", lang)):
-            st.json(view.meta, expanded=False)
+    for note in S.notes_to_show(notes):
+        st.info(note)
+    if current.failures:
+        f = current.failures[0]
+        st.error(t("sim_nonfinite", lang, time=f"{f.time:g}", var=f.variable))
+
+    units_of = {n: model.variables[model.py_name(n)].units for n in trade + stocks}
+    observed, observed_err = get_observed()
+    if observed_err:
+        st.warning(t("observed_bad", lang, msg=observed_err))
+
+    final_year = float(current.times[-1])
+    cols = st.columns(len(trade) or 1)
+    for col, name in zip(cols, trade, strict=False):
+        value, delta = C.metric_text(name, units_of[name], C.value_at(current, name, final_year),
+                                     C.value_at(base_run, name, final_year), lang)
+        col.metric(C.metric_label(name, units_of[name], int(final_year), lang), value, delta or None,
+                   delta_description=t("delta_vs_baseline", lang) if delta else None)
+
+    # Only the open tab is drawn (the others cost nothing on a slider move).
+    tabs = st.tabs([t(k, lang) for k in TAB_KEYS], key="view", on_change="rerun")
 
 
-def table_tab() -> None:
-    st.caption(t("table_caption", lang))
-    st.dataframe(C.results_table(current, trade + stocks, units_of, lang), width="stretch",
-                 hide_index=True)
+    def draw_chart(holder, name: str, bands: dict) -> None:
+        obs_name = S.OBSERVED_FOR.get(name, (None, True))[0]
+        frame = C.series_frame(name, current.times, current[name], base_run[name],
+                               observed.get(obs_name) if obs_name else None, bands.get(name), lang)
+        holder.vega_lite_chart(frame, C.line_spec(name, units_of[name], frame, lang,
+                                                  band_layer=band), width="stretch")
 
 
-for tab, draw_tab in ((tabs[2], structure_tab), (tabs[3], calibration_tab), (tabs[4], table_tab)):
-    if tab.open:
+    def band_caption(value) -> str:
+        if isinstance(value, str):
+            return t("band_unavailable", lang, msg=value)
+        bands, n_run, failed = value
+        if not bands:
+            return t("band_unavailable", lang, msg=t("band_nothing", lang))
+        own = S.has_own_ensemble(extras.fields)
+        note = t("band_caption_own" if own else "band_caption", lang, n=n_run)
+        return note + (" · " + t("band_failures", lang, k=failed) if failed else "")
+
+
+    # The charts wait for the band (started beside the point run, ~50 ms for 200 members), so
+    # each chart is sent once, band included: a second render pass in the browser cost more
+    # than the ensemble itself.
+    if band_job is not None and band:
+        try:
+            band_value = band_job.result()
+        except sim.SimError as exc:
+            band_value = str(exc)
+        band_store().put(band_key, band_value)
+    shown_bands = band_value[0] if isinstance(band_value, tuple) else {}
+    for tab, names in ((tabs[0], trade), (tabs[1], stocks)):
+        if not tab.open:
+            continue
         with tab:
-            draw_tab()
+            grid = st.columns(2)
+            for i, name in enumerate(names):
+                draw_chart(grid[i % 2], name, shown_bands)
+            if band_value is not None:
+                st.caption(band_caption(band_value))
+            if tab is tabs[0]:
+                st.caption(t("observed_source", lang, src="UNCTAD"))
+            else:
+                st.caption(t("observed_proxy", lang, series="rd_personnel_fte → " +
+                             var_label("Digital Talent", lang)))
 
-# --------------------------------------------------------------- downloads
-render_sidebar()
-sb = st.sidebar
-sb.divider()
-sb.text_input(t("scenario_name", lang), key="sc_name")
-auto_desc = C.describe_settings(settings, specs, lang) or t("default_description", lang)
-sb.text_area(t("scenario_description", lang), key="sc_desc", placeholder=auto_desc, height=80)
-file_stem = C.slug(st.session_state["sc_name"])
-try:
-    scenario_text = S.download_text(settings, specs, model, name=st.session_state["sc_name"],
-                                    description=st.session_state["sc_desc"].strip() or auto_desc,
-                                    extras=extras, band=band_on)
-    sb.download_button(t("download_yaml", lang), data=scenario_text.encode("utf-8"),
-                       file_name=f"{file_stem}.yaml", mime="application/x-yaml",
-                       help=t("download_help", lang), key="dl_yaml", on_click="ignore",
-                       width="stretch")
-except sim.SimError as exc:
-    sb.error(t("download_bad", lang, msg=str(exc)))
-sb.download_button(t("download_csv", lang), data=lambda: C.results_csv(current).encode("utf-8"),
-                   file_name=f"{file_stem}.csv", mime="text/csv", key="dl_csv",
-                   on_click="ignore", width="stretch")
-st.caption(t("perf", lang, ms=f"{1000 * (time.perf_counter() - t_start):.1f}"))
+
+    def structure_tab() -> None:
+        show_const = st.toggle(t("diagram_constants", lang), key="diagram_constants", value=False)
+        st.graphviz_chart(D.to_dot(model, lang, set(baseline), show_constants=show_const),
+                          width="stretch")
+        ds = D.stats(model)
+        st.caption(t("diagram_caption", lang) + " " + t("diagram_stats", lang, stocks=ds.stocks,
+                   flows=ds.flows, aux=ds.auxiliaries, const=ds.constants))
+
+
+    def calibration_tab() -> None:
+        view, view_err = get_calibration_view(*calib_key)
+        if view is None:
+            if view_err:
+                st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=view_err))
+            else:
+                st.info(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+            return
+        st.markdown("#### " + t("calib_fit", lang))
+        if view.statistics:
+            st.dataframe(C.fit_table(view.statistics, lang), width="stretch", hide_index=True)
+            grid = st.columns(2)
+            for i, (series, var, frame) in enumerate(C.fit_frames(view, S.OBSERVED_FOR, lang)):
+                y_title = None if C.is_share(var) else unit_label(SERIES_UNITS.get(series, ""), lang)
+                grid[i % 2].vega_lite_chart(
+                    frame, C.line_spec(var, "", frame, lang, height=220, run_label="series_model",
+                                       title=f"{var_label(var, lang)} · {series}", y_title=y_title),
+                    width="stretch")
+        else:
+            st.info(t("calib_no_fit", lang))
+        st.markdown("#### " + t("calib_params", lang))
+        st.dataframe(C.param_table(view.parameters, model, lang), width="stretch", hide_index=True)
+        if view.meta:
+            with st.expander(t("calib_meta", lang)):
+                st.json(view.meta, expanded=False)
+
+
+    def table_tab() -> None:
+        st.caption(t("table_caption", lang))
+        st.dataframe(C.results_table(current, trade + stocks, units_of, lang), width="stretch",
+                     hide_index=True)
+
+
+    for tab, draw_tab in ((tabs[2], structure_tab), (tabs[3], calibration_tab), (tabs[4], table_tab)):
+        if tab.open:
+            with tab:
+                draw_tab()
+
+    # --------------------------------------------------------------- downloads
+    render_levers()
+    sb = st.sidebar
+    sb.divider()
+    sb.text_input(t("scenario_name", lang), key="sc_name")
+    auto_desc = C.describe_settings(settings, specs, lang) or t("default_description", lang)
+    sb.text_area(t("scenario_description", lang), key="sc_desc", placeholder=auto_desc, height=80)
+    file_stem = C.slug(st.session_state["sc_name"])
+    try:
+        scenario_text = S.download_text(settings, specs, model, name=st.session_state["sc_name"],
+                                        description=st.session_state["sc_desc"].strip() or auto_desc,
+                                        extras=extras, band=band)
+        sb.download_button(t("download_yaml", lang), data=scenario_text.encode("utf-8"),
+                           file_name=f"{file_stem}.yaml", mime="application/x-yaml",
+                           help=t("download_help", lang), key="dl_yaml", on_click="ignore",
+                           width="stretch")
+    except sim.SimError as exc:
+        sb.error(t("download_bad", lang, msg=str(exc)))
+    sb.download_button(t("download_csv", lang), data=lambda: C.results_csv(current).encode("utf-8"),
+                       file_name=f"{file_stem}.csv", mime="text/csv", key="dl_csv",
+                       on_click="ignore", width="stretch")
+    st.caption(t("perf", lang, ms=f"{1000 * (time.perf_counter() - started):.1f}"))
+
+
+live()
