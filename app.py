@@ -323,14 +323,12 @@ def live() -> None:
     # Only the open tab is drawn (the others cost nothing on a slider move).
     tabs = st.tabs([t(k, lang) for k in TAB_KEYS], key="view", on_change="rerun")
 
-
     def draw_chart(holder, name: str, bands: dict) -> None:
         obs_name = S.OBSERVED_FOR.get(name, (None, True))[0]
         frame = C.series_frame(name, current.times, current[name], base_run[name],
                                observed.get(obs_name) if obs_name else None, bands.get(name), lang)
         holder.vega_lite_chart(frame, C.line_spec(name, units_of[name], frame, lang,
                                                   band_layer=band), width="stretch")
-
 
     def band_caption(value) -> str:
         if isinstance(value, str):
@@ -341,7 +339,6 @@ def live() -> None:
         own = S.has_own_ensemble(extras.fields)
         note = t("band_caption_own" if own else "band_caption", lang, n=n_run)
         return note + (" · " + t("band_failures", lang, k=failed) if failed else "")
-
 
     # The charts wait for the band (started beside the point run, ~50 ms for 200 members), so
     # each chart is sent once, band included: a second render pass in the browser cost more
@@ -368,7 +365,6 @@ def live() -> None:
                 st.caption(t("observed_proxy", lang, series="rd_personnel_fte → " +
                              var_label("Digital Talent", lang)))
 
-
     def structure_tab() -> None:
         show_const = st.toggle(t("diagram_constants", lang), key="diagram_constants", value=False)
         st.graphviz_chart(D.to_dot(model, lang, set(baseline), show_constants=show_const),
@@ -376,7 +372,6 @@ def live() -> None:
         ds = D.stats(model)
         st.caption(t("diagram_caption", lang) + " " + t("diagram_stats", lang, stocks=ds.stocks,
                    flows=ds.flows, aux=ds.auxiliaries, const=ds.constants))
-
 
     def calibration_tab() -> None:
         view, view_err = get_calibration_view(*calib_key)
@@ -404,12 +399,10 @@ def live() -> None:
             with st.expander(t("calib_meta", lang)):
                 st.json(view.meta, expanded=False)
 
-
     def table_tab() -> None:
         st.caption(t("table_caption", lang))
         st.dataframe(C.results_table(current, trade + stocks, units_of, lang), width="stretch",
                      hide_index=True)
-
 
     for tab, draw_tab in ((tabs[2], structure_tab), (tabs[3], calibration_tab), (tabs[4], table_tab)):
         if tab.open:
