@@ -237,13 +237,43 @@ def test_scenario_picker_loads_levers_and_runs_them(env, model, specs):
                                              model=model))
 
 
-def test_scenario_picker_shows_a_ramp_as_a_step_and_says_so(env, specs):
+RAMPED = ("name: t\ndescription: t\nlevers:\n"
+          "  talent: {ramp: {value: 1.5, start: 2025, end: 2030}}\n")
+
+
+def test_scenario_picker_runs_a_ramp_as_in_the_file_and_says_so(env, model, specs):
     at = start("en")
     at.selectbox(key="scenario").set_value("policies.yaml::ramped")
     at.run()
     talent = next(s for s in specs if s.short == "talent")
+    # the sliders show the ramp's final value and first year; the run is the ramp itself
     assert at.slider(key=talent.value.key).value == pytest.approx(1.5)
+    assert at.slider(key=talent.start.key).value == 2025
     assert any("ramp" in i.value for i in at.info)
+    ramp = library_value(RAMPED, env, model=model)
+    step = library_value(lever_yaml("talent", 1.5, 2025), env, model=model)
+    assert shown(ramp) != shown(step)  # the two runs differ on screen
+    assert metric(at) == shown(ramp)
+
+
+def test_moving_a_ramped_lever_makes_it_a_step(env, model, specs):
+    at = start("en")
+    at.selectbox(key="scenario").set_value("policies.yaml::ramped")
+    at.run()
+    talent = next(s for s in specs if s.short == "talent")
+    at.slider(key=talent.start.key).set_value(2027)
+    at.run()
+    assert metric(at) == shown(library_value(lever_yaml("talent", 1.5, 2027), env, model=model))
+
+
+def test_downloaded_yaml_keeps_a_ramp(model, specs):
+    loaded = S.from_scenario(sc.load_scenarios_text(RAMPED, "test")[0], specs)
+    doc = S.scenario_doc(loaded.settings, specs, model, name="n", description="d",
+                         extras=loaded.extras)
+    assert doc["levers"] == {"talent": {"ramp": {"value": 1.5, "start": 2025.0, "end": 2030.0}}}
+    # and it is a valid scenario that runs as the file does
+    again = S.validate_doc(doc)
+    assert again.levers["talent"] == sc.load_scenarios_text(RAMPED, "test")[0].levers["talent"]
 
 
 REPO_SCENARIOS = [c.key for c in R.scenario_choices(ROOT / "scenarios")[0]]
@@ -265,9 +295,8 @@ def test_every_shipped_scenario_loads_in_the_picker(monkeypatch, model, key):
     calibrated = sc.load_calibrated(calib)
     resolved = sc.resolve(scenario, model, calibrated, members=1)
     res = model.simulate(method="scipy", **resolved.simulate_kwargs())
-    simple = all(isinstance(v, sc.ConstantLever) for v in scenario.levers.values())
-    if simple:  # ramps and tables are shown as steps: not the same run
-        assert metric(at) == shown(float(res.at(EXPORTS, resolved.final_time)))
+    # ramps and tables included: they run as in the file
+    assert metric(at) == shown(float(res.at(EXPORTS, resolved.final_time)))
 
 
 def test_reset_returns_every_slider_and_the_outputs_to_baseline(env, specs):

@@ -222,12 +222,23 @@ EXTRA_FIELDS: tuple[str, ...] = ("base", "horizon", "members", "sampling", "seed
 
 @dataclass
 class Extras:
-    """What a loaded scenario sets besides its levers (kept and written back on download)."""
+    """What a loaded scenario sets besides its slider levers (kept and written back on download).
+
+    ``shaped``: ramp and table levers, which no slider can show, by lever:
+    ``(slider value, slider start, lever document)``. Such a lever runs as in
+    the file while its two sliders stay where the scenario put them; moving
+    either makes it a plain ``{value, start}`` lever.
+    """
 
     fields: dict = field(default_factory=dict)
+    shaped: dict = field(default_factory=dict)
 
     def horizon(self, model) -> float:
         return float(self.fields.get("horizon", model.controls.final_time))
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(float(a), float(b), rel_tol=0, abs_tol=1e-9)
 
 
 def _plain(x: float) -> float | int:
@@ -256,9 +267,17 @@ def scenario_doc(settings: Mapping[str, float], specs: list[LeverSpec], model, *
     doc: dict = {"name": name.strip(), "description": description.strip()}
     doc["base"] = fields_.pop("base", "calibrated")
     doc["horizon"] = int(fields_.pop("horizon", int(model.controls.final_time)))
-    doc["levers"] = {spec.short: {"value": _plain(settings[spec.value.name]),
-                                  "start": _plain(settings[spec.start.name])}
-                     for spec in changed_levers(settings, specs)}
+    changed = {spec.short for spec in changed_levers(settings, specs)}
+    shaped = extras.shaped if extras else {}
+    doc["levers"] = {}
+    for spec in specs:
+        kept = shaped.get(spec.short)
+        if kept is not None and _same(settings[spec.value.name], kept[0]) and \
+                _same(settings[spec.start.name], kept[1]):
+            doc["levers"][spec.short] = kept[2]
+        elif spec.short in changed:
+            doc["levers"][spec.short] = {"value": _plain(settings[spec.value.name]),
+                                         "start": _plain(settings[spec.start.name])}
     if band and not has_own_ensemble(fields_):
         fields_.update(members=BAND_MEMBERS, seed=BAND_SEED, sampling=BAND_SAMPLING,
                        calibration_uncertainty=BAND_CALIBRATION)
@@ -343,8 +362,9 @@ def from_scenario(scenario: sc.Scenario, specs: list[LeverSpec]) -> LoadedScenar
     """Slider settings and kept fields of a validated scenario.
 
     ``{value, start}`` and ``step`` levers map exactly onto the sliders; a
-    ``ramp`` or ``table`` lever has no slider form and is shown as a step to
-    its final value from its first year (``notes`` says so).
+    ``ramp`` or ``table`` lever has no slider form: its sliders show its final
+    value and first year, and it runs as in the file (kept in
+    ``extras.shaped``) until one of them is moved (``notes`` says so).
 
     Raises
     ------
@@ -354,6 +374,7 @@ def from_scenario(scenario: sc.Scenario, specs: list[LeverSpec]) -> LoadedScenar
     settings = baseline_settings(specs)
     by_short = {spec.short: spec for spec in specs}
     notes = []
+    shaped: dict = {}
     for short, setting in scenario.levers.items():
         spec = by_short.get(short)
         if spec is None:
@@ -364,12 +385,18 @@ def from_scenario(scenario: sc.Scenario, specs: list[LeverSpec]) -> LoadedScenar
             value, start = setting.step.value, setting.step.start
         elif isinstance(setting, sc.RampLever):
             value, start = setting.ramp.value, setting.ramp.start
-            notes.append(f"{short}: ramp {setting.ramp.start:g}-{setting.ramp.end:g} shown as a "
-                         f"step to {value:g} from {start:g}")
+            notes.append(f"{short}: ramp to {value:g} over {setting.ramp.start:g}-"
+                         f"{setting.ramp.end:g}, run as in the file; its sliders show the final "
+                         "value and the first year (moving one makes it a step)")
+            shaped[short] = (value, start, {"ramp": setting.ramp.model_dump(mode="python")})
         else:
             years = sorted(setting.table)
             value, start = setting.table[years[-1]], years[0]
-            notes.append(f"{short}: table shown as a step to {value:g} from {start:g}")
+            notes.append(f"{short}: table over {years[0]:g}-{years[-1]:g}, run as in the file; its "
+                         f"sliders show the last value and the first year (moving one makes it "
+                         "a step)")
+            shaped[short] = (value, start, {"table": {_plain(y): _plain(v)
+                                                      for y, v in setting.table.items()}})
         for slider, x in ((spec.value, value), (spec.start, start)):
             try:
                 check_in_range(slider, float(x))
@@ -379,7 +406,7 @@ def from_scenario(scenario: sc.Scenario, specs: list[LeverSpec]) -> LoadedScenar
     data = scenario.model_dump(mode="python")
     extras = Extras({k: _dump_field(data[k]) for k in EXTRA_FIELDS
                      if k in data and data[k] != sc.Scenario.model_fields[k].get_default(
-                         call_default_factory=True)})
+                         call_default_factory=True)}, shaped)
     return LoadedScenario(scenario.name, scenario.description, settings, extras, tuple(notes))
 
 
