@@ -4,7 +4,7 @@ Prints, for ``model/digital_trade.mdl`` and ``model/calibrated.yaml``, the
 median time of each step of a redraw at a new lever value (nothing cached):
 the point run, the 200-member band ensemble, the chart data, and one whole
 script run under ``streamlit.testing.v1.AppTest``. The browser figure (key
-press to displayed value, in headless Chromium) is measured by
+press to the last chart repaint, band included, in headless Chromium) is measured by
 ``tests/test_app_browser.py``, which also writes the README's ``bench:app``
 block; this script only prints.
 
