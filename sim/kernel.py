@@ -18,6 +18,20 @@ from numba import njit
 
 from .backends import SMALL_VENSIM
 
+
+def _jit(fn):
+    """Compile ``fn`` once per installation (Numba's disk cache), or once per process.
+
+    Numba refuses ``cache=True`` when it finds no writable place for the cache
+    (a read-only installation without a writable home or ``NUMBA_CACHE_DIR``);
+    the kernel then compiles in each new process instead of failing.
+    """
+    try:
+        return njit(cache=True, error_model="numpy", nogil=True)(fn)
+    except RuntimeError:
+        return njit(cache=False, error_model="numpy", nogil=True)(fn)
+
+
 from .opcodes import (ABS, ACOS, ADD, AND, ASIN, ATAN, COPY, COS, DIV, EQ, EXP, GE, GT, LE, LN,  # noqa: F401
                       LOG, LOOKUP, LT, MAX, MIN, MOD, MUL, NE, NOT, OR, POW, PULSE, PULSE_TRAIN,
                       RAMP, RAMP_END, SIN, SQRT, STEP, SUB, TAN, TRUNC, WHERE, XIDZ, ZIDZ)
@@ -128,7 +142,7 @@ def _lookup(x, tx, ty, lo, hi):
     return ty[a] + (ty[b] - ty[a]) * (x - tx[a]) / (tx[b] - tx[a])
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@_jit
 def execute(code, reg, tx, ty, toff, rep):
     """Run every instruction of ``code`` over all members (columns) of ``reg``, in place.
 
@@ -219,7 +233,7 @@ def execute(code, reg, tx, ty, toff, rep):
                 reg[d, j] = value
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@_jit
 def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
     """Load stocks ``y`` (stocks, N) and time ``t``, run the tape, return the derivatives (stocks, N).
 
@@ -239,14 +253,14 @@ def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
     return out
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@_jit
 def rates1(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
     """:func:`rates` for one member: ``y`` and the result are 1-D (stocks,)."""
     return rates1_clipped(t, -np.inf, np.inf, y, code, reg, time_row, stock_rows, out_rows, tx, ty,
                           toff)
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@_jit
 def rates1_clipped(t, lo, hi, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff):
     """:func:`rates1` at the time ``t`` clipped into [lo, hi] (a SciPy segment between switches)."""
     if t < lo:

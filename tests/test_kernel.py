@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 import sim
 from sim import kernel
@@ -282,3 +283,17 @@ def test_calibration_band_ensemble_jit_equals_closures(method):
               "Import Elasticity to Digital Economy": rng.uniform(0.6, 0.7, 40)}
     _same_results(model.simulate(params, method=method, kernel="jit"),
                   model.simulate(params, method=method, kernel="python"))
+
+
+def test_kernel_compiles_without_a_writable_cache(monkeypatch):
+    # Numba raises at decoration when it finds nowhere to write its cache: compile per process
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+
+    def plus_one(x):
+        return x + 1.0
+
+    with pytest.raises(RuntimeError, match="no locator available"):
+        njit(cache=True)(plus_one)
+    assert kernel._jit(plus_one)(1.0) == 2.0
