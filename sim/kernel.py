@@ -1,8 +1,9 @@
 """The compiled interpreter that runs a tape (see :mod:`sim.tape`) over a register file.
 
 A tape is data: an integer array with one instruction per row
-``(opcode, destination, operand 0, ..., operand 6)``; registers are rows of a
-float array ``reg`` of shape (registers, N members). This module is the only
+``(opcode, destination, operand 0, ..., operand 6, uniform)``; registers are
+rows of a float array ``reg`` of shape (registers, N members); a *uniform*
+instruction gives the same result for every member and is computed once. This module is the only
 compiled code in the package: Numba compiles these few functions once (cached
 on disk), whatever the model. No model text, name or expression is ever turned
 into code; a model changes only the integers and floats the interpreter reads.
@@ -17,6 +18,9 @@ import numpy as np
 from numba import njit
 
 from .backends import SMALL_VENSIM
+from .opcodes import (ABS, ACOS, ADD, AND, ASIN, ATAN, COPY, COS, DIV, EQ, EXP, GE, GT, LE, LN,  # noqa: F401
+                      LOG, LOOKUP, LT, MAX, MIN, MOD, MUL, NE, NOT, OR, POW, PULSE, PULSE_TRAIN,
+                      RAMP, RAMP_END, SIN, SQRT, STEP, SUB, TAN, TRUNC, WHERE, XIDZ, ZIDZ)
 
 
 def _jit(fn):
@@ -30,11 +34,6 @@ def _jit(fn):
         return njit(cache=True, error_model="numpy", nogil=True)(fn)
     except RuntimeError:
         return njit(cache=False, error_model="numpy", nogil=True)(fn)
-
-
-from .opcodes import (ABS, ACOS, ADD, AND, ASIN, ATAN, COPY, COS, DIV, EQ, EXP, GE, GT, LE, LN,  # noqa: F401
-                      LOG, LOOKUP, LT, MAX, MIN, MOD, MUL, NE, NOT, OR, POW, PULSE, PULSE_TRAIN,
-                      RAMP, RAMP_END, SIN, SQRT, STEP, SUB, TAN, TRUNC, WHERE, XIDZ, ZIDZ)
 
 
 @njit(inline="always")
