@@ -116,7 +116,8 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
                     sample: Callable, method: str, rtol: float, atol: float,
                     shape: tuple | None = None, tol: float = 0.0,
                     blame: Callable | None = None,
-                    segment_rates: Callable | None = None) -> tuple[bool, str, float]:
+                    segment_rates: Callable | None = None,
+                    sample_many: Callable | None = None) -> tuple[bool, str, float]:
     """Integrate with SciPy's ``solve_ivp`` solvers, segment by segment between the switch times.
 
     Each segment runs one of the solver classes ``solve_ivp`` dispatches to
@@ -142,7 +143,13 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
 
     ``segment_rates(lo, hi)``, when given, returns the clipped right-hand side
     ``f(t, y)`` of one segment directly (1-D states), in place of a clip
-    around ``rates``.
+    around ``rates``. It must return a float64 array of the states' shape:
+    the solver then calls it without SciPy's conversion wrapper.
+
+    ``sample_many(ks, ts, states)``, when given (1-D states), records all save
+    times at the end in one call (``states`` is stocks x len(ts)), in place of
+    ``rates`` + ``sample`` at each; the run's outcome is the same, since every
+    evaluation is a function of the time and the stocks alone.
 
     Returns
     -------
@@ -157,6 +164,7 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     scale = max(1.0, abs(grid.t0), abs(grid.tf))
     eps = max(4.0 * tol, 1e-12 * scale)
     h_last = None
+    collected: list | None = [] if sample_many is not None and shape and len(shape) == 1 else None
 
     def shaped(yy):
         return yy.reshape(shape) if shape else yy.tolist()
@@ -168,7 +176,8 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         mask = (save >= a - eps) & ((save < b - eps) | (last & (save <= b + eps)))
         pending = [int(k) for k in np.nonzero(mask)[0]]
 
-        if segment_rates is not None and shape and len(shape) == 1:
+        raw = segment_rates is not None and shape and len(shape) == 1
+        if raw:
             fun = segment_rates(lo, hi)
         elif shape and len(shape) == 1:
             def fun(t, yy, lo=lo, hi=hi):
@@ -186,22 +195,38 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         while True:
             first = min(h_last, b - start) if h_last else None
             ok, message, t_end, y_end, h = _segment(solver_class, fun, start, ystart, b, rtol, atol,
-                                                    first, save, pending, rates, sample, shaped)
+                                                    first, save, pending, rates, sample, shaped,
+                                                    collected, raw)
             h_last = h or h_last
             if ok:
                 y = y_end
                 break
             culprits = blame(t_end, y_end) if blame is not None else []
             if not len(culprits):
+                _record(collected, sample_many)
                 return False, message, t_end
             start, ystart = t_end, y_end.copy()
+    _record(collected, sample_many)
     return True, "ok", grid.tf
+
+
+def _record(collected: list | None, sample_many: Callable | None) -> None:
+    """Hand the collected (k, t, state) save points to ``sample_many`` in one call."""
+    if collected:
+        ks, ts, states = zip(*collected)
+        sample_many(np.asarray(ks), np.asarray(ts, dtype=float), np.stack(states, axis=1))
 
 
 def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rtol: float,
              atol: float, first_step: float | None, save: np.ndarray, pending: list[int],
-             rates: Callable, sample: Callable, shaped: Callable):
+             rates: Callable, sample: Callable, shaped: Callable, collected: list | None = None,
+             raw: bool = False):
     """Step one solver from ``start`` to ``end``, sampling the save times ``pending`` on the way.
+
+    Save points go to ``collected`` (k, t, state) when it is a list, else are
+    evaluated and sampled at once. ``raw``: ``fun`` already returns float64
+    arrays, so the solver calls it directly instead of through SciPy's
+    conversion and counting wrapper (``solver.nfev`` then stays at 1).
 
     Returns
     -------
@@ -209,6 +234,8 @@ def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rt
     """
     opts = {"first_step": first_step} if first_step else {}
     solver = solver_class(fun, start, ystart, end, rtol=rtol, atol=atol, **opts)
+    if raw:
+        solver.fun = fun
     h_prev = h_cur = 0.0
 
     def flush(t_now, finished):
@@ -221,6 +248,9 @@ def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rt
             else:
                 dense = dense or solver.dense_output()
                 ys = np.asarray(dense(min(tk, end)), dtype=float)
+            if collected is not None:
+                collected.append((k, tk, ys))
+                continue
             rates(tk, shaped(ys), True)
             sample(k, tk, shaped(ys))
 

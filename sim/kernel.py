@@ -146,12 +146,14 @@ def execute(code, reg, tx, ty, toff, rep):
     """Run every instruction of ``code`` over all members (columns) of ``reg``, in place.
 
     An instruction flagged uniform (column 9) is computed for member ``rep``
-    only and its result copied to every member.
+    only and its result copied to every member; ``rep < 0`` computes every
+    instruction for every column (columns that are not members of one
+    ensemble, e.g. one member at several times).
     """
     n = reg.shape[1]
     for k in range(code.shape[0]):
         op = code[k, 0]
-        uniform = code[k, 9] != 0 and n > 1
+        uniform = code[k, 9] != 0 and n > 1 and rep >= 0
         j0 = rep if uniform else 0
         j1 = rep + 1 if uniform else n
         d = code[k, 1]

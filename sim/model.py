@@ -279,7 +279,7 @@ class Model:
         backend = "scalar" if n == 1 else "vector"
         if kernel == "auto":
             kernel = "jit" if n <= JIT_MAX_MEMBERS else "python"
-        ev = Evaluator(p, backend, static, series, n, kernel)
+        ev = Evaluator(p, backend, static, series, n, kernel, continuous=method == "scipy")
         controls = self._eval_controls(static, n, {
             "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
             "saveper": saveper})
@@ -300,11 +300,16 @@ class Model:
                 x is not None for x in (final_time, time_step, saveper)):
             return self._simulate_dynamic_controls(ev, method, y0, t0, rec_slots, static, series)
         times = grid.save_times
+        sample_many = None
         if backend == "scalar":
-            rows: list = [None] * len(times)
+            table = np.full((len(times), len(rec_slots)), np.nan)
 
             def sample(k, t, y):
-                rows[k] = ev.values(rec_slots)
+                table[k] = ev.values(rec_slots)
+
+            if ev.reg is not None:
+                def sample_many(ks, ts, states):
+                    table[ks] = ev.points(ts, states, rec_slots)
         else:
             store = {i: np.full((len(times), n), np.nan) for i in rec_slots}
 
@@ -325,7 +330,6 @@ class Model:
             elif method == "rk4":
                 rk4(rates, y0, grid, sample, post)
             else:
-                ev.continuous = True
                 bps = sorted(set(breaks + self._breakpoints(ev, grid)))
                 if len(bps) > MAX_SEGMENTS:
                     # e.g. an ensemble whose members switch at thousands of different times:
@@ -346,12 +350,11 @@ class Model:
                                                       rtol, atol, shape=shape, tol=cont_tol,
                                                       blame=blame,
                                                       segment_rates=ev.segment_rates
-                                                      if backend == "scalar" else None)
+                                                      if backend == "scalar" else None,
+                                                      sample_many=sample_many)
                 if not ok:
                     failures.append(Failure(0 if n == 1 else -1, t_fail, f"solver: {msg}"))
         if backend == "scalar":
-            filled = [r if r is not None else [np.nan] * len(rec_slots) for r in rows]
-            table = np.asarray(filled, dtype=float).reshape(len(times), len(rec_slots))
             store = {i: table[:, j:j + 1] for j, i in enumerate(rec_slots)}
             if not failures:
                 failures += self._scan_nonfinite(table, [p.slots[i].name for i in rec_slots], times)

@@ -41,20 +41,33 @@ def _toposort(nodes, deps, program, what):
                          f"through {' -> '.join(cycle)}", variable=cycle[0]) from exc
 
 
-def _orders(program: Program, bp, series: frozenset) -> tuple[list[int], list[int]]:
+def pipe_sources(program: Program) -> dict[int, int]:
+    """DELAY N pipeline slot -> the delay-time slot it copies in continuous time."""
+    return {p_: it for it, pipes in program.pipelines for p_ in pipes}
+
+
+def _orders(program: Program, bp, series: frozenset,
+            continuous: bool = False) -> tuple[list[int], list[int]]:
     """Run order of the time-dependent auxiliaries, and the part of it the stocks' rates need.
 
-    Cached on the program per set of time-series overrides (the only thing they depend on).
+    In continuous time (``continuous``) the DELAY N pipeline slots are
+    auxiliaries too, copies of their delay time placed after it, so every
+    evaluation is a function of the time and the stocks alone. Cached on the
+    program per set of time-series overrides and mode (all they depend on).
     """
     cache = program.__dict__.setdefault("_run_order_cache", {})
-    key = (id(bp), series)
+    pipes = pipe_sources(program) if continuous else {}
+    key = (id(bp), series, bool(pipes))
     if key in cache:
         return cache[key]
-    run_nodes = set(bp.run_fn) | set(series)
+    run_nodes = set(bp.run_fn) | set(series) | set(pipes)
     dynamic = set(program.stock_slots) | set(series) | (program.uses_time & run_nodes)
-    order = _order(run_nodes, program.run_deps, program, "auxiliary equations")
+    deps = program.run_deps
+    if pipes:
+        deps = {**deps, **{p_: frozenset({it}) for p_, it in pipes.items()}}
+    order = _order(run_nodes, deps, program, "auxiliary equations")
     for s in order:
-        if s in dynamic or any(d in dynamic for d in program.run_deps.get(s, ())):
+        if s in dynamic or any(d in dynamic for d in deps.get(s, ())):
             dynamic.add(s)
     run_order = [s for s in order if s in dynamic and s not in series]
     # the auxiliaries the stocks' rates need (others are computed only when saved)
@@ -63,7 +76,7 @@ def _orders(program: Program, bp, series: frozenset) -> tuple[list[int], list[in
         s = todo.pop()
         if s not in need:
             need.add(s)
-            todo += list(program.run_deps.get(s, ()))
+            todo += list(deps.get(s, ()))
     cache[key] = (run_order, [s for s in run_order if s in need])
     return cache[key]
 
@@ -106,10 +119,13 @@ class Evaluator:
         traced tape (:mod:`sim.tape`) in the compiled interpreter
         (:mod:`sim.kernel`); "python" calls the closures of ``backend``. The
         initialisation always runs the closures.
+    continuous : bool
+        A continuous-time (SciPy) run: every DELAY N stage uses the current
+        delay time, instead of the fixed-step pipeline of past ones.
     """
 
     def __init__(self, program: Program, backend: str, static: dict, series: dict,
-                 n_members: int, kernel: str = "python") -> None:
+                 n_members: int, kernel: str = "python", continuous: bool = False) -> None:
         self.p = program
         self.n = n_members
         self.backend = backend
@@ -126,10 +142,16 @@ class Evaluator:
             v[slot] = num(val) if np.isscalar(val) else val
         self.v = v
         self.series = dict(series)
-        self.run_order, self.rate_order = _orders(program, self.bp, frozenset(self.series))
+        self.continuous = continuous
+        self.run_order, self.rate_order = _orders(program, self.bp, frozenset(self.series),
+                                                  continuous)
         self.stocks = list(program.stock_slots)
         self.pipelines = program.pipelines
-        self.continuous = False
+        self.run_fn, self.vrun_fn = self.bp.run_fn, self.vp.run_fn
+        if continuous and self.pipelines:
+            copies = {p_: (lambda v, t, it=it: v[it]) for p_, it in pipe_sources(program).items()}
+            self.run_fn = {**self.run_fn, **copies}
+            self.vrun_fn = {**self.vrun_fn, **copies}
         self.kernel = kernel
         self.reg = None
         if kernel == "jit":
@@ -224,6 +246,34 @@ class Evaluator:
             return rates(lo if t < lo else (hi if t > hi else t), y, False)
         return f
 
+    def points(self, ts: np.ndarray, states: np.ndarray, slots: list[int]) -> np.ndarray:
+        """Values of ``slots`` for one member at several times, from the compiled tape in one call.
+
+        Parameters
+        ----------
+        ts : ndarray (K,)
+            Times [model time unit].
+        states : ndarray (stocks, K)
+            The stocks at those times.
+        slots : list of int
+            The variables wanted.
+
+        Returns
+        -------
+        ndarray (K, len(slots))
+            What :meth:`rates` (all auxiliaries) then :meth:`values` give at each time.
+        """
+        from . import kernel as _k
+
+        tp = self.tapes
+        cols = np.repeat(self.reg[:, :1], len(ts), axis=1)
+        cols[tp.stock_rows] = states
+        cols[tp.time_row] = ts
+        for s, f in self.series.items():
+            cols[s] = [f(t) for t in ts]
+        _k.execute(tp.full[self.continuous], cols, tp.tx, tp.ty, tp.toff, -1)
+        return cols[slots].T
+
     def rates_jit(self, t: float, y, full: bool = True):
         """Derivatives from the compiled tape; ``y`` is (stocks,) for one member, else (stocks, N)."""
         reg = self.reg
@@ -238,12 +288,6 @@ class Evaluator:
         # uniform instructions are computed for a member still running (masked ones are frozen)
         rep = int(np.argmin(self.masked)) if getattr(self, "any_masked", False) else 0
         return self._kfn(t, y, code, reg, *self._kargs, rep)
-
-    def _pipes_current(self) -> None:
-        v = self.v
-        for it, pipes in self.pipelines:
-            for p_ in pipes:
-                v[p_] = v[it]
 
     def stock_values(self):
         v = self.v
@@ -274,25 +318,20 @@ class Evaluator:
             v[s] = val
         for s, f in self.series.items():
             v[s] = f(t)
-        run, rate = self.bp.run_fn, self.bp.rate_fn
+        run, rate = self.run_fn, self.bp.rate_fn
         order = self.run_order if full else self.rate_order
         try:
             for s in order:
                 v[s] = run[s](v, t)
-            if self.continuous and self.pipelines:
-                self._pipes_current()
             return [rate[s](v, t) for s in self.stocks]
         except _FALLBACK:
             # a domain error in float arithmetic: redo this evaluation with numpy (inf, nan)
             with np.errstate(all="ignore"):
-                vrun, vrate = self.vp.run_fn, self.vp.rate_fn
+                vrun, vrate = self.vrun_fn, self.vp.rate_fn
                 vv, tt = _as_numpy(v), np.float64(t)
                 for s in order:
                     vv[s] = vrun[s](vv, tt)
                     v[s] = float(vv[s])
-                if self.continuous and self.pipelines:
-                    self._pipes_current()
-                    vv = _as_numpy(v)
                 return [float(vrate[s](vv, tt)) for s in self.stocks]
 
     def rates_vector(self, t: float, y: np.ndarray, full: bool = True) -> np.ndarray:
@@ -303,12 +342,10 @@ class Evaluator:
             v[s] = y[k]
         for s, f in self.series.items():
             v[s] = np.float64(f(t))
-        run, rate = self.bp.run_fn, self.bp.rate_fn
+        run, rate = self.run_fn, self.bp.rate_fn
         out = np.empty_like(y)
         for s in (self.run_order if full else self.rate_order):
             v[s] = run[s](v, t)
-        if self.continuous and self.pipelines:
-            self._pipes_current()
         for k, s in enumerate(self.stocks):
             out[k] = rate[s](v, t)
         return out

@@ -155,7 +155,9 @@ class Tapes:
     full, rates : dict[bool, ndarray]
         Keyed by ``continuous``: all dynamic auxiliaries then the derivatives
         (``full``), or only what the derivatives need (``rates``). Continuous
-        tapes also refresh DELAY N pipelines to the current delay time.
+        tapes copy the current delay time into the DELAY N pipeline slots where
+        the continuous run order places them; fixed-step tapes leave them to
+        the integrator's shift.
     n_rows : int
         Registers needed.
     time_row : int
@@ -295,17 +297,17 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
     vs = [Sym("slot", (i,)) for i in range(S)]
     ts = Sym("time", ())
     em = _Emitter(varying)
-    traced = {s: bp.run_fn[s](vs, ts) for s in run_order}
+    source = {p_: it for it, pipes in pipelines for p_ in pipes}
+    traced = {s: bp.run_fn[s](vs, ts) for s in run_order if s not in source}
     derivs = [bp.rate_fn[s](vs, ts) for s in stocks]
 
     def program_for(order, continuous):
         code: list = []
         for s in order:
-            em.assign(traced[s], ("r", s), code)
-        if continuous:
-            for it, pipes in pipelines:
-                for p_ in pipes:
-                    em.copy(("r", p_), ("r", it), code)
+            if s not in source:
+                em.assign(traced[s], ("r", s), code)
+            elif continuous:  # a DELAY N pipeline in continuous time: the current delay time
+                em.copy(("r", s), ("r", source[s]), code)
         for k, d in enumerate(derivs):
             em.assign(d, ("o", k), code)
         return code

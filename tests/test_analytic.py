@@ -166,9 +166,8 @@ def test_scipy_driver_equals_solve_ivp(models, scipy_method):
     c = model.controls
     stocks = [model.variables[s].name for s in model.stocks]
     y0 = [res[s][0] for s in stocks]
-    ev = Evaluator(model.program, "scalar", {}, {}, 1, kernel="python")
+    ev = Evaluator(model.program, "scalar", {}, {}, 1, kernel="python", continuous=True)
     ev.initialize(c.initial_time, 0.0, c.time_step)
-    ev.continuous = True
     sol = solve_ivp(lambda t, y: np.array(ev.rates_scalar(t, y.tolist(), False)),
                     (c.initial_time, c.final_time), y0, method=scipy_method, rtol=1e-7, atol=1e-9,
                     dense_output=True)
