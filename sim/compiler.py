@@ -59,6 +59,7 @@ class Compiler:
         self.defaults: dict[int, float] = {}
         self.stock_slots: list[int] = []
         self.breakpoint_deps: list[frozenset] = []
+        self.breakpoint_gates: list[frozenset | None] = []
         self.pipelines: list[tuple[int, list[int]]] = []
         self.stock_flows: dict[str, tuple[tuple, tuple]] = {}
         self._hidden_counter: dict[str, int] = {}
@@ -124,7 +125,8 @@ class Compiler:
                        default_constants=self.defaults, init_deps=self.init_deps,
                        run_deps=self.run_deps, rate_deps=self.rate_deps, uses_time=self.uses_time,
                        stock_slots=self.stock_slots, backends=backends,
-                       breakpoint_deps=self.breakpoint_deps, tol_slot=self._tol, dt_slot=self._dt,
+                       breakpoint_deps=self.breakpoint_deps,
+                       breakpoint_gates=self.breakpoint_gates, tol_slot=self._tol, dt_slot=self._dt,
                        pipelines=self.pipelines, stock_flows=self.stock_flows)
 
     def _compile_element(self, e: RawElement) -> None:
@@ -322,7 +324,8 @@ class Compiler:
         if fname == "step":
             if len(vals) != 2:
                 raise self._arity("STEP", 2)
-            self._add_breakpoint("at", [vals[1]], compiled[1][1])
+            # a switch at vals[1] unless the height is 0 (a lever left at its default)
+            self._add_breakpoint("step", [vals[1], vals[0]], compiled[1][1], gate=compiled[0][1])
             step = B.step
             if not callable(vals[0]) and not callable(vals[1]):
                 hc, tsc = float(vals[0]), float(vals[1])
@@ -383,11 +386,17 @@ class Compiler:
         if isinstance(argnode, ae.ReferenceStructure) and argnode.reference == "time":
             self._add_breakpoint("at", [float(x) for x in xs], set())
 
-    def _add_breakpoint(self, kind, vals, deps):
+    def _add_breakpoint(self, kind, vals, deps, gate=None):
+        """Record a switch time: ``vals`` evaluated where ``deps`` are static.
+
+        ``gate``: the dependencies of a value that may cancel the switch (a
+        STEP's height), read only when they are static too.
+        """
         if self.B.name != "vector":
             return
         self.prog.breakpoints.append((kind, list(vals)))
         self.breakpoint_deps.append(frozenset(deps))
+        self.breakpoint_gates.append(None if gate is None else frozenset(gate))
 
     def _order(self, order_node) -> int:
         value = self._static_value(order_node)

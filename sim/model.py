@@ -492,18 +492,33 @@ class Model:
         return [Failure(0, float(times[k]), names[int(np.argmax(bad[k]))])]
 
     def _breakpoints(self, ev: Evaluator, grid: TimeGrid) -> list[float]:
-        """Switch times of STEP/PULSE/RAMP/time lookups whose arguments are static."""
-        p, v, out = self.program, ev.v, []
+        """Switch times of STEP/PULSE/RAMP/time lookups whose arguments are static.
+
+        A STEP whose height is static and 0 for every member switches nothing
+        (a policy lever left at its default), so it does not split the run.
+        """
+        p, out = self.program, []
         dynamic = set(ev.run_order) | set(ev.stocks) | set(ev.series)
         vb = p.backends["vector"].breakpoints
-        vv, t0 = None, np.float64(grid.t0)
-        for (kind, vals), deps in zip(vb, p.breakpoint_deps, strict=True):
+        gates = p.breakpoint_gates or [None] * len(vb)
+        t0, vv = np.float64(grid.t0), []
+
+        def value(f) -> np.ndarray:
+            if not callable(f):
+                return np.atleast_1d(np.asarray(f, float))
+            if not vv:
+                vv.append(_as_numpy(ev.v))
+            with np.errstate(all="ignore"):
+                return np.atleast_1d(np.asarray(f(vv[0], t0), float))
+
+        for (kind, vals), deps, gate in zip(vb, p.breakpoint_deps, gates, strict=True):
             if deps & dynamic:
                 continue
-            with np.errstate(all="ignore"):
-                vv = _as_numpy(v) if vv is None else vv
-                xs = [np.atleast_1d(np.asarray(f(vv, t0) if callable(f) else f, float))
-                      for f in vals]
+            if kind == "step":
+                if gate & dynamic or np.any(value(vals[1]) != 0):
+                    out += value(vals[0]).tolist()
+                continue
+            xs = [value(f) for f in vals]
             if kind == "at":
                 for x in xs:
                     out += x.tolist()
@@ -519,8 +534,7 @@ class Model:
                     out += [k, k + w]
                     k += itv
                 out.append(en)
-        finite = sorted({float(x) for x in out if np.isfinite(x) and grid.t0 < x < grid.tf})
-        return finite
+        return sorted({float(x) for x in out if np.isfinite(x) and grid.t0 < x < grid.tf})
 
 
 def load_model(path: str | Path) -> Model:

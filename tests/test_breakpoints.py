@@ -1,0 +1,73 @@
+"""Where a ``scipy`` run is split: the model's known switch times, and only those.
+
+SciPy's solvers assume a smooth right-hand side; the engine integrates
+piecewise between the times at which STEP, PULSE, PULSE TRAIN, RAMP and
+time lookups switch, when those times are static. A STEP of height 0 (a
+policy lever left at its default) switches nothing and does not split the run.
+The split points are observed by wrapping the integrator the model calls.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sim
+import sim.model
+from conformance import mdl_text
+
+
+def split_points(tmp_path: Path, equations: list[str], params=None, **controls) -> list[float]:
+    path = tmp_path / "switches.mdl"
+    path.write_text(mdl_text(equations, **controls), encoding="utf-8")
+    model = sim.load_model(path)
+    seen: list = []
+    real = sim.model.scipy_piecewise
+
+    def spy(rates, y0, grid, breaks, *args, **kwargs):
+        seen.append(list(breaks))
+        return real(rates, y0, grid, breaks, *args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sim.model, "scipy_piecewise", spy)
+    try:
+        model.simulate(params, method="scipy")
+    finally:
+        mp.undo()
+    assert len(seen) == 1
+    return seen[0]
+
+
+STOCK = ["Level = INTEG(Inflow, 0)"]
+
+
+@pytest.mark.parametrize("inflow, expected", [
+    ("STEP(2, 3)", [3.0]),
+    ("STEP(0, 3)", []),                                  # height 0: no switch
+    ("STEP(Lever - 1, 3)", []),                          # a lever at its default 1
+    ("STEP(Level, 3)", [3.0]),                           # height depends on a stock: kept
+    ("PULSE(2, 1.5)", [2.0, 3.5]),
+    ("RAMP(1, 2, 5)", [2.0, 5.0]),
+    ("PULSE TRAIN(1, 0.5, 3, 6)", [1.0, 1.5, 4.0, 4.5, 6.0]),
+    ("STEP(1, Level + 3)", []),                          # the time depends on a stock: unknown
+])
+def test_runs_are_split_at_static_switch_times(tmp_path, inflow, expected):
+    got = split_points(tmp_path, STOCK + [f"Inflow = {inflow}", "Lever = 1"], final=8)
+    assert got == expected
+
+
+def test_a_lever_moved_from_its_default_splits_the_run(tmp_path):
+    eqs = STOCK + ["Inflow = STEP(Lever - 1, 3)", "Lever = 1"]
+    assert split_points(tmp_path, eqs, {"Lever": 1.5}, final=8) == [3.0]
+    # in an ensemble, one member away from 0 is enough
+    assert split_points(tmp_path, eqs, {"Lever": np.array([1.0, 1.0, 2.0])}, final=8) == [3.0]
+
+
+def test_zero_height_step_changes_nothing_in_the_result(tmp_path):
+    # the run without the split equals the closed form as closely as the one with it
+    path = tmp_path / "zero.mdl"
+    path.write_text(mdl_text(["Level = INTEG(-Level / 2 + STEP(Lever - 1, 3), 1)", "Lever = 1"],
+                             final=8), encoding="utf-8")
+    res = sim.load_model(path).simulate(method="scipy", rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res["Level"], np.exp(-res.times / 2), rtol=1e-7)
