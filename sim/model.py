@@ -417,7 +417,9 @@ class Model:
     def _record_slots(self, outputs) -> list[int]:
         p = self.program
         if outputs is None:
-            return [i for i in self._visible if p.slots[i].kind != "lookup"]
+            if not hasattr(self, "_all_recorded"):
+                self._all_recorded = [i for i in self._visible if p.slots[i].kind != "lookup"]
+            return self._all_recorded
         out = []
         for name in outputs:
             py = self.py_name(name)
@@ -504,37 +506,42 @@ class Model:
         t0, vv = np.float64(grid.t0), []
 
         def value(f) -> np.ndarray:
-            if not callable(f):
-                return np.atleast_1d(np.asarray(f, float))
-            if not vv:
-                vv.append(_as_numpy(ev.v))
-            with np.errstate(all="ignore"):
-                return np.atleast_1d(np.asarray(f(vv[0], t0), float))
+            if callable(f):
+                if not vv:
+                    vv.append(_as_numpy(ev.v))
+                f = f(vv[0], t0)
+            return np.asarray(f, float).reshape(-1)
 
-        for (kind, vals), deps, gate in zip(vb, p.breakpoint_deps, gates, strict=True):
-            if deps & dynamic:
-                continue
-            if kind == "step":
-                if gate & dynamic or np.any(value(vals[1]) != 0):
-                    out += value(vals[0]).tolist()
-                continue
-            xs = [value(f) for f in vals]
-            if kind == "at":
-                for x in xs:
-                    out += x.tolist()
-            elif kind == "pulse":
-                st, w = xs
-                w = np.where(w == 0, grid.dt, w)
-                out += st.tolist() + (st + w).tolist()
-            elif kind == "pulse_train":
-                st, itv, w, en = (float(x[0]) for x in xs)
-                w = w or grid.dt
-                k = st
-                while k < min(en, grid.tf) and itv > 0 and len(out) < 10000:
-                    out += [k, k + w]
-                    k += itv
-                out.append(en)
+        with np.errstate(all="ignore"):
+            for (kind, vals), deps, gate in zip(vb, p.breakpoint_deps, gates, strict=True):
+                self._switches(kind, vals, deps, gate, dynamic, value, grid, out)
         return sorted({float(x) for x in out if np.isfinite(x) and grid.t0 < x < grid.tf})
+
+    @staticmethod
+    def _switches(kind, vals, deps, gate, dynamic, value, grid, out) -> None:
+        """Append the switch times of one STEP/PULSE/RAMP/lookup to ``out`` (see _breakpoints)."""
+        if deps & dynamic:
+            return
+        if kind == "step":
+            if gate & dynamic or np.any(value(vals[1]) != 0):
+                out += value(vals[0]).tolist()
+            return
+        xs = [value(f) for f in vals]
+        if kind == "at":
+            for x in xs:
+                out += x.tolist()
+        elif kind == "pulse":
+            st, w = xs
+            w = np.where(w == 0, grid.dt, w)
+            out += st.tolist() + (st + w).tolist()
+        elif kind == "pulse_train":
+            st, itv, w, en = (float(x[0]) for x in xs)
+            w = w or grid.dt
+            k = st
+            while k < min(en, grid.tf) and itv > 0 and len(out) < 10000:
+                out += [k, k + w]
+                k += itv
+            out.append(en)
 
 
 def load_model(path: str | Path) -> Model:

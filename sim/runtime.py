@@ -135,9 +135,13 @@ class Evaluator:
         # (x / 0.0 gives inf, as in Vensim, instead of raising).
         num = float if backend == "scalar" else np.float64
         self.num = num
-        v = [num(0.0)] * len(program.slots)
-        for slot, val in program.default_constants.items():
-            v[slot] = num(val)
+        templates = program.__dict__.setdefault("_value_templates", {})
+        if num not in templates:  # every slot 0, the model's constants at their values
+            t_ = [num(0.0)] * len(program.slots)
+            for slot, val in program.default_constants.items():
+                t_[slot] = num(val)
+            templates[num] = t_
+        v = list(templates[num])
         for slot, val in static.items():
             v[slot] = num(val) if np.isscalar(val) else val
         self.v = v
@@ -187,8 +191,11 @@ class Evaluator:
         if self.kernel == "jit":
             tp = self.tapes
             reg = np.empty((tp.n_rows, self.n))
-            for i, val in enumerate(v):
-                reg[i] = val
+            if self.backend == "scalar":
+                reg[:len(v), 0] = v
+            else:
+                for i, val in enumerate(v):
+                    reg[i] = val
             reg[tp.const_rows] = tp.const_values[:, None]
             self.reg = reg
             if self.backend == "scalar":
