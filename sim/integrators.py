@@ -8,11 +8,12 @@ lets the evaluator skip auxiliaries that no stock's rate needs.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau
+from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau, ode
 
 from .errors import ParameterError
 
@@ -113,8 +114,10 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
     _fixed_step(rates, y0, grid, sample, advance, post_step)
 
 
-SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA", "DOPRI5")
 _SOLVERS = {"RK45": RK45, "RK23": RK23, "DOP853": DOP853, "Radau": Radau, "BDF": BDF, "LSODA": LSODA}
+#: step budget of one DOPRI5 call (between two saved times); SciPy's default is 500
+DOPRI5_MAX_STEPS = 100_000
 
 
 def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
@@ -162,7 +165,8 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     """
     if method not in SCIPY_METHODS:
         raise ParameterError(f"scipy_method '{method}' is not one of {', '.join(SCIPY_METHODS)}")
-    solver_class = _SOLVERS[method]
+    solver_class = _SOLVERS.get(method)
+    run_segment = _segment if solver_class is not None else _segment_dopri5
     edges = [grid.t0] + sorted(b for b in set(breaks) if grid.t0 < b < grid.tf) + [grid.tf]
     save = grid.save_times
     y = np.asarray(y0, dtype=float).ravel()
@@ -199,9 +203,9 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         start, ystart = a, y
         while True:
             first = min(h_last, b - start) if h_last else None
-            ok, message, t_end, y_end, h = _segment(solver_class, fun, start, ystart, b, rtol, atol,
-                                                    first, save, pending, rates, sample, shaped,
-                                                    collected, raw)
+            ok, message, t_end, y_end, h = run_segment(solver_class, fun, start, ystart, b, rtol,
+                                                       atol, first, save, pending, rates, sample,
+                                                       shaped, collected, raw)
             h_last = h or h_last
             if ok:
                 y = y_end
@@ -330,3 +334,66 @@ def euler_dynamic(rates: Callable, y0, t0: float, controls: Callable, sample: Ca
         y = _axpy(y, dt, r)
         t = t + dt
     raise ParameterError(f"more than {max_steps} steps: check TIME STEP and FINAL TIME")
+
+
+_DOPRI5_CODES = {-1: "input is not consistent", -2: "larger nsteps is needed",
+                 -3: "step size becomes too small", -4: "problem is probably stiff"}
+
+
+def _segment_dopri5(_solver_class, fun, start: float, ystart: np.ndarray, end: float,
+                    rtol: float, atol: float, first_step: float | None, save: np.ndarray,
+                    pending: list[int], rates: Callable, sample: Callable, shaped: Callable,
+                    collected: list | None = None, raw: bool = False):
+    """:func:`_segment` with SciPy's Fortran DOPRI5 (``scipy.integrate.ode("dopri5")``).
+
+    The Dormand-Prince 5(4) pair of RK45, stepped in compiled code (Hairer and
+    Wanner's DOPRI5); only the right-hand side is Python. The solver
+    integrates to each saved time in turn and lands on it, so saved values
+    are the solver's own steps, not an interpolation. Each of these calls
+    starts with the last full step of the one before (``first_step`` for the
+    first), as one uninterrupted run would: DOPRI5's own first-step guess
+    fails near a state of 0 with a small ``atol``.
+    """
+    solver = ode(fun).set_integrator("dopri5", rtol=rtol, atol=atol, nsteps=DOPRI5_MAX_STEPS)
+    accepted: list[float] = []
+    solver.set_solout(lambda t, y: accepted.append(t))
+    y = np.array(ystart, dtype=float)  # the compiled code overwrites its state in place
+    solver.set_initial_value(y, start)
+    work = solver._integrator.work  # WORK(7): the first step of the next call (0: DOPRI5 guesses)
+    h = first_step or 0.0
+
+    def record(k, tk, ys):
+        if collected is not None:
+            collected.append((k, tk, ys))
+        else:
+            rates(tk, shaped(ys), True)
+            sample(k, tk, shaped(ys))
+
+    while pending and float(save[pending[0]]) <= start:
+        k = pending.pop(0)
+        record(k, float(save[k]), np.array(ystart, dtype=float))
+    if y.size == 0:  # no stocks: nothing to integrate (the compiled code refuses n = 0)
+        while pending and float(save[pending[0]]) <= end:
+            k = pending.pop(0)
+            record(k, float(save[k]), y)
+        return True, "ok", end, y, None
+    ys = y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a failure is reported through the return code below
+        while solver.t < end:
+            k = pending[0] if pending and float(save[pending[0]]) <= end else None
+            tk = end if k is None else float(save[k])
+            work[6] = min(h, tk - solver.t)
+            accepted.clear()
+            ys = np.array(solver.integrate(tk), dtype=float)
+            if not solver.successful():
+                code = solver.get_return_code()
+                return (False, f"DOPRI5 failed: {_DOPRI5_CODES.get(code, f'code {code}')}",
+                        float(solver.t), ys, h)
+            steps = np.diff(accepted)  # accepted[0] is the start of the call
+            if steps.size:  # the last step is cut short by the target: carry the one before
+                h = float(steps[-2] if steps.size > 1 and steps[-1] < steps[-2] else steps[-1])
+            if k is not None:
+                pending.pop(0)
+                record(k, tk, ys)
+    return True, "ok", end, ys, h

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
+from scipy.integrate import ode, solve_ivp
 
 import sim
 from sim.runtime import Evaluator
@@ -124,7 +124,7 @@ def test_methods_at_the_model_time_step(models, model):
 
 
 # ---------------------------------------------------------------------- scipy
-@pytest.mark.parametrize("scipy_method", ["RK45", "LSODA", "DOP853", "BDF"])
+@pytest.mark.parametrize("scipy_method", ["RK45", "LSODA", "DOP853", "BDF", "DOPRI5"])
 @pytest.mark.parametrize("model", list(EXACT))
 def test_scipy_tight_tolerance(models, model, scipy_method):
     res = models[model].simulate(method="scipy", scipy_method=scipy_method, rtol=1e-8, atol=1e-10)
@@ -136,7 +136,7 @@ def test_scipy_tight_tolerance(models, model, scipy_method):
 # factor (the oscillator runs for ~2 periods and accumulates phase error).
 # BDF (variable order <= 5, meant for stiff problems) accumulates more on this
 # non-stiff oscillator, hence its larger factor.
-MULTIPLE = {"RK45": 10, "DOP853": 10, "LSODA": 10, "BDF": 100}
+MULTIPLE = {"RK45": 10, "DOP853": 10, "LSODA": 10, "BDF": 100, "DOPRI5": 10}
 
 
 @pytest.mark.parametrize("rtol", [1e-3, 1e-4, 1e-5, 1e-6, 1e-7])
@@ -174,3 +174,20 @@ def test_scipy_driver_equals_solve_ivp(models, scipy_method):
     want = np.column_stack([sol.sol(t) for t in res.times]).T
     got = np.column_stack([res[s] for s in stocks])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_dopri5_is_scipy_dopri5_landing_on_each_saved_time(models):
+    # DOPRI5 is scipy.integrate.ode("dopri5") integrating from saved time to saved time
+    # (the engine starts each call with the solver's last full step instead of DOPRI5's
+    # own guess, so the two agree to the tolerance, not to rounding)
+    model = models["oscillator"]
+    res = model.simulate(method="scipy", scipy_method="DOPRI5", rtol=1e-7, atol=1e-9)
+    c = model.controls
+    stocks = [model.variables[s].name for s in model.stocks]
+    ev = Evaluator(model.program, "scalar", {}, {}, 1, kernel="python", continuous=True)
+    y0 = np.array(ev.initialize(c.initial_time, 0.0, c.time_step), dtype=float)
+    r = ode(lambda t, y: np.array(ev.rates_scalar(t, y.tolist(), False)))
+    r.set_integrator("dopri5", rtol=1e-7, atol=1e-9, nsteps=100_000).set_initial_value(y0, c.initial_time)
+    want = [y0] + [np.array(r.integrate(t)) for t in res.times[1:]]
+    got = np.column_stack([res[s] for s in stocks])
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-6, atol=1e-8)

@@ -278,13 +278,16 @@ def test_member_masked_from_the_time_it_fails(fragile, method):
             np.testing.assert_array_equal(res[name][:, member], single[name], err_msg=name)
 
 
-def test_zero_divisor_member_is_masked_scipy(fragile):
-    res = fragile.simulate({"divisor": [1.0, 0.0, 2.0]}, method="scipy", rtol=1e-8, atol=1e-10)
+@pytest.mark.parametrize("scipy_method", ["RK45", "DOPRI5"])
+def test_zero_divisor_member_is_masked_scipy(fragile, scipy_method):
+    res = fragile.simulate({"divisor": [1.0, 0.0, 2.0]}, method="scipy", rtol=1e-8, atol=1e-10,
+                           scipy_method=scipy_method)
     assert [(f.member, f.variable) for f in res.failures] == [(1, "Inflow")]
     assert res.failures[0].time == pytest.approx(0.0, abs=1e-9)
     assert np.isnan(res["Stock"][1:, 1]).all()
     for member, divisor in ((0, 1.0), (2, 2.0)):
-        single = fragile.simulate({"divisor": divisor}, method="scipy", rtol=1e-8, atol=1e-10)
+        single = fragile.simulate({"divisor": divisor}, method="scipy", rtol=1e-8, atol=1e-10,
+                                  scipy_method=scipy_method)
         np.testing.assert_allclose(res["Stock"][:, member], single["Stock"], rtol=1e-7, atol=1e-9)
 
 
@@ -294,18 +297,20 @@ def test_single_run_reports_non_finite(fragile):
     assert not res.success
 
 
-def test_single_scipy_run_reports_non_finite(fragile):
-    res = fragile.simulate({"divisor": 0.0}, method="scipy")
+@pytest.mark.parametrize("scipy_method", ["RK45", "DOPRI5"])
+def test_single_scipy_run_reports_non_finite(fragile, scipy_method):
+    res = fragile.simulate({"divisor": 0.0}, method="scipy", scipy_method=scipy_method)
     assert not res.success
     assert len(res.failures) == 1
     assert res.failures[0].member == 0
     assert res.failures[0].time == pytest.approx(0.0, abs=1e-9)
 
 
-def test_scipy_ensemble_singular_member_does_not_sink_the_others(fragile):
+@pytest.mark.parametrize("scipy_method", ["RK45", "DOPRI5"])
+def test_scipy_ensemble_singular_member_does_not_sink_the_others(fragile, scipy_method):
     # member 1 integrates 1/(2 - Time): the solver cannot pass t = 2 for it;
     # it is frozen and reported, and the others complete
-    kw = dict(method="scipy", rtol=1e-8, atol=1e-10)
+    kw = dict(method="scipy", rtol=1e-8, atol=1e-10, scipy_method=scipy_method)
     res = fragile.simulate({"Blowup Time": [10.0, 2.0, 10.5]}, **kw)
     assert [(f.member, f.variable) for f in res.failures] == [(1, "Other")]
     assert res.failures[0].time == pytest.approx(2.0, abs=1e-6)

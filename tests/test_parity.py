@@ -77,11 +77,12 @@ SCIPY_PARITY_MARKS = {
 JUMPS = {("tests/delays/test_delays.mdl", "OutputDelayN"): [15.0]}
 
 
+@pytest.mark.parametrize("scipy_method", ["RK45", "DOPRI5"])
 @pytest.mark.parametrize(("cid", "mdl"), _case_params(SCIPY_PARITY_MARKS))
-def test_scipy_matches_fine_euler(loaded, cid, mdl):
+def test_scipy_matches_fine_euler(loaded, cid, mdl, scipy_method):
     model = loaded[cid]
     h = model.controls.time_step
-    ref = model.simulate(**SCIPY_KW)
+    ref = model.simulate(scipy_method=scipy_method, **SCIPY_KW)
     fine = model.simulate(method="euler", time_step=h / 16)
     finer = model.simulate(method="euler", time_step=h / 32)
     assert ref.success and fine.success and finer.success
