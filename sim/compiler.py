@@ -59,7 +59,7 @@ class Compiler:
         self.defaults: dict[int, float] = {}
         self.stock_slots: list[int] = []
         self.breakpoint_deps: list[frozenset] = []
-        self.breakpoint_gates: list[frozenset | None] = []
+        self.breakpoint_gates: list[list] = []  # per switch: (value, deps) pairs that cancel it at 0
         self.pipelines: list[tuple[int, list[int]]] = []
         self.stock_flows: dict[str, tuple[tuple, tuple]] = {}
         self._hidden_counter: dict[str, int] = {}
@@ -237,7 +237,13 @@ class Compiler:
             return (_mul(-1.0, a) if callable(a) else -a), d, ut
         if ops == ["positive"]:
             return self.expr(args[0])
-        compiled = [self.expr(a) for a in args]
+        marks, compiled = [], []
+        for a in args:
+            first = len(self.prog.breakpoints)
+            compiled.append(self.expr(a))
+            marks.append(range(first, len(self.prog.breakpoints)))
+        if all(op in ("*", "/") for op in ops):
+            self._gate_products(compiled, ops, marks)
         deps = set().union(*(c[1] for c in compiled))
         ut = any(c[2] for c in compiled)
         acc = compiled[0][0]
@@ -257,6 +263,27 @@ class Compiler:
                 raise ModelError(self.path, f"unsupported operator '{op}'", variable=self._current,
                                  construct=op)
         return acc, deps, ut
+
+    def _gate_products(self, compiled, ops, marks) -> None:
+        """Switch times inside one factor of a product are cancelled when another factor is 0.
+
+        ``a * PULSE(...)``, ``STEP(...) * b / c``: a factor multiplied (not a
+        divisor) that is 0 makes the whole product 0, whatever the switch does
+        (a shock of size 0 in a scenario).
+        """
+        if self.B.name != "vector":
+            return
+        factors = [0] + [i + 1 for i, op in enumerate(ops) if op == "*"]
+        for j, added in enumerate(marks):
+            others = [compiled[i] for i in factors if i != j]
+            if not added or not others:
+                continue
+            value = others[0][0]
+            for other in others[1:]:
+                value = _mul(value, other[0])
+            gate = (value, frozenset().union(*(o[1] for o in others)))
+            for k in added:
+                self.breakpoint_gates[k].append(gate)
 
     def _logic(self, node):
         B = self.B
@@ -325,7 +352,7 @@ class Compiler:
             if len(vals) != 2:
                 raise self._arity("STEP", 2)
             # a switch at vals[1] unless the height is 0 (a lever left at its default)
-            self._add_breakpoint("step", [vals[1], vals[0]], compiled[1][1], gate=compiled[0][1])
+            self._add_breakpoint("at", [vals[1]], compiled[1][1], gate=(vals[0], compiled[0][1]))
             step = B.step
             if not callable(vals[0]) and not callable(vals[1]):
                 hc, tsc = float(vals[0]), float(vals[1])
@@ -389,14 +416,14 @@ class Compiler:
     def _add_breakpoint(self, kind, vals, deps, gate=None):
         """Record a switch time: ``vals`` evaluated where ``deps`` are static.
 
-        ``gate``: the dependencies of a value that may cancel the switch (a
-        STEP's height), read only when they are static too.
+        ``gate``: (value, its dependencies), a value that cancels the switch
+        when it is static and 0 (a STEP's height); products add more gates.
         """
         if self.B.name != "vector":
             return
         self.prog.breakpoints.append((kind, list(vals)))
         self.breakpoint_deps.append(frozenset(deps))
-        self.breakpoint_gates.append(None if gate is None else frozenset(gate))
+        self.breakpoint_gates.append([] if gate is None else [(gate[0], frozenset(gate[1]))])
 
     def _order(self, order_node) -> int:
         value = self._static_value(order_node)

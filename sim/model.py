@@ -496,13 +496,15 @@ class Model:
     def _breakpoints(self, ev: Evaluator, grid: TimeGrid) -> list[float]:
         """Switch times of STEP/PULSE/RAMP/time lookups whose arguments are static.
 
-        A STEP whose height is static and 0 for every member switches nothing
-        (a policy lever left at its default), so it does not split the run.
+        A switch whose effect is multiplied by a value that is static and 0 for
+        every member switches nothing: a STEP of height 0 (a policy lever left
+        at its default), ``0 * PULSE(...)`` (a shock of size 0). It does not
+        split the run.
         """
         p, out = self.program, []
         dynamic = set(ev.run_order) | set(ev.stocks) | set(ev.series)
         vb = p.backends["vector"].breakpoints
-        gates = p.breakpoint_gates or [None] * len(vb)
+        gates = p.breakpoint_gates or [[] for _ in vb]
         t0, vv = np.float64(grid.t0), []
 
         def value(f) -> np.ndarray:
@@ -518,14 +520,13 @@ class Model:
         return sorted({float(x) for x in out if np.isfinite(x) and grid.t0 < x < grid.tf})
 
     @staticmethod
-    def _switches(kind, vals, deps, gate, dynamic, value, grid, out) -> None:
+    def _switches(kind, vals, deps, gates, dynamic, value, grid, out) -> None:
         """Append the switch times of one STEP/PULSE/RAMP/lookup to ``out`` (see _breakpoints)."""
         if deps & dynamic:
             return
-        if kind == "step":
-            if gate & dynamic or np.any(value(vals[1]) != 0):
-                out += value(vals[0]).tolist()
-            return
+        for gate, gate_deps in gates:
+            if not gate_deps & dynamic and not np.any(value(gate) != 0):
+                return  # multiplied by 0 for every member
         xs = [value(f) for f in vals]
         if kind == "at":
             for x in xs:

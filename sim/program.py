@@ -54,4 +54,4 @@ class Program:
     dt_slot: int
     pipelines: list = field(default_factory=list)
     stock_flows: dict = field(default_factory=dict)
-    breakpoint_gates: list = field(default_factory=list)  # per breakpoint: deps of its gate, or None
+    breakpoint_gates: list = field(default_factory=list)  # per breakpoint: (value, deps) that cancel it at 0

@@ -2,8 +2,9 @@
 
 SciPy's solvers assume a smooth right-hand side; the engine integrates
 piecewise between the times at which STEP, PULSE, PULSE TRAIN, RAMP and
-time lookups switch, when those times are static. A STEP of height 0 (a
-policy lever left at its default) switches nothing and does not split the run.
+time lookups switch, when those times are static. A switch multiplied by
+a static 0 (a STEP of height 0, a policy lever left at its default; a shock of
+size 0 times a PULSE) switches nothing and does not split the run.
 The split points are observed by wrapping the integrator the model calls.
 """
 from __future__ import annotations
@@ -51,9 +52,16 @@ STOCK = ["Level = INTEG(Inflow, 0)"]
     ("RAMP(1, 2, 5)", [2.0, 5.0]),
     ("PULSE TRAIN(1, 0.5, 3, 6)", [1.0, 1.5, 4.0, 4.5, 6.0]),
     ("STEP(1, Level + 3)", []),                          # the time depends on a stock: unknown
+    ("Size * PULSE(2, 1)", []),                          # a shock of size 0
+    ("PULSE(2, 1) * Size / 4", []),
+    ("Size * 2 * (1 + PULSE(2, 1))", []),                # 0 times anything that switches
+    ("Lever * PULSE(2, 1)", [2.0, 3.0]),
+    ("Level * PULSE(2, 1)", [2.0, 3.0]),                 # the factor depends on a stock: kept
+    ("PULSE(2, 1) / Size", [2.0, 3.0]),                  # a divisor of 0 does not cancel
+    ("Size * PULSE(2, 1) + STEP(1, 5)", [5.0]),
 ])
 def test_runs_are_split_at_static_switch_times(tmp_path, inflow, expected):
-    got = split_points(tmp_path, STOCK + [f"Inflow = {inflow}", "Lever = 1"], final=8)
+    got = split_points(tmp_path, STOCK + [f"Inflow = {inflow}", "Lever = 1", "Size = 0"], final=8)
     assert got == expected
 
 
@@ -62,6 +70,13 @@ def test_a_lever_moved_from_its_default_splits_the_run(tmp_path):
     assert split_points(tmp_path, eqs, {"Lever": 1.5}, final=8) == [3.0]
     # in an ensemble, one member away from 0 is enough
     assert split_points(tmp_path, eqs, {"Lever": np.array([1.0, 1.0, 2.0])}, final=8) == [3.0]
+
+
+def test_a_shock_given_a_size_splits_the_run(tmp_path):
+    eqs = STOCK + ["Inflow = Size * PULSE(2, 1)", "Size = 0"]
+    assert split_points(tmp_path, eqs, {"Size": 0.5}, final=8) == [2.0, 3.0]
+    assert split_points(tmp_path, eqs, {"Size": np.array([0.0, 0.1])}, final=8) == [2.0, 3.0]
+    assert split_points(tmp_path, eqs, {"Size": np.array([0.0, 0.0])}, final=8) == []
 
 
 def test_zero_height_step_changes_nothing_in_the_result(tmp_path):
