@@ -171,8 +171,11 @@ def comparison_figure(run: ScenarioRun, baseline: ScenarioRun | None,
 
 
 def _figure_bytes(fig, fmt: str) -> bytes:
+    import matplotlib
+
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    # a fixed salt for the SVG's element ids: the same run writes the same bytes
+    with warnings.catch_warnings(), matplotlib.rc_context({"svg.hashsalt": "dds-sim"}):
         warnings.simplefilter("ignore", UserWarning)  # missing CJK glyphs in names
         fig.savefig(buf, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()
