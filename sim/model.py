@@ -249,7 +249,9 @@ class Model:
             ``scipy``: :func:`scipy.integrate.solve_ivp` with ``rtol``/``atol``,
             split at every known switch time.
         scipy_method : str
-            solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853).
+            solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853), or
+            DOPRI5: SciPy's compiled Dormand-Prince 5(4)
+            (``scipy.integrate.ode("dopri5")``), landing on every saved time.
         initial_time, final_time, time_step, saveper : float, optional
             Override the model's control variables [model time unit].
         outputs : list of str, optional

@@ -15,7 +15,9 @@ def register(sub) -> None:
                                    "one column per variable (Vensim names).")
     p.add_argument("model", help="path to a Vensim .mdl file")
     p.add_argument("--method", choices=["euler", "rk4", "scipy"], default="scipy")
-    p.add_argument("--scipy-method", default="RK45", help="solve_ivp method (RK45, LSODA, BDF, ...)")
+    p.add_argument("--scipy-method", default="RK45",
+                   help="solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853) or DOPRI5 "
+                        "(SciPy's compiled Dormand-Prince, scipy.integrate.ode)")
     p.add_argument("--rtol", type=float, default=1e-6)
     p.add_argument("--atol", type=float, default=1e-6)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
