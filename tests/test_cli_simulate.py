@@ -41,6 +41,16 @@ def test_csv_equals_api(tmp_path, mdl, method):
     np.testing.assert_allclose(df.to_numpy(float), api.to_numpy(float), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("scipy_method", ["LSODA", "DOPRI5"])
+def test_scipy_method_option(tmp_path, scipy_method):
+    out = tmp_path / "run.csv"
+    mdl = MODELS / "decay.mdl"
+    assert main(["simulate", str(mdl), "--method", "scipy", "--scipy-method", scipy_method,
+                 "-o", str(out)]) == 0
+    api = sim.load_model(mdl).simulate(method="scipy", scipy_method=scipy_method).to_frame()
+    np.testing.assert_allclose(read_csv(out).to_numpy(float), api.to_numpy(float), rtol=1e-9)
+
+
 def test_set_overrides_a_constant(tmp_path):
     out = tmp_path / "run.csv"
     mdl = MODELS / "decay.mdl"
