@@ -11,7 +11,7 @@ import sys
 
 from .errors import SimError
 
-COMMANDS = ("simulate", "run", "calibrate", "report", "app")
+COMMANDS = ("simulate", "run", "calibrate", "report", "holdout", "app")
 
 
 def build_parser() -> argparse.ArgumentParser:

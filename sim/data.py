@@ -206,6 +206,27 @@ class ObservedRow(BaseModel):
         return _single_line(v, "note")
 
 
+class HeldOutRow(ObservedRow):
+    """An observed figure after the calibration window, for an out-of-sample check.
+
+    Read from a file supplied from outside the repository (see
+    :func:`sim.databuild.read_held_out`); never stored in it. Same fields and
+    checks as :class:`ObservedRow`, except that the year must be after
+    :data:`LAST_YEAR`.
+    """
+
+    @field_validator("year", mode="before")
+    @classmethod
+    def _year_in_range(cls, v: Any) -> int:
+        year = _as_int(v)
+        if year is None:
+            raise _custom("year", f"expected an integer year, got {v!r}")
+        if year <= LAST_YEAR:
+            raise _custom("year", f"year {year} is not held out; expected a year after "
+                          f"{LAST_YEAR}")
+        return year
+
+
 class Source(BaseModel):
     """One publication the observed figures come from.
 

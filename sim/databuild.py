@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sim.data import (
     FIRST_YEAR, LAST_YEAR, OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS, DataError,
-    ObservedRow, Source, decode, display_path, parse_observed, parse_record, parse_sources,
+    HeldOutRow, ObservedRow, Source, decode, display_path, parse_observed, parse_record, parse_sources,
     read_records, suggest,
 )
 
@@ -175,7 +175,8 @@ def _fact_year(record: Mapping[str, str], where: str, line: int) -> int:
     return int(text)
 
 
-def _fact(record: Mapping[str, str], where: str, line: int) -> _Fact:
+def _fact(record: Mapping[str, str], where: str, line: int,
+          row_type: type[ObservedRow] = ObservedRow) -> _Fact:
     fields = {
         "series": record["series"],
         "year": record["year"],
@@ -186,11 +187,11 @@ def _fact(record: Mapping[str, str], where: str, line: int) -> _Fact:
         "note": _fact_note(record),
     }
     url = "" if record["source"] in DERIVATION_SOURCES else record["url"].strip()
-    return _Fact(line, parse_record(ObservedRow, fields, where, line), url)
+    return _Fact(line, parse_record(row_type, fields, where, line), url)
 
 
-def _read_facts(facts_csv: Path) -> list[_Fact]:
-    """Read the facts table, keeping years 2010-2022.
+def _read_facts(facts_csv: Path, held_out: bool = False) -> list[_Fact]:
+    """Read the facts table, keeping years 2010-2022 (``held_out``: the years after 2022).
 
     Raises
     ------
@@ -204,9 +205,10 @@ def _read_facts(facts_csv: Path) -> list[_Fact]:
     facts: list[_Fact] = []
     seen: dict[tuple[str, int], int] = {}
     for line, record in records:
-        if not FIRST_YEAR <= _fact_year(record, where, line) <= LAST_YEAR:
-            continue  # held out of the repository
-        fact = _fact(record, where, line)
+        year = _fact_year(record, where, line)
+        if held_out != (year > LAST_YEAR) or year < FIRST_YEAR:
+            continue  # the other part: held out of the repository, or the repository's own
+        fact = _fact(record, where, line, HeldOutRow if held_out else ObservedRow)
         key = (fact.row.series, fact.row.year)
         if key in seen:
             raise DataError(f"{where}, line {line}, field 'year': duplicate fact for "
@@ -293,16 +295,37 @@ DERIVATIONS: tuple[Derivation, ...] = (
 """The derived series; the source is the publication of the defining input."""
 
 
-def derive_rows(rows: Sequence[ObservedRow]) -> list[ObservedRow]:
+def derive_rows(rows: Sequence[ObservedRow],
+                row_type: type[ObservedRow] = ObservedRow) -> list[ObservedRow]:
     """Return the derived series computed from ``rows`` (status ``derived``)."""
     out = []
     for d in DERIVATIONS:
         a, b = (_values(rows, name) for name in d.inputs)
-        out.extend(ObservedRow(series=d.series, year=year, value=value,
-                               unit=SERIES_UNITS[d.series], status="derived",
-                               source_id=d.source_id, note=d.note)
+        out.extend(row_type(series=d.series, year=year, value=value,
+                            unit=SERIES_UNITS[d.series], status="derived",
+                            source_id=d.source_id, note=d.note)
                    for year, value in d.func(a, b).items())
     return out
+
+
+def read_held_out(facts_csv: Path | str) -> list[HeldOutRow]:
+    """The figures after 2022 of a facts table, with the derived series, for an out-of-sample check.
+
+    The same rules as :func:`build_observed` (units, sources, derivations)
+    applied to the years the repository does not hold. The file is read, never
+    copied; rows of 2010-2022 are skipped (the repository has them).
+
+    Raises
+    ------
+    DataError
+        The facts do not fit the schema, or hold no year after 2022.
+    """
+    facts_csv = Path(facts_csv)
+    rows = [f.row for f in _read_facts(facts_csv, held_out=True)]
+    if not rows:
+        raise DataError(f"{display_path(facts_csv)}: no figure after {LAST_YEAR}; an "
+                        "out-of-sample check needs the years the repository holds out")
+    return sorted([*rows, *derive_rows(rows, HeldOutRow)], key=lambda r: (r.series, r.year))
 
 
 def _split_url(text: str) -> tuple[str, str]:

@@ -1,0 +1,209 @@
+"""The held-out check: the calibrated projection against figures after the calibration window.
+
+The repository holds 2015-2022 (the calibration window); later figures are
+kept out of it so that they can test the model out of sample. This module
+compares a projection ensemble (the baseline scenario) with such figures,
+supplied from outside, series by series and year by year: the ensemble's
+median and 5-95 % band against the figure, beside two benchmarks fitted to the
+window alone (a log-linear trend and the last observed growth carried forward,
+as in :mod:`sim.calibration.oos`). Pure computation; the command
+(:mod:`sim.commands.holdout`) reads, runs and writes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.data import HeldOutRow, ObservedData
+
+from . import stats
+from .spec import CalibrationSpec
+
+BAND = (5.0, 95.0)
+"""Percentiles of the ensemble band the figures are checked against [%]."""
+
+
+@dataclass(frozen=True)
+class HeldOutPoint:
+    """One held-out figure beside the projection.
+
+    Attributes
+    ----------
+    series : str
+    role : str
+        'primary' / 'secondary' (calibration targets) or 'cross-check'.
+    year : int
+    observed : float
+        The figure [the series' unit].
+    median, low, high : float
+        Ensemble median and 5 % / 95 % percentiles, in the series' unit.
+    trend, naive : float
+        The benchmarks' forecasts (NaN when the window gives none).
+    """
+
+    series: str
+    role: str
+    year: int
+    observed: float
+    median: float
+    low: float
+    high: float
+    trend: float
+    naive: float
+
+    @property
+    def error_pct(self) -> float:
+        """(median - observed) / observed [%]."""
+        return 100.0 * (self.median - self.observed) / self.observed
+
+    @property
+    def inside(self) -> bool:
+        """The figure lies within the 5-95 % band."""
+        return bool(self.low <= self.observed <= self.high)
+
+
+@dataclass(frozen=True)
+class SeriesScore:
+    """One series over its held-out years.
+
+    Attributes
+    ----------
+    series, role : str
+    n : int
+        Held-out years compared.
+    mape : dict
+        'model' (ensemble median), 'trend', 'naive' -> mean absolute
+        percentage error [%] (NaN where a benchmark is missing).
+    inside : int
+        Years whose figure lies within the band.
+    bias_pct : float
+        Mean signed error of the median [%]: > 0 the model runs high.
+    """
+
+    series: str
+    role: str
+    n: int
+    mape: dict
+    inside: int
+    bias_pct: float
+
+
+@dataclass(frozen=True)
+class HeldOutCheck:
+    """The whole check.
+
+    Attributes
+    ----------
+    points : list of HeldOutPoint
+        Sorted by series, then year.
+    scores : list of SeriesScore
+        One per series, targets first.
+    skipped : list of str
+        Held-out figures not compared, each with the reason.
+    window : (int, int)
+        The calibration window the benchmarks are fitted to.
+    """
+
+    points: list
+    scores: list
+    skipped: list
+    window: tuple
+
+
+def _mape(pred: np.ndarray, obs: np.ndarray) -> float:
+    ok = np.isfinite(pred)
+    if not ok.all():
+        return float("nan")
+    return float(100.0 * np.mean(np.abs(pred - obs) / np.abs(obs)))
+
+
+def _benchmarks(observed: ObservedData, series: str, window: tuple[int, int],
+                years: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Trend and naive forecasts at ``years`` from the series' values inside the window."""
+    nan = np.full(years.shape, np.nan)
+    try:
+        s = observed.series(series)
+    except (KeyError, ValueError):
+        return nan, nan
+    s = s[(s.index >= window[0]) & (s.index <= window[1])]
+    t, v = s.index.to_numpy(float), s.to_numpy(float)
+    try:
+        trend = stats.loglinear_values(stats.loglinear_trend(t, v), years)
+    except ValueError:
+        trend = nan
+    try:
+        naive = stats.naive_growth_forecast(t, v, years)
+    except ValueError:
+        naive = nan
+    return trend, naive
+
+
+def check_held_out(rows: Sequence[HeldOutRow], spec: CalibrationSpec, observed: ObservedData,
+                   values_at: Callable[[list[str], int], np.ndarray | None]) -> HeldOutCheck:
+    """Compare held-out figures with a projection ensemble.
+
+    Parameters
+    ----------
+    rows : sequence of HeldOutRow
+        Figures after the window (:func:`sim.databuild.read_held_out`).
+    spec : CalibrationSpec
+        Which series measure which model variables: the targets (with their
+        ``scale``) and the cross-checks (sums of variables).
+    observed : ObservedData
+        The window's figures, for the benchmarks.
+    values_at : callable
+        ``values_at(variables, year)``: the sum of ``variables`` over the
+        ensemble members at ``year`` (shape (members,)), or None when the
+        projection does not reach that year.
+
+    Returns
+    -------
+    HeldOutCheck
+    """
+    measures: dict[str, tuple[str, list[str], float]] = {}
+    for t in spec.targets:
+        measures[t.series] = (t.role, [t.variable], t.scale)
+    for c in spec.cross_checks:
+        measures.setdefault(c.series, ("cross-check", list(c.variables), 1.0))
+    by_series: dict[str, list[HeldOutRow]] = {}
+    skipped: list[str] = []
+    for r in rows:
+        if r.series in measures:
+            by_series.setdefault(r.series, []).append(r)
+        elif r.status != "derived":  # derived series nobody measures are not worth a line
+            skipped.append(f"{r.series} {r.year}: not a calibration target or cross-check")
+    points: list[HeldOutPoint] = []
+    scores: list[SeriesScore] = []
+    order = list(measures)
+    for series in sorted(by_series, key=order.index):
+        role, variables, scale = measures[series]
+        kept = []
+        for r in sorted(by_series[series], key=lambda r: r.year):
+            members = values_at(variables, r.year)
+            if members is None:
+                skipped.append(f"{series} {r.year}: after the projection's last year")
+                continue
+            finite = members[np.isfinite(members)] * scale
+            if finite.size == 0:
+                skipped.append(f"{series} {r.year}: no finite ensemble member")
+                continue
+            if r.value == 0:
+                skipped.append(f"{series} {r.year}: figure is 0 (no percentage error)")
+                continue
+            kept.append((r, np.percentile(finite, [50.0, *BAND])))
+        if not kept:
+            continue
+        years = np.array([r.year for r, _ in kept], dtype=float)
+        trend, naive = _benchmarks(observed, series, spec.window, years)
+        pts = [HeldOutPoint(series, role, r.year, r.value, float(q[0]), float(q[1]), float(q[2]),
+                            float(trend[i]), float(naive[i])) for i, (r, q) in enumerate(kept)]
+        points += pts
+        obs = np.array([p.observed for p in pts])
+        med = np.array([p.median for p in pts])
+        scores.append(SeriesScore(
+            series, role, len(pts),
+            {"model": _mape(med, obs), "trend": _mape(trend, obs), "naive": _mape(naive, obs)},
+            sum(p.inside for p in pts), float(np.mean([p.error_pct for p in pts]))))
+    return HeldOutCheck(points, scores, skipped, tuple(spec.window))

@@ -1,0 +1,190 @@
+"""The held-out check: figures after 2022, supplied from outside, against the projection.
+
+No figure after 2022 is stored in the repository; every held-out value here is
+synthetic, made up inside the test (from the repository's 2022 figures or the
+model's own projection) so the expected errors are known.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.calibration import stats
+from sim.calibration.holdout import check_held_out
+from sim.calibration.spec import load_spec
+from sim.cli import main
+from sim.data import DataError, HeldOutRow, load_observed
+from sim.databuild import read_held_out
+
+REPO = Path(__file__).resolve().parents[1]
+FACTS = REPO.parent / "shared" / "data" / "observed_facts.csv"
+SPEC = REPO / "model" / "calibration.yaml"
+COLUMNS = ["series", "year", "value", "unit", "status", "source", "url", "note"]
+
+
+def _facts_2022() -> dict[str, dict]:
+    with FACTS.open(encoding="utf-8") as fh:
+        return {r["series"]: r for r in csv.DictReader(fh) if r["year"] == "2022"}
+
+
+def write_facts(path: Path, values: dict[tuple[str, int], float], extra: list[dict] = ()) -> Path:
+    """A facts table with the 2022 row's unit/source/url for each (series, year) -> value."""
+    base = _facts_2022()
+    rows = [{**base[s], "year": str(y), "value": repr(v)} for (s, y), v in values.items()]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows([*rows, *extra])
+    return path
+
+
+# -------------------------------------------------------------------- reading
+def test_read_held_out_keeps_later_years_and_derives(tmp_path):
+    base = _facts_2022()
+    path = write_facts(tmp_path / "f.csv", {
+        ("china_dds_exports_unctad", 2023): 2100.0, ("china_dds_imports_unctad", 2023): 1600.0,
+        ("china_dds_exports_unctad", 2022): 1.0,  # the repository's year: skipped, not compared
+    })
+    rows = read_held_out(path)
+    assert all(isinstance(r, HeldOutRow) and r.year == 2023 for r in rows)
+    got = {r.series: r.value for r in rows}
+    assert got["china_dds_exports_unctad"] == 2100.0
+    assert got["china_dds_total_unctad"] == pytest.approx(3700.0)  # derived as in databuild
+    assert got["china_dds_balance_unctad"] == pytest.approx(500.0)
+    assert base  # the shared table has the 2022 rows the synthetic ones copy
+
+
+def test_read_held_out_needs_a_later_year(tmp_path):
+    with pytest.raises(DataError, match="no figure after 2022"):
+        read_held_out(FACTS)  # the shared table: all within 2010-2022
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("series", "china_dds_exprts_unctad", r"line 2, field 'series': unknown series "
+                                          r"'china_dds_exprts_unctad'.*china_dds_exports_unctad"),
+    ("value", "n/a", r"line 2, field 'value': expected a finite number"),
+    ("unit", "USD", r"line 2, field 'unit': unit 'USD' is inconsistent"),
+    ("year", "2023.5", r"line 2, field 'year': expected an integer year"),
+])
+def test_read_held_out_names_file_line_and_field(tmp_path, field, value, message):
+    path = write_facts(tmp_path / "bad.csv", {("china_dds_exports_unctad", 2023): 2100.0})
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    rows[0][field] = value
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(DataError, match=r"bad\.csv, " + message):
+        read_held_out(path)
+
+
+def test_read_held_out_refuses_duplicates(tmp_path):
+    path = write_facts(tmp_path / "dup.csv", {("china_dds_exports_unctad", 2023): 1.0})
+    row = next(csv.DictReader(path.open(encoding="utf-8")))
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=COLUMNS).writerow(row)
+    with pytest.raises(DataError, match="line 3, field 'year': duplicate fact"):
+        read_held_out(path)
+
+
+# ---------------------------------------------------------------- computation
+def _row(series, year, value, status="quoted"):
+    from sim.data import SERIES_UNITS
+    return HeldOutRow(series=series, year=year, value=value, unit=SERIES_UNITS[series],
+                      status=status, source_id="unctad_dds")
+
+
+def test_check_against_a_known_ensemble():
+    spec, observed = load_spec(SPEC), load_observed(REPO / "model" / "data" / "observed.csv")
+    members = np.arange(1.0, 102.0)  # median 51, 5th 6, 95th 96
+
+    def values_at(variables, year):
+        if year > 2035:
+            return None
+        # cross-checks sum their variables: each contributes the members once
+        return members * (year - 2022) * len(variables)
+
+    rows = [_row("china_dds_exports_unctad", 2023, 60.0),
+            _row("china_dds_exports_unctad", 2024, 200.0),
+            _row("internet_penetration", 2023, 51.0 * 100.0),  # percent: target scale 100
+            _row("china_dds_imports_unctad", 2040, 1.0),       # after the projection
+            _row("china_dds_balance_unctad", 2023, 1.0, "derived")]  # measured by nothing
+    check = check_held_out(rows, spec, observed, values_at)
+    pts = {(p.series, p.year): p for p in check.points}
+    p = pts[("china_dds_exports_unctad", 2023)]
+    assert (p.median, p.low, p.high) == (51.0, 6.0, 96.0)
+    assert p.error_pct == pytest.approx(100 * (51 - 60) / 60) and p.inside
+    q = pts[("china_dds_exports_unctad", 2024)]
+    assert q.median == 102.0 and not q.inside  # band 12-192
+    assert pts[("internet_penetration", 2023)].error_pct == pytest.approx(0.0)
+    score = next(s for s in check.scores if s.series == "china_dds_exports_unctad")
+    assert score.n == 2 and score.inside == 1
+    assert score.mape["model"] == pytest.approx((abs(51 - 60) / 60 + abs(102 - 200) / 200) * 50)
+    # the benchmarks use the window's figures only
+    s = observed.series("china_dds_exports_unctad")
+    s = s[(s.index >= 2015) & (s.index <= 2022)]
+    trend = stats.loglinear_values(stats.loglinear_trend(s.index, s.to_numpy()), [2023, 2024])
+    naive = stats.naive_growth_forecast(s.index, s.to_numpy(), [2023, 2024])
+    np.testing.assert_allclose([p.trend, q.trend], trend)
+    np.testing.assert_allclose([p.naive, q.naive], naive)
+    assert check.skipped == ["china_dds_imports_unctad 2040: after the projection's last year"]
+    assert [s.series for s in check.scores] == ["china_dds_exports_unctad", "internet_penetration"]
+
+
+# ------------------------------------------------------------------------ CLI
+@pytest.fixture(scope="module")
+def projection_median():
+    """The baseline projection's median exports at 2023-2024 with 20 members (what the CLI runs)."""
+    import sim
+    from sim.batch import run_scenario
+    from sim.scenarios import load_calibrated, read_scenario_file, resolve
+
+    model = sim.load_model(REPO / "model" / "digital_trade.mdl")
+    sc = read_scenario_file(REPO / "scenarios" / "00_baseline.yaml").scenarios[0]
+    run = run_scenario(resolve(sc, model, load_calibrated(REPO / "model" / "calibrated.yaml"),
+                               members=20), model, "scipy")
+    return {y: float(np.median(run.at("Digitally Deliverable Exports", y))) for y in (2023, 2024)}
+
+
+def _cli(tmp_path, facts, *extra):
+    return main(["holdout", str(facts), "--members", "20",
+                 "--spec", str(SPEC), "--scenario", str(REPO / "scenarios" / "00_baseline.yaml"),
+                 "--calibrated", str(REPO / "model" / "calibrated.yaml"), *extra])
+
+
+def test_cli_writes_the_check_outside_the_repository(tmp_path, projection_median, capsys):
+    # figures 10 % above the projection's median: the model's error is -1/11 each year
+    facts = write_facts(tmp_path / "later.csv", {
+        ("china_dds_exports_unctad", y): 1.1 * m for y, m in projection_median.items()})
+    out = tmp_path / "report" / "check.csv"
+    assert _cli(tmp_path, facts, "--out", str(out)) == 0
+    import pandas as pd
+    table = pd.read_csv(out)
+    assert list(table["year"]) == [2023, 2024]
+    np.testing.assert_allclose(table["error_pct"], 100 * (1 / 1.1 - 1), rtol=1e-9)
+    assert _cli(tmp_path, facts) == 0  # Markdown on standard output
+    text = capsys.readouterr().out
+    assert "| china_dds_exports_unctad | primary | 2 | 9.1 |" in text
+    assert "sha256" in text and "seed 20250201" in text
+
+
+def test_cli_refuses_an_output_inside_the_repository(tmp_path, capsys):
+    facts = write_facts(tmp_path / "later.csv", {("china_dds_exports_unctad", 2023): 2100.0})
+    inside = REPO / "results" / "holdout.md"
+    assert _cli(tmp_path, facts, "--out", str(inside)) == 2
+    err = capsys.readouterr().err
+    assert "inside the repository" in err and "data after 2022 stays out" in err
+    assert not inside.exists()
+
+
+def test_cli_refuses_figures_inside_the_repository(tmp_path, capsys):
+    assert _cli(tmp_path, REPO / "model" / "data" / "observed.csv") == 2
+    assert "held-out figures are inside the repository" in capsys.readouterr().err
+
+
+def test_cli_names_a_missing_file(tmp_path, capsys):
+    assert _cli(tmp_path, tmp_path / "nope.csv") == 2
+    assert "nope.csv: no such file" in capsys.readouterr().err
