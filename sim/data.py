@@ -167,11 +167,15 @@ class ObservedRow(BaseModel):
         year = _as_int(v)
         if year is None:
             raise _custom("year", f"expected an integer year, got {v!r}")
+        cls._check_year(year)
+        return year
+
+    @classmethod
+    def _check_year(cls, year: int) -> None:
         if not FIRST_YEAR <= year <= LAST_YEAR:
             raise _custom("year", f"year {year} outside {FIRST_YEAR}-{LAST_YEAR}; later "
                           "years are held out of the repository (calibration window "
                           "2015-2022)")
-        return year
 
     @field_validator("value", mode="before")
     @classmethod
@@ -215,16 +219,11 @@ class HeldOutRow(ObservedRow):
     :data:`LAST_YEAR`.
     """
 
-    @field_validator("year", mode="before")
     @classmethod
-    def _year_in_range(cls, v: Any) -> int:
-        year = _as_int(v)
-        if year is None:
-            raise _custom("year", f"expected an integer year, got {v!r}")
+    def _check_year(cls, year: int) -> None:
         if year <= LAST_YEAR:
             raise _custom("year", f"year {year} is not held out; expected a year after "
                           f"{LAST_YEAR}")
-        return year
 
 
 class Source(BaseModel):
