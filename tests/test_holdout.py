@@ -71,7 +71,7 @@ def test_read_held_out_needs_a_later_year(tmp_path):
 ])
 def test_read_held_out_names_file_line_and_field(tmp_path, field, value, message):
     path = write_facts(tmp_path / "bad.csv", {("china_dds_exports_unctad", 2023): 2100.0})
-    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
     rows[0][field] = value
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS)
@@ -83,7 +83,7 @@ def test_read_held_out_names_file_line_and_field(tmp_path, field, value, message
 
 def test_read_held_out_refuses_duplicates(tmp_path):
     path = write_facts(tmp_path / "dup.csv", {("china_dds_exports_unctad", 2023): 1.0})
-    row = next(csv.DictReader(path.open(encoding="utf-8")))
+    row = next(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
     with path.open("a", encoding="utf-8", newline="") as fh:
         csv.DictWriter(fh, fieldnames=COLUMNS).writerow(row)
     with pytest.raises(DataError, match="line 3, field 'year': duplicate fact"):
