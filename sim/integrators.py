@@ -396,4 +396,7 @@ def _segment_dopri5(_solver_class, fun, start: float, ystart: np.ndarray, end: f
             if k is not None:
                 pending.pop(0)
                 record(k, tk, ys)
+    while pending:  # a saved time a rounding error past the segment's end: the state there
+        k = pending.pop(0)
+        record(k, float(save[k]), ys)
     return True, "ok", end, ys, h

@@ -148,6 +148,16 @@ def test_scipy_error_scales_with_rtol(models, model, scipy_method, rtol):
     assert err < MULTIPLE[scipy_method] * rtol
 
 
+@pytest.mark.parametrize("scipy_method", ["RK45", "LSODA", "DOPRI5"])
+def test_last_saved_time_a_rounding_error_past_final_time(models, scipy_method):
+    # 0.1 * 7 = 0.7000000000000001 > FINAL TIME 0.7: the last row is still the solution there
+    res = models["decay"].simulate(method="scipy", scipy_method=scipy_method, final_time=0.7,
+                                   time_step=0.1, saveper=0.1, rtol=1e-9, atol=1e-12)
+    assert res.times[-1] > 0.7
+    assert res.success
+    assert max_rel_error(res, EXACT["decay"]) < 1e-7
+
+
 @pytest.mark.parametrize("model", list(EXACT))
 def test_scipy_saves_at_saveper(models, model):
     m = models[model]
