@@ -373,7 +373,7 @@ def _segment_dopri5(_solver_class, fun, start: float, ystart: np.ndarray, end: f
         k = pending.pop(0)
         record(k, float(save[k]), np.array(ystart, dtype=float))
     if y.size == 0:  # no stocks: nothing to integrate (the compiled code refuses n = 0)
-        while pending and float(save[pending[0]]) <= end:
+        while pending:  # (all of this segment's saved times)
             k = pending.pop(0)
             record(k, float(save[k]), y)
         return True, "ok", end, y, None
