@@ -523,7 +523,14 @@ def _oos_section(inp: ReportInputs) -> Section:
               "trend; naive = last observed growth rate carried forward.")
     text = ("The model is refitted to the years up to each origin (same start points and "
             "settings) and simulated forward; no data after the origin is used.")
-    return Section("Out-of-sample forecasts inside the window", [text, t] + blocks, "oos")
+    later = ("Figures after the window are kept out of the repository. To check the "
+             "projection against them, keep a facts table of those years outside it (the "
+             "columns of observed_facts.csv) and run the command below: each figure against "
+             "the baseline ensemble's median and 5–95 % band, beside the same two benchmarks "
+             "fitted to the window.")
+    return Section("Out-of-sample forecasts inside the window",
+                   [text, t] + blocks + [later, ("pre", "sim holdout FACTS.csv [--out FILE.md]")],
+                   "oos")
 
 
 def _targets_section(inp: ReportInputs) -> Section:
