@@ -325,7 +325,9 @@ def read_held_out(facts_csv: Path | str) -> list[HeldOutRow]:
     if not rows:
         raise DataError(f"{display_path(facts_csv)}: no figure after {LAST_YEAR}; an "
                         "out-of-sample check needs the years the repository holds out")
-    return sorted([*rows, *derive_rows(rows, HeldOutRow)], key=lambda r: (r.series, r.year))
+    given = {(r.series, r.year) for r in rows}
+    derived = [r for r in derive_rows(rows, HeldOutRow) if (r.series, r.year) not in given]
+    return sorted([*rows, *derived], key=lambda r: (r.series, r.year))
 
 
 def _split_url(text: str) -> tuple[str, str]:

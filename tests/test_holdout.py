@@ -11,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.calibration import stats
 from sim.calibration.holdout import check_held_out
 from sim.calibration.spec import load_spec
 from sim.cli import main
 from sim.data import DataError, HeldOutRow, load_observed
-from sim.databuild import read_held_out
+from sim.databuild import DERIVATIONS, read_held_out
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = REPO.parent / "shared" / "data" / "observed_facts.csv"
@@ -188,3 +190,27 @@ def test_cli_refuses_figures_inside_the_repository(tmp_path, capsys):
 def test_cli_names_a_missing_file(tmp_path, capsys):
     assert _cli(tmp_path, tmp_path / "nope.csv") == 2
     assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- property-based
+_SERIES_2022 = sorted(_facts_2022())
+
+
+@settings(max_examples=40)
+@given(st.dictionaries(
+    st.tuples(st.sampled_from(_SERIES_2022), st.integers(2010, 2060)),
+    st.floats(1e-3, 1e6, allow_nan=False, allow_infinity=False), min_size=1, max_size=12))
+def test_read_held_out_returns_exactly_the_later_figures(tmp_path_factory, figures):
+    later = {k: v for k, v in figures.items() if k[1] > 2022}
+    path = write_facts(tmp_path_factory.mktemp("facts") / "f.csv", figures)
+    if not later:
+        with pytest.raises(DataError, match="no figure after 2022"):
+            read_held_out(path)
+        return
+    rows = read_held_out(path)
+    got = {(r.series, r.year): r.value for r in rows}
+    assert len(got) == len(rows)  # one row per (series, year)
+    # every figure given is there, never replaced by a derivation; the rest are derivations
+    assert {k: got[k] for k in later} == pytest.approx(later)
+    assert {s for s, _ in set(got) - set(later)} <= {d.series for d in DERIVATIONS}
+    assert all(r.year > 2022 for r in rows)
