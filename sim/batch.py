@@ -205,7 +205,8 @@ def base_run_of(scenario: Scenario) -> Scenario:
     return out
 
 
-def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy") -> ScenarioRun:
+def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
+                 scipy_method: str = "RK45") -> ScenarioRun:
     """Run a resolved scenario: one vectorised simulation over all members.
 
     Parameters
@@ -213,6 +214,8 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy") -> Sc
     resolved : ResolvedScenario
     model : sim.Model
     method : {"scipy", "euler", "rk4"}
+    scipy_method : str
+        The SciPy solver when ``method == "scipy"`` (see :meth:`sim.Model.simulate`).
 
     Returns
     -------
@@ -224,7 +227,8 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy") -> Sc
         The solver failed, or every member went non-finite.
     """
     sc = resolved.scenario
-    res = model.simulate(method=method, **resolved.simulate_kwargs())
+    kw = {"scipy_method": scipy_method} if method == "scipy" else {}
+    res = model.simulate(method=method, **kw, **resolved.simulate_kwargs())
     where = f"{sc.source}, scenario '{sc.name}'"
     solver = [f for f in res.failures if f.member < 0]
     if solver:
@@ -247,7 +251,8 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy") -> Sc
                        for m in bad[:3])
         warnings.append(f"{len(bad)} of {res.n_members} members became non-finite and were "
                         f"left out of the statistics: {eg}{' ...' if len(bad) > 3 else ''}")
-    return ScenarioRun(resolved=resolved, result=res, method=method, warnings=tuple(warnings))
+    label = f"scipy ({scipy_method})" if method == "scipy" and scipy_method != "RK45" else method
+    return ScenarioRun(resolved=resolved, result=res, method=label, warnings=tuple(warnings))
 
 
 def plan_batch(items: Sequence[Scenario | RunFailure]
@@ -284,7 +289,7 @@ def plan_batch(items: Sequence[Scenario | RunFailure]
 
 
 def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibrated | None, *,
-              method: str = "scipy", members: int | None = None,
+              method: str = "scipy", scipy_method: str = "RK45", members: int | None = None,
               memory_limit: int = DEFAULT_MEMORY_LIMIT,
               progress: Callable[[str], None] | None = None) -> BatchResult:
     """Run scenarios one after another (each one vectorised call).
@@ -297,6 +302,8 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
     model : sim.Model
     calibrated : Calibrated or None
     method : {"scipy", "euler", "rk4"}
+    scipy_method : str
+        The SciPy solver of ``method="scipy"`` (default RK45).
     members : int, optional
         Override every scenario's ensemble size.
     memory_limit : int
@@ -313,7 +320,7 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
     for sc in todo:
         try:
             resolved = resolve(sc, model, calibrated, members=members, memory_limit=memory_limit)
-            run = run_scenario(resolved, model, method)
+            run = run_scenario(resolved, model, method, scipy_method)
         except (SimError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             reason = str(exc)
             if not isinstance(exc, SimError):

@@ -83,6 +83,20 @@ def test_charts_and_resolved_metadata(tmp_path, folder):
     assert prov["base_used"] == "model" and prov["constants"]["Talent Training Lever"] == 1.8
 
 
+def test_scipy_method_option_reaches_the_runs_and_the_provenance(tmp_path, folder):
+    base = ["run", str(folder / "a_baseline.yaml"), "--model", str(FIXTURE), "--calibrated",
+            str(tmp_path / "none.yaml"), "--method", "scipy", "--no-progress", "--no-charts"]
+    assert main([*base, "--out", str(tmp_path / "rk45")]) == 0
+    assert main([*base, "--out", str(tmp_path / "dopri5"), "--scipy-method", "DOPRI5"]) == 0
+    doc = yaml.safe_load((tmp_path / "dopri5" / "baseline" / "scenario.resolved.yaml")
+                         .read_text(encoding="utf-8"))
+    assert doc["provenance"]["method"] == "scipy (DOPRI5)"
+    assert "--scipy-method DOPRI5" in doc["provenance"]["command_line"]
+    a, b = (pd.read_csv(tmp_path / d / "baseline" / "results.csv") for d in ("rk45", "dopri5"))
+    assert not a["value"].equals(b["value"])  # another solver ran ...
+    pd.testing.assert_series_equal(a["value"], b["value"], rtol=1e-4)  # ... to the same answer
+
+
 def test_resolved_scenario_reruns_to_identical_results(tmp_path, folder):
     assert sim_run(tmp_path, folder, extra=["--no-charts"]) == 0
     first = pd.read_csv(tmp_path / "out" / "talent-push" / "results.csv")

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
+from ..integrators import SCIPY_METHODS
 from ..model import METHODS, load_model, package_version
 from ..scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, load_calibrated, read_scenario_file
 
@@ -55,6 +56,9 @@ def register(sub) -> None:
                    help="output folder (default: results/)")
     p.add_argument("--method", choices=list(METHODS), default="scipy",
                    help="integration method (default: scipy)")
+    p.add_argument("--scipy-method", choices=list(SCIPY_METHODS), default="RK45",
+                   help="SciPy solver of --method scipy (default: RK45; DOPRI5 is SciPy's "
+                        "compiled Dormand-Prince)")
     p.add_argument("--members", type=_members, metavar="N",
                    help="override every scenario's ensemble size")
     p.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MDL",
@@ -99,6 +103,8 @@ def collect_files(paths: list[str]) -> list[Path]:
 def _command_line(args: argparse.Namespace) -> str:
     parts = ["sim", "run", *args.paths, "--out", args.out, "--method", args.method,
              "--model", args.model, "--calibrated", args.calibrated]
+    if args.method == "scipy" and args.scipy_method != "RK45":
+        parts += ["--scipy-method", args.scipy_method]
     if args.members is not None:
         parts += ["--members", str(args.members)]
     if args.memory_limit != DEFAULT_MEMORY_LIMIT:
@@ -142,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
 
     try:
-        batch = run_batch(items, model, calibrated, method=args.method, members=args.members,
+        batch = run_batch(items, model, calibrated, method=args.method,
+                          scipy_method=args.scipy_method, members=args.members,
                           memory_limit=args.memory_limit, progress=step)
         table = summary_table(batch)
         try:
