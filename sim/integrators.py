@@ -1,9 +1,10 @@
-"""Integrators: Vensim-equivalent fixed-step Euler and RK4, and SciPy's solve_ivp.
+"""Integrators: Vensim-equivalent fixed-step Euler and RK4, SciPy's solve_ivp solvers and DOPRI5.
 
-All three share one contract: they get the derivative ``rates(t, y, full)`` of an
+All share one contract: they get the derivative ``rates(t, y, full)`` of an
 :class:`~sim.runtime.Evaluator` and call ``sample(k, t)`` right after the
 auxiliaries have been evaluated at the k-th save time, so recorded values are
-Vensim's (auxiliaries computed from the stocks at that time). ``full=False``
+Vensim's (auxiliaries computed from the stocks at that time); a SciPy run may
+instead hand all saved states to ``sample_many`` at the end. ``full=False``
 lets the evaluator skip auxiliaries that no stock's rate needs.
 """
 from __future__ import annotations
