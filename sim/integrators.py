@@ -337,6 +337,19 @@ def euler_dynamic(rates: Callable, y0, t0: float, controls: Callable, sample: Ca
     raise ParameterError(f"more than {max_steps} steps: check TIME STEP and FINAL TIME")
 
 
+def _dopri5_work(solver) -> np.ndarray | None:
+    """DOPRI5's work array, whose WORK(7) is the first step of the next call (0: it guesses).
+
+    Writing the first step there spares a new integrator per saved time. None
+    when a SciPy keeps it elsewhere: the first step is then set through the
+    public ``set_integrator`` (slower, same steps).
+    """
+    work = getattr(getattr(solver, "_integrator", None), "work", None)
+    if isinstance(work, np.ndarray) and work.size > 6 and work[6] == 0.0:
+        return work
+    return None
+
+
 _DOPRI5_CODES = {-1: "input is not consistent", -2: "larger nsteps is needed",
                  -3: "step size becomes too small", -4: "problem is probably stiff"}
 
@@ -355,12 +368,18 @@ def _segment_dopri5(_solver_class, fun, start: float, ystart: np.ndarray, end: f
     first), as one uninterrupted run would: DOPRI5's own first-step guess
     fails near a state of 0 with a small ``atol``.
     """
-    solver = ode(fun).set_integrator("dopri5", rtol=rtol, atol=atol, nsteps=DOPRI5_MAX_STEPS)
     accepted: list[float] = []
-    solver.set_solout(lambda t, y: accepted.append(t))
+
+    def configure(first: float) -> None:  # the public way to set the first step: a new integrator
+        solver.set_integrator("dopri5", rtol=rtol, atol=atol, nsteps=DOPRI5_MAX_STEPS,
+                              first_step=first)
+        solver.set_solout(lambda t, y: accepted.append(t))
+
+    solver = ode(fun)
+    configure(0.0)
     y = np.array(ystart, dtype=float)  # the compiled code overwrites its state in place
     solver.set_initial_value(y, start)
-    work = solver._integrator.work  # WORK(7): the first step of the next call (0: DOPRI5 guesses)
+    work = _dopri5_work(solver)
     h = first_step or 0.0
 
     def record(k, tk, ys):
@@ -384,7 +403,10 @@ def _segment_dopri5(_solver_class, fun, start: float, ystart: np.ndarray, end: f
         while solver.t < end:
             k = pending[0] if pending and float(save[pending[0]]) <= end else None
             tk = end if k is None else float(save[k])
-            work[6] = min(h, tk - solver.t)
+            if work is not None:
+                work[6] = min(h, tk - solver.t)
+            else:
+                configure(min(h, tk - solver.t))
             accepted.clear()
             ys = np.array(solver.integrate(tk), dtype=float)
             if not solver.successful():

@@ -186,6 +186,20 @@ def test_scipy_driver_equals_solve_ivp(models, scipy_method):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
+def test_dopri5_sets_its_first_steps_the_public_way_too(models, monkeypatch):
+    # without access to DOPRI5's work array the engine re-creates the integrator with
+    # first_step: the same steps, the same numbers
+    import sim.integrators as integrators
+
+    model = models["oscillator"]
+    kw = dict(method="scipy", scipy_method="DOPRI5", rtol=1e-7, atol=1e-9)
+    fast = model.simulate(**kw)
+    monkeypatch.setattr(integrators, "_dopri5_work", lambda solver: None)
+    public = model.simulate(**kw)
+    for name in fast.variables:
+        np.testing.assert_allclose(public[name], fast[name], rtol=1e-12, atol=1e-15)
+
+
 def test_dopri5_is_scipy_dopri5_landing_on_each_saved_time(models):
     # DOPRI5 is scipy.integrate.ode("dopri5") integrating from saved time to saved time
     # (the engine starts each call with the solver's last full step instead of DOPRI5's
