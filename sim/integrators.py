@@ -221,7 +221,7 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
 
 
 def _record(collected: list | None, sample_many: Callable | None) -> None:
-    """Hand the collected (k, t, state or interpolant) save points to ``sample_many`` in one call."""
+    """Hand the collected (k, t, state or interpolant) save points to ``sample_many`` at once."""
     if collected:
         ks, ts, states = zip(*collected)
         sample_many(np.asarray(ks), np.asarray(ts, dtype=float), _states(ts, states))
@@ -253,6 +253,18 @@ def _states(ts, items) -> np.ndarray:
     return out
 
 
+def _recorder(collected: list | None, rates: Callable, sample: Callable,
+              shaped: Callable) -> Callable:
+    """``record(k, t, state)``: keep a save point for the batch at the end, or sample it now."""
+    if collected is not None:
+        return lambda k, tk, ys: collected.append((k, tk, ys))
+
+    def record(k, tk, ys):
+        rates(tk, shaped(ys), True)
+        sample(k, tk, shaped(ys))
+    return record
+
+
 def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rtol: float,
              atol: float, first_step: float | None, save: np.ndarray, pending: list[int],
              rates: Callable, sample: Callable, shaped: Callable, collected: list | None = None,
@@ -273,6 +285,7 @@ def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rt
     if raw:
         solver.fun = fun
     h_prev = h_cur = 0.0
+    record = _recorder(collected, rates, sample, shaped)
 
     def flush(t_now, finished):
         dense = None
@@ -288,11 +301,7 @@ def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rt
                     collected.append((k, tk, dense))  # evaluated with the others after the run
                     continue
                 ys = np.asarray(dense(min(tk, end)), dtype=float)
-            if collected is not None:
-                collected.append((k, tk, ys))
-                continue
-            rates(tk, shaped(ys), True)
-            sample(k, tk, shaped(ys))
+            record(k, tk, ys)
 
     flush(start, False)
     message = None
@@ -382,13 +391,7 @@ def _segment_dopri5(_solver_class, fun, start: float, ystart: np.ndarray, end: f
     work = _dopri5_work(solver)
     h = first_step or 0.0
 
-    def record(k, tk, ys):
-        if collected is not None:
-            collected.append((k, tk, ys))
-        else:
-            rates(tk, shaped(ys), True)
-            sample(k, tk, shaped(ys))
-
+    record = _recorder(collected, rates, sample, shaped)
     while pending and float(save[pending[0]]) <= start:
         k = pending.pop(0)
         record(k, float(save[k]), np.array(ystart, dtype=float))
