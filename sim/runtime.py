@@ -6,6 +6,7 @@ all stocks for all ensemble members, as the integrators need it.
 """
 from __future__ import annotations
 
+import functools
 import math
 from graphlib import CycleError, TopologicalSorter
 
@@ -164,7 +165,7 @@ class Evaluator:
             seeds = [slot for slot, val in static.items() if n_members > 1 and np.ndim(val) > 0]
             tp = _tapes(program, self.run_order, self.rate_order, self.stocks, seeds)
             self.tapes = tp
-            self._kfn = _k.rates1 if backend == "scalar" else _k.rates
+            self._k = _k
             self._kargs = (tp.time_row, tp.stock_rows, tp.out_rows, tp.tx, tp.ty, tp.toff)
 
     # ----------------------------------------------------------- initialise
@@ -242,11 +243,9 @@ class Evaluator:
         member, a single compiled call; otherwise :meth:`rates` behind a clip.
         """
         if self.reg is not None and self.backend == "scalar" and not self.series:
-            from . import kernel as _k
-
-            fn, reg, code = _k.rates1_clipped, self.reg, self.tapes.rates[self.continuous]
-            args = self._kargs
-            return lambda t, y: fn(t, lo, hi, y, code, reg, *args)
+            tp = self.tapes
+            return functools.partial(self._k.rates1, lo, hi, self.reg,
+                                     tp.packed[(False, self.continuous)], tp.txy)
         rates = self.rates
 
         def f(t, y):
@@ -270,15 +269,13 @@ class Evaluator:
         ndarray (K, len(slots))
             What :meth:`rates` (all auxiliaries) then :meth:`values` give at each time.
         """
-        from . import kernel as _k
-
         tp = self.tapes
         cols = np.repeat(self.reg[:, :1], len(ts), axis=1)
         cols[tp.stock_rows] = states
         cols[tp.time_row] = ts
         for s, f in self.series.items():
             cols[s] = [f(t) for t in ts]
-        _k.execute(tp.full[self.continuous], cols, tp.tx, tp.ty, tp.toff, -1)
+        self._k.execute(tp.full[self.continuous], cols, tp.tx, tp.ty, tp.toff, -1)
         return cols[slots].T
 
     def rates_jit(self, t: float, y, full: bool = True):
@@ -287,14 +284,15 @@ class Evaluator:
         if self.series:
             for s, f in self.series.items():
                 reg[s] = f(t)
-        code = (self.tapes.full if full else self.tapes.rates)[self.continuous]
         if type(y) is not np.ndarray:
             y = np.asarray(y, dtype=float)
+        tp, _k = self.tapes, self._k
         if self.backend == "scalar":
-            return self._kfn(t, y, code, reg, *self._kargs)
+            return _k.rates1(-np.inf, np.inf, reg, tp.packed[(full, self.continuous)], tp.txy, t, y)
+        code = (tp.full if full else tp.rates)[self.continuous]
         # uniform instructions are computed for a member still running (masked ones are frozen)
         rep = int(np.argmin(self.masked)) if getattr(self, "any_masked", False) else 0
-        return self._kfn(t, y, code, reg, *self._kargs, rep)
+        return _k.rates(t, y, code, reg, *self._kargs, rep)
 
     def stock_values(self):
         v = self.v

@@ -168,6 +168,11 @@ class Tapes:
     tx, ty : ndarray of float
         All lookup tables, concatenated; table ``i`` spans ``toff[i]:toff[i+1]``.
     toff : ndarray of int64
+    packed : dict[tuple[bool, bool], ndarray]
+        Keyed by ``(full, continuous)``: the tape with its row numbers in one
+        array, as :func:`sim.kernel.rates1` takes it (see :func:`pack`).
+    txy : ndarray (2, L)
+        ``tx`` and ``ty`` stacked.
     """
 
     full: dict
@@ -181,6 +186,20 @@ class Tapes:
     tx: np.ndarray
     ty: np.ndarray
     toff: np.ndarray
+    packed: dict
+    txy: np.ndarray
+
+
+def pack(code: np.ndarray, time_row: int, stock_rows: np.ndarray, out_rows: np.ndarray,
+         toff: np.ndarray) -> np.ndarray:
+    """One int64 array for :func:`sim.kernel.rates1`: a header then the arrays, in this order.
+
+    ``[time_row, n_stocks, n_out, len(toff), code rows, code width, stock_rows...,
+    out_rows..., toff..., code (row-major)...]``.
+    """
+    head = [time_row, stock_rows.size, out_rows.size, toff.size, code.shape[0], code.shape[1]]
+    return np.concatenate([np.asarray(head, dtype=np.int64), stock_rows, out_rows, toff,
+                           code.ravel()]).astype(np.int64)
 
 
 class _Emitter:
@@ -322,15 +341,18 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
         toff[i + 1] = toff[i] + len(xs)
     tx = np.concatenate([xs for xs, _ in tables]) if tables else np.zeros(1)
     ty = np.concatenate([ys for _, ys in tables]) if tables else np.zeros(1)
+    full = {c: em.assemble(raw[(True, c)], base) for c in (False, True)}
+    rates = {c: em.assemble(raw[(False, c)], base) for c in (False, True)}
+    stock_rows = np.asarray(stocks, dtype=np.int64)
+    out_rows = np.arange(S + 1, S + 1 + n_out, dtype=np.int64)
+    packed = {(f, c): pack((full if f else rates)[c], S, stock_rows, out_rows, toff)
+              for f in (True, False) for c in (False, True)}
     return Tapes(
-        full={c: em.assemble(raw[(True, c)], base) for c in (False, True)},
-        rates={c: em.assemble(raw[(False, c)], base) for c in (False, True)},
-        n_rows=base["t"] + em.n_temps, time_row=S,
-        stock_rows=np.asarray(stocks, dtype=np.int64),
-        out_rows=np.arange(S + 1, S + 1 + n_out, dtype=np.int64),
+        full=full, rates=rates, n_rows=base["t"] + em.n_temps, time_row=S,
+        stock_rows=stock_rows, out_rows=out_rows,
         const_rows=np.arange(base["c"], base["c"] + len(em.const_values), dtype=np.int64),
         const_values=np.asarray(em.const_values, dtype=float),
-        tx=tx, ty=ty, toff=toff)
+        tx=tx, ty=ty, toff=toff, packed=packed, txy=np.vstack([tx, ty]))
 
 
 def varying_slots(program: Program, seeds) -> frozenset:

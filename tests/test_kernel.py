@@ -34,7 +34,10 @@ KITCHEN = Path(__file__).parent / "models" / "kitchen.mdl"
 
 
 def run_traced(node_of, columns: list[np.ndarray]) -> np.ndarray:
-    """Trace ``node_of(TapeBackend, *slot symbols)`` and run it in the kernel over ``columns``."""
+    """Trace ``node_of(TapeBackend, *slot symbols)`` and run it in the kernel over ``columns``.
+
+    Each column is run through the one-member interpreter too, which must agree bit for bit.
+    """
     tb = TapeBackend()
     syms = [Sym("slot", (i,)) for i in range(len(columns))]
     node = node_of(tb, *syms)
@@ -53,7 +56,11 @@ def run_traced(node_of, columns: list[np.ndarray]) -> np.ndarray:
         toff[i + 1] = toff[i] + len(xs)
     tx = np.concatenate([xs for xs, _ in tb.tables]) if tb.tables else np.zeros(1)
     ty = np.concatenate([ys for _, ys in tb.tables]) if tb.tables else np.zeros(1)
+    singles = [reg[:, j].copy() for j in range(n)]
     kernel.execute(arr, reg, tx, ty, toff, 0)
+    for j, r in enumerate(singles):
+        kernel.execute1(arr, r, tx, ty, toff)
+        np.testing.assert_array_equal(r[base["o"]], reg[base["o"], j])
     return reg[base["o"]].copy()
 
 
