@@ -59,7 +59,8 @@ class Compiler:
         self.defaults: dict[int, float] = {}
         self.stock_slots: list[int] = []
         self.breakpoint_deps: list[frozenset] = []
-        self.breakpoint_gates: list[list] = []  # per switch: (value, deps) pairs that cancel it at 0
+        self.breakpoint_gates: list[list] = []  # per switch: deps of the values that cancel it at 0
+        self._evaluating = False  # compiling an expression only to evaluate it (_static_value)
         self.pipelines: list[tuple[int, list[int]]] = []
         self.stock_flows: dict[str, tuple[tuple, tuple]] = {}
         self._hidden_counter: dict[str, int] = {}
@@ -271,7 +272,7 @@ class Compiler:
         divisor) that is 0 makes the whole product 0, whatever the switch does
         (a shock of size 0 in a scenario).
         """
-        if self.B.name != "vector":
+        if self.B.name == "tape" or self._evaluating:
             return
         factors = [0] + [i + 1 for i, op in enumerate(ops) if op == "*"]
         for j, added in enumerate(marks):
@@ -281,9 +282,10 @@ class Compiler:
             value = others[0][0]
             for other in others[1:]:
                 value = _mul(value, other[0])
-            gate = (value, frozenset().union(*(o[1] for o in others)))
             for k in added:
-                self.breakpoint_gates[k].append(gate)
+                self.prog.gates[k].append(value)
+                if self.B.name == "vector":
+                    self.breakpoint_gates[k].append(frozenset().union(*(o[1] for o in others)))
 
     def _logic(self, node):
         B = self.B
@@ -419,11 +421,13 @@ class Compiler:
         ``gate``: (value, its dependencies), a value that cancels the switch
         when it is static and 0 (a STEP's height); products add more gates.
         """
-        if self.B.name != "vector":
+        if self.B.name == "tape" or self._evaluating:
             return
         self.prog.breakpoints.append((kind, list(vals)))
-        self.breakpoint_deps.append(frozenset(deps))
-        self.breakpoint_gates.append([] if gate is None else [(gate[0], frozenset(gate[1]))])
+        self.prog.gates.append([] if gate is None else [gate[0]])
+        if self.B.name == "vector":
+            self.breakpoint_deps.append(frozenset(deps))
+            self.breakpoint_gates.append([] if gate is None else [frozenset(gate[1])])
 
     def _order(self, order_node) -> int:
         value = self._static_value(order_node)
@@ -444,12 +448,12 @@ class Compiler:
             if node.reference == "time":
                 return self._static_value(self.by_ref["initial_time"].ast, depth + 1)
             return self._static_value(self._element_for(node.reference, self._current).ast, depth + 1)
-        saved = self.B
+        saved = self.B, self._evaluating
         try:
-            self.B = SCALAR
+            self.B, self._evaluating = SCALAR, True  # no switch times recorded from here
             compiled, deps, _ = self.expr(node)
         finally:
-            self.B = saved
+            self.B, self._evaluating = saved
         if not callable(compiled):
             return float(compiled)
         # evaluate referenced slots recursively with a sparse value list

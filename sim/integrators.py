@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau, ode
+from scipy.integrate._ivp.common import validate_first_step
+from scipy.integrate._ivp.rk import RungeKutta
 
 from .errors import ParameterError
 
@@ -175,6 +177,9 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     eps = max(4.0 * tol, 1e-12 * scale)
     h_last = None
     collected: list | None = [] if sample_many is not None and shape and len(shape) == 1 else None
+    raw = bool(segment_rates is not None and shape and len(shape) == 1)
+    starter = _Starter(solver_class, rtol, atol, raw)
+    save_at = save.tolist()
 
     def shaped(yy):
         return yy.reshape(shape) if shape else yy.tolist()
@@ -183,10 +188,9 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         a, b = edges[i], edges[i + 1]
         lo, hi = a + eps, b - eps
         last = i == len(edges) - 2
-        mask = (save >= a - eps) & ((save < b - eps) | (last & (save <= b + eps)))
-        pending = [int(k) for k in np.nonzero(mask)[0]]
+        pending = [k for k, tk in enumerate(save_at)
+                   if tk >= a - eps and (tk < b - eps or (last and tk <= b + eps))]
 
-        raw = segment_rates is not None and shape and len(shape) == 1
         if raw:
             fun = segment_rates(lo, hi)
         elif shape and len(shape) == 1:
@@ -204,7 +208,7 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         start, ystart = a, y
         while True:
             first = min(h_last, b - start) if h_last else None
-            ok, message, t_end, y_end, h = run_segment(solver_class, fun, start, ystart, b, rtol,
+            ok, message, t_end, y_end, h = run_segment(starter, fun, start, ystart, b, rtol,
                                                        atol, first, save, pending, rates, sample,
                                                        shaped, collected, raw)
             h_last = h or h_last
@@ -265,11 +269,49 @@ def _recorder(collected: list | None, rates: Callable, sample: Callable,
     return record
 
 
-def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rtol: float,
+class _Starter:
+    """The solver of each segment: a new one, or the last one started again (explicit RK classes).
+
+    A Runge-Kutta solver's state between steps is its time, state, derivative
+    there and next step size; starting it again at a segment's edge sets these
+    as its constructor would (with ``first_step``), without its argument checks
+    and set-up, which cost as much as a step. The other classes, and a right-hand
+    side that needs SciPy's wrapper (``raw`` False), get a new solver. A test
+    checks both ways give the same numbers.
+    """
+
+    def __init__(self, solver_class, rtol: float, atol: float, raw: bool) -> None:
+        self.solver_class, self.rtol, self.atol, self.raw = solver_class, rtol, atol, raw
+        self.last = None
+
+    def __call__(self, fun, t0: float, y0: np.ndarray, t_bound: float, first_step: float | None):
+        s = self.last
+        if s is not None and first_step and t_bound > t0:
+            s.fun = fun
+            s.t_old, s.t, s.t_bound, s.status = None, t0, t_bound, "running"
+            s.y, s.y_old, s.h_previous = np.array(y0, dtype=float), None, None
+            s.f = fun(t0, s.y)
+            s.h_abs = validate_first_step(first_step, t0, t_bound)
+            return s
+        opts = {"first_step": first_step} if first_step else {}
+        s = self.solver_class(fun, t0, y0, t_bound, rtol=self.rtol, atol=self.atol, **opts)
+        if self.raw:
+            s.fun = fun
+            if REUSE_SOLVERS and isinstance(s, RungeKutta) and s.direction == 1:
+                self.last = s
+        return s
+
+
+#: start explicit RK solvers again at each segment instead of building new ones (tests compare)
+REUSE_SOLVERS = True
+
+
+def _segment(starter: _Starter, fun, start: float, ystart: np.ndarray, end: float, rtol: float,
              atol: float, first_step: float | None, save: np.ndarray, pending: list[int],
              rates: Callable, sample: Callable, shaped: Callable, collected: list | None = None,
              raw: bool = False):
-    """Step one solver from ``start`` to ``end``, sampling the save times ``pending`` on the way.
+    """Step one solver (from ``starter``) from ``start`` to ``end``, sampling the save times
+    ``pending`` on the way.
 
     Save points go to ``collected`` (k, t, state) when it is a list, else are
     evaluated and sampled at once. ``raw``: ``fun`` already returns float64
@@ -280,14 +322,14 @@ def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rt
     -------
     (reached end, solver message, time reached, state there, step size to carry on with)
     """
-    opts = {"first_step": first_step} if first_step else {}
-    solver = solver_class(fun, start, ystart, end, rtol=rtol, atol=atol, **opts)
-    if raw:
-        solver.fun = fun
+    solver = starter(fun, start, ystart, end, first_step)
     h_prev = h_cur = 0.0
     record = _recorder(collected, rates, sample, shaped)
 
-    def flush(t_now, finished):
+    inf = float("inf")
+
+    def flush(t_now, finished) -> float:
+        """Record the pending save times up to ``t_now``; return the next one."""
         dense = None
         while pending and (finished or float(save[pending[0]]) <= t_now):
             k = pending.pop(0)
@@ -302,15 +344,17 @@ def _segment(solver_class, fun, start: float, ystart: np.ndarray, end: float, rt
                     continue
                 ys = np.asarray(dense(min(tk, end)), dtype=float)
             record(k, tk, ys)
+        return float(save[pending[0]]) if pending else inf
 
-    flush(start, False)
+    following = flush(start, False)
     message = None
     while solver.status == "running":
         message = solver.step()
         if solver.status == "failed":
             break
         h_prev, h_cur = h_cur, solver.t - solver.t_old
-        flush(solver.t, solver.status == "finished")
+        if solver.t >= following or solver.status == "finished":
+            following = flush(solver.t, solver.status == "finished")
     # the last step is often cut short by the segment's end: carry the one before it
     h = h_prev if h_cur < h_prev else h_cur
     ok = solver.status == "finished"
@@ -363,7 +407,7 @@ _DOPRI5_CODES = {-1: "input is not consistent", -2: "larger nsteps is needed",
                  -3: "step size becomes too small", -4: "problem is probably stiff"}
 
 
-def _segment_dopri5(_solver_class, fun, start: float, ystart: np.ndarray, end: float,
+def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
                     rtol: float, atol: float, first_step: float | None, save: np.ndarray,
                     pending: list[int], rates: Callable, sample: Callable, shaped: Callable,
                     collected: list | None = None, raw: bool = False):

@@ -17,7 +17,7 @@ from .errors import ModelError, ParameterError
 from .inputs import Ramp, Step, Table
 from .integrators import SCIPY_METHODS, TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise
 from .results import Failure, SimulationResult
-from .runtime import Evaluator, _as_numpy
+from .runtime import _FALLBACK, Evaluator, _as_numpy
 from .translate import CONTROL_NAMES, file_hash, read_abstract
 
 METHODS = ("scipy", "euler", "rk4")
@@ -356,17 +356,19 @@ class Model:
                                                       sample_many=sample_many)
                 if not ok:
                     failures.append(Failure(0 if n == 1 else -1, t_fail, f"solver: {msg}"))
+        names, py_names = self._names(rec_slots)
         if backend == "scalar":
-            store = {i: table[:, j:j + 1] for j, i in enumerate(rec_slots)}
+            columns = list(table.T[:, :, None])  # (T, 1) views of the table, one per variable
             if not failures:
-                failures += self._scan_nonfinite(table, [p.slots[i].name for i in rec_slots], times)
-        data = {}
-        for i in rec_slots:
-            arr = store[i]
-            for f in failures:
-                if f.member >= 0:
-                    arr[times >= f.time - 1e-12, f.member] = np.nan
-            data[p.slots[i].name] = arr
+                failures += self._scan_nonfinite(table, names, times)
+        else:
+            columns = [store[i] for i in rec_slots]
+        for f in failures:
+            if f.member >= 0:
+                after = times >= f.time - 1e-12
+                for arr in columns:
+                    arr[after, f.member] = np.nan
+        data = dict(zip(names, columns, strict=True))
         meta = {
             "model": str(self.path), "model_hash": self.model_hash, "method": method,
             "scipy_method": scipy_method if method == "scipy" else None,
@@ -378,9 +380,8 @@ class Model:
             "time_series": sorted(p.slots[s].name for s in series),
             "notes": notes,
         }
-        py_names = {p.slots[i].py_name: p.slots[i].name for i in rec_slots}
         return SimulationResult(times=times, data=data, n_members=n, metadata=meta,
-                                failures=failures, py_names=py_names)
+                                failures=failures, py_names=dict(py_names))
 
     def _simulate_dynamic_controls(self, ev, method, y0, t0, rec_slots, static, series):
         """Euler run of a model whose TIME STEP/SAVEPER/FINAL TIME depend on time."""
@@ -415,6 +416,15 @@ class Model:
         return SimulationResult(times=np.asarray(times), data=data, n_members=1, metadata=meta,
                                 failures=self._scan_nonfinite(arr, names, np.asarray(times)),
                                 py_names={p.slots[i].py_name: p.slots[i].name for i in rec_slots})
+
+    def _names(self, slots: list[int]) -> tuple[list[str], dict[str, str]]:
+        """Vensim names of ``slots`` and their Python-safe name -> Vensim name (cached)."""
+        cache = self.__dict__.setdefault("_names_cache", {})
+        key = tuple(slots)
+        if key not in cache:
+            sl = self.program.slots
+            cache[key] = ([sl[i].name for i in slots], {sl[i].py_name: sl[i].name for i in slots})
+        return cache[key]
 
     def _record_slots(self, outputs) -> list[int]:
         p = self.program
@@ -501,25 +511,35 @@ class Model:
         A switch whose effect is multiplied by a value that is static and 0 for
         every member switches nothing: a STEP of height 0 (a policy lever left
         at its default), ``0 * PULSE(...)`` (a shock of size 0). It does not
-        split the run.
+        split the run. One member's values come from the scalar closures (a
+        value they cannot compute, e.g. ``1 / 0``, from the vector ones, with
+        numpy's answer); an ensemble's from the vector closures.
         """
         p, out = self.program, []
         dynamic = set(ev.run_order) | set(ev.stocks) | set(ev.series)
-        vb = p.backends["vector"].breakpoints
-        gates = p.breakpoint_gates or [[] for _ in vb]
+        one = ev.backend == "scalar"
         t0, vv = np.float64(grid.t0), []
 
-        def value(f) -> np.ndarray:
+        def vector_value(f) -> list[float]:
             if callable(f):
                 if not vv:
                     vv.append(_as_numpy(ev.v))
                 f = f(vv[0], t0)
-            return np.asarray(f, float).reshape(-1)
+            return np.asarray(f, float).reshape(-1).tolist()
+
+        def value(pair) -> list[float]:
+            fs, fv = pair
+            if not one or not callable(fs):
+                return vector_value(fv)
+            try:
+                return [float(fs(ev.v, grid.t0))]
+            except _FALLBACK:
+                return vector_value(fv)
 
         with np.errstate(all="ignore"):
-            for (kind, vals), deps, gate in zip(vb, p.breakpoint_deps, gates, strict=True):
-                self._switches(kind, vals, deps, gate, dynamic, value, grid, out)
-        return sorted({float(x) for x in out if np.isfinite(x) and grid.t0 < x < grid.tf})
+            for kind, vals, deps, gates in _switch_table(p):
+                self._switches(kind, vals, deps, gates, dynamic, value, grid, out)
+        return sorted({x for x in out if math.isfinite(x) and grid.t0 < x < grid.tf})
 
     @staticmethod
     def _switches(kind, vals, deps, gates, dynamic, value, grid, out) -> None:
@@ -527,18 +547,17 @@ class Model:
         if deps & dynamic:
             return
         for gate, gate_deps in gates:
-            if not gate_deps & dynamic and not np.any(value(gate) != 0):
+            if not gate_deps & dynamic and not any(x != 0 for x in value(gate)):
                 return  # multiplied by 0 for every member
         xs = [value(f) for f in vals]
         if kind == "at":
             for x in xs:
-                out += x.tolist()
+                out += x
         elif kind == "pulse":
-            st, w = xs
-            w = np.where(w == 0, grid.dt, w)
-            out += st.tolist() + (st + w).tolist()
+            st, w = np.broadcast_arrays(*xs)
+            out += st.tolist() + (st + np.where(w == 0, grid.dt, w)).tolist()
         elif kind == "pulse_train":
-            st, itv, w, en = (float(x[0]) for x in xs)
+            st, itv, w, en = (x[0] for x in xs)
             w = w or grid.dt
             k = st
             while k < min(en, grid.tf) and itv > 0 and len(out) < 10000:
@@ -546,6 +565,20 @@ class Model:
                 k += itv
             out.append(en)
 
+
+def _switch_table(p: Program) -> list:
+    """Per switch: (kind, value pairs, deps, gates); a value pair is its (scalar, vector) closure.
+
+    The same for every run of the program: built once.
+    """
+    if "_switch_table" not in p.__dict__:
+        sb, vb = p.backends["scalar"], p.backends["vector"]
+        p.__dict__["_switch_table"] = [
+            (kind, list(zip(sb.breakpoints[k][1], vals, strict=True)), p.breakpoint_deps[k],
+             list(zip(zip(sb.gates[k], vb.gates[k], strict=True), p.breakpoint_gates[k],
+                      strict=True)))
+            for k, (kind, vals) in enumerate(vb.breakpoints)]
+    return p.__dict__["_switch_table"]
 
 def load_model(path: str | Path) -> Model:
     """Translate a Vensim ``.mdl`` file with PySD and compile it.

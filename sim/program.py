@@ -30,7 +30,8 @@ class BackendProgram:
     init_fn: dict[int, object] = field(default_factory=dict)
     run_fn: dict[int, object] = field(default_factory=dict)
     rate_fn: dict[int, object] = field(default_factory=dict)
-    breakpoints: list[tuple[str, list]] = field(default_factory=list)
+    breakpoints: list[tuple[str, list]] = field(default_factory=list)  # (kind, values) per switch
+    gates: list[list] = field(default_factory=list)  # per switch: values that cancel it at 0
     tables: list = field(default_factory=list)  # the tape back end's lookup tables (xs, ys)
 
 
@@ -54,4 +55,4 @@ class Program:
     dt_slot: int
     pipelines: list = field(default_factory=list)
     stock_flows: dict = field(default_factory=dict)
-    breakpoint_gates: list = field(default_factory=list)  # per breakpoint: (value, deps) that cancel it at 0
+    breakpoint_gates: list = field(default_factory=list)  # per breakpoint: deps of each gate value

@@ -82,16 +82,27 @@ def _orders(program: Program, bp, series: frozenset,
     return cache[key]
 
 
+def _init_order(program: Program, bp, series) -> list[int]:
+    """Order of the initial-value equations; time-series overrides are inputs (no equation)."""
+    init_nodes = set(bp.init_fn) | set(series)
+    if not series:
+        return _order(init_nodes, program.init_deps, program, "initial values")
+    deps = dict(program.init_deps)
+    for s in series:
+        deps[s] = frozenset()
+    return _order(init_nodes, deps, program, "initial values")
+
+
 def _tapes(program: Program, run_order: list[int], rate_order: list[int], stocks: list[int],
-           seeds) -> object:
+           seeds, init_order: list[int]) -> object:
     """The program's tapes for these evaluation orders and member-varying constants (cached)."""
     from .tape import build_tapes, varying_slots
 
     cache = program.__dict__.setdefault("_tape_cache", {})
-    key = (tuple(run_order), tuple(rate_order), frozenset(seeds))
+    key = (tuple(run_order), tuple(rate_order), frozenset(seeds), tuple(init_order))
     if key not in cache:
         cache[key] = build_tapes(program, run_order, rate_order, stocks, program.pipelines,
-                                 varying_slots(program, seeds))
+                                 varying_slots(program, seeds), init_order)
     return cache[key]
 
 
@@ -119,7 +130,7 @@ class Evaluator:
         How the derivatives are evaluated during integration: "jit" runs the
         traced tape (:mod:`sim.tape`) in the compiled interpreter
         (:mod:`sim.kernel`); "python" calls the closures of ``backend``. The
-        initialisation always runs the closures.
+        initialisation runs the tape for one member, else the closures.
     continuous : bool
         A continuous-time (SciPy) run: every DELAY N stage uses the current
         delay time, instead of the fixed-step pipeline of past ones.
@@ -163,26 +174,26 @@ class Evaluator:
             from . import kernel as _k
 
             seeds = [slot for slot, val in static.items() if n_members > 1 and np.ndim(val) > 0]
-            tp = _tapes(program, self.run_order, self.rate_order, self.stocks, seeds)
+            init = [x for x in _init_order(program, self.bp, self.series) if x not in self.series]
+            tp = _tapes(program, self.run_order, self.rate_order, self.stocks, seeds, init)
             self.tapes = tp
             self._k = _k
             self._kargs = (tp.time_row, tp.stock_rows, tp.out_rows, tp.tx, tp.ty, tp.toff)
 
     # ----------------------------------------------------------- initialise
     def initialize(self, t0: float, tol: float, dt: float):
-        """Run the initialisation program at ``t0``; return the initial stocks."""
+        """Run the initialisation program at ``t0``; return the initial stocks.
+
+        One member with the compiled kernel runs the tape of the initial values
+        (numpy's semantics, as every later evaluation); otherwise the closures.
+        """
         p, v, num = self.p, self.v, self.num
         v[p.tol_slot] = num(tol)
         v[p.dt_slot] = num(dt)
         t0 = num(t0)
-        init_nodes = set(self.bp.init_fn) | set(self.series)
-        if self.series:
-            deps = dict(p.init_deps)
-            for s in self.series:
-                deps[s] = frozenset()
-            order = _order(init_nodes, deps, p, "initial values")
-        else:
-            order = _order(init_nodes, p.init_deps, p, "initial values")
+        if self.kernel == "jit" and self.backend == "scalar":
+            return self._initialize_tape(t0)
+        order = _init_order(p, self.bp, self.series)
         with np.errstate(all="ignore"):
             for s in order:
                 if s in self.series:
@@ -192,17 +203,27 @@ class Evaluator:
         if self.kernel == "jit":
             tp = self.tapes
             reg = np.empty((tp.n_rows, self.n))
-            if self.backend == "scalar":
-                reg[:len(v), 0] = v
-            else:
-                for i, val in enumerate(v):
-                    reg[i] = val
+            for i, val in enumerate(v):
+                reg[i] = val
             reg[tp.const_rows] = tp.const_values[:, None]
             self.reg = reg
-            if self.backend == "scalar":
-                return reg[tp.stock_rows, 0].copy()
             return reg[tp.stock_rows].copy()
         return self.stock_values()
+
+    def _initialize_tape(self, t0: float) -> np.ndarray:
+        """:meth:`initialize` of one member by the tape; ``v`` gets the values too."""
+        tp, v = self.tapes, self.v
+        reg = np.empty((tp.n_rows, 1))
+        r = reg[:, 0]
+        r[:len(v)] = v
+        r[tp.const_rows] = tp.const_values
+        r[tp.time_row] = t0
+        for s, f in self.series.items():
+            r[s] = f(t0)
+        self._k.execute1(tp.init, r, tp.tx, tp.ty, tp.toff)
+        v[:] = r[:len(v)].tolist()
+        self.reg = reg
+        return r[tp.stock_rows].copy()
 
     def set_tol(self, tol: float) -> None:
         self.v[self.p.tol_slot] = self.num(tol)

@@ -152,6 +152,9 @@ class Tapes:
 
     Attributes
     ----------
+    init : ndarray
+        The initial values, in the order given (time-series overrides excluded:
+        they are inputs).
     full, rates : dict[bool, ndarray]
         Keyed by ``continuous``: all dynamic auxiliaries then the derivatives
         (``full``), or only what the derivatives need (``rates``). Continuous
@@ -175,6 +178,7 @@ class Tapes:
         ``tx`` and ``ty`` stacked.
     """
 
+    init: np.ndarray
     full: dict
     rates: dict
     n_rows: int
@@ -305,7 +309,8 @@ class _Emitter:
 
 
 def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
-                stocks: list[int], pipelines: list, varying: frozenset = frozenset()) -> Tapes:
+                stocks: list[int], pipelines: list, varying: frozenset = frozenset(),
+                init_order: list[int] = ()) -> Tapes:
     """Trace the tape closures of ``program`` for the given evaluation orders.
 
     ``varying``: the slots whose values may differ between ensemble members
@@ -333,6 +338,10 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
 
     raw = {(full, cont): program_for(run_order if full else rate_order, cont)
            for full in (True, False) for cont in (False, True)}
+    init_code: list = []
+    for s in init_order:
+        node = bp.init_fn[s]
+        em.assign(node(vs, ts) if callable(node) else node, ("r", s), init_code)
     n_out = len(stocks)
     base = em.layout(S, n_out)
     tables = bp.tables
@@ -348,7 +357,7 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
     packed = {(f, c): pack((full if f else rates)[c], S, stock_rows, out_rows, toff)
               for f in (True, False) for c in (False, True)}
     return Tapes(
-        full=full, rates=rates, n_rows=base["t"] + em.n_temps, time_row=S,
+        init=em.assemble(init_code, base), full=full, rates=rates, n_rows=base["t"] + em.n_temps, time_row=S,
         stock_rows=stock_rows, out_rows=out_rows,
         const_rows=np.arange(base["c"], base["c"] + len(em.const_values), dtype=np.int64),
         const_values=np.asarray(em.const_values, dtype=float),

@@ -186,6 +186,32 @@ def test_scipy_driver_equals_solve_ivp(models, scipy_method):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("scipy_method", ["RK45", "RK23", "DOP853"])
+def test_restarted_rk_solver_equals_a_new_one_per_segment(scipy_method, monkeypatch):
+    # the engine starts the last explicit RK solver again at each switch time instead of
+    # building one per segment: the same steps, bit for bit (the project model has 6 segments)
+    import sim.integrators as integrators
+
+    model = sim.load_model(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
+    starts = []
+    real = integrators._Starter.__call__
+
+    def spy(self, *a):
+        solver = real(self, *a)
+        starts.append(solver)  # held, so ids stay distinct
+        return solver
+
+    monkeypatch.setattr(integrators._Starter, "__call__", spy)
+    reused = model.simulate(scipy_method=scipy_method)
+    assert len(starts) == 6 and len({id(s) for s in starts}) == 1
+    monkeypatch.setattr(integrators, "REUSE_SOLVERS", False)
+    starts.clear()
+    fresh = model.simulate(scipy_method=scipy_method)
+    assert len({id(s) for s in starts}) == 6
+    for name in fresh.variables:
+        np.testing.assert_array_equal(reused[name], fresh[name], err_msg=name)
+
+
 def test_dopri5_sets_its_first_steps_the_public_way_too(models, monkeypatch):
     # without access to DOPRI5's work array the engine re-creates the integrator with
     # first_step: the same steps, the same numbers

@@ -59,10 +59,25 @@ STOCK = ["Level = INTEG(Inflow, 0)"]
     ("Level * PULSE(2, 1)", [2.0, 3.0]),                 # the factor depends on a stock: kept
     ("PULSE(2, 1) / Size", [2.0, 3.0]),                  # a divisor of 0 does not cancel
     ("Size * PULSE(2, 1) + STEP(1, 5)", [5.0]),
+    ("STEP(1, 3 + 1 / Size)", []),                       # a time of 1/0: inf, no switch
+    ("STEP(1, 3 + LN(Size + 1))", [3.0]),
+    ("STEP(1 / Size, 2) + PULSE(SQRT(Lever + 3), 1)", [2.0, 3.0]),  # a height of inf switches
 ])
 def test_runs_are_split_at_static_switch_times(tmp_path, inflow, expected):
     got = split_points(tmp_path, STOCK + [f"Inflow = {inflow}", "Lever = 1", "Size = 0"], final=8)
     assert got == expected
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_one_run_and_an_ensemble_see_the_same_switches(tmp_path, members):
+    # one member reads them from the scalar closures, an ensemble from the vector ones
+    eqs = STOCK + ["Inflow = STEP(Lever - 1, Start) + Size * PULSE(Start / 2, Width) "
+                   "+ RAMP(1, Start + Width, 7)", "Lever = 1", "Size = 0", "Start = 3",
+                   "Width = 0.5"]
+    params = {"Lever": 2.0, "Size": 1.0, "Start": 4.0}
+    if members > 1:
+        params = {k: np.full(members, v) for k, v in params.items()}
+    assert split_points(tmp_path, eqs, params, final=8) == [2.0, 2.5, 4.0, 4.5, 7.0]
 
 
 def test_a_lever_moved_from_its_default_splits_the_run(tmp_path):
@@ -86,3 +101,21 @@ def test_zero_height_step_changes_nothing_in_the_result(tmp_path):
                              final=8), encoding="utf-8")
     res = sim.load_model(path).simulate(method="scipy", rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(res["Level"], np.exp(-res.times / 2), rtol=1e-7)
+
+
+def test_switch_tables_of_the_back_ends_line_up():
+    # one switch per entry in each back end, in the same order, with the same gates: the
+    # scalar closures (one member) and the vector ones (ensembles) describe the same switches
+    from conformance import find_cases, models_dir, uses_subscripts
+
+    paths = [mdl for _, mdl, cfg in find_cases(models_dir()) if not uses_subscripts(mdl, cfg)]
+    paths.append(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
+    for mdl in paths:
+        p = sim.load_model(mdl).program
+        sb, vb = p.backends["scalar"], p.backends["vector"]
+        n = len(vb.breakpoints)
+        assert len(sb.breakpoints) == len(p.breakpoint_deps) == len(p.breakpoint_gates) == n, mdl
+        assert [k for k, _ in sb.breakpoints] == [k for k, _ in vb.breakpoints], mdl
+        assert [len(v) for _, v in sb.breakpoints] == [len(v) for _, v in vb.breakpoints], mdl
+        assert [len(g) for g in sb.gates] == [len(g) for g in vb.gates] == \
+            [len(g) for g in p.breakpoint_gates], mdl

@@ -229,6 +229,38 @@ def test_jit_equals_closures_with_time_series_overrides():
                       model.simulate(params, method=method, kernel="python"))
 
 
+DIGITAL_TRADE = Path(__file__).parents[1] / "model" / "digital_trade.mdl"
+
+
+@pytest.mark.parametrize("mdl", PLAIN + [pytest.param(KITCHEN, id="kitchen"),
+                                         pytest.param(DIGITAL_TRADE, id="digital_trade")])
+def test_initial_values_by_tape_equal_closures(mdl):
+    # one member with the kernel initialises by the tape: every slot as the closures give it
+    model = sim.load_model(mdl)
+    p, c = model.program, model.controls
+    got, want = (Evaluator(p, "scalar", {}, {}, 1, kernel=k) for k in ("jit", "python"))
+    y_got = got.initialize(c.initial_time, 0.0, c.time_step)
+    y_want = want.initialize(c.initial_time, 0.0, c.time_step)
+    np.testing.assert_allclose(y_got, np.asarray(y_want, dtype=float), rtol=1e-13, equal_nan=True)
+    np.testing.assert_allclose(np.asarray(got.v, dtype=float), np.asarray(want.v, dtype=float),
+                               rtol=1e-13, equal_nan=True)
+    assert got.reg[p.stock_slots, 0].tolist() == y_got.tolist()
+
+
+def test_initial_values_by_tape_read_time_series_overrides():
+    # an override's value at INITIAL TIME feeds the initial values computed from it
+    model = sim.load_model(DIGITAL_TRADE)
+    p, c = model.program, model.controls
+    slot = p.slot_of[model.py_name("Infrastructure Investment Lever")]
+    series = {slot: lambda t: 1.0 + 0.05 * (t - 2000.0)}
+    got, want = (Evaluator(p, "scalar", {}, series, 1, kernel=k) for k in ("jit", "python"))
+    got.initialize(c.initial_time, 0.0, c.time_step)
+    want.initialize(c.initial_time, 0.0, c.time_step)
+    assert got.v[slot] == want.v[slot] == 1.75
+    np.testing.assert_allclose(np.asarray(got.v, dtype=float), np.asarray(want.v, dtype=float),
+                               rtol=1e-13, equal_nan=True)
+
+
 def test_unknown_kernel_is_refused():
     model = sim.load_model(KITCHEN)
     with pytest.raises(ParameterError, match="kernel .fast. is not one of auto, jit, python"):
@@ -245,7 +277,7 @@ def test_tapes_read_only_written_registers(mdl):
         if tp.out_rows.size else S + 1
     arity = {kernel.LOOKUP: 1, kernel.WHERE: 3, kernel.XIDZ: 3, kernel.STEP: 4, kernel.RAMP: 4,
              kernel.RAMP_END: 5, kernel.PULSE: 5, kernel.PULSE_TRAIN: 7, kernel.COPY: 1}
-    for code in list(tp.full.values()) + list(tp.rates.values()):
+    for code in [tp.init] + list(tp.full.values()) + list(tp.rates.values()):
         written: set[int] = set()
         for row in code:
             op = int(row[0])
