@@ -9,6 +9,8 @@ lets the evaluator skip auxiliaries that no stock's rate needs.
 """
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -36,11 +38,11 @@ class TimeGrid:
     saveper: float
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.dt) and self.dt > 0):
+        if not (math.isfinite(self.dt) and self.dt > 0):
             raise ParameterError(f"TIME STEP must be a positive number, got {self.dt}")
         if not self.tf > self.t0:
             raise ParameterError(f"FINAL TIME ({self.tf}) must be after INITIAL TIME ({self.t0})")
-        if not (np.isfinite(self.saveper) and self.saveper > 0):
+        if not (math.isfinite(self.saveper) and self.saveper > 0):
             raise ParameterError(f"SAVEPER must be a positive number, got {self.saveper}")
         ratio = self.saveper / self.dt
         if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
@@ -59,8 +61,9 @@ class TimeGrid:
     def save_every(self) -> int:
         return int(round(self.saveper / self.dt))
 
-    @property
+    @functools.cached_property
     def save_times(self) -> np.ndarray:
+        """The saved times (computed once; do not modify the array)."""
         n = self.n_steps // self.save_every
         times = self.t0 + self.saveper * np.arange(n + 1)
         if times[-1] < self.tf - 1e-9 * max(1.0, abs(self.tf)):

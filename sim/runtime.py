@@ -93,17 +93,31 @@ def _init_order(program: Program, bp, series) -> list[int]:
     return _order(init_nodes, deps, program, "initial values")
 
 
-def _tapes(program: Program, run_order: list[int], rate_order: list[int], stocks: list[int],
-           seeds, init_order: list[int]) -> object:
-    """The program's tapes for these evaluation orders and member-varying constants (cached)."""
+def _tapes(program: Program, bp, series: dict, continuous: bool, seeds: frozenset) -> object:
+    """The program's tapes for a back end's evaluation orders, the time-series overrides (their
+    slots), the mode and the member-varying constants ``seeds`` (cached: all they depend on)."""
     from .tape import build_tapes, varying_slots
 
     cache = program.__dict__.setdefault("_tape_cache", {})
-    key = (tuple(run_order), tuple(rate_order), frozenset(seeds), tuple(init_order))
+    key = (id(bp), frozenset(series), continuous, seeds)
     if key not in cache:
-        cache[key] = build_tapes(program, run_order, rate_order, stocks, program.pipelines,
-                                 varying_slots(program, seeds), init_order)
+        run_order, rate_order = _orders(program, bp, frozenset(series), continuous)
+        init = [x for x in _init_order(program, bp, series) if x not in series]
+        cache[key] = build_tapes(program, run_order, rate_order, list(program.stock_slots),
+                                 program.pipelines, varying_slots(program, seeds), init)
     return cache[key]
+
+
+_KERNEL: list = []
+
+
+def _kernel():
+    """:mod:`sim.kernel`, imported (and Numba loaded) the first time a tape runs."""
+    if not _KERNEL:
+        from . import kernel
+
+        _KERNEL.append(kernel)
+    return _KERNEL[0]
 
 
 def _as_numpy(v: list) -> list:
@@ -171,13 +185,10 @@ class Evaluator:
         self.kernel = kernel
         self.reg = None
         if kernel == "jit":
-            from . import kernel as _k
-
-            seeds = [slot for slot, val in static.items() if n_members > 1 and np.ndim(val) > 0]
-            init = [x for x in _init_order(program, self.bp, self.series) if x not in self.series]
-            tp = _tapes(program, self.run_order, self.rate_order, self.stocks, seeds, init)
-            self.tapes = tp
-            self._k = _k
+            seeds = frozenset(slot for slot, val in static.items()
+                              if n_members > 1 and np.ndim(val) > 0)
+            self.tapes = tp = _tapes(program, self.bp, self.series, continuous, seeds)
+            self._k = _kernel()
             self._kargs = (tp.time_row, tp.stock_rows, tp.out_rows, tp.tx, tp.ty, tp.toff)
 
     # ----------------------------------------------------------- initialise
