@@ -17,8 +17,6 @@ from typing import Callable
 
 import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau, ode
-from scipy.integrate._ivp.common import validate_first_step
-from scipy.integrate._ivp.rk import RungeKutta
 
 from .errors import ParameterError
 
@@ -26,6 +24,11 @@ try:  # the interpolant of SciPy's explicit Runge-Kutta solvers, evaluated in ba
     from scipy.integrate._ivp.rk import RkDenseOutput
 except ImportError:  # pragma: no cover - a SciPy that moved it: call each interpolant instead
     RkDenseOutput = None
+try:  # what a restarted RK solver needs (_Starter); without them each segment gets a new one
+    from scipy.integrate._ivp.common import validate_first_step
+    from scipy.integrate._ivp.rk import RungeKutta
+except ImportError:  # pragma: no cover
+    RungeKutta = None
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,8 @@ class _Starter:
         s = self.solver_class(fun, t0, y0, t_bound, rtol=self.rtol, atol=self.atol, **opts)
         if self.raw:
             s.fun = fun
-            if REUSE_SOLVERS and isinstance(s, RungeKutta) and s.direction == 1:
+            if REUSE_SOLVERS and RungeKutta is not None and isinstance(s, RungeKutta) \
+                    and s.direction == 1:
                 self.last = s
         return s
 

@@ -580,6 +580,7 @@ def _switch_table(p: Program) -> list:
             for k, (kind, vals) in enumerate(vb.breakpoints)]
     return p.__dict__["_switch_table"]
 
+
 def load_model(path: str | Path) -> Model:
     """Translate a Vensim ``.mdl`` file with PySD and compile it.
 
