@@ -247,8 +247,13 @@ class Compiler:
             self._gate_products(compiled, ops, marks)
         deps = set().union(*(c[1] for c in compiled))
         ut = any(c[2] for c in compiled)
-        acc = compiled[0][0]
         power = self.B.power
+        if ops and all(op == "^" for op in ops):  # a ^ b ^ c is a ^ (b ^ c), as in Vensim
+            acc = compiled[-1][0]
+            for arg, _, _ in reversed(compiled[:-1]):
+                acc = _call(power, [arg, acc])
+            return acc, deps, ut
+        acc = compiled[0][0]
         for op, (arg, _, _) in zip(ops, compiled[1:], strict=True):
             if op == "+":
                 acc = _add(acc, arg)

@@ -94,9 +94,12 @@ CASES = {
          "unary minus": lambda t: t - 7, "time ratio": lambda t: (t + 24) / 8}),
     "power": Case(
         ["b = 2", "cube = b ^ 3", "precedence = 1 + 2 * 3 ^ 2", "square = Time ^ 2",
-         "doubling = 2 ^ Time", "root = Time ^ 0.5"],
+         "doubling = 2 ^ Time", "root = Time ^ 0.5", "tower = 4 ^ 3 ^ b",
+         "time tower = b ^ Time ^ 2"],
         {"cube": const(8), "precedence": const(19), "square": lambda t: t ** 2,
-         "doubling": lambda t: 2.0 ** t, "root": np.sqrt}),
+         "doubling": lambda t: 2.0 ** t, "root": np.sqrt,
+         "tower": const(262144),                                 # 4 ^ (3 ^ 2), as in Vensim
+         "time tower": lambda t: 2.0 ** (t ** 2)}),
     "comparison": Case(
         ["eq = IF THEN ELSE(Time = 2, 1, 0)", "ne = IF THEN ELSE(Time <> 2, 1, 0)",
          "lt = IF THEN ELSE(Time < 2, 1, 0)", "le = IF THEN ELSE(Time <= 2, 1, 0)",
