@@ -363,6 +363,7 @@ class Model:
                 failures += self._scan_nonfinite(table, names, times)
         else:
             columns = [store[i] for i in rec_slots]
+            failures += self._scan_members(columns, names, times, failures, n)
         for f in failures:
             if f.member >= 0:
                 after = times >= f.time - 1e-12
@@ -504,6 +505,34 @@ class Model:
             return []
         k = int(np.argmax(bad.any(axis=1)))
         return [Failure(0, float(times[k]), names[int(np.argmax(bad[k]))])]
+
+    @staticmethod
+    def _scan_members(columns: list, names: list[str], times, failures: list, n: int) -> list:
+        """:meth:`_scan_nonfinite` for each ensemble member not already reported.
+
+        A member whose recorded variables (auxiliaries included) go non-finite
+        is reported and masked from there, as the same run alone would be; the
+        derivative guard only sees the stocks and their rates.
+        """
+        first = np.full(n, len(times))
+        for arr in columns:
+            with np.errstate(all="ignore"):  # the usual case, in one pass (a sum that
+                if math.isfinite(arr.sum()):  # overflows is checked element by element)
+                    continue
+            bad = ~np.isfinite(arr)
+            hit = bad.any(axis=0)
+            if hit.any():
+                first = np.minimum(first, np.where(hit, bad.argmax(axis=0), len(times)))
+        done = {f.member for f in failures}
+        out = []
+        for m in np.nonzero(first < len(times))[0]:
+            if int(m) in done or -1 in done:
+                continue
+            k = int(first[m])
+            var = next(nm for nm, arr in zip(names, columns, strict=True)
+                       if not np.isfinite(arr[k, m]))
+            out.append(Failure(int(m), float(times[k]), var))
+        return out
 
     def _breakpoints(self, ev: Evaluator, grid: TimeGrid) -> list[float]:
         """Switch times of STEP/PULSE/RAMP/time lookups whose arguments are static.

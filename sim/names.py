@@ -30,9 +30,13 @@ def python_identifier(name: str) -> str:
     Like PySD's rule (lower case, whitespace to ``_``, other punctuation
     dropped, a prefix before a leading digit, ``_1`` after a keyword) but
     keeping non-ASCII letters, so Chinese names stay readable:
-    ``"数字 贸易"`` becomes ``数字_贸易``.
+    ``"数字 贸易"`` becomes ``数字_贸易``; an element of a subscripted variable
+    ``stock[north, ict]`` becomes ``stock_north_ict``.
     """
-    s = re.sub(r"[\s_]+", "_", name.strip().strip('"').strip().lower())
+    s = name.strip().strip('"').strip().lower()
+    if not name.strip().startswith('"') and s.endswith("]") and "[" in s:
+        s = re.sub(r"\s*[\[,]\s*", "_", s[:-1])  # stock[north,ict] -> stock_north_ict
+    s = re.sub(r"[\s_]+", "_", s)
     s = re.sub(r"[^\w]", "", s)
     if not s:
         s = "var"

@@ -18,6 +18,7 @@ from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.vensim.vensim_file import VensimFile
 
 from .errors import ModelError
+from .subscripts import FlatVariable, flatten
 
 CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 
@@ -108,8 +109,9 @@ def read_abstract(path: Path) -> list[RawElement]:
     Raises
     ------
     ModelError
-        If the file is missing, cannot be parsed, uses macros, subscripts
-        or a construct outside the supported subset.
+        If the file is missing, cannot be parsed, uses macros, or a construct
+        outside the supported subset (subscripted variables are split into
+        their elements: :mod:`sim.subscripts`).
     """
     path = Path(path)
     if path.is_file() and path.suffix.lower() != ".mdl":
@@ -119,32 +121,17 @@ def read_abstract(path: Path) -> list[RawElement]:
         macros = ", ".join(s.name for s in am.sections[1:])
         raise ModelError(str(path), f"macros are not supported (found: {macros})", construct=":MACRO:")
     section = am.sections[0]
-    if section.subscripts:
-        names = ", ".join(s.name for s in section.subscripts)
-        raise ModelError(str(path), f"subscripts are not supported yet (subscript ranges: {names})",
-                         construct="subscripts")
-    out = []
-    for el in section.elements:
-        out.append(_element(path, el))
+    out = [_element(path, fv) for fv in flatten(path, section)]
     if not out:
         raise ModelError(str(path), "the file defines no variables")
     return out
 
 
-def _element(path: Path, el) -> RawElement:
-    name = el.name
-    if len(el.components) != 1:
-        raise ModelError(str(path), "variables defined by several equations (subscripted definitions) "
-                         "are not supported", variable=name, construct="subscripts")
-    comp = el.components[0]
-    subs = comp.subscripts
-    if subs and (subs[0] or subs[1]):
-        raise ModelError(str(path), f"subscripts are not supported yet (found [{', '.join(subs[0])}])",
-                         variable=name, construct="subscripts")
-    kind = type(comp).__name__
-    if kind not in ("AbstractComponent", "AbstractLookup", "AbstractUnchangeableConstant"):
-        raise ModelError(str(path), f"{kind} definitions are not supported", variable=name, construct=kind)
-    ast = comp.ast
+def _element(path: Path, fv: FlatVariable) -> RawElement:
+    el, name, ast = fv.element, fv.name, fv.ast
+    if fv.kind not in ("AbstractComponent", "AbstractLookup", "AbstractUnchangeableConstant"):
+        raise ModelError(str(path), f"{fv.kind} definitions are not supported", variable=name,
+                         construct=fv.kind)
     if ast is None:
         raise ModelError(str(path), "the variable has no equation (data or unchangeable definition "
                          "without a value)", variable=name, construct="data")

@@ -58,17 +58,6 @@ def test_unsupported_function_lists_the_supported_ones(tmp_path):
     assert info.value.variable == "x"
 
 
-@pytest.mark.parametrize("equations", [
-    pytest.param(["Region: north, south", "pop[Region] = 1, 2"], id="range-and-array"),
-    pytest.param(["Region: north, south", "pop[Region] = 1, 2", "total = pop[north] + pop[south]"],
-                 id="subscripted-reference"),
-])
-def test_subscripts_are_refused(tmp_path, equations):
-    path = write(tmp_path, equations)
-    with pytest.raises(sim.ModelError, match=rf"^{re.escape(str(path))}.*subscripts are not supported"):
-        sim.load_model(path)
-
-
 def test_undefined_name_in_an_equation(tmp_path):
     path = write(tmp_path, ["growth = 2", "x = grwth * 2"])
     with pytest.raises(sim.ModelError, match=r"variable 'x': refers to an undefined variable 'grwth'"):

@@ -106,9 +106,9 @@ def test_zero_height_step_changes_nothing_in_the_result(tmp_path):
 def test_switch_tables_of_the_back_ends_line_up():
     # one switch per entry in each back end, in the same order, with the same gates: the
     # scalar closures (one member) and the vector ones (ensembles) describe the same switches
-    from conformance import find_cases, models_dir, uses_subscripts
+    from conformance import models_dir, supported_cases
 
-    paths = [mdl for _, mdl, cfg in find_cases(models_dir()) if not uses_subscripts(mdl, cfg)]
+    paths = [mdl for _, mdl, _ in supported_cases(models_dir())]
     paths.append(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
     for mdl in paths:
         p = sim.load_model(mdl).program

@@ -6,9 +6,11 @@ TIME STEP, so each model is run with ``method="euler"`` and its own control
 variables and compared at every canonical time and column (rtol 1e-3, with an
 absolute floor near zero; see :func:`conformance.compare`).
 
-Models that use subscripts are outside the engine's subset: for them the
-specified behaviour is to refuse at load with a :class:`sim.ModelError` that
-names the file, never to run and give a silent wrong answer.
+Subscripted models run like the others (each element a variable, columns
+``name[element]`` as in Vensim's output). A model that uses a construct
+outside the engine's subset (``conformance.KNOWN_REFUSED``) must be refused
+at load with a :class:`sim.ModelError` that names the file and the construct,
+never run and give a silent wrong answer.
 """
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ import re
 import pytest
 
 import sim
-from conformance import compare, find_cases, models_dir, read_canonical, uses_subscripts
+from conformance import (KNOWN_REFUSED, compare, find_cases, models_dir, read_canonical,
+                         supported_cases, uses_subscripts)
 
 ROOT = models_dir()
 CASES = find_cases(ROOT)
-SUBSCRIPTED = [c for c in CASES if uses_subscripts(c[1], c[2])]
-PLAIN = [c for c in CASES if c not in SUBSCRIPTED]
+SUPPORTED = supported_cases(ROOT)
+REFUSED = [c for c in CASES if c[0] in KNOWN_REFUSED]
+SUBSCRIPTED = [c for c in SUPPORTED if uses_subscripts(c[1], c[2])]
 
 # Known engine gaps, each a strict xfail that must be removed when fixed
 # (case id -> reason). Both gaps named in the brief (tests/control_vars and
@@ -43,13 +47,13 @@ def test_conformance_models_are_found():
     # a wrong $SD_TEST_MODELS must fail loudly, not collect zero cases
     assert ROOT.is_dir(), f"conformance folder {ROOT} does not exist (set SD_TEST_MODELS)"
     assert len(CASES) >= 20
-    assert len(PLAIN) >= 17
+    assert len(SUPPORTED) >= 19
     ids = {c[0] for c in CASES}
     assert {"samples/teacup/teacup.mdl", "samples/SIR/SIR.mdl", "tests/delays/test_delays.mdl",
             "tests/control_vars/test_control_vars.mdl"} <= ids
 
 
-@pytest.mark.parametrize(("mdl", "canon"), _params(PLAIN))
+@pytest.mark.parametrize(("mdl", "canon"), _params(SUPPORTED))
 def test_matches_canonical_output(mdl, canon):
     model = sim.load_model(mdl)
     res = model.simulate(method="euler")
@@ -58,19 +62,32 @@ def test_matches_canonical_output(mdl, canon):
     assert problems == []
 
 
-@pytest.mark.parametrize(("mdl", "canon"), _params(SUBSCRIPTED))
-def test_subscripted_model_is_refused(mdl, canon):
-    pattern = rf"^{re.escape(str(mdl))}.*subscripts are not supported"
+def test_subscripted_models_are_compared_element_by_element():
+    # the subscripted cases run, and their name[element] columns are among those compared
+    assert {c[0] for c in SUBSCRIPTED} >= {"tests/arithmetics/test_arithmetics.mdl",
+                                          "tests/power/power.mdl"}
+    for _, mdl, canon in SUBSCRIPTED:
+        columns = [c for c in read_canonical(canon).columns if "[" in c]
+        assert columns, mdl
+        res = sim.load_model(mdl).simulate(method="euler")
+        assert set(columns) <= set(res.variables), mdl
+        assert compare(res.to_frame(), read_canonical(canon), columns=columns) == []
+
+
+@pytest.mark.parametrize(("mdl", "canon"), [pytest.param(m, c, id=i) for i, m, c in REFUSED])
+def test_model_outside_the_subset_is_refused(mdl, canon):
+    construct = KNOWN_REFUSED[next(i for i, m, _ in REFUSED if m == mdl)]
+    pattern = rf"^{re.escape(str(mdl))}.*{re.escape(construct)} is not supported"
     with pytest.raises(sim.ModelError, match=pattern) as info:
         sim.load_model(mdl)
     assert info.value.path == str(mdl)
-    assert info.value.construct == "subscripts"
+    assert info.value.construct == construct
 
 
 def test_delay_n_column_is_compared():
     # the DELAY N case is the one most likely to regress: make sure the
     # comparison above really covers its column at every time
-    case = next(c for c in PLAIN if c[0] == "tests/delays/test_delays.mdl")
+    case = next(c for c in SUPPORTED if c[0] == "tests/delays/test_delays.mdl")
     canon = read_canonical(case[2])
     assert "OutputDelayN" in canon.columns and len(canon) == 101
     res = sim.load_model(case[1]).simulate(method="euler")
@@ -79,7 +96,7 @@ def test_delay_n_column_is_compared():
 
 def test_compare_detects_a_wrong_value():
     # the helper itself must fail on a perturbed column and on missing times
-    cid, mdl, canon_path = next(c for c in PLAIN if c[0] == "samples/teacup/teacup.mdl")
+    cid, mdl, canon_path = next(c for c in SUPPORTED if c[0] == "samples/teacup/teacup.mdl")
     canon = read_canonical(canon_path)
     df = sim.load_model(mdl).simulate(method="euler").to_frame()
     bad = df.copy()

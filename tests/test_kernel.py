@@ -26,10 +26,9 @@ from sim.backends import VECTOR
 from sim.errors import ParameterError
 from sim.runtime import Evaluator
 from sim.tape import Sym, TapeBackend, _Emitter
-from conformance import find_cases, models_dir, uses_subscripts
+from conformance import models_dir, supported_cases
 
-PLAIN = [pytest.param(mdl, id=cid) for cid, mdl, _ in find_cases(models_dir())
-         if not uses_subscripts(mdl, _)]
+PLAIN = [pytest.param(mdl, id=cid) for cid, mdl, _ in supported_cases(models_dir())]
 KITCHEN = Path(__file__).parent / "models" / "kitchen.mdl"
 
 

@@ -1,0 +1,283 @@
+"""Subscripts, flattened: every element of a subscripted variable becomes a variable of its own.
+
+A Vensim variable ``stock[Region]`` over ``Region: north, south`` is read as
+the two variables ``stock[north]`` and ``stock[south]``, each with its own
+equation, in which every subscripted reference names one element:
+``growth[Region] * stock[Region]`` becomes ``growth[north] * stock[north]``
+in the equation of ``stock[north]``. ``SUM``, ``PROD``, ``VMIN`` and ``VMAX``
+over ``x[Region!]`` become the sum, product, minimum or maximum of the
+elements. The compiler then sees scalars only; names are Vensim's output
+columns (``stock[north]``, ``mat[north,ict]``).
+
+This module walks PySD's abstract model (its subscript ranges and the
+components of each element) and writes new abstract trees; it parses no
+text. Supported: ranges listed by element (and ranges made of other ranges),
+subranges, definitions over ranges or single elements, ``:EXCEPT:``,
+constant lists and tables (``x[Region] = 1, 2, 3``), subscripted lookups,
+references by range, by element and by a subrange of the equation's range.
+Refused, with the construct named: subscript mappings (``->``), a reference
+that leaves out a subscripted variable's subscripts, a ``Range!`` outside the
+four functions above, and an element defined twice or never.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pysd.translators.structures import abstract_expressions as ae
+
+from .errors import ModelError
+from .names import reference_form
+
+#: Vensim functions over a subscript range (``x[Range!]``), and how their terms combine
+REDUCERS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
+
+
+@dataclass(frozen=True)
+class FlatVariable:
+    """One element of a (possibly) subscripted variable, as a scalar variable.
+
+    Attributes
+    ----------
+    name : str
+        Vensim's name of the element, e.g. ``stock[north]`` (the variable's own
+        name when it has no subscripts).
+    element : object
+        PySD's abstract element it comes from (units, limits, documentation).
+    ast : object
+        Its equation, with every subscripted reference resolved to one element.
+    kind : str
+        The class name of PySD's component (``AbstractComponent``, ``AbstractLookup``, ...).
+    """
+
+    name: str
+    element: object
+    ast: object
+    kind: str
+
+
+class _Ranges:
+    """The model's subscript ranges: range name -> its elements (Vensim's spelling)."""
+
+    def __init__(self, path: str, ranges) -> None:
+        self.path = path
+        raw = {reference_form(r.name): r for r in ranges}
+        self.elements: dict[str, tuple[str, ...]] = {}
+        for key, r in raw.items():
+            if r.mapping:
+                raise ModelError(path, f"subscript mappings are not supported (range {r.name} -> "
+                                 f"{', '.join(map(str, r.mapping))})", variable=r.name,
+                                 construct="subscript mapping")
+            self.elements[key] = self._expand(key, raw, ())
+        self.spelling = {reference_form(e): e for els in self.elements.values() for e in els}
+
+    def _expand(self, key: str, raw: dict, seen: tuple) -> tuple[str, ...]:
+        if key in seen:
+            raise ModelError(self.path, f"subscript range {raw[key].name} is defined through itself",
+                             variable=raw[key].name, construct="subscripts")
+        out: list[str] = []
+        for item in raw[key].subscripts:
+            sub = reference_form(str(item))
+            members = self._expand(sub, raw, seen + (key,)) if sub in raw and sub != key else (item,)
+            out += [m for m in members if m not in out]
+        return tuple(out)
+
+    def is_range(self, name: str) -> bool:
+        return reference_form(name) in self.elements
+
+    def members(self, name: str, variable: str) -> tuple[str, ...]:
+        """Elements named by ``name``: a range's elements, or the one element."""
+        key = reference_form(name)
+        if key in self.elements:
+            return self.elements[key]
+        if key in self.spelling:
+            return (self.spelling[key],)
+        raise ModelError(self.path, f"unknown subscript '{name}' (not a range or an element of one)",
+                         variable=variable, construct="subscripts")
+
+
+def flat_name(name: str, elements: tuple[str, ...]) -> str:
+    """Vensim's name of one element of a variable: ``name[e1,e2]``."""
+    return f"{name}[{','.join(elements)}]" if elements else name
+
+
+def flatten(path: Path, section) -> list[FlatVariable]:
+    """The variables of a PySD model section, every subscripted one split into its elements.
+
+    Raises
+    ------
+    ModelError
+        A construct this module refuses (see the module docstring), naming
+        the file, the variable and the construct.
+    """
+    where = str(path)
+    ranges = _Ranges(where, section.subscripts)
+    # every element of every variable: (ref, normalised elements) -> (flat name, element, comp, combo)
+    defined: dict[tuple, tuple] = {}
+    dims: dict[str, int] = {}
+    for el in section.elements:
+        ref = reference_form(el.name)
+        for comp in el.components:
+            subs, excepts = comp.subscripts if comp.subscripts else ([], [])
+            if dims.setdefault(ref, len(subs)) != len(subs):
+                raise ModelError(where, "the variable is defined with different numbers of "
+                                 "subscripts", variable=el.name, construct="subscripts")
+            combos = list(itertools.product(*(ranges.members(s, el.name) for s in subs)))
+            for ex in excepts or []:
+                gone = set(itertools.product(*(ranges.members(s, el.name) for s in ex)))
+                combos = [c for c in combos if c not in gone]
+            for combo in combos:
+                key = (ref, tuple(reference_form(e) for e in combo))
+                if key in defined:
+                    raise ModelError(where, f"{flat_name(el.name, combo)} is defined twice",
+                                     variable=el.name, construct="subscripts")
+                defined[key] = (flat_name(el.name, combo), el, comp, combo)
+    names = {key: entry[0] for key, entry in defined.items()}
+    out = []
+    for name, el, comp, combo in defined.values():
+        subs = comp.subscripts[0] if comp.subscripts else []
+        rw = _Rewriter(where, name, ranges, names, dims,
+                       [(reference_form(s), reference_form(e)) for s, e in zip(subs, combo)])
+        ast = _constant_of(comp.ast, subs, combo, ranges, where, name) \
+            if isinstance(comp.ast, np.ndarray) else rw.rewrite(comp.ast)
+        out.append(FlatVariable(name, el, ast, type(comp).__name__))
+    return out
+
+
+def _constant_of(values: np.ndarray, subs, combo, ranges: _Ranges, where: str, name: str) -> float:
+    """The entry of a constant list or table (``x[Region, Sector] = 1, 2; 3, 4``) for ``combo``."""
+    axes = [(s, e) for s, e in zip(subs, combo) if ranges.is_range(s)]
+    shape = tuple(len(ranges.members(s, name)) for s, _ in axes)
+    if values.shape != shape:
+        raise ModelError(where, f"a list of values shaped {values.shape} does not match the "
+                         f"subscripts [{', '.join(subs)}] {shape}", variable=name,
+                         construct="subscripts")
+    return float(values[tuple(ranges.members(s, name).index(e) for s, e in axes)])
+
+
+class _Rewriter:
+    """Rewrite one element's equation so that every reference names one scalar variable."""
+
+    def __init__(self, where: str, name: str, ranges: _Ranges, names: dict, dims: dict,
+                 lhs: list[tuple[str, str]]) -> None:
+        self.where, self.name, self.ranges, self.names, self.dims = where, name, ranges, names, dims
+        self.lhs = lhs          # per subscript of the left-hand side: (as declared, element)
+        self.bound: dict[str, str] = {}   # Range! -> element, inside SUM/PROD/VMIN/VMAX
+
+    def error(self, message: str, construct: str = "subscripts") -> ModelError:
+        return ModelError(self.where, message, variable=self.name, construct=construct)
+
+    def rewrite(self, node):
+        if isinstance(node, ae.ReferenceStructure):
+            return self._reference(node)
+        if isinstance(node, ae.CallStructure):
+            fn = node.function
+            if isinstance(fn, ae.ReferenceStructure) and fn.subscripts is None \
+                    and fn.reference in REDUCERS:
+                return self._reduce(fn.reference, node.arguments)
+            return dataclasses.replace(node, function=self._reference(fn) if isinstance(
+                fn, ae.ReferenceStructure) else fn, arguments=tuple(self.rewrite(a) for a in node.arguments))
+        if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node):
+            return node
+        changes = {}
+        for field in dataclasses.fields(node):
+            child = getattr(node, field.name)
+            if isinstance(child, ae.AbstractSyntax):
+                changes[field.name] = self.rewrite(child)
+            elif isinstance(child, tuple) and any(isinstance(c, ae.AbstractSyntax) for c in child):
+                changes[field.name] = tuple(self.rewrite(c) for c in child)
+            elif isinstance(child, list) and any(isinstance(c, ae.AbstractSyntax) for c in child):
+                changes[field.name] = [self.rewrite(c) for c in child]
+        return dataclasses.replace(node, **changes) if changes else node
+
+    def _reference(self, node: ae.ReferenceStructure) -> ae.ReferenceStructure:
+        ref = node.reference
+        n_dims = self.dims.get(ref, 0)
+        subs = node.subscripts.subscripts if node.subscripts is not None else []
+        if not subs:
+            if n_dims:
+                raise self.error(f"'{ref}' has {n_dims} subscript(s): refer to it as {ref}[...]")
+            return node
+        if ref not in self.dims:
+            raise self.error(f"'{ref}[{', '.join(subs)}]': unknown subscripted variable "
+                             "(or a function name used with subscripts)")
+        if n_dims != len(subs):
+            raise self.error(f"'{ref}[{', '.join(subs)}]' gives {len(subs)} subscript(s); the "
+                             f"variable has {n_dims}")
+        combo = tuple(self._element(s, ref) for s in subs)
+        target = self.names.get((ref, combo))
+        if target is None:
+            raise self.error(f"'{ref}[{','.join(combo)}]' is not defined")
+        return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
+
+    def _element(self, sub: str, ref: str) -> str:
+        """The element ``sub`` stands for here (normalised)."""
+        if sub.endswith("!"):
+            key = reference_form(sub[:-1])
+            if key not in self.bound:
+                raise self.error(f"'{ref}[{sub}]': a range with '!' is only allowed inside "
+                                 f"{', '.join(f.upper() for f in REDUCERS)}")
+            return self.bound[key]
+        key = reference_form(sub)
+        if not self.ranges.is_range(key):
+            self.ranges.members(sub, self.name)  # an element: check it exists
+            return key
+        for declared, element in self.lhs:   # the equation's own range ...
+            if declared == key:
+                return element
+        members = {reference_form(e) for e in self.ranges.elements[key]}
+        for _, element in self.lhs:           # ... or one its element belongs to (a subrange)
+            if element in members:
+                return element
+        raise self.error(f"'{ref}[{sub}]': the equation has no subscript in range {sub}")
+
+    def _reduce(self, fname: str, args) -> object:
+        """SUM/PROD/VMIN/VMAX of one expression over its ``Range!`` subscripts."""
+        if len(args) != 1:
+            raise self.error(f"{fname.upper()} takes one argument", construct=fname.upper())
+        bangs: list[str] = []
+        _collect_bangs(args[0], bangs)
+        if not bangs:
+            raise self.error(f"{fname.upper()} needs a range marked with '!' (e.g. x[Range!])",
+                             construct=fname.upper())
+        for b in bangs:
+            if b not in self.ranges.elements:
+                raise self.error(f"'{b}!' in {fname.upper()}: not a subscript range")
+        saved = dict(self.bound)
+        terms = []
+        for combo in itertools.product(*(self.ranges.elements[b] for b in bangs)):
+            self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo)})
+            terms.append(self.rewrite(args[0]))
+        self.bound = saved
+        op = REDUCERS[fname]
+        if len(terms) == 1:
+            return terms[0]
+        if op in ("+", "*"):
+            return ae.ArithmeticStructure(operators=[op] * (len(terms) - 1), arguments=tuple(terms))
+        acc = terms[0]
+        for term in terms[1:]:
+            acc = ae.CallStructure(function=ae.ReferenceStructure(reference=op, subscripts=None),
+                                   arguments=(acc, term))
+        return acc
+
+
+def _collect_bangs(node, out: list[str]) -> None:
+    """Range names marked with '!' in ``node``, in order of appearance."""
+    if isinstance(node, ae.ReferenceStructure):
+        for s in (node.subscripts.subscripts if node.subscripts is not None else []):
+            key = reference_form(s[:-1])
+            if s.endswith("!") and key not in out:
+                out.append(key)
+        return
+    if isinstance(node, ae.CallStructure) and isinstance(node.function, ae.ReferenceStructure) \
+            and node.function.reference in REDUCERS:
+        return  # an inner SUM binds its own ranges
+    if isinstance(node, (tuple, list)):
+        for c in node:
+            _collect_bangs(c, out)
+    elif isinstance(node, ae.AbstractSyntax) and dataclasses.is_dataclass(node):
+        for field in dataclasses.fields(node):
+            _collect_bangs(getattr(node, field.name), out)
