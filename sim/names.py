@@ -24,6 +24,10 @@ def reference_form(name: str) -> str:
     return re.sub(r"\s+", "_", name.strip().lower())
 
 
+#: one element of a subscripted variable: base name (maybe quoted) and its subscripts
+_ELEMENT = re.compile(r'^\s*("[^"]*"|[^"\[\]]+?)\s*\[([^\[\]"]+)\]\s*$')
+
+
 def python_identifier(name: str) -> str:
     """Return a Python identifier for a Vensim name.
 
@@ -33,9 +37,11 @@ def python_identifier(name: str) -> str:
     ``"数字 贸易"`` becomes ``数字_贸易``; an element of a subscripted variable
     ``stock[north, ict]`` becomes ``stock_north_ict``.
     """
+    element = _ELEMENT.match(name)
+    if element:  # stock[north,ict] -> stock_north_ict
+        base, subs = element.groups()
+        name = "_".join([base.strip('"')] + [x.strip() for x in subs.split(",")])
     s = name.strip().strip('"').strip().lower()
-    if not name.strip().startswith('"') and s.endswith("]") and "[" in s:
-        s = re.sub(r"\s*[\[,]\s*", "_", s[:-1])  # stock[north,ict] -> stock_north_ict
     s = re.sub(r"[\s_]+", "_", s)
     s = re.sub(r"[^\w]", "", s)
     if not s:

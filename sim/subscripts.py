@@ -136,6 +136,11 @@ def flatten(path: Path, section) -> list[FlatVariable]:
                                      variable=el.name, construct="subscripts")
                 defined[key] = (flat_name(el.name, combo), el, comp, combo)
     names = {key: entry[0] for key, entry in defined.items()}
+    for el in section.elements:  # a quoted name is referred to without its quotes too
+        ref, bare = reference_form(el.name), reference_form(el.name.strip('"'))
+        if bare != ref and bare not in dims:
+            dims[bare] = dims[ref]
+            names.update({(bare, k[1]): v for k, v in list(names.items()) if k[0] == ref})
     out = []
     for name, el, comp, combo in defined.values():
         subs = comp.subscripts[0] if comp.subscripts else []

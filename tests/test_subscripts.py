@@ -158,3 +158,15 @@ def test_outside_the_subset_is_refused(tmp_path, equations, message, variable, c
     assert info.value.path == str(path)
     assert info.value.variable == variable
     assert info.value.construct == construct
+
+
+def test_quoted_names_with_subscripts(tmp_path):
+    path = tmp_path / "quoted.mdl"
+    path.write_text(mdl_text(['Region: north, south', '"my stock"[Region] = INTEG(1, 1)',
+                              'total = SUM("my stock"[Region!])'], final=2, step=1),
+                    encoding="utf-8")
+    model = sim.load_model(path)
+    assert model.py_name('"my stock"[south]') == "my_stock_south"
+    res = model.simulate(method="euler")
+    np.testing.assert_array_equal(res["total"], [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(res["my_stock_north"], [1.0, 2.0, 3.0])
