@@ -122,7 +122,8 @@ def test_invalid_scenarios_name_file_line_field_and_what_is_accepted(text, fragm
      r"line 3: duplicate key 'name' \(first given at line 1\)"),
     ("", "the file is empty"),
     ("- name: s\n", "line 1: expected a mapping"),
-    ("name: s\ndescription: d\nextends: base\n", "'extends' only works inside a 'scenarios:' list"),
+    ("name: s\ndescription: d\nextends: base\n",
+     "'extends' of a file holding one scenario names another file"),
     ("scenarios: []\n", "non-empty list"),
     ("scenarios:\n  - 3\n", "entry 1 of 'scenarios' must be a mapping"),
     ("scenarios:\n  - {name: a, description: d}\nmembers: 3\n",
@@ -213,6 +214,68 @@ def test_name_and_description_are_not_inherited():
 def test_extends_errors(text, match):
     with pytest.raises(ScenarioError, match=re.escape(match)):
         load_scenarios_text(text, "x.yaml")
+
+
+# ------------------------------------------------------- extends across files
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_extends_another_file(tmp_path):
+    # the shipped pattern: one file per scenario, each extending the baseline's file
+    _write(tmp_path, "00_base.yaml", "name: baseline\ndescription: the base\nmembers: 10\n"
+           "seed: 4\nuncertainty:\n  Base Share: {dist: uniform, low: 0.03, high: 0.04}\n")
+    _write(tmp_path, "sub/01.yaml", "name: push\ndescription: more\nextends: ../00_base.yaml\n"
+           "levers:\n  talent: {value: 1.5, start: 2026}\n")
+    _write(tmp_path, "sub/02.yaml", "scenarios:\n  - name: late\n    description: later\n"
+           "    extends: 01.yaml\n    levers: {talent: {start: 2030}}\n"
+           "  - name: named\n    description: by name\n    extends: multi.yaml#second\n")
+    _write(tmp_path, "sub/multi.yaml", "scenarios:\n  - {name: first, description: a, members: 3,"
+           " calibration_uncertainty: identified}\n"
+           "  - {name: second, description: b, extends: first, seed: 9}\n")
+    base, = load_scenarios(tmp_path / "00_base.yaml")
+    push, = load_scenarios(tmp_path / "sub/01.yaml")
+    late, named = load_scenarios(tmp_path / "sub/02.yaml")
+    assert (push.members, push.seed, push.uncertainty) == (base.members, base.seed, base.uncertainty)
+    assert push.levers["talent"].value == 1.5 and push.description == "more"
+    assert (late.levers["talent"].value, late.levers["talent"].start) == (1.5, 2030.0)
+    assert late.members == 10 and late.name == "late"
+    assert (named.members, named.seed, named.description) == (3, 9, "by name")
+    # the merged scenario stands alone: written out, it needs none of the files
+    again, = load_scenarios_text(scenario_to_yaml(late), "again.yaml")
+    assert again == late
+
+
+@pytest.mark.parametrize("files, match", [
+    ({"a.yaml": "name: a\ndescription: d\nextends: missing.yaml\n"},
+     r"a.yaml, line 3, scenario 'a', field extends: no scenario file 'missing.yaml'"),
+    ({"a.yaml": "name: a\ndescription: d\nextends: m.yaml\n",
+      "m.yaml": "scenarios:\n  - {name: x, description: d}\n  - {name: y, description: d}\n"},
+     r"'m.yaml' holds 2 scenarios; name one as m.yaml#name \(x, y\)"),
+    ({"a.yaml": "name: a\ndescription: d\nextends: m.yaml#baselin\n",
+      "m.yaml": "scenarios:\n  - {name: baseline, description: d}\n"},
+     r"no scenario named 'baselin' in 'm.yaml'; did you mean 'baseline'"),
+    ({"a.yaml": "name: a\ndescription: d\nextends: b.yaml\n",
+      "b.yaml": "name: b\ndescription: d\nextends: a.yaml\n"},
+     r"'extends' forms a cycle across files \(file#entry\): a.yaml#1 -> b.yaml#1 -> a.yaml#1"),
+    ({"a.yaml": "name: a\ndescription: d\nextends: b.yaml\n",
+      "b.yaml": "name: b\ndescription: d\nmembers: [\n"},
+     r"a.yaml, line 3, scenario 'a', field extends: 'b.yaml' cannot be read: .*invalid YAML"),
+], ids=["missing-file", "ambiguous", "unknown-name", "cycle", "broken-parent"])
+def test_extends_another_file_errors(tmp_path, files, match):
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    with pytest.raises(ScenarioError, match=match):
+        load_scenarios(tmp_path / "a.yaml")
+
+
+def test_uploaded_text_cannot_extend_a_file():
+    with pytest.raises(ScenarioError, match="names another file; that works for scenario files "
+                                            "on disk only"):
+        load_scenarios_text("name: a\ndescription: d\nextends: 00_baseline.yaml\n", "up.yaml")
 
 
 def test_one_invalid_entry_does_not_hide_the_others():

@@ -2,7 +2,9 @@
 
 A scenario file holds one scenario at top level, or several under a top-level
 ``scenarios:`` list where an entry may say ``extends: <name of an earlier or
-later entry in the same file>`` and give only what changes (deep merge: nested
+later entry in the same file>``; any scenario may say ``extends: other.yaml``
+(a file holding one scenario) or ``extends: other.yaml#name``, relative to its
+own file (not in uploaded text). It gives only what changes (deep merge: nested
 mappings merge, lists and numbers replace, ``null`` removes an inherited key;
 ``name`` and ``description`` are never inherited). Every mapping is closed:
 an unknown key is an error, as is a wrong type or a value out of range, and

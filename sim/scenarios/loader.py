@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import ScenarioError
-from .merge import _merge_entry
+from .merge import _merge_entry, file_reference
+from .names import _closest
 from .messages import _validation_error
 from .parse import _parse_yaml
 from .schema import Scenario
@@ -37,7 +38,8 @@ class ScenarioFile:
 _WRAPPER_KEYS = ("scenarios", "provenance")
 
 
-def read_scenario_text(text: str, source: str = "upload") -> ScenarioFile:
+def read_scenario_text(text: str, source: str = "upload", folder: Path | None = None,
+                       _visiting: tuple = ()) -> ScenarioFile:
     """Parse and validate scenario text, keeping going past invalid entries.
 
     Parameters
@@ -46,6 +48,10 @@ def read_scenario_text(text: str, source: str = "upload") -> ScenarioFile:
         YAML text.
     source : str
         Label used in messages (the file name).
+    folder : Path, optional
+        The folder of the file the text comes from: ``extends: other.yaml`` or
+        ``extends: other.yaml#name`` is read from there. Without it (uploaded
+        text) such a reference is an error.
 
     Returns
     -------
@@ -79,7 +85,9 @@ def read_scenario_text(text: str, source: str = "upload") -> ScenarioFile:
         if by_name.get(label, i) != i:
             continue  # duplicate name, reported above
         try:
-            merged, chain = _merge_entry(i, entries, by_name, lines, source, wrapped)
+            outside = None if folder is None else \
+                _outside(folder, _visiting + ((str(Path(source).resolve()), i),))
+            merged, chain = _merge_entry(i, entries, by_name, lines, source, wrapped, outside)
             try:
                 scenario = Scenario.model_validate(merged)
             except ValidationError as exc:
@@ -119,10 +127,53 @@ def _entries(data: Any, lines: dict, source: str) -> tuple[list[dict], dict | No
                                     f"{type(item).__name__}")
         return [dict(x) for x in items], provenance
     entry = {k: v for k, v in data.items() if k != "provenance"}
-    if "extends" in entry:
-        raise ScenarioError(f"{source}, line {lines.get(('extends',), '?')}: 'extends' only works "
-                            "inside a 'scenarios:' list (it names another entry of the same file)")
+    if "extends" in entry and file_reference(entry["extends"]) is None:
+        raise ScenarioError(f"{source}, line {lines.get(('extends',), '?')}: 'extends' of a file "
+                            "holding one scenario names another file (other.yaml or "
+                            "other.yaml#name); a name alone works inside a 'scenarios:' list "
+                            "(another entry of the same file)")
     return [entry], provenance
+
+
+def _outside(folder: Path, visiting: tuple):
+    """``outside(reference, where)`` for :func:`_merge_entry`: a scenario of another file, merged."""
+    def outside(ref: tuple[str, str | None], where: str) -> dict:
+        rel, name = ref
+        target = (folder / rel).resolve()
+        if not target.is_file():
+            raise ScenarioError(f"{where}: no scenario file {rel!r} (looked for {target})")
+        try:
+            data, lines = _parse_yaml(target.read_text(encoding="utf-8-sig"), str(target))
+            entries, _ = _entries(data, lines, str(target))
+        except (ScenarioError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"{where}: {rel!r} cannot be read: {exc}") from None
+        names = [str(e.get("name", "")).strip() for e in entries]
+        if name is None:
+            if len(entries) != 1:
+                raise ScenarioError(f"{where}: {rel!r} holds {len(entries)} scenarios; name one "
+                                    f"as {rel}#name ({', '.join(names)})")
+            index = 0
+        elif name in names:
+            index = names.index(name)
+        else:
+            raise ScenarioError(f"{where}: no scenario named {name!r} in {rel!r}"
+                                f"{_closest(name, names)}")
+        key = (str(target), index)
+        if key in visiting:
+            trail = " -> ".join(f"{Path(f).name}#{k + 1}" for f, k in visiting + (key,))
+            raise ScenarioError(f"{where}: 'extends' forms a cycle across files (file#entry): "
+                                f"{trail}")
+        wrapped = isinstance(data, Mapping) and "scenarios" in data
+        by_name = {n: k for k, n in enumerate(names) if n}
+        try:
+            merged, _ = _merge_entry(index, entries, by_name, lines, str(target), wrapped,
+                                     _outside(target.parent, visiting + (key,)))
+        except ScenarioError as exc:
+            if "cycle across files" in str(exc):
+                raise
+            raise ScenarioError(f"{where}: {rel!r}: {exc}") from None
+        return merged
+    return outside
 
 
 def read_scenario_file(path: str | Path) -> ScenarioFile:
@@ -141,7 +192,7 @@ def read_scenario_file(path: str | Path) -> ScenarioFile:
         out = ScenarioFile(str(path))
         out.errors.append(ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})"))
         return out
-    return read_scenario_text(text, str(path))
+    return read_scenario_text(text, str(path), path.parent)
 
 
 def _raise_errors(loaded: ScenarioFile) -> list[Scenario]:

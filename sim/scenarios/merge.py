@@ -41,9 +41,29 @@ def _strip_nulls(obj: Any) -> Any:
     return obj
 
 
+def file_reference(parent: Any) -> tuple[str, str | None] | None:
+    """``(file, scenario name or None)`` when ``extends`` names another file, else None.
+
+    ``extends: 00_baseline.yaml`` (a file holding one scenario) or
+    ``extends: 00_baseline.yaml#baseline`` (one scenario of a file), relative to
+    the extending file's folder. Anything else names an entry of the same file.
+    """
+    if not isinstance(parent, str):
+        return None
+    ref, _, name = parent.strip().partition("#")
+    if not ref.lower().endswith((".yaml", ".yml")):
+        return None
+    return ref.strip(), (name.strip() or None)
+
+
 def _merge_entry(i: int, entries: list[dict], by_name: dict, lines: dict, source: str,
-                 wrapped: bool) -> tuple[dict, list[dict]]:
-    """Entry ``i`` merged over its ``extends`` chain; also the line maps, child first."""
+                 wrapped: bool, outside=None) -> tuple[dict, list[dict]]:
+    """Entry ``i`` merged over its ``extends`` chain; also the line maps, child first.
+
+    ``outside(reference, scenario name, line)``, when given, returns the merged
+    mapping of a scenario in another file (``extends: other.yaml#name``); the
+    chain then continues there. Without it such a reference is an error.
+    """
     def entry_lines(j: int) -> dict:
         prefix = ("scenarios", j) if wrapped else ()
         n = len(prefix)
@@ -53,7 +73,7 @@ def _merge_entry(i: int, entries: list[dict], by_name: dict, lines: dict, source
                 out.setdefault(("levers", lever_key(k[1])) + k[2:], out[k])
         return out
 
-    chain, order, j = [], [], i
+    chain, order, j, ref = [], [], i, None
     while True:
         if j in order:
             names = " -> ".join(str(entries[k].get("name")) for k in order + [j])
@@ -64,6 +84,16 @@ def _merge_entry(i: int, entries: list[dict], by_name: dict, lines: dict, source
         parent = entries[j].get("extends")
         if parent is None:
             break
+        ref = file_reference(parent)
+        if ref is not None:
+            line = lines.get(("scenarios", j, "extends") if wrapped else ("extends",))
+            where = f"{source}" + (f", line {line}" if line else "") + \
+                f", scenario '{entries[j].get('name')}', field extends"
+            if outside is None:
+                raise ScenarioError(f"{where}: {parent!r} names another file; that works for "
+                                    "scenario files on disk only (not uploaded text)")
+            base = outside(ref, where)
+            break
         if not isinstance(parent, str) or parent.strip() not in by_name:
             line = lines.get(("scenarios", j, "extends"))
             raise ScenarioError(f"{source}" + (f", line {line}" if line else "") +
@@ -72,6 +102,8 @@ def _merge_entry(i: int, entries: list[dict], by_name: dict, lines: dict, source
                                 f"{_closest(str(parent), list(by_name))}")
         j = by_name[parent.strip()]
     merged: dict = {}
+    if ref is not None:
+        merged = {k: v for k, v in base.items() if k not in ("name", "description")}
     for k in reversed(order):
         body = {key: v for key, v in entries[k].items()
                 if key not in ("extends", "name", "description")}
