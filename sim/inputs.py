@@ -8,39 +8,60 @@ import numpy as np
 from .errors import ParameterError
 
 
+def _levels(name: str, *values) -> tuple:
+    """The levels of a Step or Ramp: floats, or all (N,) arrays when one of them is a 1-D array
+    (one value per ensemble member; the switch times stay common)."""
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    if not any(a.ndim for a in arrays):
+        return tuple(float(a) for a in arrays)
+    n = max(a.size for a in arrays if a.ndim)
+    for a in arrays:
+        if a.ndim > 1 or (a.ndim == 1 and a.size not in (1, n)) or a.size == 0:
+            raise ParameterError(f"{name}: a value per member must be a 1-D array of the same "
+                                 f"length ({n}) for every level, got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ParameterError(f"{name}: values must be finite")
+    return tuple(np.broadcast_to(a.reshape(-1) if a.ndim else a, (n,)).copy() for a in arrays)
+
+
 @dataclass(frozen=True)
 class Step:
     """``before`` until ``start`` [year], then ``value``.
 
-    ``before=None`` means the model's own value of the constant.
+    ``before=None`` means the model's own value of the constant. ``value`` (and
+    ``before``) may be a 1-D array, one value per ensemble member.
     """
 
-    value: float
+    value: float | np.ndarray
     start: float
-    before: float | None = None
+    before: float | np.ndarray | None = None
 
     def resolve(self, default: float):
-        before = default if self.before is None else float(self.before)
-        value, start = float(self.value), float(self.start)
+        before, value = _levels("Step", default if self.before is None else self.before,
+                                self.value)
+        start = float(self.start)
         return (lambda t: value if t >= start else before), [start]
 
 
 @dataclass(frozen=True)
 class Ramp:
-    """Linear from ``before`` at ``start`` to ``value`` at ``end`` [year], held after."""
+    """Linear from ``before`` at ``start`` to ``value`` at ``end`` [year], held after.
 
-    value: float
+    ``value`` (and ``before``) may be a 1-D array, one value per ensemble member.
+    """
+
+    value: float | np.ndarray
     start: float
     end: float
-    before: float | None = None
+    before: float | np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.end > self.start:
             raise ParameterError(f"Ramp: end ({self.end}) must be after start ({self.start})")
 
     def resolve(self, default: float):
-        b = default if self.before is None else float(self.before)
-        v, s, e = float(self.value), float(self.start), float(self.end)
+        b, v = _levels("Ramp", default if self.before is None else self.before, self.value)
+        s, e = float(self.start), float(self.end)
 
         def f(t):
             if t <= s:

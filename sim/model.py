@@ -201,6 +201,13 @@ class Model:
             slot = p.slot_of[py]
             if isinstance(value, (Step, Ramp, Table)):
                 fn, b = value.resolve(p.default_constants[slot])
+                size = np.size(fn(b[0]))  # one value, or one per member (Step/Ramp arrays)
+                if size > 1:
+                    if n not in (1, size):
+                        raise ParameterError(f"parameter '{info.name}': has {size} values but "
+                                             f"another parameter has {n}; all ensemble arrays "
+                                             "must have the same length")
+                    n = size
                 series[slot] = fn
                 breaks += list(b)
                 continue
@@ -243,7 +250,8 @@ class Model:
         params : dict, optional
             Constant name (Vensim or Python-safe) -> float, 1-D array of N
             values (an ensemble), or :class:`sim.Step` / :class:`sim.Ramp` /
-            :class:`sim.Table` (the constant replaced over time).
+            :class:`sim.Table` (the constant replaced over time; Step and Ramp levels
+            may be 1-D arrays, one value per member).
         method : {"scipy", "euler", "rk4"}
             ``euler``/``rk4``: fixed step at TIME STEP, as Vensim;
             ``scipy``: :func:`scipy.integrate.solve_ivp` with ``rtol``/``atol``,

@@ -185,8 +185,10 @@ class Evaluator:
         self.kernel = kernel
         self.reg = None
         if kernel == "jit":
-            seeds = frozenset(slot for slot, val in static.items()
-                              if n_members > 1 and np.ndim(val) > 0)
+            seeds = frozenset([slot for slot, val in static.items()
+                               if n_members > 1 and np.ndim(val) > 0]
+                              + [slot for slot, f in series.items()  # a value per member
+                                 if n_members > 1 and np.ndim(f(0.0)) > 0])
             self.tapes = tp = _tapes(program, self.bp, self.series, continuous, seeds)
             self._k = _kernel()
             self._kargs = (tp.time_row, tp.stock_rows, tp.out_rows, tp.tx, tp.ty, tp.toff)
@@ -208,7 +210,8 @@ class Evaluator:
         with np.errstate(all="ignore"):
             for s in order:
                 if s in self.series:
-                    v[s] = num(self.series[s](t0))
+                    val = self.series[s](t0)
+                    v[s] = num(val) if np.ndim(val) == 0 else val
                 else:
                     v[s] = self._call(self.bp.init_fn[s], self.vp.init_fn[s], t0)
         if self.kernel == "jit":

@@ -129,3 +129,48 @@ def test_ensemble_does_not_mutate_inputs(decay):
     np.testing.assert_array_equal(taus, [1.0, 2.0, 3.0])
     assert params == {"Decay Time": taus}
     assert decay.constants["decay_time"] == 2.0
+
+
+# ----------------------------------------- time series with a value per member
+DIGITAL_TRADE = Path(__file__).parents[1] / "model" / "digital_trade.mdl"
+
+
+@pytest.fixture(scope="module")
+def project() -> sim.Model:
+    return sim.load_model(DIGITAL_TRADE)
+
+
+@pytest.mark.parametrize("kernel", ["jit", "python"])
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+@pytest.mark.parametrize("make", [
+    lambda v: sim.Ramp(v, 2024, 2030),
+    lambda v: sim.Step(v, 2026),
+    lambda v: sim.Ramp(1.5, 2024, 2030, before=v),
+], ids=["ramp-value", "step-value", "ramp-before"])
+def test_time_series_with_a_value_per_member_equals_single_runs(project, method, kernel, make):
+    # a lever ramped to a different level in each member: the levels vary, the switch
+    # times do not; every member equals its own single run, bit for bit
+    levels = np.array([0.8, 1.0, 1.3, 1.6])
+    ens = project.simulate({"Talent Training Lever": make(levels), "Reform Pace Lever": 1.2},
+                           method=method, kernel=kernel)
+    assert ens.n_members == 4 and ens.failures == []
+    for m, level in enumerate(levels):
+        one = project.simulate({"Talent Training Lever": make(float(level)),
+                                "Reform Pace Lever": 1.2}, method=method, kernel=kernel)
+        for name in ens.variables:
+            np.testing.assert_allclose(ens[name][:, m], one[name], rtol=1e-12, atol=0,
+                                       err_msg=f"{name}[{m}]")
+    assert np.ptp(ens["Talent Training Lever"], axis=1).max() == pytest.approx(0.8)  # 1.6 - 0.8
+
+
+def test_time_series_per_member_mixes_with_constant_arrays(project):
+    res = project.simulate({"Talent Training Lever": sim.Step(np.array([1.0, 2.0]), 2026),
+                            "Reform Pace Lever": np.array([1.0, 1.5])}, method="euler")
+    assert res.n_members == 2
+    with pytest.raises(sim.ParameterError, match="has 2 values but another parameter has 3"):
+        project.simulate({"Talent Training Lever": sim.Step(np.array([1.0, 2.0, 3.0]), 2026),
+                          "Reform Pace Lever": np.array([1.0, 1.5])}, method="euler")
+    with pytest.raises(sim.ParameterError, match="Ramp: a value per member must be a 1-D array "
+                                                 r"of the same length \(3\)"):
+        project.simulate({"Talent Training Lever": sim.Ramp(np.array([1.0, 2.0, 3.0]), 2024, 2030,
+                                                            before=np.array([1.0, 1.1]))})
