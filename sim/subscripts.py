@@ -14,10 +14,12 @@ components of each element) and writes new abstract trees; it parses no
 text. Supported: ranges listed by element (and ranges made of other ranges),
 subranges, definitions over ranges or single elements, ``:EXCEPT:``,
 constant lists and tables (``x[Region] = 1, 2, 3``), subscripted lookups,
-references by range, by element and by a subrange of the equation's range.
-Refused, with the construct named: subscript mappings (``->``), a reference
-that leaves out a subscripted variable's subscripts, a ``Range!`` outside the
-four functions above, and an element defined twice or never.
+references by range, by element, by a subrange of the equation's range, and
+by a range mapped onto it (``DimA: a1, a2 -> DimB`` lets ``y[DimB]`` read
+``x[DimA]``, element by element in order). Refused, with the construct
+named: other mappings (to several ranges, or element lists), a reference that
+leaves out a subscripted variable's subscripts, a ``Range!`` outside the four
+functions above, and an element defined twice or never.
 """
 from __future__ import annotations
 
@@ -66,13 +68,37 @@ class _Ranges:
         self.path = path
         raw = {reference_form(r.name): r for r in ranges}
         self.elements: dict[str, tuple[str, ...]] = {}
-        for key, r in raw.items():
-            if r.mapping:
-                raise ModelError(path, f"subscript mappings are not supported (range {r.name} -> "
-                                 f"{', '.join(map(str, r.mapping))})", variable=r.name,
-                                 construct="subscript mapping")
+        for key in raw:
             self.elements[key] = self._expand(key, raw, ())
         self.spelling = {reference_form(e): e for els in self.elements.values() for e in els}
+        self.maps: dict[str, str] = {}  # range -> the range it maps onto, position by position
+        for key, r in raw.items():
+            for target in r.mapping or []:
+                self._map(key, r.name, target, raw)
+
+    def _map(self, key: str, name: str, target, raw: dict) -> None:
+        """Record ``name: ... -> target`` (a whole range onto another of the same size)."""
+        tkey = reference_form(str(target)) if isinstance(target, str) else None
+        if tkey not in raw or key in self.maps \
+                or set(self.elements[key]) & set(self.elements[tkey]):  # PySD's reading of
+            # "-> (Other: e2, e1)" puts Other's elements into this range: refused here too
+            raise ModelError(self.path, f"subscript mapping {name} -> {target}: only a mapping "
+                             "of a whole range onto one other range, element by element in order, "
+                             "is supported", variable=name, construct="subscript mapping")
+        if len(self.elements[key]) != len(self.elements[tkey]):
+            raise ModelError(self.path, f"subscript mapping {name} -> {target}: {name} has "
+                             f"{len(self.elements[key])} elements, {target} "
+                             f"{len(self.elements[tkey])}", variable=name,
+                             construct="subscript mapping")
+        self.maps[key] = tkey
+
+    def mapped(self, key: str, onto: str, element: str) -> str | None:
+        """The element of range ``key`` that ``element`` of range ``onto`` maps from, if
+        ``key`` is mapped onto ``onto`` (normalised names)."""
+        if self.maps.get(key) != onto:
+            return None
+        position = [reference_form(e) for e in self.elements[onto]].index(element)
+        return reference_form(self.elements[key][position])
 
     def _expand(self, key: str, raw: dict, seen: tuple) -> tuple[str, ...]:
         if key in seen:
@@ -237,6 +263,10 @@ class _Rewriter:
         for _, element in self.lhs:           # ... or one its element belongs to (a subrange)
             if element in members:
                 return element
+        for declared, element in self.lhs:    # ... or one it is mapped onto (Range -> Other)
+            mapped = self.ranges.mapped(key, declared, element)
+            if mapped is not None:
+                return mapped
         raise self.error(f"'{ref}[{sub}]': the equation has no subscript in range {sub}")
 
     def _reduce(self, fname: str, args) -> object:

@@ -2,7 +2,7 @@
 
 * Parity: a model using ranges, subranges, constant lists and tables,
   per-element definitions, :EXCEPT:, stocks, SUM/PROD/VMIN/VMAX, references by
-  element and by subrange, subscripted lookups and SMOOTH gives PySD's own
+  element, by subrange and by a mapped range, subscripted lookups and SMOOTH gives PySD's own
   run of the same file, column for column (PySD names the columns as Vensim
   does: ``stock[north]``, ``mat[north,ict]``).
 * Analytic: the elements of a subscripted stock grow by their own rates.
@@ -41,6 +41,8 @@ MODEL = [
     "ex[Region] :EXCEPT: [north] = 5", "ex[north] = 7",
     "sm[Region] = SMOOTH(stock[Region], 2)", "ramped[Region] = base[Region] * RAMP(1, 1, 3)",
     "all[Everywhere] = base[Everywhere] + 1",
+    "Mapped: m1, m2, m3 -> Region", "mx[Mapped] = 10, 20, 30",
+    "from mapped[Region] = mx[Mapped] * stock[Region]",
 ]
 
 
@@ -90,6 +92,8 @@ def test_elements_follow_their_own_equations(model_path):
     assert [res[f"byrow[{r}]"][0] for r in ("north", "south", "east")] == [3, 7, 11]
     assert [res[f"ex[{r}]"][0] for r in ("north", "south", "east")] == [7, 5, 5]
     assert [res[f"all[{r}]"][0] for r in ("north", "south", "east")] == [2, 3, 4]
+    # Mapped: m1, m2, m3 -> Region: from mapped[east] reads mx[m3], element by element
+    np.testing.assert_allclose(res["from mapped[east]"], 30 * res["stock[east]"], rtol=1e-14)
 
 
 def test_names_and_metadata_of_elements(model_path):
@@ -128,8 +132,11 @@ def test_cli_sets_and_writes_elements(model_path, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("equations", "message", "variable", "construct"), [
-    (["Region: north, south -> Other", "Other: a, b", "x[Region] = 1"],
-     "subscript mappings are not supported", "Region", "subscript mapping"),
+    (["Region: north, south -> Other", "Other: a, b, c", "x[Region] = 1"],
+     "subscript mapping Region -> Other: Region has 2 elements, Other 3", "Region",
+     "subscript mapping"),
+    (["Region: north, south -> Other", "Other: a, b", "x[Other] = 1", "y[Region] = x[Other]"],
+     "the equation has no subscript in range Other", "y[north]", "subscripts"),
     (["Region: north, south", "x[Region] = 1", "y = x * 2"],
      "'x' has 1 subscript.s.: refer to it as x", "y", "subscripts"),
     (["Region: north, south", "x[Region] = 1", "y = x[Region!] * 2"],
