@@ -103,9 +103,9 @@ def test_vensim_lever_names_are_stored_as_short_names():
      ["field uncertainty.X.mode", "unknown key"]),
     (MINIMAL + "uncertainty:\n  Talent Lever Start Year: {dist: uniform, low: 2020, high: 2030}\n",
      ["field uncertainty", "start year"]),
-    (MINIMAL + "levers:\n  talent: {step: {value: 1.2, start: 2026}}\nmembers: 4\nseed: 1\n"
+    (MINIMAL + "levers:\n  talent: {table: {2020: 1, 2030: 1.4}}\nmembers: 4\nseed: 1\n"
                "uncertainty:\n  talent: {dist: uniform, low: 1, high: 2}\n",
-     ["only a {value, start} lever can be sampled"]),
+     ["a {value, start}, step or ramp lever can be sampled (its level), a table cannot"]),
     (MINIMAL + "outputs: []\n", ["field outputs", "at least 1"]),
     (MINIMAL + "outputs: [Openness, openness]\n", ["listed twice"]),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None)
@@ -545,6 +545,26 @@ def test_lever_value_can_be_sampled_with_its_start_year(model):
     r = resolve(s, model)
     assert r.params["World Demand Lever Start Year"] == 2024.0
     assert r.params["World Demand Growth Lever"].shape == (8,)
+
+
+@pytest.mark.parametrize("form", ["{step: {value: 1.2, start: 2026}}",
+                                  "{ramp: {value: 1.2, start: 2026, end: 2029}}"])
+def test_step_and_ramp_levers_sample_their_level(model, form):
+    # the times stay as written; each member reaches its own sampled level
+    s = one(MINIMAL + f"members: 6\nseed: 3\nlevers:\n  talent: {form}\n"
+            "uncertainty:\n  talent: {dist: uniform, low: 1.1, high: 1.6}\n")
+    r = resolve(s, model)
+    lever = r.params["Talent Training Lever"]
+    levels = r.samples["Talent Training Lever"]
+    assert levels.shape == (6,) and np.all((levels >= 1.1) & (levels <= 1.6))
+    np.testing.assert_array_equal(lever.value, levels)
+    assert lever.start == 2026.0 and lever.before == float(model.constants["talent_training_lever"])
+    res = model.simulate(r.params, method="euler", final_time=2035)
+    path = res["Talent Training Lever"]
+    np.testing.assert_array_equal(path[res.times <= 2025], 1.0)
+    np.testing.assert_allclose(path[-1], levels, rtol=0)
+    prov = r.provenance()["time_series"]["Talent Training Lever"]
+    assert next(iter(prov.values()))["value"] == "sampled: see distributions"
 
 
 def test_members_one_uses_point_values_and_says_so(model):

@@ -145,6 +145,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
         params[vensim] = float(value)
 
     # --- levers
+    leveled: dict[str, Any] = {}  # step/ramp levers' value constant -> a series maker of the level
     for short, setting in scenario.levers.items():
         lever = LEVERS[short]
         value_name = need_constant(lever.value, "levers", short)
@@ -162,10 +163,20 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
         before = base_of(value_name)
         if isinstance(setting, StepLever):
             checks = [("step", "value", setting.step.value)]
-            series = Step(setting.step.value, setting.step.start, before=before)
+            st = setting.step
+
+            def make(level, st=st, before=before):
+                return Step(level, st.start, before=before)
+            series = make(st.value)
+            leveled[value_name] = make
         elif isinstance(setting, RampLever):
             checks = [("ramp", "value", setting.ramp.value)]
-            series = Ramp(setting.ramp.value, setting.ramp.start, setting.ramp.end, before=before)
+            rp = setting.ramp
+
+            def make(level, rp=rp, before=before):
+                return Ramp(level, rp.start, rp.end, before=before)
+            series = make(rp.value)
+            leveled[value_name] = make
         else:
             checks = [("table", year, v) for year, v in setting.table.items()]
             series = Table(dict(sorted(setting.table.items())))
@@ -223,7 +234,8 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
                     f"{field_}: {int(bad.sum())} of {n_members} sampled values of "
                     f"'{vensim}' fall outside the model's range [{_fmt(lo)}, {_fmt(hi)}] (e.g. "
                     f"{arr[bad][0]:g}); use a distribution bounded inside that range")
-            params[vensim] = arr
+            # a step or ramp lever keeps its times; the level it reaches is sampled
+            params[vensim] = leveled[vensim](arr) if vensim in leveled else arr
     elif distributions:
         notes.append("members = 1: uncertainty was not sampled; point values were used")
     return ResolvedScenario(scenario=scenario, params=params, final_time=final,

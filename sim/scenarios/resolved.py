@@ -55,12 +55,14 @@ class ResolvedScenario:
         """YAML-safe description of what was set: constants, time series, distributions."""
         point, series = {}, {}
         for name, v in self.params.items():
-            if name in self.samples:
+            sampled = name in self.samples
+            if sampled and not isinstance(v, (Step, Ramp)):
                 continue
+            level = "sampled: see distributions" if sampled else getattr(v, "value", None)
             if isinstance(v, Step):
-                series[name] = {"step": {"value": v.value, "start": v.start, "before": v.before}}
+                series[name] = {"step": {"value": level, "start": v.start, "before": v.before}}
             elif isinstance(v, Ramp):
-                series[name] = {"ramp": {"value": v.value, "start": v.start, "end": v.end,
+                series[name] = {"ramp": {"value": level, "start": v.start, "end": v.end,
                                          "before": v.before}}
             elif isinstance(v, Table):
                 series[name] = {"table": {float(k): float(x) for k, x in v.points.items()}}

@@ -242,9 +242,11 @@ class Scenario(BaseModel):
         for key in self.uncertainty:
             short = lever_key(key)
             setting = self.levers.get(short) if short else None
-            if setting is not None and not isinstance(setting, ConstantLever):
-                raise ValueError(f"lever '{short}' has a time series in levers: and a distribution "
-                                 "in uncertainty:; only a {value, start} lever can be sampled")
+            if setting is not None and not isinstance(setting, (ConstantLever, StepLever,
+                                                                 RampLever)):
+                raise ValueError(f"lever '{short}' has a table in levers: and a distribution in "
+                                 "uncertainty:; a {value, start}, step or ramp lever can be "
+                                 "sampled (its level), a table cannot")
         if self.members > 1 and not self.uncertainty and self.calibration_uncertainty == "none":
             raise ValueError(f"members = {self.members} but nothing is uncertain: add "
                              "uncertainty: or calibration_uncertainty:, or set members: 1")
