@@ -15,13 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 CONTROL_COLUMNS = frozenset({"INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"})
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("DDS_SHARED_DIR", REPO.parent / "shared"))
+#: The SDXorg conformance models copied into the repository (MIT, see its LICENSE).
+MODELS_DIR = REPO / "tests" / "sd-test-models"
 
 
 def models_dir() -> Path:
-    """Folder of conformance models: $SD_TEST_MODELS or ../shared/sd-test-models."""
-    return Path(os.environ.get("SD_TEST_MODELS", shared_dir() / "sd-test-models"))
+    """Folder of conformance models: ``tests/sd-test-models``, or ``$SD_TEST_MODELS``."""
+    return Path(os.environ.get("SD_TEST_MODELS") or MODELS_DIR)
 
 
 def find_cases(root: Path) -> list[tuple[str, Path, Path]]:
@@ -33,7 +33,7 @@ def find_cases(root: Path) -> list[tuple[str, Path, Path]]:
     return cases
 
 
-#: Cases of the shared folder the engine must refuse, and the construct it must name:
+#: Cases of the folder the engine must refuse, and the construct it must name:
 #: they use something outside the supported subset (any other case must run and match).
 KNOWN_REFUSED = {
     "tests/with_lookup/test_with_lookup.mdl": "GET XLS/DIRECT CONSTANTS",  # reads inputs.xlsx

@@ -1,7 +1,8 @@
 """Conformance: every SDXorg test model against Vensim's canonical output.
 
-The cases are found under ``$SD_TEST_MODELS`` (default
-``../shared/sd-test-models``). Vensim integrates with Euler at the model's
+The cases are the repository's copy of the SDXorg test models,
+``tests/sd-test-models`` (``$SD_TEST_MODELS`` points at another folder of the
+same layout). Vensim integrates with Euler at the model's
 TIME STEP, so each model is run with ``method="euler"`` and its own control
 variables and compared at every canonical time and column (rtol 1e-3, with an
 absolute floor near zero; see :func:`conformance.compare`).

@@ -22,7 +22,7 @@ from sim.data import DataError, HeldOutRow, load_observed
 from sim.databuild import DERIVATIONS, read_held_out
 
 REPO = Path(__file__).resolve().parents[1]
-FACTS = REPO.parent / "shared" / "data" / "observed_facts.csv"
+FACTS = REPO / "tests" / "data" / "observed_facts.csv"  # the repository's facts: 2010-2022
 SPEC = REPO / "model" / "calibration.yaml"
 COLUMNS = ["series", "year", "value", "unit", "status", "source", "url", "note"]
 
@@ -56,12 +56,12 @@ def test_read_held_out_keeps_later_years_and_derives(tmp_path):
     assert got["china_dds_exports_unctad"] == 2100.0
     assert got["china_dds_total_unctad"] == pytest.approx(3700.0)  # derived as in databuild
     assert got["china_dds_balance_unctad"] == pytest.approx(500.0)
-    assert base  # the shared table has the 2022 rows the synthetic ones copy
+    assert base  # the facts table has the 2022 rows the synthetic ones copy
 
 
 def test_read_held_out_needs_a_later_year(tmp_path):
     with pytest.raises(DataError, match="no figure after 2022"):
-        read_held_out(FACTS)  # the shared table: all within 2010-2022
+        read_held_out(FACTS)  # the repository's table: all within 2010-2022
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
