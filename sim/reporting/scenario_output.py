@@ -9,7 +9,8 @@ Per scenario, in ``OUT/<scenario-slug>/``:
 - ``experiments.csv``: one row per member with the sampled parameter values;
 - ``summary.csv``: levels, growth rates and differences from the baseline;
 - ``comparison.png`` / ``comparison.svg``: the scenario against the baseline
-  and the observed history (UNCTAD, 2015-2022);
+  and the observed history (UNCTAD, 2015-2022), with its paired difference
+  from the baseline (:mod:`sim.reporting.figures_scenario`);
 - ``scenario.resolved.yaml``: the scenario as run, plus ``provenance`` (hashes
   of the model, data and calibration, seed, sampling, version, command line,
   time) -- ``sim run`` reruns it unchanged.
@@ -21,16 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..batch import BatchResult, ScenarioRun, format_summary, summarize
 from ..io import atomic_write_bytes, atomic_write_text
 from ..scenarios import scenario_to_yaml
+from .figures_scenario import comparison_figure
+from .fonts import figure_fonts
 
 OBSERVED_SERIES: dict[str, str] = {
     "Digitally Deliverable Exports": "china_dds_exports_unctad",
@@ -41,12 +42,6 @@ OBSERVED_SERIES: dict[str, str] = {
 }
 """Observed series (``model/data/observed.csv``) drawn beside each output."""
 
-CHART_PANELS: tuple[str, ...] = ("Digitally Deliverable Exports", "Digitally Deliverable Imports",
-                                 "Digital Trade Balance", "China World Share")
-PANEL_UNITS: dict[str, str] = {
-    "Digitally Deliverable Exports": "100M USD", "Digitally Deliverable Imports": "100M USD",
-    "Digital Trade Balance": "100M USD", "China World Share": "share of world exports (dmnl)",
-}
 CHART_FORMATS: tuple[str, ...] = ("png", "svg")
 
 
@@ -121,62 +116,12 @@ def run_provenance(run: ScenarioRun, common: Mapping) -> dict:
     return out
 
 
-def comparison_figure(run: ScenarioRun, baseline: ScenarioRun | None,
-                      history: Mapping[str, pd.Series] | None = None):
-    """A 2 x 2 figure: exports, imports, balance and world share over time.
-
-    Medians as lines, 5-95% bands shaded; the baseline in grey, observed
-    history as black dots. Returns a :class:`matplotlib.figure.Figure`
-    (Agg canvas; no global pyplot state).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(10, 7), layout="constrained")
-    FigureCanvasAgg(fig)
-    panels = [v for v in CHART_PANELS if v in run.result]
-    axes = fig.subplots(2, 2).ravel()
-    history = history or {}
-    t_lo, t_hi = float(run.times[0]), float(run.times[-1])
-    for ax, var in zip(axes, panels + [None] * (4 - len(panels)), strict=True):
-        if var is None:
-            ax.set_visible(False)
-            continue
-        pairs = [(baseline, "0.45", "baseline")] if (
-            baseline is not None and baseline is not run and var in baseline.result) else []
-        pairs.append((run, "tab:blue", run.name))
-        for r, colour, label in pairs:
-            arr = r.values(var)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                lo, med, hi = np.nanpercentile(arr, [5, 50, 95], axis=1)
-            ax.plot(r.times, med, color=colour, lw=2, label=f"{label}, median")
-            if r.members > 1:
-                ax.fill_between(r.times, lo, hi, color=colour, alpha=0.2, lw=0,
-                                label=f"{label}, 5–95%")
-        obs = history.get(var)
-        if obs is not None:
-            obs = obs[(obs.index >= t_lo) & (obs.index <= t_hi)]
-            ax.plot(obs.index, obs.to_numpy(float), "o", color="black", ms=4,
-                    label="observed (UNCTAD)")
-        ax.set_title(var, fontsize=10)
-        ax.set_xlabel("year")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(PANEL_UNITS.get(var, ""))
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"{run.name} — {run.members} member(s), {run.method}", fontsize=11)
-    return fig
-
-
 def _figure_bytes(fig, fmt: str) -> bytes:
     import matplotlib
 
     buf = io.BytesIO()
     # a fixed salt for the SVG's element ids: the same run writes the same bytes
-    with warnings.catch_warnings(), matplotlib.rc_context({"svg.hashsalt": "dds-sim"}):
-        warnings.simplefilter("ignore", UserWarning)  # missing CJK glyphs in names
+    with figure_fonts(), matplotlib.rc_context({"svg.hashsalt": "dds-sim"}):
         fig.savefig(buf, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()
 
