@@ -125,13 +125,17 @@ def test_parameter_without_effect_is_not_identified(calibrated):
     assert doc["fit"]["jacobian_rank"] == 3
 
 
+# calibrated.yaml holds 6 significant digits: numbers recomputed from it agree to ~1e-5
+WRITTEN = 1e-5
+
+
 def test_document_is_consistent(calibrated):
     _, (doc, _) = calibrated
     fit = doc["fit"]
-    assert sum(fit["payoff_parts"].values()) == pytest.approx(fit["payoff"], rel=1e-12)
-    assert fit["sigma2"] == pytest.approx(fit["payoff"] / (16 - 4), rel=1e-12)
+    assert sum(fit["payoff_parts"].values()) == pytest.approx(fit["payoff"], rel=WRITTEN)
+    assert fit["sigma2"] == pytest.approx(fit["payoff"] / (16 - 4), rel=WRITTEN)
     corr = np.array(doc["correlation"]["matrix"], dtype=float)
-    np.testing.assert_allclose(corr[:3, :3], corr[:3, :3].T, atol=1e-12)
+    np.testing.assert_allclose(corr[:3, :3], corr[:3, :3].T, atol=1e-6)
     np.testing.assert_allclose(np.diag(corr)[:3], 1.0)
     assert corr[0, 1] < -0.5  # growth rate and capacity trade off in a logistic
     for key in ("sim", "numpy", "scipy", "pysd", "python"):
@@ -148,9 +152,12 @@ def test_statistics_recomputed_from_fitted_values(calibrated):
         f = doc["fitted"][series]
         obs, simv = np.array(f["observed"]), np.array(f["simulated"])
         again = fit_statistics(simv, obs, resid=np.log(simv) - np.log(obs)).to_dict()
-        assert again == {k: st[k] for k in again}
+        for key, value in again.items():  # from 6-digit values: agree to ~1e-5
+            np.testing.assert_allclose(np.asarray(value, float), np.asarray(st[key], float),
+                                       rtol=1e-4, atol=1e-4, err_msg=key)
         trend = loglinear_values(loglinear_trend(f["years"], obs), f["years"])
-        assert st["trend"]["mape_pct"] == fit_statistics(trend, obs).mape_pct
+        assert st["trend"]["mape_pct"] == pytest.approx(fit_statistics(trend, obs).mape_pct,
+                                                        rel=1e-4)
         assert st["mape_pct"] < st["trend"]["mape_pct"]
 
 
@@ -165,10 +172,10 @@ def test_out_of_sample_and_criteria(calibrated):
         years = np.arange(2015, 2023)
         past = years <= o["origin"]
         trend = loglinear_values(loglinear_trend(years[past], obs[past]), ex["years"])
-        np.testing.assert_allclose(ex["trend"], trend, rtol=1e-12)
+        np.testing.assert_allclose(ex["trend"], trend, rtol=WRITTEN)
         g = obs[past][-1] / obs[past][-2]
         np.testing.assert_allclose(ex["naive"], obs[past][-1] * g ** np.arange(
-            1, len(ex["years"]) + 1), rtol=1e-12)
+            1, len(ex["years"]) + 1), rtol=WRITTEN)
     crit = doc["targets"]["criteria"]
     assert len(crit) == 2 * (3 + 2 * 2)
     assert doc["targets"]["all_met"] == all(c["met"] for c in crit)
@@ -180,7 +187,7 @@ def test_cross_check_is_not_fitted(calibrated):
     cc = doc["cross_checks"]["china_dds_total_mofcom"]
     total = np.add(doc["fitted"]["china_dds_exports_unctad"]["simulated"],
                    doc["fitted"]["china_dds_imports_unctad"]["simulated"])
-    np.testing.assert_allclose(cc["simulated"], total, rtol=1e-12)
+    np.testing.assert_allclose(cc["simulated"], total, rtol=WRITTEN)
 
 
 def test_batched_fit_agrees_with_least_squares(objective):

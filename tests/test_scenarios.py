@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 import sim
 import sim.scenarios as scen
+from sim.calibration.results import SCHEMA as CALIBRATED_SCHEMA
+from sim.calibration.results import write_calibrated as write_document
 from sim.scenarios import (LEVERS, MAIN_OUTPUTS, ScenarioError, load_calibrated, load_scenarios,
                            load_scenarios_text, read_scenario_text, resolve, scenario_to_yaml)
 
@@ -37,9 +39,12 @@ def one(text: str, source: str = "test.yaml"):
 
 
 def write_calibrated(path: Path, params: dict, model_hash: str | None = None) -> Path:
-    path.write_text(yaml.safe_dump({"parameters": params, "model_hash": model_hash,
-                                    "data_hash": "abc"}), encoding="utf-8")
-    return path
+    """A calibrated.yaml in the writer's layout (hashes under ``provenance``)."""
+    prov = {"data": {"path": "data/observed.csv", "hash": "abc"}}
+    if model_hash is not None:
+        prov["model"] = {"path": "model.mdl", "hash": model_hash}
+    return write_document(path, {"schema": CALIBRATED_SCHEMA, "parameters": params,
+                                 "statistics": {}, "provenance": prov})
 
 
 # ------------------------------------------------------------------ the schema
@@ -616,8 +621,11 @@ def test_calibration_file_errors(model, tmp_path):
     with pytest.raises(ScenarioError, match=r"parameter 'Base Shar' is not a constant.*did you "
                                             r"mean 'Base Share'"):
         resolve(one(MINIMAL), model, load_calibrated(bad))
-    bad.write_text("parameters:\n  Base Share: {estimate: high}\n", encoding="utf-8")
+    write_calibrated(bad, {"Base Share": {"estimate": "high"}})
     with pytest.raises(ScenarioError, match="'estimate' must be a finite number"):
+        load_calibrated(bad)
+    bad.write_text("parameters:\n  Base Share: {estimate: 0.035}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match="c.yaml, field 'schema': expected 'sim.calibrated/1'"):
         load_calibrated(bad)
 
 

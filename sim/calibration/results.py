@@ -6,16 +6,30 @@ flag with its evidence and source; the fit statistics per series with the
 log-linear trend's beside them; the out-of-sample errors with their
 benchmarks; the correlation matrix; the cross-checks; whether each target of
 the calibration is met; and the provenance (hashes of model, data and
-specification, seed, versions, date). Only ``date`` changes when the same
-calibration is rerun.
+specification, seed, versions).
+
+The file is reproducible: every float is written to
+:data:`SIGNIFICANT_DIGITS` significant digits (stated in its header), and it
+holds nothing that depends on the machine or the moment -- no date, and no
+evaluation counts (the optimiser's iteration count follows last-bit
+differences of ``exp``/``log`` between CPUs; ``sim calibrate`` prints the
+counts and the date instead). Rerunning the same calibration with the same
+package versions rewrites the same bytes; a file read back and written again
+is byte-identical.
+
+:func:`read_calibrated` is the one reader of the file (the report, the app and
+the scenarios' :func:`sim.scenarios.load_calibrated` go through it), and
+:func:`provenance_of` the one place that knows where the hashes are.
 """
 from __future__ import annotations
 
+import math
 import platform
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -24,10 +38,25 @@ from sim.data import display_path
 from sim.errors import SimError
 from sim.io import atomic_write_text
 
-from .pipeline import CalibrationOutcome
+if TYPE_CHECKING:  # the pipeline (SciPy, the fit) is not needed to read a file
+    from .pipeline import CalibrationOutcome
 
 SCHEMA = "sim.calibrated/1"
 REQUIRED = ("schema", "parameters", "statistics", "provenance")
+
+SIGNIFICANT_DIGITS = 6
+"""Significant digits of every float written to ``calibrated.yaml``: far below
+the estimates' uncertainty, and above the last-bit noise that differs between
+machines, so a rerun elsewhere reproduces the file."""
+
+HEADER = (
+    "# Written by `sim calibrate`; do not edit by hand.\n"
+    f"# Every non-integer number is rounded to {SIGNIFICANT_DIGITS} significant digits. "
+    "The run is\n"
+    "# deterministic given its seed: rerunning the command with the same specification,\n"
+    "# model, data and package versions rewrites this file byte for byte. The date and\n"
+    "# the evaluation counts are printed by the command, not stored here.\n")
+"""The comment lines at the top of the file."""
 
 
 class CalibratedError(SimError):
@@ -64,11 +93,27 @@ def plain(x: Any) -> Any:
     return x
 
 
+def rounded(x: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
+    """:func:`plain` with every float rounded to ``digits`` significant digits.
+
+    Rounding is idempotent (a rounded value rounds to itself), so a document
+    read back and rounded again is unchanged. Non-finite floats are kept.
+    """
+    x = plain(x)
+    if isinstance(x, dict):
+        return {k: rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, list):
+        return [rounded(v, digits) for v in x]
+    if isinstance(x, float) and math.isfinite(x):
+        return float(f"{x:.{digits}g}")
+    return x
+
+
 def _stats(st) -> dict:
     return st.to_dict()
 
 
-def to_document(out: CalibrationOutcome, provenance: dict, date: str | None = None) -> dict:
+def to_document(out: CalibrationOutcome, provenance: dict) -> dict:
     """Build the ``calibrated.yaml`` mapping from a calibration outcome.
 
     Parameters
@@ -77,8 +122,12 @@ def to_document(out: CalibrationOutcome, provenance: dict, date: str | None = No
     provenance : dict
         ``command``, ``spec`` {path, hash}, ``model`` {path, hash}, ``data``
         {path, hash}: recorded as given.
-    date : str, optional
-        ISO 8601; default: now (UTC).
+
+    Returns
+    -------
+    dict
+        Plain Python, floats rounded to :data:`SIGNIFICANT_DIGITS`; nothing
+        that depends on the machine or the time (see :func:`run_counts`).
     """
     spec = out.spec
     names = list(out.space.names)
@@ -134,13 +183,12 @@ def to_document(out: CalibrationOutcome, provenance: dict, date: str | None = No
             "n_parameters": out.space.k, "payoff": out.fit.payoff,
             "payoff_parts": out.fit.parts, "sigma2": out.sigma2,
             "optimizer": {"success": out.fit.success, "status": out.fit.status,
-                          "message": out.fit.message, "nfev": out.fit.nfev},
+                          "message": out.fit.message},
             "starts": {"screened": out.fit.n_screened,
                        "polished": len(out.fit.polished_payoffs),
                        "polished_payoffs": out.fit.polished_payoffs,
                        "same_optimum": out.fit.n_same_optimum},
             "jacobian_rank": out.covariance.rank,
-            "model_evaluations": out.model_evaluations,
         },
         "statistics": statistics,
         "fitted": fitted,
@@ -157,19 +205,28 @@ def to_document(out: CalibrationOutcome, provenance: dict, date: str | None = No
                      "polish": out.settings.polish, "bootstrap": out.settings.bootstrap,
                      "profile_points": out.settings.profile_points,
                      "quick": out.settings.quick},
-        "provenance": {**provenance, "seed": spec.seed, "versions": versions(),
-                       "date": date or datetime.now(UTC).isoformat(
-                           timespec="seconds")},
+        "provenance": {**provenance, "seed": spec.seed, "versions": versions()},
     }
-    return plain(doc)
+    return rounded(doc)
+
+
+def run_counts(out: CalibrationOutcome) -> dict[str, int]:
+    """What a calibration cost: counts printed by ``sim calibrate``, kept out of the file.
+
+    They follow the optimiser's path, which last-bit differences between
+    machines (SIMD ``exp``/``log``) can lengthen or shorten by an iteration.
+    """
+    return {"model_evaluations": int(out.model_evaluations),
+            "optimizer_evaluations": int(out.fit.nfev)}
 
 
 def dump(doc: dict) -> str:
-    """YAML text of a document (keys in insertion order, floats round-trip exactly)."""
-    head = ("# Written by `sim calibrate`; do not edit by hand. Rerunning the command with\n"
-            "# the same specification, model and data reproduces it (only the date differs).\n")
-    return head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True,
-                            width=100)
+    """YAML text of a document: the header, then the keys in insertion order.
+
+    The floats are written as they are in ``doc``: the writer rounds them
+    (:func:`to_document`), so ``dump(read(dump(doc))) == dump(doc)``.
+    """
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
 
 def write_calibrated(path: str | Path, doc: dict) -> Path:
@@ -188,9 +245,24 @@ def read_calibrated(path: str | Path) -> dict:
     path = Path(path)
     where = display_path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CalibratedError(f"{where}: not found; run `sim calibrate` first") from None
+    except IsADirectoryError:
+        raise CalibratedError(f"{where}: is a folder, not a calibrated.yaml file") from None
+    return parse_calibrated(raw, where)
+
+
+def parse_calibrated(raw: bytes, where: str) -> dict:
+    """The document in the bytes of a ``calibrated.yaml`` (``where`` names it in errors).
+
+    Raises
+    ------
+    CalibratedError
+        Invalid YAML, wrong schema or missing sections.
+    """
+    try:
+        doc = yaml.safe_load(raw.decode("utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CalibratedError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
@@ -206,8 +278,67 @@ def estimates(doc: dict) -> dict[str, float]:
     return {name: float(p["estimate"]) for name, p in doc["parameters"].items()}
 
 
+@dataclass(frozen=True)
+class CalibrationProvenance:
+    """Where a calibration came from: its ``provenance`` section, typed.
+
+    Attributes
+    ----------
+    model_hash, data_hash, spec_hash : str or None
+        sha256 of the model file, data hash (:attr:`sim.data.ObservedData.data_hash`)
+        and specification hash the calibration used; None when the file does
+        not record them (a hand-written file).
+    seed : int or None
+    command : str or None
+        The command that wrote the file.
+    """
+
+    model_hash: str | None
+    data_hash: str | None
+    spec_hash: str | None
+    seed: int | None
+    command: str | None
+
+
+def provenance_of(doc: Mapping, where: str = "calibrated.yaml") -> CalibrationProvenance:
+    """The typed provenance of a document written by :func:`to_document`.
+
+    The hashes sit under ``provenance`` as ``{model,data,spec}: {path, hash}``.
+
+    Raises
+    ------
+    CalibratedError
+        ``provenance`` (or one of its entries) is not a mapping, or a hash is
+        not a string.
+    """
+    prov = doc.get("provenance")
+    if not isinstance(prov, Mapping):
+        raise CalibratedError(f"{where}, field 'provenance': expected a mapping")
+
+    def hash_of(what: str) -> str | None:
+        entry = prov.get(what)
+        if entry is None:
+            return None
+        if not isinstance(entry, Mapping):
+            raise CalibratedError(f"{where}, field 'provenance.{what}': expected a mapping "
+                                  "{path, hash}")
+        value = entry.get("hash")
+        if value is not None and not isinstance(value, str):
+            raise CalibratedError(f"{where}, field 'provenance.{what}.hash': expected a "
+                                  f"sha256 string, got {value!r}")
+        return value
+
+    seed = prov.get("seed")
+    command = prov.get("command")
+    return CalibrationProvenance(
+        model_hash=hash_of("model"), data_hash=hash_of("data"), spec_hash=hash_of("spec"),
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        command=command if isinstance(command, str) else None)
+
+
 def without_date(doc: dict) -> dict:
-    """The document less ``provenance.date`` (what a rerun must reproduce)."""
+    """The document less ``provenance.date``, which files written before the date was
+    dropped still carry (what a rerun must reproduce)."""
     out = dict(doc)
     out["provenance"] = {k: v for k, v in doc["provenance"].items() if k != "date"}
     return out

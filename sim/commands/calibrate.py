@@ -1,14 +1,20 @@
-"""``sim calibrate``: fit the free parameters and write ``calibrated.yaml``."""
+"""``sim calibrate``: fit the free parameters and write ``calibrated.yaml``.
+
+The file is reproducible (:mod:`sim.calibration.results`): the date and the
+evaluation counts, which would differ between runs or machines, are printed
+on standard error instead of being written into it.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..calibration.pipeline import STAGES, calibrate
-from ..calibration.results import to_document, write_calibrated
+from ..calibration.results import run_counts, to_document, write_calibrated
 from ..calibration.spec import load_spec, spec_hash
 from ..data import display_path, load_observed
 from ..model import load_model
@@ -78,9 +84,14 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     met = doc["targets"]["all_met"]
     n_ok = sum(c["met"] for c in doc["targets"]["criteria"])
+    counts = run_counts(outcome)
     print(f"wrote {display_path(out)} in {seconds:.1f} s: payoff {doc['fit']['payoff']:.6g}; "
           f"targets met {n_ok}/{len(doc['targets']['criteria'])}"
           f"{'' if met else ' (see the report)'}", file=sys.stderr)
+    print(f"  {datetime.now(UTC).isoformat(timespec='seconds')}; "
+          f"{counts['model_evaluations']:,} model evaluations "
+          f"({counts['optimizer_evaluations']:,} by the polishing optimiser; not stored in "
+          "the file: they vary with the machine's floating-point last bits)", file=sys.stderr)
     for name, p in doc["parameters"].items():
         lo, hi = p["interval"]
         print(f"  {name} = {p['estimate']:.6g} [{lo:.4g}, {hi:.4g}] {p['flag']}", file=sys.stderr)

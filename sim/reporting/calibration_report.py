@@ -633,12 +633,12 @@ def _repro_section(inp: ReportInputs, comp: Computed, report_cmd: str) -> Sectio
     v = Table(["package", "version"], [[k, x] for k, x in prov["versions"].items()])
     opt = doc["fit"]["optimizer"]
     st = doc["fit"]["starts"]
-    text = (f"Seed {prov['seed']}; calibrated {prov['date']}. Optimiser: {opt['message']} "
-            f"({opt['nfev']} evaluations); {st['same_optimum']} of {st['polished']} polished "
-            f"starts reached the best payoff. Report computations: band "
-            f"{comp.seconds['band']:.1f} s, sensitivity {comp.seconds['sensitivity']:.1f} s, "
-            f"validity {comp.seconds['validity']:.1f} s. Rerunning the commands reproduces "
-            "calibrated.yaml (only its date differs) and this report.")
+    text = (f"Seed {prov['seed']}. Optimiser: {opt['message']}; {st['same_optimum']} of "
+            f"{st['polished']} polished starts reached the best payoff. Report computations: "
+            f"band {comp.seconds['band']:.1f} s, sensitivity {comp.seconds['sensitivity']:.1f} s, "
+            f"validity {comp.seconds['validity']:.1f} s. Rerunning the commands with the same "
+            "package versions rewrites calibrated.yaml byte for byte (it holds no date) and "
+            "reproduces this report.")
     return Section("Reproducibility", [("pre", cmds), text, t, v], "repro")
 
 

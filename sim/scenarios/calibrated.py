@@ -1,6 +1,13 @@
-"""``model/calibrated.yaml``: reading the estimates, and the distributions built from them."""
+"""``model/calibrated.yaml``: reading the estimates, and the distributions built from them.
+
+The file is read by :func:`sim.calibration.results.read_calibrated` (the one
+reader, schema checked) and its hashes by
+:func:`sim.calibration.results.provenance_of`; this module keeps what
+scenarios need: the estimates, intervals and bounds, typed.
+"""
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 from collections.abc import Mapping
@@ -10,11 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..calibration.results import CalibratedError, parse_calibrated, provenance_of
 from ..sampling import TruncatedLogNormal, TruncatedNormal
 from .errors import ScenarioError
 from .names import _closest
 from .namer import _Namer
-from .parse import _parse_yaml
 
 
 _Z95 = 1.959963984540054  # a two-sided 95% interval spans +-1.96 sd of a normal
@@ -73,14 +80,22 @@ def load_calibrated(path: str | Path) -> Calibrated | None:
     Raises
     ------
     ScenarioError
-        Invalid YAML, or an entry without a numeric ``estimate``.
+        Not a ``calibrated.yaml`` written by ``sim calibrate`` (invalid YAML,
+        another schema, missing sections), or an entry without a numeric
+        ``estimate``.
     """
     path = Path(path)
     if not path.exists():
         return None
-    raw = path.read_bytes()
-    data, _ = _parse_yaml(raw.decode("utf-8-sig"), str(path))
-    if not isinstance(data, Mapping) or not isinstance(data.get("parameters"), Mapping):
+    try:
+        raw = path.read_bytes()
+        data = parse_calibrated(raw, str(path))
+        prov = provenance_of(data, str(path))
+    except IsADirectoryError:
+        raise ScenarioError(f"{path}: is a folder, not a calibrated.yaml file") from None
+    except CalibratedError as exc:
+        raise ScenarioError(str(exc)) from None
+    if not isinstance(data.get("parameters"), Mapping):
         raise ScenarioError(f"{path}: expected a mapping with 'parameters: {{name: {{estimate, "
                             "interval, bounds, flag}}}}'")
     params = {}
@@ -97,8 +112,48 @@ def load_calibrated(path: str | Path) -> Calibrated | None:
                                                 _pair(entry.get("bounds"), "bounds", where),
                                                 None if flag is None else str(flag),
                                                 str(entry.get("scale") or "linear"))
-    return Calibrated(str(path), params, _opt_str(data.get("model_hash")),
-                      _opt_str(data.get("data_hash")), hashlib.sha256(raw).hexdigest())
+    return Calibrated(str(path), params, prov.model_hash, prov.data_hash,
+                      hashlib.sha256(raw).hexdigest())
+
+
+def load_calibrated_option(path: str | Path | None, default: str | Path) -> Calibrated | None:
+    """The calibration a command runs from (``--calibrated PATH`` or its default).
+
+    Parameters
+    ----------
+    path : path-like or None
+        The file asked for explicitly; None when the option was not given.
+    default : path-like
+        Read when ``path`` is None; its absence is not an error (None: the
+        scenarios run on the model's own values and their notes say so).
+
+    Raises
+    ------
+    ScenarioError
+        A file asked for explicitly does not exist (naming it and the closest
+        existing file) or cannot be read; the default exists but cannot be read.
+    """
+    if path is None:
+        return load_calibrated(default)
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError(f"--calibrated {path}: no such file, so nothing was run (a "
+                            f"calibration asked for by name must exist).{_nearby(path)}")
+    return load_calibrated(path)
+
+
+def _nearby(path: Path) -> str:
+    """' Did you mean DIR/NAME?' for the existing file whose name is closest to ``path``'s."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f" The folder {folder} does not exist."
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    if close:
+        return f" Did you mean {folder / close[0]}?"
+    yaml_files = [n for n in names if n.lower().endswith((".yaml", ".yml"))]
+    return (f" YAML files in {folder}: {', '.join(yaml_files[:5])}." if yaml_files
+            else f" There is no YAML file in {folder}.")
 
 
 def _opt_str(v: Any) -> str | None:
