@@ -242,8 +242,9 @@ def test_extends_another_file(tmp_path):
            " calibration_uncertainty: identified}\n"
            "  - {name: second, description: b, extends: first, seed: 9}\n")
     base, = load_scenarios(tmp_path / "00_base.yaml")
-    push, = load_scenarios(tmp_path / "sub/01.yaml")
-    late, named = load_scenarios(tmp_path / "sub/02.yaml")
+    # sub/ extends ../00_base.yaml, outside sub/: the scenario folder tree is given
+    push, = load_scenarios(tmp_path / "sub/01.yaml", root=tmp_path)
+    late, named = load_scenarios(tmp_path / "sub/02.yaml", root=tmp_path)
     assert (push.members, push.seed, push.uncertainty) == (base.members, base.seed, base.uncertainty)
     assert push.levers["talent"].value == 1.5 and push.description == "more"
     assert (late.levers["talent"].value, late.levers["talent"].start) == (1.5, 2030.0)

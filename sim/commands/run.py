@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     calibrated = load_calibrated(args.calibrated)
     items: list = []
     for path in files:
-        loaded = read_scenario_file(path)
+        loaded = read_scenario_file(path, allowed=files)  # extends may read what is named
         items += loaded.scenarios
         items += [RunFailure(str(path), None, str(e)) for e in loaded.errors]
     history, data_hash = load_history()

@@ -1,7 +1,7 @@
 """Reading scenario files and texts: every entry validated, all problems collected."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,8 @@ from .errors import ScenarioError
 from .merge import _merge_entry, file_reference
 from .names import _closest
 from .messages import _validation_error
-from .parse import _parse_yaml
-from .schema import Scenario
+from .parse import MAX_TEXT_BYTES, _parse_yaml
+from .schema import _FIELD_ORDER, Scenario
 
 
 @dataclass
@@ -36,10 +36,12 @@ class ScenarioFile:
 
 
 _WRAPPER_KEYS = ("scenarios", "provenance")
+_ENTRY_KEYS = frozenset(_FIELD_ORDER) | {"extends"}
 
 
 def read_scenario_text(text: str, source: str = "upload", folder: Path | None = None,
-                       _visiting: tuple = ()) -> ScenarioFile:
+                       _visiting: tuple = (), *, root: str | Path | None = None,
+                       allowed: Iterable[str | Path] = ()) -> ScenarioFile:
     """Parse and validate scenario text, keeping going past invalid entries.
 
     Parameters
@@ -52,20 +54,31 @@ def read_scenario_text(text: str, source: str = "upload", folder: Path | None = 
         The folder of the file the text comes from: ``extends: other.yaml`` or
         ``extends: other.yaml#name`` is read from there. Without it (uploaded
         text) such a reference is an error.
+    root : path-like, optional
+        The scenario folder tree ``extends`` may read from (default: ``folder``):
+        a file outside it is refused, before it is opened, unless in ``allowed``.
+    allowed : iterable of path-like
+        Files ``extends`` may read wherever they are (those named on the
+        command line).
 
     Returns
     -------
     ScenarioFile
         File-level problems (invalid YAML, wrong top-level shape) are one error
-        and no scenarios.
+        and no scenarios. A file ``extends`` reads must itself be a scenario
+        file; when it is not, the error does not show its keys.
     """
     out = ScenarioFile(source)
     try:
         data, lines = _parse_yaml(text, source)
+        _refuse_foreign(data, source)
         entries, out.provenance = _entries(data, lines, source)
     except ScenarioError as exc:
         out.errors.append(exc)
         return out
+    if folder is not None:
+        tree = Path(folder if root is None else root).resolve()
+        allowed = frozenset(Path(a).resolve() for a in allowed)
     by_name: dict[str, int] = {}
     for i, entry in enumerate(entries):
         name = entry.get("name")
@@ -86,7 +99,7 @@ def read_scenario_text(text: str, source: str = "upload", folder: Path | None = 
             continue  # duplicate name, reported above
         try:
             outside = None if folder is None else \
-                _outside(folder, _visiting + ((str(Path(source).resolve()), i),))
+                _outside(folder, _visiting + ((str(Path(source).resolve()), i),), tree, allowed)
             merged, chain = _merge_entry(i, entries, by_name, lines, source, wrapped, outside)
             try:
                 scenario = Scenario.model_validate(merged)
@@ -135,18 +148,82 @@ def _entries(data: Any, lines: dict, source: str) -> tuple[list[dict], dict | No
     return [entry], provenance
 
 
-def _outside(folder: Path, visiting: tuple):
-    """``outside(reference, where)`` for :func:`_merge_entry`: a scenario of another file, merged."""
+def _refuse_foreign(data: Any, source: str) -> None:
+    """Refuse, without naming its keys, a mapping none of whose top-level keys is a scenario's."""
+    if isinstance(data, Mapping) and data and \
+            not any(k in _ENTRY_KEYS or k in _WRAPPER_KEYS for k in data):
+        raise ScenarioError(f"{source}, line 1: not a scenario file: none of its top-level keys "
+                            f"is a scenario field (accepted: {', '.join(_FIELD_ORDER)}, or "
+                            "'scenarios:' with a list of them)")
+
+
+def _not_a_scenario(data: Any) -> str | None:
+    """Why ``data`` is not a scenario file, in words that show none of its keys; else None."""
+    def entry_problem(entry: Any) -> str | None:
+        if not isinstance(entry, Mapping):
+            return "is not a mapping"
+        if not all(isinstance(k, str) and k in _ENTRY_KEYS for k in entry):
+            return "has keys that are not scenario fields"
+        if not {"name", "description"} <= set(entry):
+            return "has no name or no description"
+        return None
+
+    if not isinstance(data, Mapping):
+        return "its top level is not a mapping"
+    if "scenarios" not in data:
+        problem = entry_problem({k: v for k, v in data.items() if k != "provenance"})
+        return None if problem is None else f"its top level {problem}"
+    if not all(k in _WRAPPER_KEYS for k in data):
+        return "it has top-level keys other than scenarios and provenance"
+    items = data["scenarios"]
+    if not isinstance(items, list) or not items:
+        return "its 'scenarios' is not a non-empty list"
+    for i, item in enumerate(items):
+        problem = entry_problem(item)
+        if problem is not None:
+            return f"entry {i + 1} of its 'scenarios' {problem}"
+    return None
+
+
+def _read_parent(rel: str, target: Path, where: str) -> tuple[Any, dict, list[dict]]:
+    """Parse the file an ``extends`` names; refuse it, keys unshown, if it is not a scenario file."""
+    try:
+        if target.stat().st_size > MAX_TEXT_BYTES:
+            raise ScenarioError(f"larger than {MAX_TEXT_BYTES} bytes")
+        data, lines = _parse_yaml(target.read_text(encoding="utf-8-sig"), str(target),
+                                  names=False)
+    except (ScenarioError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{where}: {rel!r} cannot be read: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(f"{where}: {rel!r} cannot be read: {exc.strerror}") from None
+    problem = _not_a_scenario(data)
+    if problem is not None:
+        raise ScenarioError(f"{where}: {rel!r} is not a scenario file ({problem}; accepted: "
+                            f"{', '.join(_FIELD_ORDER)}, extends, or 'scenarios:' with a list "
+                            "of them); its content is not shown")
+    try:
+        entries, _ = _entries(data, lines, str(target))
+    except ScenarioError as exc:
+        raise ScenarioError(f"{where}: {rel!r} cannot be read: {exc}") from None
+    return data, lines, entries
+
+
+def _outside(folder: Path, visiting: tuple, tree: Path, allowed: frozenset):
+    """``outside(reference, where)`` for :func:`_merge_entry`: a scenario of another file, merged.
+
+    Only files under ``tree`` (resolved, symbolic links followed) or in
+    ``allowed`` are read; any other is refused before it is opened.
+    """
     def outside(ref: tuple[str, str | None], where: str) -> dict:
         rel, name = ref
         target = (folder / rel).resolve()
+        if target not in allowed and not target.is_relative_to(tree):
+            raise ScenarioError(f"{where}: {rel!r} is outside the scenario folder {tree}; "
+                                "'extends' reads scenario files in that folder and its "
+                                "subfolders, or a file named on the command line")
         if not target.is_file():
             raise ScenarioError(f"{where}: no scenario file {rel!r} (looked for {target})")
-        try:
-            data, lines = _parse_yaml(target.read_text(encoding="utf-8-sig"), str(target))
-            entries, _ = _entries(data, lines, str(target))
-        except (ScenarioError, UnicodeDecodeError) as exc:
-            raise ScenarioError(f"{where}: {rel!r} cannot be read: {exc}") from None
+        data, lines, entries = _read_parent(rel, target, where)
         names = [str(e.get("name", "")).strip() for e in entries]
         if name is None:
             if len(entries) != 1:
@@ -167,7 +244,7 @@ def _outside(folder: Path, visiting: tuple):
         by_name = {n: k for k, n in enumerate(names) if n}
         try:
             merged, _ = _merge_entry(index, entries, by_name, lines, str(target), wrapped,
-                                     _outside(target.parent, visiting + (key,)))
+                                     _outside(target.parent, visiting + (key,), tree, allowed))
         except ScenarioError as exc:
             if "cycle across files" in str(exc):
                 raise
@@ -176,8 +253,17 @@ def _outside(folder: Path, visiting: tuple):
     return outside
 
 
-def read_scenario_file(path: str | Path) -> ScenarioFile:
+def read_scenario_file(path: str | Path, *, root: str | Path | None = None,
+                       allowed: Iterable[str | Path] = ()) -> ScenarioFile:
     """:func:`read_scenario_text` on a file (UTF-8).
+
+    Parameters
+    ----------
+    path : path-like
+    root : path-like, optional
+        The folder tree ``extends`` may read (default: the file's folder).
+    allowed : iterable of path-like
+        Other files ``extends`` may read (those named on the command line).
 
     Raises
     ------
@@ -185,14 +271,19 @@ def read_scenario_file(path: str | Path) -> ScenarioFile:
         The file does not exist.
     """
     path = Path(path)
-    data = path.read_bytes()
+    with path.open("rb") as fh:
+        data = fh.read(MAX_TEXT_BYTES + 4)  # a larger file is refused by the parser
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         out = ScenarioFile(str(path))
-        out.errors.append(ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})"))
+        if exc.start >= MAX_TEXT_BYTES:
+            out.errors.append(ScenarioError(f"{path}: scenario text is larger than "
+                                            f"{MAX_TEXT_BYTES} bytes"))
+        else:
+            out.errors.append(ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})"))
         return out
-    return read_scenario_text(text, str(path), path.parent)
+    return read_scenario_text(text, str(path), path.parent, root=root, allowed=allowed)
 
 
 def _raise_errors(loaded: ScenarioFile) -> list[Scenario]:
@@ -201,15 +292,16 @@ def _raise_errors(loaded: ScenarioFile) -> list[Scenario]:
     return loaded.scenarios
 
 
-def load_scenarios(path: str | Path) -> list[Scenario]:
-    """Load every scenario of a file.
+def load_scenarios(path: str | Path, *, root: str | Path | None = None,
+                   allowed: Iterable[str | Path] = ()) -> list[Scenario]:
+    """Load every scenario of a file (``root``, ``allowed``: :func:`read_scenario_file`).
 
     Raises
     ------
     ScenarioError
         Any entry is invalid (all problems in one message).
     """
-    return _raise_errors(read_scenario_file(path))
+    return _raise_errors(read_scenario_file(path, root=root, allowed=allowed))
 
 
 def load_scenarios_text(text: str, source: str = "upload") -> list[Scenario]:

@@ -73,8 +73,12 @@ def _yaml_error(source: str, exc: yaml.YAMLError) -> ScenarioError:
     return ScenarioError(f"{where}: invalid YAML: {text}")
 
 
-def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
-    """Safe-load ``text``; also return {path tuple: line} and refuse duplicate keys."""
+def _parse_yaml(text: str, source: str, names: bool = True) -> tuple[Any, dict]:
+    """Safe-load ``text``; also return {path tuple: line} and refuse duplicate keys.
+
+    ``names=False`` keeps the keys out of the messages (a file not yet known to
+    be a scenario file).
+    """
     if len(text.encode("utf-8", "replace")) > MAX_TEXT_BYTES:
         raise ScenarioError(f"{source}: scenario text is larger than {MAX_TEXT_BYTES} bytes")
     loader = SafeNumbersLoader(text)
@@ -84,7 +88,7 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
             raise ScenarioError(f"{source}: the file is empty; expected a scenario mapping "
                                 "(name, description, ...) or a 'scenarios:' list")
         lines: dict = {}
-        _index_nodes(loader, node, (), lines, source, [0], set())
+        _index_nodes(loader, node, (), lines, source, [0], set(), names)
         data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise _yaml_error(source, exc) from None
@@ -93,7 +97,7 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
     return data, lines
 
 
-def _index_nodes(loader, node, path, lines, source, count, active) -> None:
+def _index_nodes(loader, node, path, lines, source, count, active, names=True) -> None:
     count[0] += 1
     if count[0] > _MAX_YAML_NODES:
         raise ScenarioError(f"{source}: the YAML expands to more than {_MAX_YAML_NODES} nodes "
@@ -111,10 +115,11 @@ def _index_nodes(loader, node, path, lines, source, count, active) -> None:
             key = loader.construct_object(knode)
             if key in seen:
                 raise ScenarioError(f"{source}, line {knode.start_mark.line + 1}: duplicate key "
-                                    f"{key!r} (first given at line {seen[key]})")
+                                    + (f"{key!r} " if names else "") +
+                                    f"(first given at line {seen[key]})")
             seen[key] = knode.start_mark.line + 1
-            _index_nodes(loader, vnode, path + (key,), lines, source, count, active)
+            _index_nodes(loader, vnode, path + (key,), lines, source, count, active, names)
     elif isinstance(node, yaml.SequenceNode):
         active = active | {id(node)}
         for i, item in enumerate(node.value):
-            _index_nodes(loader, item, path + (i,), lines, source, count, active)
+            _index_nodes(loader, item, path + (i,), lines, source, count, active, names)
