@@ -18,7 +18,7 @@ import io
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -122,6 +122,31 @@ def _single_line(v: str, field: str) -> str:
     return v
 
 
+def _known_series(v: str) -> str:
+    if v not in SERIES_UNITS:
+        raise _custom("series", f"unknown series '{v}'{suggest(v, SERIES_UNITS)}"
+                      " (known series are the keys of sim.data.SERIES_UNITS)")
+    return v
+
+
+def _finite_value(v: Any) -> float:
+    try:
+        value = float(v)
+    except (TypeError, ValueError):
+        raise _custom("value", f"expected a finite number, got {v!r}") from None
+    if isinstance(v, bool) or not math.isfinite(value):
+        raise _custom("value", f"expected a finite number, got {v!r}")
+    return value
+
+
+def _registered_unit(v: str, series: str | None) -> str:
+    """``v`` when it is the unit of ``series`` (None: the series failed its own check)."""
+    if series is not None and SERIES_UNITS[series] != v:
+        raise _custom("unit", f"unit '{v}' is inconsistent with series '{series}'; "
+                      f"expected '{SERIES_UNITS[series]}'")
+    return v
+
+
 class ObservedRow(BaseModel):
     """One observed figure.
 
@@ -156,10 +181,7 @@ class ObservedRow(BaseModel):
     @field_validator("series")
     @classmethod
     def _known_series(cls, v: str) -> str:
-        if v not in SERIES_UNITS:
-            raise _custom("series", f"unknown series '{v}'{suggest(v, SERIES_UNITS)}"
-                          " (known series are the keys of sim.data.SERIES_UNITS)")
-        return v
+        return _known_series(v)
 
     @field_validator("year", mode="before")
     @classmethod
@@ -180,22 +202,12 @@ class ObservedRow(BaseModel):
     @field_validator("value", mode="before")
     @classmethod
     def _finite_value(cls, v: Any) -> float:
-        try:
-            value = float(v)
-        except (TypeError, ValueError):
-            raise _custom("value", f"expected a finite number, got {v!r}") from None
-        if isinstance(v, bool) or not math.isfinite(value):
-            raise _custom("value", f"expected a finite number, got {v!r}")
-        return value
+        return _finite_value(v)
 
     @field_validator("unit")
     @classmethod
     def _registered_unit(cls, v: str, info: Any) -> str:
-        series = info.data.get("series")
-        if series is not None and SERIES_UNITS[series] != v:
-            raise _custom("unit", f"unit '{v}' is inconsistent with series '{series}'; "
-                          f"expected '{SERIES_UNITS[series]}'")
-        return v
+        return _registered_unit(v, info.data.get("series"))
 
     @field_validator("source_id")
     @classmethod
@@ -210,20 +222,80 @@ class ObservedRow(BaseModel):
         return _single_line(v, "note")
 
 
-class HeldOutRow(ObservedRow):
+HELD_OUT_COLUMNS = ("series", "year", "value", "unit", "status", "source", "url", "note")
+"""Columns of a held-out facts table: those of ``observed_facts.csv``."""
+HELD_OUT_OPTIONAL = frozenset({"status", "source", "url", "note"})
+"""Columns a held-out facts table may leave out: free text about each figure."""
+
+
+class HeldOutRow(BaseModel):
     """An observed figure after the calibration window, for an out-of-sample check.
 
-    Read from a file supplied from outside the repository (see
-    :func:`sim.databuild.read_held_out`); never stored in it. Same fields and
-    checks as :class:`ObservedRow`, except that the year must be after
-    :data:`LAST_YEAR`.
+    Read from a facts table supplied from outside the repository (see
+    :func:`parse_held_out` and :func:`sim.databuild.read_held_out`); never
+    stored in it. What the check computes with is validated as in
+    :class:`ObservedRow` (series, year, value, unit); what describes the figure
+    (status, source, url, note) is the user's free text: their sources are in
+    no registry of the code.
+
+    Parameters
+    ----------
+    series : str
+        A key of :data:`SERIES_UNITS`.
+    year : int
+        Calendar year after :data:`LAST_YEAR`.
+    value : float
+        The figure, finite, in ``unit``.
+    unit : str
+        Must equal ``SERIES_UNITS[series]``.
+    status, source, url, note : str
+        Free text (empty when the column is left out); ``status`` 'derived'
+        marks a figure computed from others (:data:`sim.databuild.DERIVATIONS`).
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    series: str
+    year: int
+    value: float
+    unit: str
+    status: str = ""
+    source: str = ""
+    url: str = ""
+    note: str = ""
+
+    @field_validator("series")
     @classmethod
-    def _check_year(cls, year: int) -> None:
+    def _known_series(cls, v: str) -> str:
+        return _known_series(v)
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _finite_value(cls, v: Any) -> float:
+        return _finite_value(v)
+
+    @field_validator("unit")
+    @classmethod
+    def _registered_unit(cls, v: str, info: Any) -> str:
+        return _registered_unit(v, info.data.get("series"))
+
+    @field_validator("year", mode="before")
+    @classmethod
+    def _held_out_year(cls, v: Any) -> int:
+        year = _as_int(v)
+        if year is None:
+            raise _custom("year", f"expected an integer year, got {v!r}")
         if year <= LAST_YEAR:
             raise _custom("year", f"year {year} is not held out; expected a year after "
                           f"{LAST_YEAR}")
+        return year
+
+    @field_validator("status", "source", "url", "note", mode="before")
+    @classmethod
+    def _free_text(cls, v: Any, info: Any) -> str:
+        if not isinstance(v, str):
+            raise _custom(info.field_name, f"expected text, got {v!r}")
+        return " ".join(v.split())  # one line: line breaks inside quotes become spaces
 
 
 class Source(BaseModel):
@@ -317,7 +389,8 @@ def parse_record(model: type[BaseModel], record: Mapping[str, Any], where: str,
         raise _error_from_validation(err, where, line) from None
 
 
-def read_records(text: str, where: str, columns: Sequence[str]
+def read_records(text: str, where: str, columns: Sequence[str],
+                 optional: Collection[str] = _OPTIONAL_COLUMNS
                  ) -> list[tuple[int, dict[str, str]]]:
     """Parse CSV text into records after checking its header.
 
@@ -328,7 +401,9 @@ def read_records(text: str, where: str, columns: Sequence[str]
     where : str
         File name for messages.
     columns : sequence of str
-        The accepted columns; all are required except ``note``.
+        The accepted columns.
+    optional : collection of str
+        Those a file may leave out (default: ``note``).
 
     Returns
     -------
@@ -346,7 +421,7 @@ def read_records(text: str, where: str, columns: Sequence[str]
     if header is None:
         raise DataError(f"{where}, line 1: empty file; expected a header "
                         f"{','.join(columns)}")
-    _check_header(header, where, columns)
+    _check_header(header, where, columns, optional)
     records = []
     line = reader.line_num + 1
     for fields in reader:
@@ -356,8 +431,9 @@ def read_records(text: str, where: str, columns: Sequence[str]
     return records
 
 
-def _check_header(header: list[str], where: str, columns: Sequence[str]) -> None:
-    required = [c for c in columns if c not in _OPTIONAL_COLUMNS]
+def _check_header(header: list[str], where: str, columns: Sequence[str],
+                  optional: Collection[str] = _OPTIONAL_COLUMNS) -> None:
+    required = [c for c in columns if c not in optional]
     missing = [c for c in required if c not in header]
     unknown = [c for c in header if c not in columns]
     if missing:
@@ -465,6 +541,57 @@ def _check_source(row: ObservedRow, known: frozenset[str], where: str, line: int
         raise DataError(f"{where}, line {line}, field 'source_id': unknown source_id "
                         f"'{row.source_id}'{suggest(row.source_id, known)} (expected "
                         "an id listed in sources.csv)")
+
+
+def parse_held_out(data: bytes, where: str, unit_aliases: Mapping[str, str] | None = None
+                   ) -> list[HeldOutRow]:
+    """Validate the figures after :data:`LAST_YEAR` of a facts table.
+
+    Parameters
+    ----------
+    data : bytes
+        UTF-8 CSV with columns :data:`HELD_OUT_COLUMNS`; those of
+        :data:`HELD_OUT_OPTIONAL` may be left out.
+    where : str
+        File name for messages.
+    unit_aliases : mapping, optional
+        Unit text -> unit of :data:`SERIES_UNITS` where they differ only in
+        name (:data:`sim.databuild.UNIT_ALIASES`).
+
+    Returns
+    -------
+    list of HeldOutRow
+        In file order; rows of :data:`LAST_YEAR` and before are skipped (the
+        repository holds them).
+
+    Raises
+    ------
+    DataError
+        Naming the file, the line and the field: a missing or unknown column,
+        an unknown series, a unit that is not the series', a value that is not
+        a finite number, a year that is not an integer, the same (series,
+        year) twice.
+    """
+    aliases = unit_aliases or {}
+    rows: list[HeldOutRow] = []
+    seen: dict[tuple[str, int], int] = {}
+    records = read_records(decode(data, where), where, HELD_OUT_COLUMNS, HELD_OUT_OPTIONAL)
+    for line, record in records:
+        year = _as_int(record["year"])
+        if year is None:
+            raise DataError(f"{where}, line {line}, field 'year': expected an integer year, "
+                            f"got {record['year']!r}")
+        if year <= LAST_YEAR:
+            continue  # the repository's own years
+        fields = {**record, "unit": aliases.get(record["unit"], record["unit"])}
+        row = parse_record(HeldOutRow, fields, where, line)
+        key = (row.series, row.year)
+        if key in seen:
+            raise DataError(f"{where}, line {line}, field 'year': duplicate fact for series "
+                            f"'{key[0]}', year {key[1]} (first on line {seen[key]})")
+        seen[key] = line
+        rows.append(row)
+    return rows
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from sim.data import (
     FIRST_YEAR, LAST_YEAR, OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS, DataError,
-    HeldOutRow, ObservedRow, Source, decode, display_path, parse_observed, parse_record, parse_sources,
-    read_records, suggest,
+    HeldOutRow, ObservedRow, Source, decode, display_path, parse_held_out, parse_observed,
+    parse_record, parse_sources, read_records, suggest,
 )
 
 FACTS_COLUMNS = ("series", "year", "value", "unit", "status", "source", "url", "note")
@@ -175,8 +175,7 @@ def _fact_year(record: Mapping[str, str], where: str, line: int) -> int:
     return int(text)
 
 
-def _fact(record: Mapping[str, str], where: str, line: int,
-          row_type: type[ObservedRow] = ObservedRow) -> _Fact:
+def _fact(record: Mapping[str, str], where: str, line: int) -> _Fact:
     fields = {
         "series": record["series"],
         "year": record["year"],
@@ -187,11 +186,11 @@ def _fact(record: Mapping[str, str], where: str, line: int,
         "note": _fact_note(record),
     }
     url = "" if record["source"] in DERIVATION_SOURCES else record["url"].strip()
-    return _Fact(line, parse_record(row_type, fields, where, line), url)
+    return _Fact(line, parse_record(ObservedRow, fields, where, line), url)
 
 
-def _read_facts(facts_csv: Path, held_out: bool = False) -> list[_Fact]:
-    """Read the facts table, keeping years 2010-2022 (``held_out``: the years after 2022).
+def _read_facts(facts_csv: Path) -> list[_Fact]:
+    """Read the facts table, keeping years 2010-2022 (later ones: :func:`read_held_out`).
 
     Raises
     ------
@@ -206,9 +205,9 @@ def _read_facts(facts_csv: Path, held_out: bool = False) -> list[_Fact]:
     seen: dict[tuple[str, int], int] = {}
     for line, record in records:
         year = _fact_year(record, where, line)
-        if held_out != (year > LAST_YEAR) or year < FIRST_YEAR:
-            continue  # the other part: held out of the repository, or the repository's own
-        fact = _fact(record, where, line, HeldOutRow if held_out else ObservedRow)
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            continue  # held out of the repository, or before its first year
+        fact = _fact(record, where, line)
         key = (fact.row.series, fact.row.year)
         if key in seen:
             raise DataError(f"{where}, line {line}, field 'year': duplicate fact for "
@@ -295,15 +294,14 @@ DERIVATIONS: tuple[Derivation, ...] = (
 """The derived series; the source is the publication of the defining input."""
 
 
-def derive_rows(rows: Sequence[ObservedRow],
-                row_type: type[ObservedRow] = ObservedRow) -> list[ObservedRow]:
+def derive_rows(rows: Sequence[ObservedRow]) -> list[ObservedRow]:
     """Return the derived series computed from ``rows`` (status ``derived``)."""
     out = []
     for d in DERIVATIONS:
         a, b = (_values(rows, name) for name in d.inputs)
-        out.extend(row_type(series=d.series, year=year, value=value,
-                            unit=SERIES_UNITS[d.series], status="derived",
-                            source_id=d.source_id, note=d.note)
+        out.extend(ObservedRow(series=d.series, year=year, value=value,
+                               unit=SERIES_UNITS[d.series], status="derived",
+                               source_id=d.source_id, note=d.note)
                    for year, value in d.func(a, b).items())
     return out
 
@@ -311,22 +309,36 @@ def derive_rows(rows: Sequence[ObservedRow],
 def read_held_out(facts_csv: Path | str) -> list[HeldOutRow]:
     """The figures after 2022 of a facts table, with the derived series, for an out-of-sample check.
 
-    The same rules as :func:`build_observed` (units, sources, derivations)
-    applied to the years the repository does not hold. The file is read, never
-    copied; rows of 2010-2022 are skipped (the repository has them).
+    The columns of ``observed_facts.csv``; series, units and derivations as in
+    :func:`build_observed`, while ``status``, ``source``, ``url`` and ``note``
+    are the user's free text and may be left out (:func:`sim.data.parse_held_out`).
+    The file is read, never copied; rows of 2010-2022 are skipped (the
+    repository has them). A derived series is added where the file does not
+    give it (status ``derived``, source the derivation's publication id).
 
     Raises
     ------
     DataError
-        The facts do not fit the schema, or hold no year after 2022.
+        The facts do not fit the schema (naming file, line and field), or hold
+        no year after 2022.
     """
     facts_csv = Path(facts_csv)
-    rows = [f.row for f in _read_facts(facts_csv, held_out=True)]
+    where = display_path(facts_csv)
+    try:
+        data = facts_csv.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{where}: file not found") from None
+    rows = parse_held_out(data, where, UNIT_ALIASES)
     if not rows:
-        raise DataError(f"{display_path(facts_csv)}: no figure after {LAST_YEAR}; an "
-                        "out-of-sample check needs the years the repository holds out")
+        raise DataError(f"{where}: no figure after {LAST_YEAR}; an out-of-sample check needs "
+                        "the years the repository holds out")
     given = {(r.series, r.year) for r in rows}
-    derived = [r for r in derive_rows(rows, HeldOutRow) if (r.series, r.year) not in given]
+    derived = [HeldOutRow(series=d.series, year=year, value=value,
+                          unit=SERIES_UNITS[d.series], status="derived", source=d.source_id,
+                          note=d.note)
+               for d in DERIVATIONS
+               for year, value in d.func(*(_values(rows, name) for name in d.inputs)).items()
+               if (d.series, year) not in given]
     return sorted([*rows, *derived], key=lambda r: (r.series, r.year))
 
 

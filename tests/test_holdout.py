@@ -83,6 +83,66 @@ def test_read_held_out_names_file_line_and_field(tmp_path, field, value, message
         read_held_out(path)
 
 
+def test_read_held_out_names_the_line_of_a_bad_row_further_down(tmp_path):
+    path = write_facts(tmp_path / "later.csv", {("china_dds_exports_unctad", 2023): 2100.0,
+                                                ("china_dds_imports_unctad", 2023): 1600.0,
+                                                ("china_dds_exports_unctad", 2024): 2300.0})
+    text = path.read_text(encoding="utf-8").replace("2300.0", "lots")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=r"later\.csv, line 4, field 'value': expected a finite "
+                                        r"number, got 'lots'"):
+        read_held_out(path)
+
+
+def _plain_table(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_read_held_out_takes_a_users_own_sources_as_free_text(tmp_path):
+    """source, url, status and note are the user's words: no registry, no url form required."""
+    path = _plain_table(tmp_path / "mine.csv", COLUMNS, [
+        ["china_dds_exports_unctad", "2023", "2100", "100M USD", "my estimate",
+         "Ministry bulletin, 2024-03, table 4 (中文版)", "printed copy, library shelf 12",
+         'note with a comma, "quotes" and\na line break'],
+        ["china_dds_imports_unctad", "2023", "1600", "100M USD", "", "", "", ""],
+    ])
+    rows = {r.series: r for r in read_held_out(path)}
+    ex = rows["china_dds_exports_unctad"]
+    assert (ex.status, ex.source, ex.url) == (
+        "my estimate", "Ministry bulletin, 2024-03, table 4 (中文版)",
+        "printed copy, library shelf 12")
+    assert ex.note == 'note with a comma, "quotes" and a line break'  # one line
+    assert rows["china_dds_imports_unctad"].source == ""
+    assert rows["china_dds_total_unctad"].status == "derived"
+
+
+@pytest.mark.parametrize("left_out", [("note",), ("url", "note"), ("status", "source", "url", "note")],
+                         ids=["no note", "no url or note", "only the required columns"])
+def test_read_held_out_accepts_missing_optional_columns(tmp_path, left_out):
+    header = [c for c in COLUMNS if c not in left_out]
+    full = {"series": "china_dds_exports_unctad", "year": "2023", "value": "2100",
+            "unit": "100M USD", "status": "quoted", "source": "UNCTAD", "url": "", "note": ""}
+    path = _plain_table(tmp_path / "short.csv", header, [[full[c] for c in header]])
+    (row,) = read_held_out(path)
+    assert (row.series, row.year, row.value) == ("china_dds_exports_unctad", 2023, 2100.0)
+    assert all(getattr(row, c) == "" for c in left_out)
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    (["series", "year", "unit", "source"], r"line 1, field 'value': missing column\(s\) 'value'"),
+    (["series", "year", "value", "unit", "sauce"], r"line 1, field 'sauce': unknown column; did "
+                                                   r"you mean 'source'\?"),
+], ids=["missing value column", "misspelt optional column"])
+def test_read_held_out_names_a_bad_header(tmp_path, header, message):
+    path = _plain_table(tmp_path / "head.csv", header, [["x"] * len(header)])
+    with pytest.raises(DataError, match=r"head\.csv, " + message):
+        read_held_out(path)
+
+
 def test_read_held_out_refuses_duplicates(tmp_path):
     path = write_facts(tmp_path / "dup.csv", {("china_dds_exports_unctad", 2023): 1.0})
     row = next(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
@@ -96,7 +156,7 @@ def test_read_held_out_refuses_duplicates(tmp_path):
 def _row(series, year, value, status="quoted"):
     from sim.data import SERIES_UNITS
     return HeldOutRow(series=series, year=year, value=value, unit=SERIES_UNITS[series],
-                      status=status, source_id="unctad_dds")
+                      status=status, source="a user's source")
 
 
 def test_check_against_a_known_ensemble():
@@ -132,8 +192,45 @@ def test_check_against_a_known_ensemble():
     naive = stats.naive_growth_forecast(s.index, s.to_numpy(), [2023, 2024])
     np.testing.assert_allclose([p.trend, q.trend], trend)
     np.testing.assert_allclose([p.naive, q.naive], naive)
-    assert check.skipped == ["china_dds_imports_unctad 2040: after the projection's last year"]
+    assert [str(k) for k in check.skipped] == [
+        "china_dds_imports_unctad 2040: after the projection's last year"]
     assert [s.series for s in check.scores] == ["china_dds_exports_unctad", "internet_penetration"]
+
+
+def test_band_coverage_counts_the_figures_inside_the_band():
+    """Members 1..101 at every year: band [6, 96]; 3 of the 5 figures lie inside it."""
+    spec, observed = load_spec(SPEC), load_observed(REPO / "model" / "data" / "observed.csv")
+    members = np.arange(1.0, 102.0)
+
+    def values_at(variables, year):
+        return members * len(variables)
+
+    rows = [_row("china_dds_exports_unctad", 2023, 6.0),     # on the lower edge: inside
+            _row("china_dds_exports_unctad", 2024, 50.0),    # inside
+            _row("china_dds_exports_unctad", 2025, 97.0),    # above
+            _row("china_dds_imports_unctad", 2023, 96.0),    # on the upper edge: inside
+            _row("china_dds_imports_unctad", 2024, 5.5)]     # below
+    check = check_held_out(rows, spec, observed, values_at)
+    assert (check.inside, check.n) == (3, 5)
+    assert check.coverage_pct == pytest.approx(60.0)
+    by = {s.series: s for s in check.scores}
+    assert (by["china_dds_exports_unctad"].inside, by["china_dds_exports_unctad"].n) == (2, 3)
+    assert by["china_dds_imports_unctad"].coverage_pct == pytest.approx(50.0)
+
+    from sim.reporting.holdout_report import (ALL_SERIES, coverage_lines, holdout_markdown,
+                                              scores_frame)
+    frame = scores_frame(check).set_index("series")
+    assert frame.loc[ALL_SERIES, ["n", "inside"]].tolist() == [5, 3]
+    assert frame.loc[ALL_SERIES, "coverage_pct"] == pytest.approx(60.0)
+    assert frame.loc["china_dds_exports_unctad", "coverage_pct"] == pytest.approx(200 / 3)
+    assert (frame["nominal_coverage_pct"] == 90.0).all()
+    lines = coverage_lines(check)
+    assert lines[0].startswith("band coverage: 3 of 5 (60 %)") and "a 90 % band" in lines[0]
+    assert "  China's DDS exports, UNCTAD: 2 of 3 (67 %)" in lines
+    md = holdout_markdown(check, {})
+    assert "**Band coverage: 3 of 5 (60 %)**" in md
+    assert "| China's DDS imports, UNCTAD | primary | 2 | 1 of 2 (50 %) |" in md
+    assert "china_dds_exports_unctad" not in md  # people's names, not ids
 
 
 # ------------------------------------------------------------------------ CLI
@@ -166,10 +263,18 @@ def test_cli_writes_the_check_outside_the_repository(tmp_path, projection_median
     import pandas as pd
     table = pd.read_csv(out)
     assert list(table["year"]) == [2023, 2024]
+    assert set(table["name"]) == {"China's DDS exports, UNCTAD"}
     np.testing.assert_allclose(table["error_pct"], 100 * (1 / 1.1 - 1), rtol=1e-9)
+    scores = pd.read_csv(out.with_name("check.scores.csv")).set_index("series")
+    inside = int(table["inside_band"].sum())
+    assert scores.loc["all series", ["n", "inside"]].tolist() == [2, inside]
+    assert scores.loc["all series", "coverage_pct"] == pytest.approx(50.0 * inside)
+    err = capsys.readouterr().err
+    assert f"band coverage: {inside} of 2 (" in err and "check.scores.csv" in err
     assert _cli(tmp_path, facts) == 0  # Markdown on standard output
     text = capsys.readouterr().out
-    assert "| china_dds_exports_unctad | primary | 2 | 9.1 |" in text
+    assert f"| China's DDS exports, UNCTAD | primary | 2 | {inside} of 2 (" in text
+    assert "| 9.1 |" in text  # MAPE of the model: 1/11
     assert "sha256" in text and "seed 20250201" in text
 
 

@@ -4,7 +4,8 @@ The repository holds 2015-2022 (the calibration window); later figures are
 kept out of it so that they can test the model out of sample. This module
 compares a projection ensemble (the baseline scenario) with such figures,
 supplied from outside, series by series and year by year: the ensemble's
-median and 5-95 % band against the figure, beside two benchmarks fitted to the
+median and 5-95 % band against the figure, and how many figures the band holds
+(its coverage, against the 90 % it should), beside two benchmarks fitted to the
 window alone (a log-linear trend and the last observed growth carried forward,
 as in :mod:`sim.calibration.oos`). Pure computation; the command
 (:mod:`sim.commands.holdout`) reads, runs and writes.
@@ -23,6 +24,8 @@ from .spec import CalibrationSpec
 
 BAND = (5.0, 95.0)
 """Percentiles of the ensemble band the figures are checked against [%]."""
+NOMINAL_COVERAGE = BAND[1] - BAND[0]
+"""Share of figures a well-calibrated band holds [%]: the 5-95 % band is a 90 % band."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,30 @@ class SeriesScore:
     inside: int
     bias_pct: float
 
+    @property
+    def coverage_pct(self) -> float:
+        """Share of the figures inside the band [%] (``inside`` of ``n``)."""
+        return 100.0 * self.inside / self.n
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A held-out figure not compared, and why.
+
+    Attributes
+    ----------
+    series : str
+    year : int
+    reason : str
+    """
+
+    series: str
+    year: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.series} {self.year}: {self.reason}"
+
 
 @dataclass(frozen=True)
 class HeldOutCheck:
@@ -100,7 +127,7 @@ class HeldOutCheck:
         Sorted by series, then year.
     scores : list of SeriesScore
         One per series, targets first.
-    skipped : list of str
+    skipped : list of Skipped
         Held-out figures not compared, each with the reason.
     window : (int, int)
         The calibration window the benchmarks are fitted to.
@@ -110,6 +137,26 @@ class HeldOutCheck:
     scores: list
     skipped: list
     window: tuple
+
+    @property
+    def n(self) -> int:
+        """Figures compared, all series together."""
+        return len(self.points)
+
+    @property
+    def inside(self) -> int:
+        """Figures inside the band, all series together."""
+        return sum(p.inside for p in self.points)
+
+    @property
+    def coverage_pct(self) -> float:
+        """Share of all figures inside the band [%] (NaN when none was compared).
+
+        Compare with :data:`NOMINAL_COVERAGE`: far below it, the band is too
+        narrow (or the model biased); far above, too wide. With few figures
+        the share is coarse: read it with its count.
+        """
+        return 100.0 * self.inside / self.n if self.n else float("nan")
 
 
 def _mape(pred: np.ndarray, obs: np.ndarray) -> float:
@@ -168,12 +215,12 @@ def check_held_out(rows: Sequence[HeldOutRow], spec: CalibrationSpec, observed: 
     for c in spec.cross_checks:
         measures.setdefault(c.series, ("cross-check", list(c.variables), 1.0))
     by_series: dict[str, list[HeldOutRow]] = {}
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     for r in rows:
         if r.series in measures:
             by_series.setdefault(r.series, []).append(r)
         elif r.status != "derived":  # derived series nobody measures are not worth a line
-            skipped.append(f"{r.series} {r.year}: not a calibration target or cross-check")
+            skipped.append(Skipped(r.series, r.year, "not a calibration target or cross-check"))
     points: list[HeldOutPoint] = []
     scores: list[SeriesScore] = []
     order = list(measures)
@@ -183,14 +230,14 @@ def check_held_out(rows: Sequence[HeldOutRow], spec: CalibrationSpec, observed: 
         for r in sorted(by_series[series], key=lambda r: r.year):
             members = values_at(variables, r.year)
             if members is None:
-                skipped.append(f"{series} {r.year}: after the projection's last year")
+                skipped.append(Skipped(series, r.year, "after the projection's last year"))
                 continue
             finite = members[np.isfinite(members)] * scale
             if finite.size == 0:
-                skipped.append(f"{series} {r.year}: no finite ensemble member")
+                skipped.append(Skipped(series, r.year, "no finite ensemble member"))
                 continue
             if r.value == 0:
-                skipped.append(f"{series} {r.year}: figure is 0 (no percentage error)")
+                skipped.append(Skipped(series, r.year, "figure is 0 (no percentage error)"))
                 continue
             kept.append((r, np.percentile(finite, [50.0, *BAND])))
         if not kept:

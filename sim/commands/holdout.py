@@ -3,8 +3,10 @@
 The figures come from a facts table kept outside the repository (the layout of
 ``../shared/data/observed_facts.csv``); the repository holds 2015-2022 only,
 so nothing of the file, nor of the result, is written into it. The result
-goes to standard output (Markdown) or to ``--out`` (``.md`` or ``.csv``)
-outside the repository.
+goes to standard output (Markdown) or to ``--out`` (``.md``, or ``.csv``:
+every figure, with the scores and band coverage in ``FILE.scores.csv`` beside
+it) outside the repository; the band coverage (figures inside the 5-95 %
+band, per series and overall) is also printed to standard error.
 
 Exit codes: 0 the check ran; 2 bad input (file, scenario, output path).
 """
@@ -36,7 +38,9 @@ def register(sub) -> None:
                     "outside the repository, beside a trend and a naive benchmark fitted to "
                     "2015-2022. Writes nothing into the repository.")
     p.add_argument("facts", metavar="FACTS.csv",
-                   help="facts table (columns of observed_facts.csv) with years after 2022")
+                   help="facts table with years after 2022: columns series, year, value, unit "
+                        "(as in observed_facts.csv) and, optionally, status, source, url, note "
+                        "(free text)")
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO),
                    help="projection to check (default: %(default)s)")
     p.add_argument("--spec", default=str(DEFAULT_SPEC),
@@ -46,7 +50,8 @@ def register(sub) -> None:
                    help="calibrated parameters (default: %(default)s)")
     p.add_argument("--members", type=int, default=None, help="override the ensemble size")
     p.add_argument("--out", default=None, metavar="FILE",
-                   help="write to FILE (.md or .csv) outside the repository instead of printing")
+                   help="write to FILE (.md, or .csv plus FILE.scores.csv) outside the repository "
+                        "instead of printing")
     p.set_defaults(func=run)
 
 
@@ -96,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from ..databuild import read_held_out
     from ..io import atomic_write_bytes
     from ..model import load_model, package_version
-    from ..reporting.holdout_report import holdout_csv, holdout_markdown
+    from ..reporting.holdout_report import coverage_lines, holdout_csv, holdout_markdown, scores_csv
     from ..scenarios import ScenarioError, load_calibrated, read_scenario_file, resolve
 
     facts, spec_path = Path(args.facts), Path(args.spec)
@@ -137,9 +142,22 @@ def run(args: argparse.Namespace) -> int:
     text = holdout_markdown(check, provenance)
     if out is None:
         sys.stdout.write(text)
+    elif out.suffix.lower() == ".csv":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        scores = scores_path(out)
+        atomic_write_bytes(out, holdout_csv(check))
+        atomic_write_bytes(scores, scores_csv(check))
+        print(f"wrote {out} (every figure) and {scores} (scores and band coverage)",
+              file=sys.stderr)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out, holdout_csv(check) if out.suffix.lower() == ".csv"
-                           else text.encode("utf-8"))
+        atomic_write_bytes(out, text.encode("utf-8"))
         print(f"wrote {out}", file=sys.stderr)
+    for line in coverage_lines(check):
+        print(line, file=sys.stderr)
     return 0
+
+
+def scores_path(out: Path) -> Path:
+    """Where ``--out FILE.csv`` puts the scores: ``FILE.scores.csv`` beside it."""
+    return out.with_name(f"{out.stem}.scores.csv")
