@@ -28,8 +28,7 @@ PUSH = BASELINE.replace("name: baseline", "name: Talent Push").replace(
 
 def sim_run(tmp_path: Path, *paths, extra=()) -> int:
     return main(["run", *map(str, paths), "--out", str(tmp_path / "out"), "--model",
-                 str(FIXTURE), "--calibrated", str(tmp_path / "no-calibration.yaml"),
-                 "--method", "euler", "--no-progress", *extra])
+                 str(FIXTURE), "--no-calibration", "--method", "euler", "--no-progress", *extra])
 
 
 @pytest.fixture
@@ -84,8 +83,8 @@ def test_charts_and_resolved_metadata(tmp_path, folder):
 
 
 def test_scipy_method_option_reaches_the_runs_and_the_provenance(tmp_path, folder):
-    base = ["run", str(folder / "a_baseline.yaml"), "--model", str(FIXTURE), "--calibrated",
-            str(tmp_path / "none.yaml"), "--method", "scipy", "--no-progress", "--no-charts"]
+    base = ["run", str(folder / "a_baseline.yaml"), "--model", str(FIXTURE), "--no-calibration",
+            "--method", "scipy", "--no-progress", "--no-charts"]
     assert main([*base, "--out", str(tmp_path / "rk45")]) == 0
     assert main([*base, "--out", str(tmp_path / "dopri5"), "--scipy-method", "DOPRI5"]) == 0
     doc = yaml.safe_load((tmp_path / "dopri5" / "baseline" / "scenario.resolved.yaml")
@@ -103,8 +102,7 @@ def test_resolved_scenario_reruns_to_identical_results(tmp_path, folder):
     resolved = tmp_path / "out" / "talent-push" / "scenario.resolved.yaml"
     rerun = tmp_path / "rerun"
     assert main(["run", str(resolved), "--out", str(rerun), "--model", str(FIXTURE),
-                 "--calibrated", str(tmp_path / "none.yaml"), "--method", "euler",
-                 "--no-progress", "--no-charts"]) == 0
+                 "--no-calibration", "--method", "euler", "--no-progress", "--no-charts"]) == 0
     again = pd.read_csv(rerun / "talent-push" / "results.csv")
     pd.testing.assert_frame_equal(first, again)
 
@@ -125,7 +123,7 @@ def test_scenario_saved_by_the_app_runs_unchanged(tmp_path, capsys):
     app_file = tmp_path / "app.yaml"
     app_file.write_text(yaml.safe_dump(app_doc, allow_unicode=True, sort_keys=False),
                         encoding="utf-8")
-    assert sim_run(tmp_path, app_file, extra=["--no-charts"]) == 0
+    assert sim_run(tmp_path, app_file, extra=["--no-charts", "--overwrite"]) == 0  # another run
     assert (tmp_path / "out" / "app-scenario" / "summary.csv").is_file()
     assert "no calibrated.yaml was found; the model's own parameter values were used" in \
         capsys.readouterr().err
@@ -168,7 +166,7 @@ def test_too_large_ensemble_fails_that_scenario(tmp_path, folder, capsys):
 
 def test_progress_bar_goes_to_stderr(tmp_path, folder, capsys):
     rc = main(["run", str(folder), "--out", str(tmp_path / "o"), "--model", str(FIXTURE),
-               "--calibrated", str(tmp_path / "x.yaml"), "--method", "euler", "--no-charts"])
+               "--no-calibration", "--method", "euler", "--no-charts"])
     out, err = capsys.readouterr()
     assert rc == 0 and "run + write" in err and "run + write" not in out
 

@@ -1,8 +1,17 @@
 """``sim run PATH...``: run scenario files (or folders of them) and write the results.
 
+The results folder (``--out``) is one whole run (:mod:`sim.reporting.rundir`):
+written into a staging folder beside it and swapped in at the end, under a
+lock, with a ``manifest.json`` listing every file with its sha256. Running
+the same command again replaces it; a folder of another run is replaced only
+with ``--overwrite``; a folder of other files is never written into.
+
 Exit codes: 0 every scenario ran; 1 some scenario failed (invalid or
-numerically; the others still run and are written); 2 usage error (bad
-option, missing path, model that does not load).
+numerically; the others still run and are written, unless they would replace
+a previous run without ``--overwrite``); 2 usage error (bad option, missing
+path, model that does not load, a ``--calibrated`` file that does not exist,
+an output folder that cannot be written or is in use); 143 SIGTERM (nothing
+written). Ctrl-C raises KeyboardInterrupt after removing the staging folder.
 """
 from __future__ import annotations
 
@@ -16,7 +25,9 @@ from pathlib import Path
 from ..batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
 from ..integrators import SCIPY_METHODS
 from ..model import METHODS, load_model, package_version
-from ..scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, load_calibrated, read_scenario_file
+from ..reporting.rundir import ResultsFolder, RunIdentity
+from ..scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
+from ..scenarios.calibrated import load_calibrated_option
 
 DEFAULT_MODEL = Path("model/digital_trade.mdl")
 DEFAULT_CALIBRATED = Path("model/calibrated.yaml")
@@ -53,7 +64,11 @@ def register(sub) -> None:
                     "table is printed.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="scenario YAML file or folder")
     p.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
-                   help="output folder (default: results/)")
+                   help="output folder (default: results/), replaced as a whole at the end; "
+                        "rerunning the same command replaces it, a folder holding another run "
+                        "needs --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output folder that holds the results of another run")
     p.add_argument("--method", choices=list(METHODS), default="scipy",
                    help="integration method (default: scipy)")
     p.add_argument("--scipy-method", choices=list(SCIPY_METHODS), default="RK45",
@@ -63,9 +78,13 @@ def register(sub) -> None:
                    help="override every scenario's ensemble size")
     p.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MDL",
                    help="Vensim model (default: model/digital_trade.mdl)")
-    p.add_argument("--calibrated", default=str(DEFAULT_CALIBRATED), metavar="YAML",
-                   help="calibrated parameters (default: model/calibrated.yaml; when absent the "
-                        "model's own values are the base)")
+    calib = p.add_mutually_exclusive_group()
+    calib.add_argument("--calibrated", default=None, metavar="YAML",
+                       help="calibrated parameters (default: model/calibrated.yaml; when that is "
+                            "absent the model's own values are the base, with a warning); a file "
+                            "given here must exist")
+    calib.add_argument("--no-calibration", action="store_true",
+                       help="run on the model's own parameter values")
     p.add_argument("--memory-limit", type=parse_size, default=DEFAULT_MEMORY_LIMIT, metavar="SIZE",
                    help="refuse ensembles whose output exceeds this (default: 4GiB)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG/SVG charts")
@@ -100,9 +119,18 @@ def collect_files(paths: list[str]) -> list[Path]:
     return [next(p for p in files if p.resolve() == u) for u in unique]
 
 
+def _calibrated_path(args: argparse.Namespace) -> str | None:
+    """The calibration file of the run (None: --no-calibration)."""
+    if args.no_calibration:
+        return None
+    return args.calibrated if args.calibrated is not None else str(DEFAULT_CALIBRATED)
+
+
 def _command_line(args: argparse.Namespace) -> str:
+    calibrated = _calibrated_path(args)
     parts = ["sim", "run", *args.paths, "--out", args.out, "--method", args.method,
-             "--model", args.model, "--calibrated", args.calibrated]
+             "--model", args.model]
+    parts += ["--no-calibration"] if calibrated is None else ["--calibrated", calibrated]
     if args.method == "scipy" and args.scipy_method != "RK45":
         parts += ["--scipy-method", args.scipy_method]
     if args.members is not None:
@@ -117,25 +145,69 @@ def run(args: argparse.Namespace) -> int:
 
     files = collect_files(args.paths)
     model = load_model(args.model)
-    calibrated = load_calibrated(args.calibrated)
+    calibrated = None if args.no_calibration else load_calibrated_option(
+        args.calibrated, DEFAULT_CALIBRATED)
     items: list = []
     for path in files:
         loaded = read_scenario_file(path, allowed=files)  # extends may read what is named
         items += loaded.scenarios
         items += [RunFailure(str(path), None, str(e)) for e in loaded.errors]
     history, data_hash = load_history()
+    command_line = _command_line(args)
     provenance = {
         "model": str(args.model), "model_hash": model.model_hash,
         "data_hash": data_hash,
-        "calibrated": str(args.calibrated) if calibrated else None,
+        "calibrated": calibrated.path if calibrated else None,
         "calibrated_hash": calibrated.file_hash if calibrated else None,
         "calibrated_model_hash": calibrated.model_hash if calibrated else None,
         "calibrated_data_hash": calibrated.data_hash if calibrated else None,
         "package_version": package_version(),
-        "command_line": _command_line(args),
+        "command_line": command_line,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    method = f"scipy ({args.scipy_method})" if args.method == "scipy" else args.method
+    identity = RunIdentity.of(args.out, files, args.model, _calibrated_path(args), method,
+                              args.members)
     n_runs = len(plan_batch(items)[0])
+    with ResultsFolder(args.out, identity, overwrite=args.overwrite,
+                       command_line=command_line) as folder:
+        batch, table = _run_and_write(args, folder, items, model, calibrated, provenance,
+                                      history, n_runs, write_batch)
+        kept = bool(batch.failures) and folder.replaces_a_run and not args.overwrite
+        if kept:
+            folder.discard()
+        else:
+            folder.commit(scenarios={r.slug: r.name for r in batch.runs},
+                          failures=len(batch.failures))
+    print(format_summary(table))
+    warned: dict[str, list[str]] = {}
+    for run_ in batch.runs:
+        for w in run_.warnings:
+            warned.setdefault(w, []).append(run_.name)
+    for w, names in warned.items():
+        print(f"warning: {w} (scenario(s): {', '.join(names)})", file=sys.stderr)
+    if batch.baseline_of is not None:
+        print(f"note: no scenario is named 'baseline'; the scenarios are compared with the base "
+              f"run of '{batch.baseline_of}' (written as baseline/)", file=sys.stderr)
+    for f in batch.failures:
+        print(f"FAILED: {f.reason}", file=sys.stderr)
+    out = Path(args.out)
+    if kept:
+        print(f"nothing written: {out}/ keeps the previous run ({folder.state.command_line}), "
+              f"because {len(batch.failures)} scenario(s) failed; fix them and rerun, or give "
+              "--overwrite to replace it with this partial run", file=sys.stderr)
+    else:
+        how = (", replacing the previous run of the same command" if folder.same_run else
+               ", replacing the previous run (--overwrite)" if folder.replaces_a_run else "")
+        print(f"results written to {out}/ ({len(batch.runs)} scenario(s), "
+              f"{len(batch.failures)} failed){how}; every file and its sha256 in "
+              f"{out / 'manifest.json'}", file=sys.stderr)
+    return 1 if batch.failures else 0
+
+
+def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, provenance, history,
+                   n_runs: int, write_batch):
+    """Run the batch and write it into the staging folder; (batch, summary table)."""
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -153,26 +225,11 @@ def run(args: argparse.Namespace) -> int:
                           memory_limit=args.memory_limit, progress=step)
         table = summary_table(batch)
         try:
-            write_batch(batch, args.out, provenance=provenance, summary=table, history=history,
-                        charts=not args.no_charts, on_written=step)
+            write_batch(batch, folder.staging, provenance=provenance, summary=table,
+                        history=history, charts=not args.no_charts, on_written=step)
         except OSError as exc:
             raise ScenarioError(f"{args.out}: cannot write the results: {exc}") from None
     finally:
         if bar is not None:
             bar.close()
-    print(format_summary(table))
-    warned: dict[str, list[str]] = {}
-    for run_ in batch.runs:
-        for w in run_.warnings:
-            warned.setdefault(w, []).append(run_.name)
-    for w, names in warned.items():
-        print(f"warning: {w} (scenario(s): {', '.join(names)})", file=sys.stderr)
-    if batch.baseline_of is not None:
-        print(f"note: no scenario is named 'baseline'; the scenarios are compared with the base "
-              f"run of '{batch.baseline_of}' (written as baseline/)", file=sys.stderr)
-    for f in batch.failures:
-        print(f"FAILED: {f.reason}", file=sys.stderr)
-    print(f"results written to {Path(args.out)}/ ({len(batch.runs)} scenario(s), "
-          f"{len(batch.failures)} failed)", file=sys.stderr)
-    return 1 if batch.failures else 0
-
+    return batch, table
