@@ -74,7 +74,11 @@ class Ramp:
 
 @dataclass(frozen=True)
 class Table:
-    """Piecewise-linear table {time [year]: value}, held constant beyond its ends."""
+    """Piecewise-linear table {time [year]: value}, held constant beyond its ends.
+
+    A value may be a 1-D array, one per ensemble member (all arrays of one
+    length); the times stay common.
+    """
 
     points: dict
 
@@ -82,12 +86,12 @@ class Table:
         if len(self.points) < 1:
             raise ParameterError("Table: needs at least one (time, value) point")
         for k, val in self.points.items():
-            if not (np.isfinite(float(k)) and np.isfinite(float(val))):
+            if not (np.isfinite(float(k)) and np.all(np.isfinite(np.asarray(val, dtype=float)))):
                 raise ParameterError(f"Table: non-finite point ({k}, {val})")
 
     def resolve(self, default: float):
         xs = sorted(float(k) for k in self.points)
-        ys = [float(self.points[k]) for k in sorted(self.points, key=float)]
+        ys = list(_levels("Table", *(self.points[k] for k in sorted(self.points, key=float))))
         import bisect
 
         def f(t):

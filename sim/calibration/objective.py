@@ -130,13 +130,13 @@ class Observations:
 
 
 def build_observations(spec: CalibrationSpec, observed: ObservedData,
-                       last_year: int | None = None) -> Observations:
+                       last_year: int | None = None, min_points: int = 3) -> Observations:
     """Collect the targets' observed values inside the window (up to ``last_year``).
 
     Raises
     ------
     ValueError
-        A target series has fewer than 3 observations in the window.
+        A target series has fewer than ``min_points`` observations in the window.
     """
     start, end = spec.window
     end = end if last_year is None else min(end, last_year)
@@ -144,9 +144,9 @@ def build_observations(spec: CalibrationSpec, observed: ObservedData,
     for i, t in enumerate(spec.targets):
         s = observed.series(t.series)
         s = s[(s.index >= start) & (s.index <= end)]
-        if len(s) < 3:
+        if len(s) < min_points:
             raise ValueError(f"target '{t.series}' has {len(s)} observations in {start}-{end}; "
-                             "at least 3 are needed")
+                             f"at least {min_points} are needed")
         target += [i] * len(s)
         years += [int(y) for y in s.index]
         values += [float(v) for v in s.to_numpy()]
@@ -169,6 +169,9 @@ class Objective:
     spec : CalibrationSpec
     observations : Observations
     space : ParameterSpace
+    fixed : dict, optional
+        Constants set in every simulation (e.g. the projection of the inputs
+        from a forecast origin), as ``Model.simulate`` takes them.
 
     Notes
     -----
@@ -177,11 +180,12 @@ class Objective:
     """
 
     def __init__(self, model, spec: CalibrationSpec, observations: Observations,
-                 space: ParameterSpace) -> None:
+                 space: ParameterSpace, fixed: dict | None = None) -> None:
         self.model = model
         self.spec = spec
         self.obs = observations
         self.space = space
+        self.fixed = dict(fixed or {})
         self.n_runs = 0
         self.n_members = 0
 
@@ -193,7 +197,8 @@ class Objective:
         Returns the :class:`sim.SimulationResult`, saved once a year.
         """
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
-        params = {name: theta[:, j] for j, name in enumerate(self.space.names)}
+        params = dict(self.fixed)
+        params.update({name: theta[:, j] for j, name in enumerate(self.space.names)})
         if extra:
             params.update(extra)
         self.n_runs += 1

@@ -18,21 +18,31 @@ from sim.data import ObservedData
 from . import stats
 from .fit import FitResult, fit, start_points
 from .objective import Objective, ParameterSpace, build_observations
-from .oos import OriginResult, rolling_origin
+from . import bands, exante
+from .exante import OriginForecast, SeriesSkill
+from .projection import InputRate, input_rates
+from .variants import VariantResult, evaluate
 from .spec import CalibrationSpec, check_against_model
 from .uncertainty import Bootstrap, Covariance, Profile, bootstrap, covariance, profiles, sigma2
 
-STAGES = ("fit", "profile likelihood", "bootstrap", "out-of-sample", "statistics")
+STAGES = ("fit", "profile likelihood", "bootstrap", "ex-ante forecasts", "variants",
+          "statistics")
 """Stages reported to the progress callback, in order."""
+
+COVERAGE_RANGE = (0.80, 0.97)
+"""Acceptable share of ex-ante observations inside the 90% band."""
 
 THEIL_MAX = 0.1
 """Largest acceptable U^M and U^S of a primary target (bias and unequal
 variation below 10% of the MSE; Sterman 1984)."""
 
+REPORT_YEARS = (2025, 2030, 2035)
+"""Years the variants' baseline share is reported at."""
+
 QUICK = {"starts": 16, "polish": 2, "bootstrap": 40, "profile_points": 9}
 """Caps applied by ``--quick`` (smoke runs and tests)."""
 
-STREAMS = ("starts", "bootstrap", "sensitivity", "band")
+STREAMS = ("starts", "bootstrap", "sensitivity", "band", "exante")
 """Independent random streams spawned from the seed, in this order."""
 
 
@@ -111,7 +121,11 @@ class CalibrationOutcome:
     covariance: Covariance
     profiles: list[Profile]
     bootstrap: Bootstrap
-    out_of_sample: list[OriginResult]
+    out_of_sample: list[OriginForecast]
+    skill: dict[str, SeriesSkill]
+    variants: list[VariantResult]
+    projection: list[InputRate]
+    error_models: dict[str, bands.ErrorModel]
     series: list[SeriesFit]
     cross_checks: list[CrossCheckResult]
     criteria: list[Criterion]
@@ -157,7 +171,7 @@ def _cross_checks(objective: Objective, spec: CalibrationSpec, observed: Observe
     return out
 
 
-def _criteria(series: list[SeriesFit], oos: list[OriginResult]) -> list[Criterion]:
+def _criteria(series: list[SeriesFit], skill: dict[str, SeriesSkill]) -> list[Criterion]:
     out = []
     for sf in series:
         if sf.role != "primary":
@@ -169,15 +183,17 @@ def _criteria(series: list[SeriesFit], oos: list[OriginResult]) -> list[Criterio
                              bool(st.theil_um <= THEIL_MAX)))
         out.append(Criterion(f"Theil U^S <= {THEIL_MAX}", sf.series, st.theil_us, THEIL_MAX,
                              bool(st.theil_us <= THEIL_MAX)))
-        for o in oos:
-            f = o.series.get(sf.series)
-            if f is None:
-                continue
-            m = f.errors["model"]["mape_pct"]
-            for bench in ("trend", "naive"):
-                b = f.errors[bench]["mape_pct"]
-                out.append(Criterion(f"forecast from {o.origin}: MAPE below the {bench}'s",
-                                     sf.series, m, b, m < b))
+        sk = skill.get(sf.series)
+        if sk is None:
+            continue
+        m = sk.exante_mape["model"]
+        for bench, b in sk.exante_mape.items():
+            if bench != "model":
+                out.append(Criterion(f"ex-ante MAPE below the {bench} benchmark's", sf.series,
+                                     m, b, m < b))
+        lo, hi = COVERAGE_RANGE
+        out.append(Criterion(f"90% band covers {lo:.0%}-{hi:.0%} of ex-ante figures",
+                             sf.series, sk.coverage, lo, bool(lo <= sk.coverage <= hi)))
     return out
 
 
@@ -223,16 +239,28 @@ def calibrate(spec: CalibrationSpec, model, observed: ObservedData, *, quick: bo
     note("bootstrap")
     boot = bootstrap(objective, best, settings.bootstrap, rng["bootstrap"])
 
-    note("out-of-sample")
-    oos = [rolling_origin(model, spec, observed, o, starts, settings.polish)
-           for o in spec.out_of_sample.origins]
+    note("ex-ante forecasts")
+    oos = exante.rolling_exante(model, spec, observed, starts, settings.polish, rng["exante"])
+    rows = exante.rows(oos)
+    skill = {t.series: exante.skill(rows, t.series, spec.out_of_sample.band_level)
+             for t in spec.targets if any(r.series == t.series for r in rows)}
+
+    note("variants")
+    horizon = float(model.controls.final_time)
+    variants = [evaluate(model, spec, observed, v, starts=settings.starts,
+                         n_polish=settings.polish, seed=spec.seed, horizon=horizon,
+                         years=REPORT_YEARS) for v in spec.variants]
 
     note("statistics")
     series = _series_fits(objective, spec, best)
     checks = _cross_checks(objective, spec, observed, best.theta)
     fixed = {name: float(model.constants[model.py_name(name)]) for name in spec.fixed}
+    e_fit = objective.errors(objective.predict(best.u[None, :]))[0]
+    errors = {s: bands.error_model(e_fit[obs.select(s)]) for s in obs.series}
     return CalibrationOutcome(
         spec=spec, settings=settings, space=space, n_observations=obs.m, sigma2=s2, fit=best,
-        covariance=cov, profiles=profs, bootstrap=boot, out_of_sample=oos, series=series,
-        cross_checks=checks, criteria=_criteria(series, oos), fixed_values=fixed,
+        covariance=cov, profiles=profs, bootstrap=boot, out_of_sample=oos, skill=skill,
+        variants=variants, projection=input_rates(observed, spec.projection, spec.window[1]),
+        error_models=errors, series=series,
+        cross_checks=checks, criteria=_criteria(series, skill), fixed_values=fixed,
         model_evaluations=objective.n_members)

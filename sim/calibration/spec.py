@@ -206,10 +206,115 @@ class OutOfSample(_Strict):
     ----------
     origins : list of int
         Last fitted year of each forecast (fit window start..origin, forecast
-        origin+1..window end).
+        origin+1..origin+horizon, never past the window's end).
+    horizon : int
+        Longest forecast horizon [years].
+    min_fit_years : int
+        Fewest observed years per target a fit from an origin may use (the
+        first year is the initial value, so 2 leaves one informative year).
+    band_members : int
+        Members of the ensemble each forecast band is drawn from.
+    band_level : float
+        Central probability of the forecast bands (0.9 = the 5-95% band).
+    drivers : dict
+        Target series -> the projected input series it is a share of: the
+        persistence benchmark carries the last observed ratio of the two forward
+        (China's world share times world demand, for exports).
     """
 
-    origins: Annotated[list[int], Field(min_length=1)] = [2020, 2019]
+    origins: Annotated[list[int], Field(min_length=1)] = [2016, 2017, 2018, 2019, 2020, 2021]
+    horizon: Annotated[int, Field(ge=1, le=10)] = 3
+    min_fit_years: Annotated[int, Field(ge=2)] = 2
+    band_members: Annotated[int, Field(ge=20, le=20000)] = 400
+    band_level: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    drivers: dict[str, str] = {}
+
+    @field_validator("drivers")
+    @classmethod
+    def _known_drivers(cls, v: dict[str, str]) -> dict[str, str]:
+        for target, driver in v.items():
+            _known_series(target)
+            _known_series(driver)
+        return v
+
+
+class GrowthTerm(_Strict):
+    """One observed series whose annual log growth enters a projection rule.
+
+    ``weight`` multiplies the series' mean log growth (1 = at its own pace).
+    """
+
+    series: Annotated[str, Field(min_length=1)]
+    weight: Annotated[float, Field(allow_inf_nan=False)] = 1.0
+
+    @field_validator("series")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _known_series(v)
+
+
+class ProjectedInput(_Strict):
+    """The rule an exogenous input's growth follows after the last observed year.
+
+    ``series`` is the input's own observed level (the driver a persistence
+    benchmark scales). The model constant ``constant`` [fraction/year] is set to
+    ``exp(sum_i weight_i * drift_i) - 1``, ``drift_i`` being the mean annual
+    log growth of ``terms[i].series`` over the estimation window that ends at
+    the last observed year (a random walk with drift, estimated by its
+    maximum-likelihood drift). The year-to-year spread of the weighted growth,
+    over every year from ``history_start`` on, is the input's uncertainty.
+    """
+
+    constant: Annotated[str, Field(min_length=1)]
+    series: Annotated[str, Field(min_length=1)]
+    terms: Annotated[list[GrowthTerm], Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1)]
+
+    @field_validator("series")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _known_series(v)
+
+
+class Variant(_Strict):
+    """A structural hypothesis: the model with some constants set, maybe more free ones.
+
+    Every variant is calibrated with the same specification (targets, window,
+    error model, projection rules) plus its own ``free`` parameters, and judged
+    by ex-ante skill, fit penalised for parameters (AICc, BIC) and the baseline
+    share's behaviour.
+    """
+
+    name: Annotated[str, Field(min_length=1)]
+    hypothesis: Annotated[str, Field(min_length=1)]
+    set: dict[str, Finite] = {}
+    free: dict[str, FreeParameter] = {}
+
+
+class Projection(_Strict):
+    """How the model's exogenous inputs are projected after the last observed year.
+
+    The same rule serves the baseline after the window and every ex-ante
+    forecast after an origin, with its rates estimated from data up to that
+    year only.
+
+    Parameters
+    ----------
+    last_observed : str
+        Model constant holding the last year observed inputs are read [year];
+        the model's input lookups must be read at ``MIN(Time, last_observed)``.
+    history_start : int
+        First year of the data the rates and spreads are estimated from.
+    trailing_years : int
+        Growth steps the drift is averaged over, ending at the last observed
+        year (fewer where the data start later).
+    inputs : list of ProjectedInput
+    """
+
+    last_observed: Annotated[str, Field(min_length=1)] = "Last Observed Year"
+    history_start: int = 2010
+    trailing_years: Annotated[int, Field(ge=1)] = 7
+    inputs: list[ProjectedInput] = []
 
 
 class Lever(_Strict):
@@ -319,6 +424,8 @@ class CalibrationSpec(_Strict):
     exogenous: list[str] = []
     fixed: dict[str, FixedParameter] = {}
     out_of_sample: OutOfSample = OutOfSample()
+    projection: Projection = Projection()
+    variants: list[Variant] = []
     sensitivity: Sensitivity = Sensitivity()
     validity: Validity = Validity()
 
@@ -349,10 +456,12 @@ class CalibrationSpec(_Strict):
         both = set(self.parameters) & set(self.fixed)
         if both:
             raise ValueError(f"{sorted(both)} listed both as free and fixed")
+        need = self.out_of_sample.min_fit_years
         for o in self.out_of_sample.origins:
-            if not start + 2 <= o < end:
-                raise ValueError(f"out-of-sample origin {o} must leave at least 3 fitted years "
-                                 f"and one forecast year inside the window {start}-{end}")
+            if not start + need - 1 <= o < end:
+                raise ValueError(f"out-of-sample origin {o} must leave at least {need} fitted "
+                                 f"years (out_of_sample.min_fit_years) and one forecast year "
+                                 f"inside the window {start}-{end}")
         overlap = set(self.sensitivity.levers) & set(self.parameters)
         if overlap:
             raise ValueError(f"{sorted(overlap)} are free parameters; their sensitivity ranges "
@@ -479,6 +588,12 @@ def check_against_model(spec: CalibrationSpec, model: Any, where: str = "calibra
             resolve(v, f"cross_checks.{i}.variables.{j}", False)
     for name in spec.sensitivity.levers:
         resolve(name, f"sensitivity.levers.{name}", True)
+    resolve(spec.projection.last_observed, "projection.last_observed", True)
+    for i, v in enumerate(spec.variants):
+        for name in list(v.set) + list(v.free):
+            resolve(name, f"variants.{i}.{name}", True)
+    for i, pi in enumerate(spec.projection.inputs):
+        resolve(pi.constant, f"projection.inputs.{i}.constant", True)
     resolve(spec.sensitivity.output, "sensitivity.output", False)
     for i, ec in enumerate(spec.validity.extreme_conditions):
         for name in ec.set:
