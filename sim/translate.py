@@ -8,14 +8,20 @@ implement, naming the file, the variable and the construct.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from parsimonious.exceptions import ParseError, VisitationError
 from pysd.translators.structures import abstract_expressions as ae
-from pysd.translators.vensim.vensim_file import VensimFile
+from pysd.translators.vensim import vensim_utils
+from pysd.translators.vensim.vensim_element import SubscriptRange
+from pysd.translators.vensim.vensim_file import FileSectionsVisitor, VensimFile
+from pysd.translators.vensim.vensim_section import SectionElementsVisitor
 
 from .errors import ModelError
 from .subscripts import FlatVariable, flatten
@@ -82,25 +88,191 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def read_model_text(path: Path) -> tuple[str, str]:
+    """The text of a model file and its encoding, as PySD reads it.
+
+    The encoding is the one the first line declares (``{UTF-8}``), else UTF-8.
+
+    Raises
+    ------
+    ModelError
+        The file holds a NUL byte, declares an encoding Python does not know,
+        or is not valid text in its encoding (naming the byte).
+    """
+    data = Path(path).read_bytes()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ModelError(str(path), f"not a text file (byte {nul} is NUL); expected a Vensim "
+                         ".mdl text file")
+    declared = re.search(r"(?<={)(.*)(?=})", data.split(b"\n", 1)[0].decode("latin-1"))
+    encoding = declared.group().strip() if declared else "UTF-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ModelError(str(path), f"the first line declares the encoding {{{encoding}}}, which "
+                         "is not a known text encoding (a Vensim model starts with {UTF-8})"
+                         ) from None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        how = f"declared as {encoding}" if declared else "read as UTF-8 (no encoding declared)"
+        raise ModelError(str(path), f"not a text file: byte {exc.start} (0x{data[exc.start]:02x}) "
+                         f"is not valid {encoding}, {how}; expected a Vensim .mdl text "
+                         "file") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
 def parse_abstract(path: Path):
     """Run PySD's Vensim translator on ``path`` and return its abstract model.
 
     Raises
     ------
     ModelError
-        If the file does not exist or PySD cannot parse it.
+        If the file does not exist, is not text, or PySD cannot parse it (a
+        syntax error names the variable, the line and the column).
     """
     path = Path(path)
     if not path.is_file():
         raise ModelError(str(path), "no such model file (expected a Vensim .mdl text file)")
+    text, encoding = read_model_text(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            vf = VensimFile(path)
-            vf.parse()
+            vf = VensimFile(path, encoding=encoding)
+            try:
+                vf.parse()
+            except Exception as exc:
+                located = _locate_parse_error(vf.model_text, text)
+                if located is None:
+                    raise
+                raise located from exc
             return vf.get_abstract_model()
+    except _Located as loc:
+        err = ModelError(str(path), f"cannot be parsed as a Vensim model: {loc}")
+        err.variable = loc.variable
+        raise err from loc.__cause__
     except Exception as exc:  # PySD raises bare exceptions of several kinds
         raise ModelError(str(path), f"cannot be parsed as a Vensim model: {type(exc).__name__}: {exc}") from exc
+
+
+class _Located(Exception):
+    """Where PySD's parser stopped: line and column of the file, and the variable."""
+
+    def __init__(self, variable: str | None, line: int | None, column: int | None,
+                 problem: str) -> None:
+        self.variable = variable
+        where = ", ".join(x for x in (
+            f"line {line}" if line else "", f"column {column}" if column else "",
+            f"variable '{variable}'" if variable else "") if x)
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+_BLANKS = re.compile(r"(?:\\\n\t|\s)+")  # what PySD's VensimFile._clean folds into one space
+
+
+def _locate_parse_error(cleaned: str, text: str) -> _Located | None:
+    """Parse ``cleaned`` (PySD's model text) element by element to find where it fails.
+
+    ``text`` is the file's text; positions in ``cleaned`` map back to its lines.
+    None when every element parses (the failure was elsewhere).
+    """
+    raw = text.split("\\\\\\---///", 1)[0]
+    offsets: list[int] = []  # cleaned position -> raw position
+    pos = 0
+    for m in _BLANKS.finditer(raw):
+        offsets.extend(range(pos, m.start()))
+        offsets.append(m.start())
+        pos = m.end()
+    offsets.extend(range(pos, len(raw) + 1))
+    if _BLANKS.sub(" ", raw) != cleaned:
+        offsets = []  # not the text PySD parsed: name the variable only
+
+    def located(variable: str | None, at: int | None, exc: Exception) -> _Located:
+        line = column = None
+        if at is not None and 0 <= at < len(offsets):
+            line = raw.count("\n", 0, offsets[at]) + 1
+            column = offsets[at] - (raw.rfind("\n", 0, offsets[at]) + 1) + 1
+        return _Located(variable, line, column, _problem(exc))
+
+    def error_at(start: int, exc: Exception, whole: bool = False) -> int | None:
+        """Position in ``cleaned``: the parser's own, else the element's start."""
+        if start < 0:
+            return None
+        if isinstance(exc, ParseError):
+            return start + exc.pos
+        return None if whole else start
+
+    try:
+        sections = FileSectionsVisitor(
+            vensim_utils.Grammar.get("file_sections").parse(cleaned)).entries
+    except Exception as exc:
+        return located(None, error_at(0, exc, whole=True), exc)
+    cursor = 0
+    for section in sections:
+        content_at = cleaned.find(section.content)
+        try:
+            elements = _Elements(
+                vensim_utils.Grammar.get("section_elements").parse(section.content)).entries
+        except _BadEntry as bad:
+            return located(_name_of(bad.equation), content_at + bad.start if content_at >= 0
+                           else None, bad.error)
+        except Exception as exc:
+            return located(None, error_at(content_at, exc, whole=True), exc)
+        for element in elements:
+            start = cleaned.find(element.equation, cursor)
+            cursor = max(cursor, start + len(element.equation))
+            guess = _name_of(element.equation)
+            try:
+                component = element.parse()
+            except Exception as exc:
+                return located(guess, error_at(start, exc), exc)
+            if isinstance(component, SubscriptRange):
+                continue
+            try:
+                component.parse()
+            except Exception as exc:
+                expr = getattr(component, "expression", "") or ""
+                at = element.equation.rfind(expr) if expr else -1
+                return located(getattr(component, "name", guess),
+                               error_at(start + at if start >= 0 and at >= 0 else start, exc),
+                               exc)
+    return None
+
+
+class _BadEntry(Exception):
+    """An entry of a section whose units or limits cannot be read, where it starts."""
+
+    def __init__(self, start: int, equation: str, error: Exception) -> None:
+        super().__init__(str(error))
+        self.start, self.equation, self.error = start, equation, error
+
+
+class _Elements(SectionElementsVisitor):
+    """PySD's section visitor, reporting which entry fails (not only the section)."""
+
+    unwrapped_exceptions = (_BadEntry,)
+
+    def visit_entry(self, n, vc):
+        try:
+            super().visit_entry(n, vc)
+        except Exception as exc:
+            raise _BadEntry(n.start, str(vc[0]).strip(), exc) from exc
+
+
+def _name_of(equation: str) -> str | None:
+    """The variable an equation defines (the text before ``=``, ``(``, ``[`` or ``:``)."""
+    m = re.match(r"\s*([^=(\[:]*[^=(\[:\s])\s*[=(\[:]", equation)
+    return m.group(1) if m else None
+
+
+def _problem(exc: Exception) -> str:
+    """A short description of a parser failure."""
+    if isinstance(exc, ParseError):
+        near = exc.text[exc.pos:exc.pos + 20].strip()
+        return f"syntax error near '{near}'" if near else "syntax error: the equation ends early"
+    first = " ".join(str(exc).split("Parse tree:", 1)[0].split())
+    # parsimonious wraps a visitor's exception: its text starts with that exception's class
+    return first if isinstance(exc, VisitationError) else f"{type(exc).__name__}: {first}"
 
 
 def read_abstract(path: Path) -> list[RawElement]:
