@@ -51,7 +51,7 @@ def test_valid_spec_loads_with_defaults():
     spec = parse_spec(VALID)
     assert spec.error_model == "log"
     assert spec.window == (2015, 2022)
-    assert spec.out_of_sample.origins == [2020, 2019]
+    assert spec.out_of_sample.origins == [2016, 2017, 2018, 2019, 2020, 2021]
     assert spec.parameters["Export Capacity"].prior.interval()[0] < 4000
 
 
