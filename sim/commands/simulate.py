@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import ParameterError
 from ..io import atomic_write_text
 from ..model import load_model
+from ..scenarios.namer import _limit_error
 
 
 def register(sub) -> None:
@@ -22,6 +24,10 @@ def register(sub) -> None:
     p.add_argument("--atol", type=float, default=1e-6)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a constant (repeatable); NAME as in the .mdl or its Python name")
+    p.add_argument("--allow-out-of-range", action="store_true",
+                   help="accept a --set value outside the [min, max] range the model declares "
+                        "for the constant (refused otherwise, as in scenarios); a warning is "
+                        "printed")
     p.add_argument("-o", "--output", help="CSV file to write (default: standard output)")
     p.set_defaults(func=run)
 
@@ -40,16 +46,72 @@ def parse_sets(items: list[str]) -> dict[str, float]:
     return out
 
 
+def check_ranges(model, params: dict[str, float]) -> list[str]:
+    """Messages for the ``--set`` values outside their constant's declared range.
+
+    The rule is the scenarios' (:func:`sim.scenarios.namer._limit_error`): a
+    constant whose units field gives ``[min, max]`` takes values within it.
+    Names the model does not have are left to ``simulate()`` to report.
+    """
+    out = []
+    for name, value in params.items():
+        try:
+            info = model.variables[model.py_name(name)]
+        except ParameterError:
+            continue
+        if info.kind != "constant":
+            continue
+        msg = _limit_error(f"--set '{name}={value:g}'", info.name, value, info.limits)
+        if msg:
+            out.append(msg)
+    return out
+
+
+def check_output(output: str | None) -> None:
+    """Refuse an ``-o`` that cannot be a file: empty, a folder, or inside a file.
+
+    Raises
+    ------
+    ParameterError
+        Naming the option and what is accepted.
+    """
+    if output is None:
+        return
+    path = Path(output)
+    if not output.strip():
+        raise ParameterError("-o '': expected a CSV file name, e.g. -o run.csv (or leave -o out "
+                             "to write to standard output)")
+    if path.is_dir() or output.endswith(("/", "\\")):
+        raise ParameterError(f"-o {output}: is a folder; expected a CSV file name, e.g. "
+                             f"-o {path / 'run.csv'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ParameterError(f"-o {output}: {parent} is a file, not a folder")
+            break
+
+
 def run(args: argparse.Namespace) -> int:
+    check_output(args.output)
     model = load_model(args.model)
     params = parse_sets(args.set)
+    outside = check_ranges(model, params)
+    if outside and not args.allow_out_of_range:
+        raise ParameterError("\n".join(outside) + "; pass --allow-out-of-range to run with "
+                             "such values anyway")
+    for msg in outside:
+        print(f"warning: {msg} (allowed by --allow-out-of-range)", file=sys.stderr)
     res = model.simulate(params=params, method=args.method, scipy_method=args.scipy_method,
                          rtol=args.rtol, atol=args.atol)
     df = res.to_frame()
     df.index.name = "Time"
     text = df.to_csv(float_format="%.10g")
     if args.output:
-        atomic_write_text(args.output, text)
+        try:
+            atomic_write_text(args.output, text)
+        except OSError as exc:
+            raise ParameterError(f"-o {args.output}: cannot write the file: "
+                                 f"{exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
     for f in res.failures:
