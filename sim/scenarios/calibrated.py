@@ -52,6 +52,8 @@ class Calibrated:
         Hashes of the model and data the calibration used.
     file_hash : str
         sha256 of the file's bytes.
+    bands : dict or None
+        The ``bands`` section (inputs' projection and the model's error model).
     """
 
     path: str
@@ -59,6 +61,7 @@ class Calibrated:
     model_hash: str | None
     data_hash: str | None
     file_hash: str
+    bands: dict | None = None
 
 
 def _pair(value: Any, what: str, where: str) -> tuple[float, float] | None:
@@ -112,8 +115,10 @@ def load_calibrated(path: str | Path) -> Calibrated | None:
                                                 _pair(entry.get("bounds"), "bounds", where),
                                                 None if flag is None else str(flag),
                                                 str(entry.get("scale") or "linear"))
+    bands = data.get("bands")
     return Calibrated(str(path), params, prov.model_hash, prov.data_hash,
-                      hashlib.sha256(raw).hexdigest())
+                      hashlib.sha256(raw).hexdigest(),
+                      dict(bands) if isinstance(bands, Mapping) else None)
 
 
 def load_calibrated_option(path: str | Path | None, default: str | Path) -> Calibrated | None:

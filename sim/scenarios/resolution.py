@@ -238,11 +238,43 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
             params[vensim] = leveled[vensim](arr) if vensim in leveled else arr
     elif distributions:
         notes.append("members = 1: uncertainty was not sampled; point values were used")
-    return ResolvedScenario(scenario=scenario, params=params, final_time=final,
+    errors, band_last = _calibrated_band(scenario, calibrated, namer, params, distributions,
+                                         n_members, final, where, notes)
+    return ResolvedScenario(error_models=errors, band_last_year=band_last,
+                            scenario=scenario, params=params, final_time=final,
                             outputs=tuple(outputs), members=n_members, samples=samples,
                             distributions=distributions, base_used=base_used, notes=tuple(notes),
                             estimated_bytes=estimate_bytes(n_members, len(outputs),
                                                            len(model.stocks), n_times))
+
+
+def _calibrated_band(scenario: Scenario, calibrated: Calibrated | None, namer: _Namer,
+                     params: dict, distributions: dict, n_members: int, final: float, where,
+                     notes: list) -> tuple[dict, float | None]:
+    """Add the calibrated band's input random walks to ``params``; return its error models."""
+    if scenario.bands != "calibrated":
+        return {}, None
+    bdoc = calibrated.bands if calibrated is not None else None
+    if not bdoc:
+        raise ScenarioError(f"{where('bands')}: 'calibrated' needs the 'bands' section of "
+                            "calibrated.yaml (written by sim calibrate); none was found")
+    if n_members < 2:
+        notes.append("members = 1: the calibrated band was not drawn; the point run was made")
+        return {}, None
+    from sim.calibration import bands as cb
+    seed = (scenario.seed or 0) + 7919  # a stream apart from the sample's, same for every scenario
+    tables = cb.projection_inputs(bdoc, final, n_members, np.random.default_rng(seed))
+    fixed = _scenario_set(scenario, namer)
+    for name, table in tables.items():
+        vensim = namer.constant(name)
+        if vensim in distributions:
+            raise ScenarioError(f"{where('uncertainty', name)}: '{vensim}' is drawn by "
+                                "'bands: calibrated' (a random walk from calibrated.yaml); "
+                                "remove it from uncertainty:")
+        if vensim not in fixed:
+            params[vensim] = table
+    errors = cb.errors_from_document(bdoc)
+    return errors, float(bdoc["last_observed_year"])
 
 
 def _scenario_set(scenario: Scenario, namer: _Namer) -> set[str]:

@@ -1,7 +1,9 @@
 """A scenario made concrete for one model (:class:`ResolvedScenario`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..inputs import Ramp, Step, Table
 from .schema import Scenario
@@ -45,6 +47,8 @@ class ResolvedScenario:
     base_used: str
     notes: tuple
     estimated_bytes: int
+    error_models: dict = field(default_factory=dict)
+    band_last_year: float | None = None
 
     def simulate_kwargs(self) -> dict:
         """Keyword arguments for :meth:`sim.Model.simulate` (add ``method``)."""
@@ -64,11 +68,14 @@ class ResolvedScenario:
             elif isinstance(v, Ramp):
                 series[name] = {"ramp": {"value": level, "start": v.start, "end": v.end,
                                          "before": v.before}}
+            elif isinstance(v, Table) and any(np.ndim(x) for x in v.points.values()):
+                series[name] = {"random walk": "bands: calibrated (see calibrated.yaml, bands)"}
             elif isinstance(v, Table):
                 series[name] = {"table": {float(k): float(x) for k, x in v.points.items()}}
             else:
                 point[name] = float(v)
+        out_err = {v: {"sigma": e.sigma, "rho": e.rho} for v, e in self.error_models.items()}
         return {"base_used": self.base_used, "members": self.members,
-                "constants": point, "time_series": series,
+                "constants": point, "time_series": series, "model_error": out_err,
                 "distributions": {k: d.model_dump() for k, d in self.distributions.items()},
                 "notes": list(self.notes), "estimated_output_bytes": self.estimated_bytes}

@@ -136,6 +136,12 @@ class Scenario(BaseModel):
     calibration_uncertainty : {"none", "identified", "all"}
         Also sample the calibrated parameters from their intervals: none,
         those flagged identified or weakly identified, or all.
+    bands : {"none", "calibrated"}
+        ``calibrated``: the forecast band of ``calibrated.yaml`` (its
+        ``bands`` section): each projected input grows as a random walk with
+        its rule's drift and spread, and the targets carry the AR(1) model
+        error after the last observed year -- the band whose coverage the
+        ex-ante forecasts measured.
     members : int
         Ensemble size N (one vectorised run).
     sampling : {"latin_hypercube", "monte_carlo"}
@@ -158,6 +164,7 @@ class Scenario(BaseModel):
     parameters: dict[str, float] = Field(default_factory=dict)
     uncertainty: dict[str, UncertaintySpec] = Field(default_factory=dict)
     calibration_uncertainty: Literal["none", "identified", "all"] = "none"
+    bands: Literal["none", "calibrated"] = "none"
     outputs: list[str] = Field(default_factory=lambda: list(MAIN_OUTPUTS), min_length=1)
 
     _source: str = PrivateAttr(default="<scenario>")
