@@ -22,7 +22,12 @@ description: Fixture calibration for the report test.
 notes: |
   A note for the reviewer.
 
-  Its second paragraph.
+  Decisions:
+  - Fix the import adjustment time; its profile is flat.
+  - Keep exports' U^S under 0.1,
+    as the targets ask.
+
+  Its last paragraph.
 model: {FIXTURE.as_posix()}
 data: data/observed.csv
 seed: 3
@@ -192,7 +197,95 @@ def test_contents_a_reviewer_needs(report):
     assert doc["provenance"]["command"] in text
     assert "A note for the reviewer." in text
     md = out.with_suffix(".md").read_text(encoding="utf-8")
-    assert "## Fit to the targets" in md and "| china_dds_exports_unctad |" in md
+    assert "## Fit to the targets" in md and "| China's DDS exports, UNCTAD |" in md
+
+
+def _visible(text: str) -> str:
+    """The page without the machine-readable parts (data-key attributes, the JSON block)."""
+    text = re.sub(r'<script type="application/json".*?</script>', "", text, flags=re.S)
+    return re.sub(r'data-key="[^"]*"', "", text)
+
+
+def test_series_are_named_as_people_name_them(report):
+    _, text, _, out = report
+    shown = _visible(text)
+    # from the summary to the projection: targets, data, set-up, fit, cross-check, parameters
+    end = shown.index("<h2", shown.index('<h2 id="projection"') + 1)
+    shown = shown[:end]
+    for name in ("China&#x27;s DDS exports, UNCTAD", "China&#x27;s DDS imports, UNCTAD",
+                 "China&#x27;s DDS trade, exports + imports, MOFCOM"):
+        assert name in shown
+    # the id appears once, in the data table's id column, and nowhere else
+    assert shown.count(">china_dds_exports_unctad<") == 1
+    assert "china_dds_exports_unctad:" not in shown and "vs china_dds" not in shown
+    md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "- China's DDS exports, UNCTAD: MAPE" in md  # the summary
+
+
+def test_theil_proportions_are_subscripts(report):
+    _, text, _, out = report
+    for part in "MSC":
+        assert f"<th>U<sub>{part}</sub></th>" in text
+    assert "U^M" not in _visible(text) and "U^S" not in _visible(text)
+    md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "| U<sub>M</sub> | U<sub>S</sub> | U<sub>C</sub> |" in md
+    assert "U^" not in md
+
+
+def test_calibrators_notes_render_as_decisions(report):
+    _, text, _, out = report
+    assert "Calibrator&#x27;s decisions and their evidence</h3>" in text
+    assert ("<ul><li>Fix the import adjustment time; its profile is flat.</li><li>Keep "
+            "exports&#x27; U<sub>S</sub> under 0.1, as the targets ask.</li></ul>") in text
+    assert "<p>Its last paragraph.</p>" in text
+    md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "- Keep exports' U<sub>S</sub> under 0.1, as the targets ask." in md
+
+
+def test_notes_as_a_list_of_decisions():
+    from sim.reporting.calibration_report import _block_html, _block_md
+    from sim.reporting.report_text import notes_blocks
+    blocks = notes_blocks([
+        {"decision": "Fix Learning by Exporting Share at 0.3",
+         "evidence": "flat profile, on its bound; correlation 0.98 with the share elasticity"},
+        "Keep MOFCOM totals as a cross-check only"])
+    html_ = "".join(_block_html(b) for b in blocks)
+    assert html_ == (
+        '<ul class="decisions"><li><strong>Fix Learning by Exporting Share at 0.3</strong><br>'
+        '<span class="evidence">Evidence: flat profile, on its bound; correlation 0.98 with '
+        'the share elasticity</span></li><li><strong>Keep MOFCOM totals as a cross-check '
+        'only</strong></li></ul>')
+    assert _block_md(blocks[0]).splitlines() == [
+        "- **Fix Learning by Exporting Share at 0.3** — evidence: flat profile, on its bound; "
+        "correlation 0.98 with the share elasticity",
+        "- **Keep MOFCOM totals as a cross-check only**"]
+    with pytest.raises(ValueError, match=r"notes item 1: expected \{decision, evidence\}"):
+        notes_blocks([{"because": "x"}])
+    assert notes_blocks("") == [] and notes_blocks(None) == []
+
+
+def test_report_figures_keep_legends_off_the_data():
+    from sim.reporting import figures_calibration as figs
+    years = np.arange(2015, 2023)
+    times = np.arange(2015.0, 2036.0)
+    panel = {"title": "China's DDS exports, UNCTAD", "unit": "100M USD", "years": years,
+             "observed": np.linspace(900, 2100, 8), "times": times,
+             "simulated": np.linspace(900, 12000, times.size),
+             "default": np.linspace(900, 8000, times.size),
+             "band": np.vstack([np.linspace(800, 9000, times.size),
+                                np.linspace(1000, 15000, times.size)]),
+             "median": np.linspace(900, 12000, times.size)}
+    fig = figs.projection_chart([panel, panel], 2022.0)
+    (legend,) = fig.legends
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert min(t.get_fontsize() for t in legend.get_texts()) >= 8
+    assert "end of observed data, 2022" in [t.get_text() for t in legend.get_texts()]
+    ax = fig.axes[0]
+    assert 2035 in [round(t) for t in ax.get_xticks()]
+    assert any(list(ln.get_xdata()) == [2022.0, 2022.0] for ln in ax.get_lines())
+    fig.canvas.draw() if fig.canvas else None
+    assert figs.data_uri(fig).startswith("data:image/png;base64,")
+    assert ax.yaxis.get_major_formatter()(12000.0) == "12,000"
 
 
 def test_cli_report(report, tmp_path):

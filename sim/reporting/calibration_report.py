@@ -41,6 +41,10 @@ from sim.io import atomic_write_text
 from sim.model import load_model
 
 from . import figures_calibration as figs
+from .fonts import figure_fonts
+from .labels import THEIL_PARTS, series_name
+from .report_text import (Rich, decisions_html, decisions_markdown, html_of, markdown_of,
+                          notes_blocks, rich, symbols, theil)
 
 BAND_MAX_MEMBERS = 1000
 JSON_SECTIONS = ("parameters", "fixed", "fit", "statistics", "cross_checks", "out_of_sample",
@@ -214,11 +218,17 @@ class Table:
     def _text(c) -> str:
         return fmt(c.value, c.sig) if isinstance(c, Num) else str(c)
 
+    @staticmethod
+    def _md(c) -> str:
+        if isinstance(c, Rich):
+            return c.markdown().replace("\n", " ")
+        return Table._text(c).replace("|", "\\|").replace("\n", " ")
+
     def html(self) -> str:
         out = ["<table>"]
         if self.caption:
-            out.append(f"<caption>{html.escape(self.caption)}</caption>")
-        out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
+            out.append(f"<caption>{html_of(self.caption)}</caption>")
+        out.append("<tr>" + "".join(f"<th>{html_of(h)}</th>" for h in self.headers)
                    + "</tr>")
         for row in self.rows:
             cells = []
@@ -230,28 +240,27 @@ class Table:
                                  f' data-value="{html.escape(json.dumps(plain(c.value)))}"')
                     cells.append(f'<td class="num"{attrs}>{html.escape(self._text(c))}</td>')
                 else:
-                    cells.append(f"<td>{html.escape(str(c))}</td>")
+                    cells.append(f"<td>{html_of(c)}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</table>")
         return "\n".join(out)
 
     def markdown(self) -> str:
-        def esc(s: str) -> str:
-            return s.replace("|", "\\|").replace("\n", " ")
         lines = []
         if self.caption:
-            lines.append(f"*{esc(self.caption)}*\n")
-        lines.append("| " + " | ".join(esc(h) for h in self.headers) + " |")
+            lines.append(f"*{self._md(self.caption)}*\n")
+        lines.append("| " + " | ".join(self._md(h) for h in self.headers) + " |")
         lines.append("|" + "---|" * len(self.headers))
         for row in self.rows:
-            lines.append("| " + " | ".join(esc(self._text(c)) for c in row) + " |")
+            lines.append("| " + " | ".join(self._md(c) for c in row) + " |")
         return "\n".join(lines)
 
 
 @dataclass
 class Section:
     title: str
-    blocks: list  # str (paragraph), Table, ("img", uri, alt), ("pre", text), ("list", items)
+    blocks: list  # str or Rich (paragraph), Table, ("img", uri, alt), ("pre", text),
+    #                ("list", items), ("h3", text), ("decisions", [Decision, ...])
     anchor: str = ""
 
 
@@ -276,9 +285,10 @@ def _sources_section(inp: ReportInputs) -> Section:
         used |= set(ids)
         status = ", ".join(sorted({r.status for r in rows_}))
         years = f"{s.index.min()}–{s.index.max()} ({len(s)})" if len(s) else "none"
-        rows.append([series, role, var, _unit(series), years, status, ", ".join(ids)])
-    t1 = Table(["series", "use", "model variable", "unit", "years in window (n)", "status",
-                "source ids"], rows)
+        rows.append([series_name(series), series, role, var, _unit(series), years, status,
+                     ", ".join(ids)])
+    t1 = Table(["series", "id (observed.csv)", "use", "model variable", "unit",
+                "years in window (n)", "status", "source ids"], rows)
     srows = []
     for src in obs.sources:
         if src.source_id in used:
@@ -306,7 +316,8 @@ def _setup_section(inp: ReportInputs) -> Section:
             f"Latin hypercube) were screened in one ensemble run; the best "
             f"{doc['settings']['polish']} were polished. Integration: {spec.method}, "
             f"time step {inp.model.controls.time_step}. Seed {spec.seed}.")
-    rows = [[t.series, t.variable, t.role, Num(t.weight), Num(t.scale)] for t in spec.targets]
+    rows = [[series_name(t.series), t.variable, t.role, Num(t.weight), Num(t.scale)]
+            for t in spec.targets]
     t1 = Table(["series", "model variable", "role", "weight", "scale (obs ≈ scale × model)"],
                rows, "Targets")
     frows = [[n, Num(f["value"], ("fixed", n, "value")), f["source"]]
@@ -317,10 +328,8 @@ def _setup_section(inp: ReportInputs) -> Section:
 
 
 def _series_label(inp: ReportInputs, series: str) -> str:
-    for t in inp.spec.targets:
-        if t.series == series:
-            return f"{t.variable} vs {series}"
-    return series
+    """A chart title: the series as people name it (the model variable is in 'Data used')."""
+    return series_name(series)
 
 
 def _window(inp: ReportInputs, comp: Computed) -> np.ndarray:
@@ -344,13 +353,14 @@ def _fit_section(inp: ReportInputs, comp: Computed) -> Section:
         blocks.append(f"Bands: 2.5–97.5% of {comp.n_band} runs at the bootstrap parameter "
                       "sets (one ensemble run); parameter uncertainty only, not observation "
                       "noise.")
-    hdr = ["series", "role", "n", "R²", "MAPE %", "RMSE", "Theil U", "U^M", "U^S", "U^C",
-           "Durbin-Watson", "r(1)", "r(2)", "r(3)"]
+    hdr = ["series", "role", "n", "R²", "MAPE %", "RMSE", "Theil U",
+           *(theil(k) for k in THEIL_PARTS), "Durbin-Watson", "r(1)", "r(2)", "r(3)"]
     rows = []
     for series, st in doc["statistics"].items():
         for who, s, base in (("model", st, ("statistics", series)),
                              ("log-linear trend", st["trend"], ("statistics", series, "trend"))):
-            row = [series if who == "model" else "  " + who, st["role"] if who == "model"
+            row = [series_name(series) if who == "model" else "  " + who,
+                   st["role"] if who == "model"
                    else "benchmark", Num(s["n"], base + ("n",))]
             for k in ("r2", "mape_pct", "rmse", "theil_u", "theil_um", "theil_us", "theil_uc",
                       "durbin_watson"):
@@ -358,10 +368,14 @@ def _fit_section(inp: ReportInputs, comp: Computed) -> Section:
             for i in range(3):
                 row.append(Num(s["autocorrelation"][i], base + ("autocorrelation", i), 3))
             rows.append(row)
-    blocks.append(Table(hdr, rows, "Fit statistics over the window (Sterman 1984). R² = 1 − "
-                        "SSE/SST; Theil U^M + U^S + U^C = 1; Durbin-Watson and r(k) are of "
-                        "the error model's residuals."))
-    parts = [[s, Num(v, ("fit", "payoff_parts", s))] for s, v in doc["fit"]["payoff_parts"].items()]
+    m, s_, c_ = (theil(k) for k in THEIL_PARTS)
+    blocks.append(Table(hdr, rows, rich(
+        "Fit statistics over the window (Sterman 1984). R² = 1 − SSE/SST; Theil's inequality "
+        "proportions ", m, " (bias) + ", s_, " (unequal variation) + ", c_,
+        " (unequal covariation) = 1; Durbin-Watson and r(k) are of the error model's "
+        "residuals.")))
+    parts = [[series_name(s), Num(v, ("fit", "payoff_parts", s))]
+             for s, v in doc["fit"]["payoff_parts"].items()]
     parts.append(["total payoff", Num(doc["fit"]["payoff"], ("fit", "payoff"))])
     parts.append(["σ² (payoff/(m−k))", Num(doc["fit"]["sigma2"], ("fit", "sigma2"))])
     blocks.append(Table(["series", "part of the payoff"], parts, "Payoff by series"))
@@ -382,13 +396,15 @@ def _cross_section(inp: ReportInputs, comp: Computed) -> Section:
             u = u[(u.index >= inp.spec.window[0]) & (u.index <= inp.spec.window[1])]
             if len(u):
                 other = (u.index.to_numpy(), u.to_numpy())
-        fig = figs.cross_check_chart(f"Cross-check: model exports + imports vs {series}",
+        fig = figs.cross_check_chart(f"Model exports + imports vs {series_name(series)}",
                                      c["years"], c["observed"], comp.times[w], total,
                                      _unit(series),
                                      band=None if band is None else band[[0, 2]][:, w],
                                      other=other,
-                                     other_label="UNCTAD total (fitted vintage)")
-        blocks.append(("img", figs.data_uri(fig), f"cross-check {series}"))
+                                     other_label=f"{series_name('china_dds_total_unctad')} "
+                                                 "(the fitted vintage)",
+                                     observed_label=f"{series_name(series)} (observed)")
+        blocks.append(("img", figs.data_uri(fig), f"cross-check {series_name(series)}"))
         rows = [[y, Num(o, ("cross_checks", series, "observed", i)),
                  Num(s, ("cross_checks", series, "simulated", i)),
                  Num(p, ("cross_checks", series, "percent_difference", i), 3)]
@@ -396,7 +412,8 @@ def _cross_section(inp: ReportInputs, comp: Computed) -> Section:
                                                      c["percent_difference"], strict=True))]
         rows.append(["mean |difference| %", "", "", Num(c["mape_pct"],
                                                         ("cross_checks", series, "mape_pct"), 3)])
-        blocks.append(Table(["year", f"{series} (observed)", "model total", "difference %"],
+        blocks.append(Table(["year", f"{series_name(series)} (observed)", "model total",
+                             "difference %"],
                             rows, c["note"]))
     if not blocks:
         blocks.append("No cross-check series in the specification.")
@@ -468,7 +485,8 @@ def _projection_section(inp: ReportInputs, comp: Computed) -> Section:
     for t in primary:
         f = doc["fitted"][t.series]
         band = comp.band.get(t.variable)
-        panels.append({"title": f"{t.variable}: calibrated run to {fmt(comp.times[-1])}",
+        panels.append({"title": f"{series_name(t.series)}: calibrated run to "
+                                f"{fmt(comp.times[-1])}",
                        "unit": _unit(t.series), "years": f["years"], "observed": f["observed"],
                        "times": comp.times, "simulated": comp.central[t.variable] * t.scale,
                        "default": comp.default[t.variable] * t.scale,
@@ -476,7 +494,7 @@ def _projection_section(inp: ReportInputs, comp: Computed) -> Section:
                        "median": None if band is None else band[1] * t.scale})
         for y in years:
             k = int(np.argmin(np.abs(comp.times - y)))
-            row = [t.variable, fmt(y), Num(comp.central[t.variable][k] * t.scale)]
+            row = [series_name(t.series), fmt(y), Num(comp.central[t.variable][k] * t.scale)]
             row += ([Num(band[q][k] * t.scale) for q in range(3)] if band is not None
                     else ["–"] * 3)
             row.append(Num(comp.default[t.variable][k] * t.scale))
@@ -538,7 +556,8 @@ def _targets_section(inp: ReportInputs) -> Section:
     rows = []
     for i, c in enumerate(doc["targets"]["criteria"]):
         key = ("targets", "criteria", i)
-        rows.append([c["criterion"], c["series"], Num(c["value"], key + ("value",)),
+        rows.append([symbols(c["criterion"]), series_name(c["series"]),
+                     Num(c["value"], key + ("value",)),
                      Num(c["benchmark"], key + ("benchmark",)),
                      "met" if c["met"] else "NOT MET"])
     n_ok = sum(c["met"] for c in doc["targets"]["criteria"])
@@ -547,9 +566,10 @@ def _targets_section(inp: ReportInputs) -> Section:
                                                else " The targets not met are listed as such: "
                                                "the calibration does not hide them."))
     blocks = [head, Table(["criterion", "series", "value", "benchmark / limit", "result"], rows)]
-    if inp.spec.notes.strip():
-        blocks.append(("h3", "Calibrator's notes"))
-        blocks += [p.strip() for p in inp.spec.notes.strip().split("\n\n")]
+    notes = notes_blocks(inp.spec.notes)
+    if notes:
+        blocks.append(("h3", "Calibrator's decisions and their evidence"))
+        blocks += notes
     return Section("Targets the calibration is held to", blocks, "targets")
 
 
@@ -647,10 +667,12 @@ def _summary(inp: ReportInputs) -> list:
     items = []
     for series, st in doc["statistics"].items():
         if st["role"] == "primary":
-            items.append(f"{series}: MAPE {fmt(st['mape_pct'], 3)}% (log-linear trend "
-                         f"{fmt(st['trend']['mape_pct'], 3)}%), R² {fmt(st['r2'], 3)}, Theil U "
-                         f"{fmt(st['theil_u'], 3)} (U^M {fmt(st['theil_um'], 2)}, U^S "
-                         f"{fmt(st['theil_us'], 2)}, U^C {fmt(st['theil_uc'], 2)})")
+            parts = [p for k in THEIL_PARTS for p in (", " * (k != "theil_um"), theil(k),
+                                                      f" {fmt(st[k], 2)}")]
+            items.append(rich(f"{series_name(series)}: MAPE {fmt(st['mape_pct'], 3)}% "
+                              f"(log-linear trend {fmt(st['trend']['mape_pct'], 3)}%), R² "
+                              f"{fmt(st['r2'], 3)}, Theil U {fmt(st['theil_u'], 3)} (",
+                              *parts, ")"))
     flags = {}
     for n, p in doc["parameters"].items():
         flags.setdefault(p["flag"], []).append(n)
@@ -682,6 +704,7 @@ caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0}
 img{max-width:100%;display:block;margin:.5em 0}
 .warn{background:#fff3cd;border:1px solid #e0c36c;padding:.5em 1em}
 .summary{background:#eef4fb;border:1px solid #b7cde6;padding:.5em 1em}
+ul.decisions li{margin-bottom:.5em}.evidence{color:#444;font-size:.95em}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto}
 nav a{margin-right:1em}
 """
@@ -690,8 +713,8 @@ nav a{margin-right:1em}
 def _block_html(b) -> str:
     if isinstance(b, Table):
         return b.html()
-    if isinstance(b, str):
-        return f"<p>{html.escape(b)}</p>"
+    if isinstance(b, (str, Rich)):
+        return f"<p>{html_of(b)}</p>"
     kind = b[0]
     if kind == "img":
         return f'<img src="{b[1]}" alt="{html.escape(b[2])}">'
@@ -700,15 +723,17 @@ def _block_html(b) -> str:
     if kind == "h3":
         return f"<h3>{html.escape(b[1])}</h3>"
     if kind == "list":
-        return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in b[1]) + "</ul>"
+        return "<ul>" + "".join(f"<li>{html_of(i)}</li>" for i in b[1]) + "</ul>"
+    if kind == "decisions":
+        return decisions_html(b[1])
     raise ValueError(f"unknown block {kind!r}")
 
 
 def _block_md(b) -> str:
     if isinstance(b, Table):
         return b.markdown()
-    if isinstance(b, str):
-        return b
+    if isinstance(b, (str, Rich)):
+        return markdown_of(b)
     kind = b[0]
     if kind == "img":
         return f"![{b[2]}]({b[1]})"
@@ -717,7 +742,9 @@ def _block_md(b) -> str:
     if kind == "h3":
         return f"### {b[1]}"
     if kind == "list":
-        return "\n".join(f"- {i}" for i in b[1])
+        return "\n".join(f"- {markdown_of(i)}" for i in b[1])
+    if kind == "decisions":
+        return decisions_markdown(b[1])
     raise ValueError(f"unknown block {kind!r}")
 
 
@@ -737,7 +764,7 @@ def render_html(inp: ReportInputs, secs: list[Section]) -> str:
     for w in inp.warnings:
         out.append(f'<p class="warn">{html.escape(w)}</p>')
     out.append('<div class="summary"><strong>Summary</strong><ul>' + "".join(
-        f"<li>{html.escape(i)}</li>" for i in _summary(inp)) + "</ul></div>")
+        f"<li>{html_of(i)}</li>" for i in _summary(inp)) + "</ul></div>")
     out.append("<nav>" + "".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>'
                                  for s in secs) + "</nav>")
     for s in secs:
@@ -754,7 +781,7 @@ def render_markdown(inp: ReportInputs, secs: list[Section]) -> str:
     lines = ["# Calibration report: " + Path(doc["provenance"]["model"]["path"]).name, "",
              doc["description"], ""]
     lines += [f"> **Warning:** {w}\n" for w in inp.warnings]
-    lines += ["**Summary**", ""] + [f"- {i}" for i in _summary(inp)] + [""]
+    lines += ["**Summary**", ""] + [f"- {markdown_of(i)}" for i in _summary(inp)] + [""]
     for s in secs:
         lines += [f"## {s.title}", ""]
         for b in s.blocks:
@@ -787,7 +814,8 @@ def build_report(calibrated: str | Path, out: str | Path, markdown: bool = False
     comp = compute(inp, sobol_samples)
     cmd = (f"sim report --calibrated {display_path(calibrated)} --out {display_path(out)}"
            + (" --markdown" if markdown else ""))
-    secs = sections(inp, comp, cmd)
+    with figure_fonts():  # names in Chinese draw with a CJK font
+        secs = sections(inp, comp, cmd)
     written = [atomic_write_text(out, render_html(inp, secs))]
     if markdown:
         written.append(atomic_write_text(out.with_suffix(".md"), render_markdown(inp, secs)))
