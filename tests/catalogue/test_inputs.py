@@ -248,19 +248,19 @@ def test_output_must_name_a_file(capsys, tmp_path, ranged, how):
 
 # ------------------------------------------------------------------------ extends
 def test_extends_outside_the_folder_is_refused_before_reading(tmp_path):
-    write(tmp_path, "shared/base.yaml", f"{SCENARIO}members: 1\n")
-    child = write(tmp_path, "mine/a.yaml", "name: a\ndescription: d\nextends: ../shared/base.yaml\n")
+    write(tmp_path, "common/base.yaml", f"{SCENARIO}members: 1\n")
+    child = write(tmp_path, "mine/a.yaml", "name: a\ndescription: d\nextends: ../common/base.yaml\n")
     with pytest.raises(ScenarioError) as info:
         load_scenarios(child)
     assert str(info.value) == (f"{child}, line 3, scenario 'a', field extends: "
-                               f"'../shared/base.yaml' is outside the scenario folder "
+                               f"'../common/base.yaml' is outside the scenario folder "
                                f"{child.parent}; 'extends' reads scenario files in that folder "
                                "and its subfolders, or a file named on the command line")
 
 
 def test_extends_reads_a_file_named_on_the_command_line(tmp_path):
-    base = write(tmp_path, "shared/base.yaml", f"{SCENARIO}horizon: 2040\n")
-    child = write(tmp_path, "mine/a.yaml", "name: a\ndescription: d\nextends: ../shared/base.yaml\n")
+    base = write(tmp_path, "common/base.yaml", f"{SCENARIO}horizon: 2040\n")
+    child = write(tmp_path, "mine/a.yaml", "name: a\ndescription: d\nextends: ../common/base.yaml\n")
     scenario, = load_scenarios(child, allowed=[base])
     assert (scenario.name, scenario.horizon) == ("a", 2040)
 
