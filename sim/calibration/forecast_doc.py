@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from .pipeline import CalibrationOutcome
+if TYPE_CHECKING:  # the pipeline (SciPy, the fit) is not needed to write the mapping
+    from .pipeline import CalibrationOutcome
 
 
 def forecast_sections(out: CalibrationOutcome) -> dict:

@@ -157,14 +157,8 @@ def to_document(out: CalibrationOutcome, provenance: dict) -> dict:
                                  "trend": _stats(sf.trend_statistics)}
         fitted[sf.series] = {"years": sf.years, "observed": sf.observed,
                              "simulated": sf.simulated, "trend": sf.trend}
-    oos = []
-    for o in out.out_of_sample:
-        oos.append({
-            "origin": o.origin, "fit_years": list(o.fit_years),
-            "estimates": dict(zip(names, o.theta, strict=True)), "payoff": o.payoff,
-            "series": {s: {"years": f.years, "observed": f.observed, "model": f.model,
-                           "trend": f.trend, "naive": f.naive, "errors": f.errors}
-                       for s, f in o.series.items()}})
+    from .forecast_doc import forecast_sections
+    forecasts = forecast_sections(out)
     checks = {c.series: {"variables": c.variables, "note": c.note, "years": c.years,
                          "observed": c.observed, "simulated": c.simulated,
                          "percent_difference": c.percent_difference, "mape_pct": c.mape_pct}
@@ -193,7 +187,7 @@ def to_document(out: CalibrationOutcome, provenance: dict) -> dict:
         "statistics": statistics,
         "fitted": fitted,
         "cross_checks": checks,
-        "out_of_sample": oos,
+        **forecasts,
         "correlation": {"parameters": names, "matrix": out.covariance.corr},
         "profiles": {p.name: {"theta": p.theta, "delta_chi2": p.delta, "max_delta": p.max_delta}
                      for p in out.profiles},

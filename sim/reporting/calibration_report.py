@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.calibration import bands
 from sim.calibration.pipeline import random_streams
 from sim.calibration.results import estimates as doc_estimates
 from sim.calibration.results import plain, read_calibrated
@@ -47,7 +48,21 @@ from .report_text import (Rich, decisions_html, decisions_markdown, html_of, mar
                           notes_blocks, rich, symbols, theil)
 
 BAND_MAX_MEMBERS = 1000
+BAND_PERCENTILES = [5.0, 50.0, 95.0]
+"""The projection band: central 90%, as the ex-ante bands whose coverage is measured."""
+SHARE_VARIABLES = ("World DDS Exports", "China World Share")
+"""Also run for the share decomposition (when the model has them)."""
+
+
+def _has(model, name: str) -> bool:
+    try:
+        model.py_name(name)
+        return True
+    except Exception:
+        return False
+
 JSON_SECTIONS = ("parameters", "fixed", "fit", "statistics", "cross_checks", "out_of_sample",
+                 "forecast_skill", "bands", "variants",
                  "correlation", "targets", "settings", "provenance")
 
 
@@ -102,7 +117,8 @@ class Computed:
 
     ``central``/``default``: variable -> (T,) at the estimates / the model's own
     values, yearly to the model's final time; ``band``: variable -> (3, T)
-    2.5/50/97.5 percentiles over the bootstrap parameter sets.
+    5/50/95 percentiles over the bootstrap parameter sets, with the inputs'
+    random walks and the AR(1) model error after the window.
     """
 
     times: np.ndarray
@@ -134,7 +150,8 @@ def compute(inp: ReportInputs, sobol_samples: int | None = None) -> Computed:
 
     t0 = time.perf_counter()
     variables = list(dict.fromkeys([t.variable for t in spec.targets] + [
-        v for c in spec.cross_checks for v in c.variables]))
+        v for c in spec.cross_checks for v in c.variables] + list(SHARE_VARIABLES)))
+    variables = [v for v in variables if _has(model, v)]
     central = model.simulate(params=est, method=spec.method, saveper=1.0, outputs=variables)
     default = model.simulate(method=spec.method, saveper=1.0, outputs=variables)
     boot = np.asarray(doc["bootstrap"]["estimates"], dtype=float).reshape(-1, len(names))
@@ -142,13 +159,26 @@ def compute(inp: ReportInputs, sobol_samples: int | None = None) -> Computed:
         boot = boot[np.sort(rng["band"].choice(len(boot), BAND_MAX_MEMBERS, replace=False))]
     band = {}
     if len(boot) >= 2:
-        ens = model.simulate(params={n: boot[:, j] for j, n in enumerate(names)},
-                             method=spec.method, saveper=1.0, outputs=variables)
+        # the projection band: bootstrap parameters, the inputs' random walks and the AR(1)
+        # model error after the window (sim.calibration.bands), a 90% band
+        params = {n: boot[:, j] for j, n in enumerate(names)}
+        bdoc = doc.get("bands") or {}
+        if bdoc.get("inputs"):
+            params.update(bands.projection_inputs(bdoc, model.controls.final_time, len(boot),
+                                                  rng["band"]))
+        ens = model.simulate(params=params, method=spec.method, saveper=1.0, outputs=variables)
+        errs = bands.errors_from_document(bdoc) if bdoc else {}
+        last = float(bdoc.get("last_observed_year", spec.window[1]))
+        vals = {}
         for v in variables:
-            band[v] = np.nanpercentile(np.asarray(ens[v]), [2.5, 50, 97.5], axis=1)
+            arr = np.asarray(ens[v], dtype=float).reshape(len(ens.times), -1)
+            if v in errs:
+                arr = bands.apply_error(ens.times, arr, errs[v], last, rng["band"])
+            vals[v] = arr
+            band[v] = np.nanpercentile(arr, BAND_PERCENTILES, axis=1)
         for c in spec.cross_checks:
-            tot = sum(np.asarray(ens[v]) for v in c.variables)
-            band["+".join(c.variables)] = np.nanpercentile(tot, [2.5, 50, 97.5], axis=1)
+            tot = sum(vals[v] for v in c.variables)
+            band["+".join(c.variables)] = np.nanpercentile(tot, BAND_PERCENTILES, axis=1)
     secs["band"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -350,9 +380,9 @@ def _fit_section(inp: ReportInputs, comp: Computed) -> Section:
                        "trend": f["trend"]})
     blocks = [("img", figs.data_uri(figs.fit_chart(panels)), "fit to the targets")]
     if comp.n_band:
-        blocks.append(f"Bands: 2.5–97.5% of {comp.n_band} runs at the bootstrap parameter "
-                      "sets (one ensemble run); parameter uncertainty only, not observation "
-                      "noise.")
+        blocks.append(f"Bands: 5–95% of {comp.n_band} runs at the bootstrap parameter "
+                      "sets (one ensemble run); inside the window the inputs are observed, so "
+                      "the band is parameter uncertainty only.")
     hdr = ["series", "role", "n", "R²", "MAPE %", "RMSE", "Theil U",
            *(theil(k) for k in THEIL_PARTS), "Durbin-Watson", "r(1)", "r(2)", "r(3)"]
     rows = []
@@ -500,55 +530,19 @@ def _projection_section(inp: ReportInputs, comp: Computed) -> Section:
             row.append(Num(comp.default[t.variable][k] * t.scale))
             rows.append(row)
     text = ("The same calibrated model run past the window with the baseline assumptions "
-            "(levers at 1), beside the runs at the bootstrap parameter sets and at the model's "
-            "own default values. Parameters the data identify only weakly can matter much "
-            "more for the projections than for the fit: read the band's width as what "
-            "2015–2022 data alone cannot settle.")
-    t = Table(["variable", "year", "calibrated", "band 2.5%", "band median", "band 97.5%",
-               "model defaults"], rows, "Baseline projection (not a forecast target)")
+            "(levers at 1) and its 90% band, the band whose coverage the ex-ante forecasts "
+            "measure: the bootstrap parameter sets, world demand and the digital economy as "
+            "random walks with the drift and year-to-year spread of their projection rule, "
+            "and the AR(1) model error estimated from the in-window residuals. 'calibrated' "
+            "is the point run (estimates, the rules' growth); the band median is the "
+            "ensemble's.")
+    t = Table(["variable", "year", "calibrated (point run)", "band 5%", "band median",
+               "band 95%", "model defaults"], rows,
+              "Baseline projection (not a forecast target)")
     last = float(spec.window[1])
-    return Section("What the parameter uncertainty means for projections",
+    return Section("Projection and its 90% band",
                    [text, ("img", figs.data_uri(figs.projection_chart(panels, last)),
                            "projection"), t], "projection")
-
-
-def _oos_section(inp: ReportInputs) -> Section:
-    doc = inp.doc
-    rows, blocks = [], []
-    for i, o in enumerate(doc["out_of_sample"]):
-        panels = []
-        for series, f in o["series"].items():
-            base = ("out_of_sample", i, "series", series, "errors")
-            rows.append([o["origin"], f"{o['fit_years'][0]}–{o['fit_years'][1]}",
-                         f"{f['years'][0]}–{f['years'][-1]}", series]
-                        + [Num(f["errors"][w]["mape_pct"], base + (w, "mape_pct"), 3)
-                           for w in ("model", "trend", "naive")]
-                        + [Num(f["errors"][w]["rmse"], base + (w, "rmse"), 4)
-                           for w in ("model", "trend", "naive")])
-            fitted = doc["fitted"][series]
-            sel = [j for j, y in enumerate(fitted["years"]) if y <= o["origin"]]
-            panels.append({"title": f"{series}: fit to {o['fit_years'][1]}, forecast",
-                           "unit": _unit(series),
-                           "fit_years": [fitted["years"][j] for j in sel],
-                           "fit_observed": [fitted["observed"][j] for j in sel],
-                           "years": f["years"], "observed": f["observed"], "model": f["model"],
-                           "trend": f["trend"], "naive": f["naive"]})
-        blocks.append(("img", figs.data_uri(figs.oos_chart(panels)),
-                       f"forecasts from {o['origin']}"))
-    t = Table(["origin", "fitted", "forecast", "series", "MAPE % model", "MAPE % trend",
-               "MAPE % naive", "RMSE model", "RMSE trend", "RMSE naive"], rows,
-              "Rolling-origin forecast errors. Benchmarks fitted to the same years: log-linear "
-              "trend; naive = last observed growth rate carried forward.")
-    text = ("The model is refitted to the years up to each origin (same start points and "
-            "settings) and simulated forward; no data after the origin is used.")
-    later = ("Figures after the window are kept out of the repository. To check the "
-             "projection against them, keep a facts table of those years outside it (the "
-             "columns of observed_facts.csv) and run the command below: each figure against "
-             "the baseline ensemble's median and 5–95 % band, beside the same two benchmarks "
-             "fitted to the window.")
-    return Section("Out-of-sample forecasts inside the window",
-                   [text, t] + blocks + [later, ("pre", "sim holdout FACTS.csv [--out FILE.md]")],
-                   "oos")
 
 
 def _targets_section(inp: ReportInputs) -> Section:
@@ -686,9 +680,11 @@ def _summary(inp: ReportInputs) -> list:
 
 def sections(inp: ReportInputs, comp: Computed, report_cmd: str) -> list[Section]:
     """All sections of the report, in reading order."""
+    from . import forecast_section as fs
     return [_targets_section(inp), _sources_section(inp), _setup_section(inp),
             _fit_section(inp, comp), _cross_section(inp, comp), _param_section(inp),
-            _projection_section(inp, comp), _oos_section(inp), _sensitivity_section(inp, comp),
+            _projection_section(inp, comp), fs.exante_section(inp), fs.variants_section(inp),
+            fs.share_section(inp, comp), _sensitivity_section(inp, comp),
             _validity_section(inp, comp), _repro_section(inp, comp, report_cmd)]
 
 

@@ -21,6 +21,8 @@ METHOD_LABELS = {"model": "model", "trend": "log-linear trend", "naive": "naive 
                  "persistence": "share persistence"}
 """How each forecast method is named in the report."""
 
+VARIANTS_TITLE = "Structural hypotheses for China's share"
+SHARE_TITLE = "China's world share: growth decomposition and history"
 SHARE_SERIES = "china_world_share_dds_exports"
 WORLD = "World DDS Exports"
 EXPORTS = "Digitally Deliverable Exports"
@@ -49,10 +51,10 @@ def exante_section(inp):
     for s, k in skill.items():
         base = ("forecast_skill", s)
         rows.append([_label(s), k["n"]]
-                    + [cr.Num(k["exante_mape"].get(m), base + ("exante_mape", m), 3)
-                       for m in METHODS]
-                    + [cr.Num(k["conditional_mape"].get(m), base + ("conditional_mape", m), 3)
-                       for m in ("model", "persistence")]
+                    + [cr.Num(k["exante_mape"][m], base + ("exante_mape", m), 3)
+                       if m in k["exante_mape"] else "–" for m in METHODS]
+                    + [cr.Num(k["conditional_mape"][m], base + ("conditional_mape", m), 3)
+                       if m in k["conditional_mape"] else "–" for m in ("model", "persistence")]
                     + [f"{k['inside']} of {k['total']}",
                        cr.Num(k["winkler_pct"], base + ("winkler_pct",), 3)])
         best = min((v, m) for m, v in k["exante_mape"].items() if m != "model")
@@ -84,7 +86,7 @@ def exante_section(inp):
                 detail.append([o["origin"], year, year - o["origin"], _label(s),
                                cr.Num(f["observed"][j], base + ("observed", j))]
                               + [cr.Num(f["exante"][m][j], base + ("exante", m, j))
-                                 for m in METHODS if m in f["exante"]]
+                                 if m in f["exante"] else "–" for m in METHODS]
                               + [f"{cr.fmt(f['low'][j])}–{cr.fmt(f['high'][j])}",
                                  "yes" if inside else "no"])
     table = cr.Table(["origin", "year", "h", "series", "observed"]
@@ -143,8 +145,7 @@ def variants_section(inp):
     doc = inp.doc
     variants = doc.get("variants") or []
     if not variants:
-        return cr.Section("Structural hypotheses", ["No variants in the specification."],
-                          "variants")
+        return cr.Section(VARIANTS_TITLE, ["No variants in the specification."], "variants")
     hist = _share_pace(inp)
     rows = []
     series = list((doc.get("forecast_skill") or {}).keys())
@@ -177,8 +178,7 @@ def variants_section(inp):
     t = cr.Table(headers, rows, "Structural hypotheses: fit penalised for parameters (AICc, BIC "
                  "on the weighted least-squares payoff), ex-ante skill, band coverage and the "
                  "baseline share path.")
-    return cr.Section("Structural hypotheses for China's share", [("list", items), text, t],
-                      "variants")
+    return cr.Section(VARIANTS_TITLE, [("list", items), text, t], "variants")
 
 
 def _share_pace(inp) -> tuple[float, float]:
@@ -192,8 +192,8 @@ def share_section(inp, comp):
     t = comp.times
     need = (WORLD, EXPORTS, SHARE)
     if not all(v in comp.central for v in need):
-        return cr.Section("China's world share", ["The share variables were not computed."],
-                          "share")
+        return cr.Section(SHARE_TITLE, ["The model has no variables named "
+                                       f"{', '.join(need)}: no share decomposition."], "share")
     last = float(inp.spec.window[1])
     marks = [last] + [y for y in (2025.0, 2030.0, 2035.0) if y > last and y <= t[-1] + 1e-9]
     idx = [int(np.argmin(np.abs(t - y))) for y in marks]
@@ -234,5 +234,4 @@ def share_section(inp, comp):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    return cr.Section("China's world share: growth decomposition and history",
-                      [text, tbl, ("img", figs.data_uri(fig), "share path")], "share")
+    return cr.Section(SHARE_TITLE, [text, tbl, ("img", figs.data_uri(fig), "share path")], "share")
