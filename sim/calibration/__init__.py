@@ -12,7 +12,13 @@ readers/writers of :mod:`sim.calibration.spec` and
 - :mod:`~sim.calibration.uncertainty`: profile likelihood, residual bootstrap,
   correlation matrix and identification flags;
 - :mod:`~sim.calibration.stats`: fit statistics (R², MAPE, RMSE, Theil);
-- :mod:`~sim.calibration.oos`: rolling-origin out-of-sample forecasts;
+- :mod:`~sim.calibration.projection`: the rules projecting the exogenous inputs
+  after a last observed year, estimated from data up to it;
+- :mod:`~sim.calibration.exante`: ex-ante rolling-origin forecasts with trend,
+  naive and share-persistence benchmarks, and conditional forecasts;
+- :mod:`~sim.calibration.bands`: forecast bands (parameters, input random walks,
+  AR(1) model error) and their coverage;
+- :mod:`~sim.calibration.variants`: structural hypotheses calibrated and compared;
 - :mod:`~sim.calibration.sensitivity`: SALib Sobol (or Morris) indices;
 - :mod:`~sim.calibration.validity`: extreme conditions, integration error, units;
 - :mod:`~sim.calibration.synthetic`: data from known parameters (recovery tests);

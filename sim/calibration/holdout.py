@@ -7,7 +7,7 @@ supplied from outside, series by series and year by year: the ensemble's
 median and 5-95 % band against the figure, and how many figures the band holds
 (its coverage, against the 90 % it should), beside two benchmarks fitted to the
 window alone (a log-linear trend and the last observed growth carried forward,
-as in :mod:`sim.calibration.oos`). Pure computation; the command
+as in :mod:`sim.calibration.exante`). Pure computation; the command
 (:mod:`sim.commands.holdout`) reads, runs and writes.
 """
 from __future__ import annotations
