@@ -319,6 +319,8 @@ def live() -> None:
                                      C.value_at(base_run, name, final_year), lang)
         col.metric(C.metric_label(name, units_of[name], int(final_year), lang), value, delta or None,
                    delta_description=t("delta_vs_baseline", lang) if delta else None)
+    st.caption(t("metrics_shown", lang, year=int(final_year), method=S.METHOD_LABEL,
+                 base=t("base_model" if used_calib is None else "base_calibrated", lang)))
 
     # Only the open tab is drawn (the others cost nothing on a slider move).
     tabs = st.tabs([t(k, lang) for k in TAB_KEYS], key="view", on_change="rerun")

@@ -365,6 +365,21 @@ def cagr(start: np.ndarray, end: np.ndarray, years: float) -> np.ndarray:
     return np.where((start > 0) & (end > 0), g, np.nan)
 
 
+def ensemble_definition(run: ScenarioRun) -> str:
+    """What the numbers of a run are: its members, sampling, seed, base and method.
+
+    E.g. ``500 members (latin_hypercube, seed 20250201) from the calibrated
+    estimates, scipy (RK45)``; one member is a point run (nothing sampled).
+    """
+    sc = run.scenario
+    who = (f"{run.members} members ({sc.sampling}, seed {sc.seed})" if run.members > 1
+           else "1 member (a point run, nothing sampled)")
+    base = ("the calibrated estimates" if run.resolved.base_used == "calibrated"
+            else "the model's own values")
+    method = "scipy (RK45)" if run.method == "scipy" else run.method
+    return f"{who} from {base}, {method}"
+
+
 def summarize(run: ScenarioRun, baseline: ScenarioRun | None, *,
               years: Sequence[int] = SUMMARY_YEARS, cagr_start: int = CAGR_START,
               variables: Sequence[str] = SUMMARY_OUTPUTS) -> pd.DataFrame:
@@ -388,7 +403,8 @@ def summarize(run: ScenarioRun, baseline: ScenarioRun | None, *,
     DataFrame
         Columns scenario, variable, measure ("value", "cagr", "difference"),
         period ("2030" or "2022-2035"), p5, median, p95, mean, n (finite
-        members), comparison ("paired", "independent" or "" ), baseline.
+        members), comparison ("paired", "independent" or "" ), baseline,
+        ensemble (:func:`ensemble_definition`: what the statistics are over).
         Values in the variable's units; cagr in [1/year].
     """
     rows = []
@@ -415,6 +431,7 @@ def summarize(run: ScenarioRun, baseline: ScenarioRun | None, *,
                          "comparison": comparison, "baseline": bname})
     out = pd.DataFrame(rows)
     out.insert(0, "scenario", run.name)
+    out["ensemble"] = ensemble_definition(run)
     return out
 
 
@@ -423,7 +440,7 @@ def summary_table(batch: BatchResult, **kwargs) -> pd.DataFrame:
     frames = [summarize(r, batch.baseline, **kwargs) for r in batch.runs]
     if not frames:
         return pd.DataFrame(columns=["scenario", "variable", "measure", "period", "p5", "median",
-                                     "p95", "mean", "n", "comparison", "baseline"])
+                                     "p95", "mean", "n", "comparison", "baseline", "ensemble"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -484,7 +501,16 @@ def format_summary(table: pd.DataFrame, *, years: Sequence[int] = SUMMARY_YEARS,
             lines.append("  ".join("-" * w for w in widths))
     comps = set(table.loc[table.measure == "difference", "comparison"]) - {""}
     base = set(table.loc[table.measure == "difference", "baseline"]) - {""}
-    notes = ["Values: 100M USD, medians over ensemble members. "
+    defs = (table.drop_duplicates("scenario").set_index("scenario")["ensemble"]
+            if "ensemble" in table else pd.Series(dtype=str))
+    if defs.nunique() == 1:
+        over = f"medians over each scenario's ensemble: {defs.iloc[0]}"
+    elif len(defs):
+        over = "medians over each scenario's ensemble (" + "; ".join(
+            f"{name}: {d}" for name, d in defs.items()) + ")"
+    else:
+        over = "medians over ensemble members"
+    notes = [f"Values: 100M USD, {over}. "
              f"{cagr_label}: median over members of each member's compound annual growth "
              f"rate from {CAGR_START} (the last observed year).",
              f"Δ: scenario − baseline ('{', '.join(sorted(base)) or 'none'}'), median "

@@ -40,6 +40,13 @@ STRINGS: dict[str, dict[str, str]] = {
                            "scenario carries the same ensemble settings"},
     "band_caption_own": {"zh": "阴影：该情景自身集合（{n} 个成员）的 5%–95% 分位区间",
                          "en": "Shaded: 5–95% range of the scenario's own ensemble ({n} members)"},
+    "metrics_shown": {"zh": "以上数字：在{base}上的单次点运行（不抽样参数，{method}）于 {year} 年的值，"
+                            "与 `sim run` 的集合中位数不同",
+                      "en": "The numbers above: {year} values of one point run at {base} "
+                            "(nothing sampled, {method}); `sim run` shows ensemble medians "
+                            "instead"},
+    "base_calibrated": {"zh": "校准估计值", "en": "the calibrated estimates"},
+    "base_model": {"zh": "模型默认参数", "en": "the model's own values"},
     "band_unavailable": {"zh": "无不确定区间：{msg}", "en": "No uncertainty band: {msg}"},
     "band_failures": {"zh": "{k} 组抽样数值发散，已从区间中剔除",
                       "en": "{k} draws went non-finite and are left out of the band"},

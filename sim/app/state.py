@@ -38,6 +38,8 @@ OBSERVED_FOR: dict[str, tuple[str, bool]] = {
 }
 #: Integration method of the app's runs: the default of ``sim run``.
 METHOD = "scipy"
+#: ``METHOD`` as the app names it beside its numbers (SciPy's default solver).
+METHOD_LABEL = "scipy (RK45)"
 
 #: The uncertainty band: an ensemble over the calibrated parameters the data
 #: identify, drawn once (seeded) and shared by every slider position.

@@ -46,8 +46,9 @@ def register(sub) -> None:
     p.add_argument("--spec", default=str(DEFAULT_SPEC),
                    help="calibration specification: which series measure which variables "
                         "(default: %(default)s)")
-    p.add_argument("--calibrated", default=str(DEFAULT_CALIBRATED),
-                   help="calibrated parameters (default: %(default)s)")
+    p.add_argument("--calibrated", default=None,
+                   help=f"calibrated parameters (default: {DEFAULT_CALIBRATED}); a file given "
+                        "here must exist")
     p.add_argument("--members", type=int, default=None, help="override the ensemble size")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write to FILE (.md, or .csv plus FILE.scores.csv) outside the repository "
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import atomic_write_bytes
     from ..model import load_model, package_version
     from ..reporting.holdout_report import coverage_lines, holdout_csv, holdout_markdown, scores_csv
-    from ..scenarios import ScenarioError, load_calibrated, read_scenario_file, resolve
+    from ..scenarios import ScenarioError, read_scenario_file, resolve
+    from ..scenarios.calibrated import load_calibrated_option
 
     facts, spec_path = Path(args.facts), Path(args.spec)
     out = Path(args.out) if args.out else None
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         reason = "; ".join(str(e) for e in loaded.errors) or \
             f"{len(loaded.scenarios)} scenarios; expected one"
         raise ScenarioError(f"{args.scenario}: {reason}")
-    calibrated = load_calibrated(args.calibrated)
+    calibrated = load_calibrated_option(args.calibrated, DEFAULT_CALIBRATED)
     resolved = resolve(loaded.scenarios[0], model, calibrated, members=args.members)
     print(f"running '{resolved.scenario.name}' ({resolved.members} members) ...", file=sys.stderr)
     projection = run_scenario(resolved, model, "scipy")
@@ -133,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         "projection": f"scenario '{resolved.scenario.name}' from {args.scenario}, "
                       f"{projection.members} members, seed {resolved.scenario.seed}, scipy",
         "model": f"{spec_path.parent / spec.model} (sha256 {model.model_hash})",
-        "calibrated": f"{args.calibrated} (sha256 {calibrated.file_hash})" if calibrated
+        "calibrated": f"{calibrated.path} (sha256 {calibrated.file_hash})" if calibrated
                       else "none: the model's own values",
         "window data": f"{spec_path.parent / spec.data} (data hash {observed.data_hash})",
         "version": f"dds-sim {package_version()}",

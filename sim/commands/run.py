@@ -10,8 +10,9 @@ Exit codes: 0 every scenario ran; 1 some scenario failed (invalid or
 numerically; the others still run and are written, unless they would replace
 a previous run without ``--overwrite``); 2 usage error (bad option, missing
 path, model that does not load, a ``--calibrated`` file that does not exist,
-an output folder that cannot be written or is in use); 143 SIGTERM (nothing
-written). Ctrl-C raises KeyboardInterrupt after removing the staging folder.
+an output folder that cannot be written or is in use); 143 SIGTERM. After
+SIGTERM or Ctrl-C (KeyboardInterrupt) the staging folder is removed and the
+output folder is as it was.
 """
 from __future__ import annotations
 
