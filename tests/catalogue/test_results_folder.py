@@ -193,6 +193,34 @@ def test_keyboard_interrupt_while_writing_leaves_the_previous_run_intact(
     assert beside(out) == []  # staging folder and lock removed
 
 
+def test_a_killed_run_leaves_the_previous_run_intact(tmp_path, scen):
+    """SIGTERM while the second run computes: exit 143, the first run as it was."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    assert sim_run(out, scen) == 0
+    before = snapshot(out)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "run", str(scen), "--out", str(out), "--model",
+         str(FIXTURE), "--no-calibration", "--method", "euler", "--no-progress",
+         "--members", "3000", "--overwrite"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(n.startswith(".out.staging-") for n in beside(out)):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143
+    finally:
+        proc.kill()
+        proc.wait()
+    assert snapshot(out) == before
+    assert beside(out) == []
+
+
 def test_a_partly_failing_rerun_keeps_the_previous_run(tmp_path, scen, capsys):
     out = tmp_path / "out"
     assert sim_run(out, scen) == 0
