@@ -142,7 +142,10 @@ def parse_abstract(path: Path):
             try:
                 vf.parse()
             except Exception as exc:
-                located = _locate_parse_error(vf.model_text, text)
+                try:
+                    located = _locate_parse_error(vf.model_text, text)
+                except Exception:  # locating is best effort: PySD's own error stands
+                    located = None
                 if located is None:
                     raise
                 raise located from exc
@@ -256,7 +259,9 @@ class _Elements(SectionElementsVisitor):
         try:
             super().visit_entry(n, vc)
         except Exception as exc:
-            raise _BadEntry(n.start, str(vc[0]).strip(), exc) from exc
+            equation = str(vc[0])
+            start = n.start + len(equation) - len(equation.lstrip())  # after the blank
+            raise _BadEntry(start, equation.strip(), exc) from exc
 
 
 def _name_of(equation: str) -> str | None:

@@ -194,7 +194,7 @@ SYNTAX = [
                  id="lookup-point"),
     pytest.param(["基数 = 3", "出口 = 基数 ** * 2"], 6, 9, "出口", "syntax error near '** * 2'",
                  id="chinese-name"),
-    pytest.param(["x = 1\n\t~\tkg [0, abc]\n\t~\t\t|\n\ny = 2"], 2, 1, "x",
+    pytest.param(["a = 1", "b = 2\n\t~\tkg [0, abc]\n\t~\t\t|\n\ny = 2"], 6, 1, "b",
                  "ValueError: could not convert string to float: ' abc'", id="range-in-units"),
 ]
 
