@@ -186,7 +186,7 @@ def _not_a_scenario(data: Any) -> str | None:
 
 
 def _read_parent(rel: str, target: Path, where: str) -> tuple[Any, dict, list[dict]]:
-    """Parse the file an ``extends`` names; refuse it, keys unshown, if it is not a scenario file."""
+    """Parse the file an ``extends`` names; refuse it, keys unshown, if not a scenario file."""
     try:
         if target.stat().st_size > MAX_TEXT_BYTES:
             raise ScenarioError(f"larger than {MAX_TEXT_BYTES} bytes")
