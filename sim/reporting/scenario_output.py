@@ -195,6 +195,9 @@ def write_batch(batch: BatchResult, out_dir: str | Path, *, provenance: Mapping,
             on_written(run.name)
     written.append(atomic_write_bytes(out_dir / "summary.csv", _csv(summary)))
     written.append(atomic_write_text(out_dir / "summary.txt", format_summary(summary) + "\n"))
+    if charts:
+        from .share_output import write_share
+        written += write_share(batch, out_dir, history, _figure_bytes, CHART_FORMATS)
     fail = out_dir / "failures.csv"
     if batch.failures:
         frame = pd.DataFrame([{"source": f.source, "scenario": f.scenario, "reason": f.reason}
