@@ -40,6 +40,7 @@ import secrets
 import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -502,8 +503,12 @@ class ResultsFolder:
 
     # -- entry: lock, check, stage
     def __enter__(self) -> ResultsFolder:
-        self._lock = results_lock(self.target, self.command_line)
-        self._lock.__enter__()
+        lock = results_lock(self.target, self.command_line)
+        try:
+            lock.__enter__()
+        except OSError as exc:  # e.g. the parent of --out is a file
+            raise ResultsFolderError(f"{self.target}: cannot write the results: {exc}") from None
+        self._lock = lock
         try:
             self._catch_term()
             clean_leftovers(self.target)
@@ -512,11 +517,16 @@ class ResultsFolder:
                     not self.same_run:
                 raise ResultsFolderError(self._another_run_message())
             parent = self.target.absolute().parent
-            self.staging = Path(_mkdtemp(parent, _prefix(self.target, "staging")))
-            mode = (self.target.stat().st_mode & 0o7777 if self.target.is_dir()
-                    else 0o777 & ~_umask())
-            os.chmod(self.staging, mode)
+            try:
+                self.staging = Path(_mkdtemp(parent, _prefix(self.target, "staging")))
+                mode = (self.target.stat().st_mode & 0o7777 if self.target.is_dir()
+                        else 0o777 & ~_umask())
+                os.chmod(self.staging, mode)
+            except OSError as exc:
+                raise ResultsFolderError(f"{self.target}: cannot write the results: "
+                                         f"{exc}") from None
         except BaseException:
+            self.discard()
             self._release()
             raise
         return self
@@ -592,7 +602,7 @@ class ResultsFolder:
 
 
 def _mkdtemp(parent: Path, prefix: str) -> str:
-    import tempfile
+    """A new folder ``prefix<pid>-<random>`` in ``parent`` (the pid tells whose it is)."""
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent)
 
 

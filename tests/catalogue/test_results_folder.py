@@ -343,7 +343,7 @@ out_of_sample: {{origins: [2020]}}
 """
 
 
-LAST_OBSERVED = "Last Observed Year=\n\t2022\n\t~\tYear\n\t~\tthe calibration's inputs rule\n\t|\n\n"
+LAST_OBSERVED = "Last Observed Year=\n\t2022\n\t~\tYear\n\t~\tinputs rule\n\t|\n\n"
 """The constant a calibration specification's projection rule needs (the fixture has none)."""
 
 
