@@ -13,6 +13,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import streamlit as st
 
 import sim
@@ -22,6 +23,7 @@ from sim.app import resources as R
 from sim.app import state as S
 from sim.app.i18n import LANG_NAMES, LANGS, t, unit_label, var_label
 from sim.data import SERIES_UNITS
+from sim.reporting.labels import series_name
 
 st.set_page_config(page_title="DDS what-if", layout="wide")
 paths = R.AppPaths.from_env()
@@ -87,21 +89,48 @@ def run_point(model_key: tuple, calib_key: tuple | None, doc_json: str):
     return res, resolved.notes
 
 
-def run_band(model_key: tuple, calib_key: tuple | None, doc_json: str, outputs: tuple):
-    """{output: (lo, hi)}, members run, members failed, for the scenario's ensemble."""
+def run_band(model_key: tuple, calib_key: tuple | None, doc_json: str, outputs: tuple,
+             base_json: str | None = None, base_store: S.LRU | None = None):
+    """The scenario's ensemble: {output: (lo, hi)}, members run, members failed, and
+    {output: (lo, hi)} of its difference from the baseline's ensemble.
+
+    The difference is member by member (``base_json``: the baseline with the same
+    parameter draws; its members are kept in ``base_store``, computed once); empty
+    when there is no such baseline or the draws differ.
+    """
     scenario = S.validate_doc(json.loads(doc_json))
-    res, resolved = S.simulate_scenario(scenario, get_model(*model_key), _calibrated(calib_key),
-                                        members=None, outputs=list(outputs))
+    model_, calib = get_model(*model_key), _calibrated(calib_key)
+    res, resolved = S.simulate_scenario(scenario, model_, calib, members=None,
+                                        outputs=list(outputs))
     if resolved.members < 2:
-        return {}, resolved.members, 0
+        return {}, resolved.members, 0, {}
     failed = len({f.member for f in res.failures})
-    return {o: S.band(res[o]) for o in outputs}, resolved.members, failed
+    diffs = {}
+    if base_json is not None and base_store is not None:
+        key = (model_key, calib_key, base_json, outputs)
+        base = base_store.get(key)
+        if base is None:
+            bres, bresolved = S.simulate_scenario(S.validate_doc(json.loads(base_json)), model_,
+                                                  calib, members=None, outputs=list(outputs))
+            base = ({o: bres.values(o) for o in outputs}, bresolved.samples)
+            base_store.put(key, base)
+        values, samples = base
+        if samples.keys() == resolved.samples.keys() and all(
+                np.array_equal(samples[k], resolved.samples[k]) for k in samples):
+            diffs = {o: C.difference_band(res.values(o), values[o]) for o in outputs}
+    return {o: S.band(res[o]) for o in outputs}, resolved.members, failed, diffs
 
 
 @st.cache_resource(show_spinner=False)
 def band_pool() -> ThreadPoolExecutor:
     """One worker that computes the band while the script runs the point run and the numbers."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dds-band")
+
+
+@st.cache_resource(show_spinner=False)
+def baseline_members() -> S.LRU:
+    """The baseline's ensemble members (the band's draws), for paired differences (the worker's)."""
+    return S.LRU(4)
 
 
 @st.cache_resource(show_spinner=False)
@@ -285,8 +314,13 @@ def live() -> None:
         stocks = [n for n in S.STOCK_OUTPUTS if n in names]
         band_key = (model_key, used_calib, doc_json, tuple(trade + stocks))
         band_value = band_store().get(band_key) if band else None
+        # the baseline with the band's draws: differences member by member (own ensembles differ)
+        base_band = None if S.has_own_ensemble(extras.fields) else S.doc_key(S.scenario_doc(
+            S.baseline_settings(specs), specs, model, name="app", description="app",
+            extras=S.Extras(fields={"horizon": extras.horizon(model)}), band=True))
         # the ensemble starts now, beside the point run (the kernel releases the GIL)
-        band_job = band_pool().submit(run_band, *band_key) if band and band_value is None else None
+        band_job = band_pool().submit(run_band, *band_key, base_band, baseline_members()) \
+            if band and band_value is None else None
         try:
             current, notes = run_point(model_key, used_calib, doc_json)
         except sim.SimError as exc:
@@ -325,17 +359,27 @@ def live() -> None:
     # Only the open tab is drawn (the others cost nothing on a slider move).
     tabs = st.tabs([t(k, lang) for k in TAB_KEYS], key="view", on_change="rerun")
 
-    def draw_chart(holder, name: str, bands: dict) -> None:
+    span = (float(current.times[0]), float(current.times[-1]))
+    marks = C.markers(settings, specs, lang, span)
+
+    def draw_chart(holder, name: str, bands: dict, diffs: dict) -> None:
         obs_name = S.OBSERVED_FOR.get(name, (None, True))[0]
         frame = C.series_frame(name, current.times, current[name], base_run[name],
                                observed.get(obs_name) if obs_name else None, bands.get(name), lang)
         holder.vega_lite_chart(frame, C.line_spec(name, units_of[name], frame, lang,
-                                                  band_layer=band), width="stretch")
+                                                  band_layer=band, marks=marks), width="stretch")
+        if np.allclose(current[name], base_run[name], rtol=1e-9, atol=0.0):
+            return  # nothing to compare: the settings are the baseline's
+        diff = C.difference_frame(name, current.times, current[name], base_run[name],
+                                  diffs.get(name))
+        holder.vega_lite_chart(diff, C.difference_spec(name, units_of[name], diff, lang,
+                                                       band_layer=band and name in diffs,
+                                                       marks=marks), width="stretch")
 
     def band_caption(value) -> str:
         if isinstance(value, str):
             return t("band_unavailable", lang, msg=value)
-        bands, n_run, failed = value
+        bands, n_run, failed = value[:3]
         if not bands:
             return t("band_unavailable", lang, msg=t("band_nothing", lang))
         own = S.has_own_ensemble(extras.fields)
@@ -352,13 +396,14 @@ def live() -> None:
             band_value = str(exc)
         band_store().put(band_key, band_value)
     shown_bands = band_value[0] if isinstance(band_value, tuple) else {}
+    diff_bands = band_value[3] if isinstance(band_value, tuple) else {}
     for tab, names in ((tabs[0], trade), (tabs[1], stocks)):
         if not tab.open:
             continue
         with tab:
             grid = st.columns(2)
             for i, name in enumerate(names):
-                draw_chart(grid[i % 2], name, shown_bands)
+                draw_chart(grid[i % 2], name, shown_bands, diff_bands)
             if band_value is not None:
                 st.caption(band_caption(band_value))
             if tab is tabs[0]:
@@ -391,7 +436,7 @@ def live() -> None:
                 y_title = None if C.is_share(var) else unit_label(SERIES_UNITS.get(series, ""), lang)
                 grid[i % 2].vega_lite_chart(
                     frame, C.line_spec(var, "", frame, lang, height=220, run_label="series_model",
-                                       title=f"{var_label(var, lang)} · {series}", y_title=y_title),
+                                       title=series_name(series, lang), y_title=y_title),
                     width="stretch")
         else:
             st.info(t("calib_no_fit", lang))

@@ -23,6 +23,7 @@ from sim.app import diagram as D
 from sim.app import i18n
 from sim.app import resources as R
 from sim.app import state as S
+from sim.reporting.labels import series_name
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -474,9 +475,9 @@ def test_calibration_tab_shows_fit_and_parameters(env, model):
     first = next(iter(doc["parameters"].values()))
     assert params["Estimate"].iloc[0] == pytest.approx(first["estimate"])
     fit = next(f for f in frames if "Series" in f.columns)
-    assert list(fit["Series"]) == list(doc["statistics"])
+    assert list(fit["Series"]) == [series_name(k) for k in doc["statistics"]]  # people's names
     assert fit["R²"].tolist() == [0.9, 0.9]
-    assert any("china_dds_exports_unctad" in s for s in _specs_of(at))
+    assert any(series_name("china_dds_exports_unctad") in s for s in _specs_of(at))
 
 
 def test_results_table_and_downloads_are_offered(env):

@@ -193,3 +193,126 @@ def test_without_the_fallback_list_the_same_name_misses_glyphs():
         fig.suptitle("数字贸易")
     if cjk_families():
         assert _draw_warnings(fig) == []
+
+
+# ------------------------------------------------------------------------ the app's charts
+from pathlib import Path  # noqa: E402
+
+import sim  # noqa: E402
+from sim.app import charts as C  # noqa: E402
+from sim.app import state as S  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "model" / "digital_trade.mdl"
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return S.lever_specs(sim.load_model(MODEL))[0]
+
+
+def moved(specs, **levers) -> dict:
+    """Baseline settings with ``short=(value, start)`` levers moved."""
+    settings = S.baseline_settings(specs)
+    by_short = {sp.short: sp for sp in specs}
+    for short, (value, start) in levers.items():
+        settings[by_short[short].value.name] = value
+        settings[by_short[short].start.name] = start
+    return settings
+
+
+def rules(spec: dict) -> list[tuple[float, str]]:
+    """(year, kind) of the marker rules of a Vega-Lite spec."""
+    return sorted((r["year"], r["kind"]) for layer in spec["layer"]
+                  if layer["mark"]["type"] == "rule" and "values" in layer.get("data", {})
+                  for r in layer["data"]["values"] if "kind" in r)
+
+
+def test_app_markers_for_moved_levers(specs):
+    settings = moved(specs, barrier_shock=(0.15, 2025), talent=(1.3, 2028))
+    marks = C.markers(settings, specs, "en", (2015, 2035))
+    assert [(m.year, m.kind) for m in marks] == [(2022, "data_end"), (2025, "lever"),
+                                                 (2028, "lever")]
+    assert marks[0].label == "observed data end 2022"
+    zh = C.markers(settings, specs, "zh", (2015, 2035))
+    assert zh[1].label.endswith("（2025 年起）")
+    assert [m.kind for m in C.markers(S.baseline_settings(specs), specs, "en")] == ["data_end"]
+
+
+def test_app_line_chart_has_markers_and_the_horizon_tick(specs):
+    times = np.arange(2015.0, 2036.0)
+    frame = C.series_frame("China World Share", times, np.full(times.size, 0.06),
+                           np.full(times.size, 0.065), None,
+                           (np.full(times.size, 0.05), np.full(times.size, 0.07)), "en")
+    marks = C.markers(moved(specs, barrier_shock=(0.15, 2025)), specs, "en", (2015, 2035))
+    spec = C.line_spec("China World Share", "Dmnl", frame, "en", marks=marks)
+    assert spec["layer"][0]["mark"]["type"] == "area"  # the band stays the first layer
+    assert rules(spec) == [(2022.0, "data_end"), (2025.0, "lever")]
+    x = spec["layer"][1]["encoding"]["x"]
+    assert x["axis"]["values"][-1] == 2035 and 2015 in x["axis"]["values"]
+    assert spec["layer"][1]["encoding"]["y"]["title"] == "%"
+    assert frame["value"].iloc[0] == pytest.approx(6.0)  # percent, not 0.06
+
+
+def test_app_difference_chart_has_the_sign_and_band_of_the_paired_difference(specs):
+    times = np.arange(2015.0, 2036.0)
+    rng = np.random.default_rng(3)
+    spread = rng.uniform(0.6, 1.4, size=40)
+    base = np.linspace(1000, 12000, times.size)[:, None] * spread[None, :]
+    cur = base - 300.0 * (times >= 2025)[:, None] * spread[None, :]
+    lo, hi = C.difference_band(cur, base)
+    assert np.all(hi[times >= 2025] < 0)  # every member lower, though the level bands overlap
+    np.testing.assert_allclose(lo[times >= 2025], -300 * np.percentile(spread, 95))
+    frame = C.difference_frame("Digitally Deliverable Exports", times, cur[:, 0], base[:, 0],
+                               (lo, hi))
+    assert frame.loc[frame.year >= 2025, "diff"].lt(0).all()
+    assert frame.loc[frame.year < 2025, "diff"].eq(0).all()
+    marks = C.markers(moved(specs, barrier_shock=(0.15, 2025)), specs, "en", (2015, 2035))
+    spec = C.difference_spec("Digitally Deliverable Exports", "100M USD", frame, "en",
+                             marks=marks)
+    kinds = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert kinds[:3] == ["area", "rule", "line"]  # band, zero, difference
+    assert rules(spec) == [(2022.0, "data_end"), (2025.0, "lever")]
+    assert spec["title"]["text"] == "Digitally deliverable exports: difference from the baseline"
+    assert 2035 in spec["layer"][2]["encoding"]["x"]["axis"]["values"]
+    no_band = C.difference_spec("Digitally Deliverable Exports", "100M USD", frame, "en",
+                                band_layer=False)
+    assert '"area"' not in str(no_band).replace("'", '"')
+    with pytest.raises(ValueError, match="same shape"):
+        C.difference_band(cur, base[:, :3])
+
+
+def test_app_difference_of_a_share_is_in_percentage_points():
+    times = np.array([2024.0, 2030.0])
+    frame = C.difference_frame("China World Share", times, np.array([0.05, 0.06]),
+                               np.array([0.05, 0.07]), None)
+    np.testing.assert_allclose(frame["diff"], [0.0, -1.0])
+    spec = C.difference_spec("China World Share", "Dmnl", frame, "zh")
+    assert spec["layer"][1]["encoding"]["y"]["title"] == "百分点"
+    assert spec["layer"][0]["mark"]["type"] == "rule"  # no band given: no area
+
+
+def test_app_draws_a_difference_chart_once_a_lever_moves(specs, monkeypatch, tmp_path):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("DDS_MODEL", str(MODEL))
+    monkeypatch.setenv("DDS_CALIBRATED", str(tmp_path / "none.yaml"))  # no band: fast
+    monkeypatch.setenv("DDS_SCENARIOS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.radio(key="lang").set_value("en")
+    at.run()
+
+    def difference_specs():
+        return [c.proto.spec for c in at.get("vega_lite_chart")
+                if "difference from the baseline" in c.proto.spec]
+
+    assert not at.exception and difference_specs() == []  # the baseline: nothing to compare
+    shock = next(sp for sp in specs if sp.short == "barrier_shock")
+    at.slider(key=shock.value.key).set_value(0.15)
+    at.slider(key=shock.start.key).set_value(2026)
+    at.run()
+    assert not at.exception, at.exception
+    diffs = difference_specs()
+    assert len(diffs) >= 3  # exports, imports, balance, share (those that change)
+    assert all('"year": 2026.0' in d and '"kind": "lever"' in d for d in diffs)

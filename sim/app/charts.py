@@ -4,17 +4,26 @@ The app renders the specifications with ``st.vega_lite_chart`` (Streamlit's
 own Vega-Lite, drawn in the browser); these functions only build data, so
 they are tested without Streamlit. Dict specifications rather than Altair
 objects keep a redraw cheap (no schema validation on every slider move).
+
+As the scenario charts of ``sim run`` (:mod:`sim.reporting.figures_scenario`):
+when the settings differ from the baseline, a second chart shows the
+difference from the baseline with its band (paired: the same parameter draws
+in both ensembles); rules mark the end of the observed data and each lever's
+start; the horizon year is a tick; shares are in percent.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..reporting.labels import series_name
+from ..reporting.timeaxis import DATA_END, Marker, year_ticks
 from .i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
 
-SERIES_COLORS = {"current": "#d62728", "baseline": "#1f77b4", "observed": "#222222"}
+SERIES_COLORS = {"current": "#d62728", "baseline": "#1f77b4", "observed": "#222222",
+                 "difference": "#b2182b", "data_end": "#555555", "lever": "#e08214"}
 OBS_WINDOW = (2015, 2022)
 
 
@@ -72,11 +81,71 @@ def series_frame(name: str, times: np.ndarray, current: np.ndarray, baseline: np
                          "hi": np.concatenate(hi)})
 
 
+def markers(settings: Mapping[str, float], specs, lang: str,
+            span: tuple[float, float] | None = None) -> list[Marker]:
+    """Rules of a time axis: the end of the observed data and each moved lever's start.
+
+    Levers starting the same year share one rule; a rule outside ``span`` is
+    left out. Labels are in ``lang``.
+    """
+    from .state import changed_levers
+    out = [Marker(float(DATA_END), "data_end", t("marker_data_end", lang, year=DATA_END))]
+    by_year: dict[float, list[str]] = {}
+    for spec in changed_levers(settings, specs):
+        year = float(round(settings.get(spec.start.name, spec.start.default)))
+        by_year.setdefault(year, []).append(var_label(spec.value.name, lang))
+    sep = "、" if lang == "zh" else ", "
+    for year, names in sorted(by_year.items()):
+        out.append(Marker(year, "lever", t("marker_lever", lang, names=sep.join(names),
+                                           year=int(year))))
+    if span is not None:
+        out = [m for m in out if span[0] - 1e-9 <= m.year <= span[1] + 1e-9]
+    return out
+
+
+def _x_axis(frame: pd.DataFrame, lang: str) -> dict:
+    """Year axis with whole-year ticks, the last year (the horizon) among them."""
+    years = frame["year"].to_numpy(dtype=float)
+    years = years[np.isfinite(years)]
+    axis: dict = {"format": "d", "tickMinStep": 1}
+    if years.size:
+        axis["values"] = year_ticks(float(years.min()), float(years.max()))
+    return {"field": "year", "type": "quantitative", "title": t("year", lang), "axis": axis,
+            "scale": {"zero": False, "nice": False}}
+
+
+def _marker_layers(marks: Sequence[Marker], x: dict, labels: bool = True) -> list[dict]:
+    """Vertical rules at ``marks`` (``x``: the chart's year axis), labelled at the top.
+
+    Colours are set on the marks, not encoded, so the rules stay out of the
+    series legend. The end of the data is labelled to its left (history), a
+    lever to the right of its start.
+    """
+    out = []
+    for kind, align, dx in (("data_end", "right", -3), ("lever", "left", 3)):
+        rows = [{"year": m.year, "kind": m.kind, "label": m.label} for m in marks
+                if m.kind == kind]
+        if not rows:
+            continue
+        colour = SERIES_COLORS[kind]
+        out.append({"data": {"values": rows},
+                    "mark": {"type": "rule", "color": colour, "strokeDash": [5, 3],
+                             "strokeWidth": 1.2},
+                    "encoding": {"x": x, "tooltip": [{"field": "label", "type": "nominal",
+                                                      "title": " "}]}})
+        if labels:
+            out.append({"data": {"values": rows},
+                        "mark": {"type": "text", "align": align, "baseline": "top", "dx": dx,
+                                 "y": 2, "fontSize": 10, "color": colour},
+                        "encoding": {"x": x, "text": {"field": "label"}}})
+    return out
+
+
 def line_spec(name: str, units: str, frame: pd.DataFrame, lang: str, *, height: int = 260,
               run_label: str = "series_current", title: str | None = None,
               inline: bool = False, y_title: str | None = None,
-              band_layer: bool | None = None) -> dict:
-    """Vega-Lite: band (area), current and baseline (lines), observed (points).
+              band_layer: bool | None = None, marks: Sequence[Marker] = ()) -> dict:
+    """Vega-Lite: band (area), current and baseline (lines), observed (points), ``marks``.
 
     The band layer is drawn when ``band_layer`` (default: when ``frame`` has
     band values); an empty band layer keeps the specification the same before
@@ -94,8 +163,7 @@ def line_spec(name: str, units: str, frame: pd.DataFrame, lang: str, *, height: 
     color = {"field": "series", "type": "nominal", "title": None,
              "scale": {"domain": labels_shown, "range": colors_shown},
              "legend": {"orient": "bottom"}}
-    x = {"field": "year", "type": "quantitative", "title": t("year", lang),
-         "axis": {"format": "d", "tickMinStep": 1}, "scale": {"zero": False, "nice": False}}
+    x = _x_axis(frame, lang)
     y_title = y_title or axis_title(name, units, lang)
     y = {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False}}
     tip_fmt = ".2f" if is_share(name) else ",.1f"
@@ -123,6 +191,7 @@ def line_spec(name: str, units: str, frame: pd.DataFrame, lang: str, *, height: 
         "transform": [{"filter": {"field": "series", "equal": labels[2]}}],
         "mark": {"type": "point", "filled": True, "size": 45},
         "encoding": {"x": x, "y": y, "color": color, "tooltip": tooltip}})
+    layers += _marker_layers(marks, x)
     return {"height": height, "padding": {"top": 12, "left": 5, "right": 5, "bottom": 5},
             # canvas: a redraw repaints pixels instead of rebuilding every SVG mark
             "usermeta": {"embedOptions": {"renderer": "canvas"}},
@@ -143,6 +212,91 @@ def records(frame: pd.DataFrame) -> list[dict]:
         out.append({c: (None if isinstance(v, float) and v != v else v)
                     for c, v in zip(cols, row, strict=True)})
     return out
+
+
+def difference_band(current: np.ndarray, baseline: np.ndarray, lo_q: float = 5.0,
+                    hi_q: float = 95.0) -> tuple[np.ndarray, np.ndarray]:
+    """Percentiles of the member-by-member difference of two paired ensembles.
+
+    Parameters
+    ----------
+    current, baseline : ndarray
+        (T, N) values of one output, member ``j`` of both run with the same
+        parameter draw (the same seed, sampling and distributions).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        ``lo_q`` and ``hi_q`` percentiles over members, shape (T,); members
+        masked to NaN in either run are left out.
+
+    Raises
+    ------
+    ValueError
+        The arrays are not (T, N) of the same shape.
+    """
+    a, b = np.asarray(current, dtype=float), np.asarray(baseline, dtype=float)
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"expected two (T, N) ensembles of the same shape, got {a.shape} "
+                         f"and {b.shape}")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN year gives NaN
+        q = np.nanpercentile(a - b, [lo_q, hi_q], axis=1)
+    return q[0], q[1]
+
+
+def difference_frame(name: str, times: np.ndarray, current: np.ndarray, baseline: np.ndarray,
+                     band: tuple[np.ndarray, np.ndarray] | None) -> pd.DataFrame:
+    """Tidy rows of the difference chart: year, diff (current − baseline), lo, hi.
+
+    Shares are in percentage points (the levels are in percent).
+    """
+    k = _scale(name)
+    n = len(times)
+    lo = np.full(n, np.nan) if band is None else np.asarray(band[0], float) * k
+    hi = np.full(n, np.nan) if band is None else np.asarray(band[1], float) * k
+    return pd.DataFrame({"year": np.asarray(times, dtype=float),
+                         "diff": (np.asarray(current, float) - np.asarray(baseline, float)) * k,
+                         "lo": lo, "hi": hi})
+
+
+def difference_axis_title(name: str, units: str, lang: str) -> str:
+    """Unit of a difference: percentage points for a share, else the variable's unit."""
+    return t("unit_pp", lang) if is_share(name) else unit_label(units, lang)
+
+
+def difference_spec(name: str, units: str, frame: pd.DataFrame, lang: str, *, height: int = 170,
+                    band_layer: bool | None = None, marks: Sequence[Marker] = ()) -> dict:
+    """Vega-Lite: the difference from the baseline (line) with its band (area), a zero rule.
+
+    The band layer is drawn when ``band_layer`` (default: when ``frame`` has
+    band values), as in :func:`line_spec`.
+    """
+    x = _x_axis(frame, lang)
+    y_title = difference_axis_title(name, units, lang)
+    tip_fmt = "+.2f" if is_share(name) else "+,.1f"
+    tooltip = [{"field": "year", "type": "quantitative", "format": "d", "title": t("year", lang)},
+               {"field": "diff", "type": "quantitative", "format": tip_fmt,
+                "title": t("delta_vs_baseline", lang)}]
+    layers = []
+    if frame["lo"].notna().any() if band_layer is None else band_layer:
+        layers.append({
+            "transform": [{"filter": "isValid(datum.lo)"}],
+            "mark": {"type": "area", "opacity": 0.2, "color": SERIES_COLORS["difference"]},
+            "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative", "title": y_title},
+                         "y2": {"field": "hi"}}})
+    y = {"field": "diff", "type": "quantitative", "title": y_title}
+    layers.append({"data": {"values": [{"diff": 0.0}]},
+                   "mark": {"type": "rule", "color": "#000000", "strokeWidth": 0.8},
+                   "encoding": {"y": y}})
+    layers.append({"mark": {"type": "line", "strokeWidth": 2, "color": SERIES_COLORS["difference"]},
+                   "encoding": {"x": x, "y": y, "tooltip": tooltip}})
+    layers += _marker_layers(marks, x, labels=False)  # labelled on the level chart above
+    return {"height": height, "padding": {"top": 12, "left": 5, "right": 5, "bottom": 5},
+            "usermeta": {"embedOptions": {"renderer": "canvas"}},
+            "title": {"text": t("diff_title", lang, name=var_label(name, lang)), "anchor": "start"},
+            "layer": layers}
 
 
 def results_table(result, names: list[str], units: Mapping[str, str], lang: str) -> pd.DataFrame:
@@ -251,7 +405,7 @@ def fit_table(statistics: Mapping[str, Mapping], lang: str) -> pd.DataFrame:
     """
     rows = []
     for series, st_ in statistics.items():
-        row = {t("col_series", lang): series}
+        row = {t("col_series", lang): series_name(series, lang)}
         for k, v in (st_ or {}).items():
             if isinstance(v, Mapping):
                 for k2 in ("r2", "mape_pct"):

@@ -116,6 +116,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "table_caption": {"zh": "当前设置下的年度结果", "en": "Yearly results at the current settings"},
     "perf": {"zh": "重算用时 {ms} 毫秒", "en": "Recomputed in {ms} ms"},
     "none": {"zh": "无", "en": "none"},
+    "marker_data_end": {"zh": "观测数据至 {year} 年", "en": "observed data end {year}"},
+    "marker_lever": {"zh": "{names}（{year} 年起）", "en": "{names} from {year}"},
+    "diff_title": {"zh": "{name}：与基准之差", "en": "{name}: difference from the baseline"},
+    "unit_pp": {"zh": "百分点", "en": "percentage points"},
 }
 
 SHORT_NAMES: dict[str, dict[str, str]] = {
