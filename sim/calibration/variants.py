@@ -128,7 +128,7 @@ def evaluate(model, spec: CalibrationSpec, observed: ObservedData, variant: Vari
                                np.random.default_rng(seed + 1), constants=dict(variant.set))
     rows = exante.rows(fc)
     mape, cov = {}, {}
-    for s in {r.series for r in rows}:
+    for s in dict.fromkeys(r.series for r in rows):  # first-seen order, not a set's
         sk = exante.skill(rows, s, vs.out_of_sample.band_level)
         mape[s] = sk.exante_mape
         cov[s] = (sk.inside, sk.total)
