@@ -316,3 +316,23 @@ def test_app_draws_a_difference_chart_once_a_lever_moves(specs, monkeypatch, tmp
     diffs = difference_specs()
     assert len(diffs) >= 3  # exports, imports, balance, share (those that change)
     assert all('"year": 2026.0' in d and '"kind": "lever"' in d for d in diffs)
+
+
+# ------------------------------------------------------------------------------- names
+def test_every_series_has_a_name_in_both_languages():
+    from sim.data import SERIES_UNITS
+    from sim.reporting.labels import SERIES_NAMES, series_name
+    assert set(SERIES_NAMES) == set(SERIES_UNITS)
+    assert series_name("china_dds_exports_unctad") == "China's DDS exports, UNCTAD"
+    assert series_name("china_dds_exports_unctad", "zh") == "中国数字可交付服务出口（UNCTAD）"
+    assert series_name("my_own_series") == "my_own_series"  # a user's series stays readable
+    names = [series_name(k) for k in SERIES_UNITS]
+    assert len(set(names)) == len(names)  # no two series share a name
+    with pytest.raises(ValueError, match="lang 'fr'"):
+        series_name("china_dds_exports_unctad", "fr")
+
+
+def test_every_lever_has_a_name():
+    from sim.reporting.labels import LEVER_NAMES
+    from sim.scenarios.levers import LEVERS
+    assert set(LEVER_NAMES) == set(LEVERS)

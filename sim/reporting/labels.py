@@ -89,7 +89,8 @@ THEIL_PARTS: dict[str, str] = {"theil_um": "M", "theil_us": "S", "theil_uc": "C"
 
 U_M (bias), U_S (unequal variation) and U_C (unequal covariation) split the
 mean squared error (Sterman 1984, "Appropriate summary statistics for
-evaluating the historical fit of system dynamics models").
+evaluating the historical fit of system dynamics models"); they are set as
+subscripts by :func:`sim.reporting.report_text.theil`.
 """
 
 
@@ -123,18 +124,3 @@ def lever_name(short: str, lang: Lang = "en") -> str:
     _check(lang)
     entry = LEVER_NAMES.get(short)
     return entry[lang] if entry else short
-
-
-def theil_html(key: str) -> str:
-    """``U<sub>M</sub>`` for ``theil_um`` (HTML, also read by Markdown renderers)."""
-    return f"U<sub>{THEIL_PARTS[key]}</sub>"
-
-
-def theil_mathtext(key: str) -> str:
-    """``$U_\\mathrm{M}$`` for ``theil_um`` (matplotlib mathtext)."""
-    return f"$U_\\mathrm{{{THEIL_PARTS[key]}}}$"
-
-
-def theil_plain(key: str) -> str:
-    """``U_M`` for ``theil_um`` (console and CSV text, where no markup renders)."""
-    return f"U_{THEIL_PARTS[key]}"
