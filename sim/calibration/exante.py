@@ -4,7 +4,8 @@ For each origin year ``k`` (Tashman 2000: refit at each origin, forecast
 h = 1..H, report every origin):
 
 - **Ex-ante** forecast: the free parameters are refitted to the targets' data
-  of ``window start .. k`` only; the model's inputs are read up to ``k`` (its
+  of ``window start .. k`` only (with ``prior_sd`` set, shrunk toward the model's
+  own values: two or three years of data cannot identify three parameters); the model's inputs are read up to ``k`` (its
   ``Last Observed Year`` is set to ``k``) and projected after ``k`` by the
   projection rule with rates estimated from data up to ``k``
   (:mod:`sim.calibration.projection`). No figure after ``k`` reaches the
@@ -141,6 +142,21 @@ def conditional_persistence(observed: ObservedData, spec: CalibrationSpec, serie
     return y[-1] / float(d.loc[origin]) * d.reindex(years).to_numpy(dtype=float)
 
 
+def shrinkage(model, spec: CalibrationSpec, space: ParameterSpace
+              ) -> tuple[np.ndarray, float] | None:
+    """The prior ``(u0, w)`` of :attr:`Objective.prior` for fits from an origin, or None.
+
+    ``u0``: the model's own values of the free parameters in unit coordinates
+    (clipped into the bounds); ``w = error_scale / prior_sd``.
+    """
+    oos = spec.out_of_sample
+    if oos.prior_sd is None:
+        return None
+    own = np.array([model.constants[model.py_name(n)] for n in space.names], dtype=float)
+    u0 = np.clip(space.to_unit(own), 0.0, 1.0)
+    return np.where(np.isfinite(u0), u0, 0.5), oos.error_scale / oos.prior_sd
+
+
 def forecast_from(model, spec: CalibrationSpec, observed: ObservedData, origin: int,
                   starts: np.ndarray, n_polish: int, rng: np.random.Generator,
                   constants: dict | None = None) -> OriginForecast:
@@ -165,13 +181,15 @@ def forecast_from(model, spec: CalibrationSpec, observed: ObservedData, origin: 
     fixed.update(overrides(spec.projection, rates, origin))
     obs = build_observations(spec, observed, last_year=origin, min_points=oos.min_fit_years)
     obj = Objective(model, spec, obs, space, fixed=fixed)
+    obj.prior = shrinkage(model, spec, space)
     res = run_fit(obj, starts, n_polish)
-    s2 = sigma2(res.payoff, obs.m, space.k) if obs.m > space.k else res.payoff
+    data_payoff = float(np.sum(res.residuals[:obs.m] ** 2))
+    s2 = sigma2(data_payoff, obs.m, space.k) if obs.m > space.k else data_payoff
     e_fit = obj.errors(obj.predict(res.u[None, :]))[0]
     errors = {s: bands.error_model(e_fit[obs.select(s)]) for s in obs.series}
 
     n = oos.band_members
-    u = bands.sample_parameters(res.u, res.jacobian, s2, n, rng)
+    u = bands.sample_parameters(res.u, res.jacobian[:obs.m], s2, n, rng)
     tables = bands.growth_tables(rates, origin, horizon, n, rng)
     band_run = obj.simulate(space.to_theta(u), final_time=last, extra=tables)
     point = obj.simulate(res.theta[None, :], final_time=last)
@@ -201,7 +219,7 @@ def forecast_from(model, spec: CalibrationSpec, observed: ObservedData, origin: 
         out[t.series] = SeriesForecast(series=t.series, years=years,
                                        observed=fut.to_numpy(dtype=float), exante=exante,
                                        conditional=conditional, low=lo, median=med, high=hi)
-    return OriginForecast(origin=origin, theta=res.theta, payoff=res.payoff, rates=rates,
+    return OriginForecast(origin=origin, theta=res.theta, payoff=data_payoff, rates=rates,
                           errors=errors, series=out)
 
 

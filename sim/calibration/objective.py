@@ -173,6 +173,13 @@ class Objective:
         Constants set in every simulation (e.g. the projection of the inputs
         from a forecast origin), as ``Model.simulate`` takes them.
 
+    Attributes
+    ----------
+    prior : (ndarray (k,), float) or None
+        Shrinkage of the fits from short samples: ``(u0, w)`` appends the rows
+        ``w (u - u0)`` to :meth:`residual_vector` and :meth:`jacobian`, a
+        Gaussian prior in unit coordinates (MAP estimate). None: the data alone.
+
     Notes
     -----
     Every method taking ``U`` accepts an (N, k) array of unit coordinates and
@@ -186,6 +193,7 @@ class Objective:
         self.obs = observations
         self.space = space
         self.fixed = dict(fixed or {})
+        self.prior: tuple[np.ndarray, float] | None = None
         self.n_runs = 0
         self.n_members = 0
 
@@ -246,11 +254,19 @@ class Objective:
         return self.errors(pred, values) * np.sqrt(self.obs.weights[self.obs.target])
 
     def residual_vector(self, u: np.ndarray) -> np.ndarray:
-        """Weighted residuals (m,) of one parameter set in unit coordinates."""
-        return self.residuals(self.predict(np.asarray(u)[None, :]))[0]
+        """Weighted residuals (m,) of one parameter set in unit coordinates.
+
+        With a :attr:`prior` (shrinkage), ``k`` prior rows follow the ``m`` data rows.
+        """
+        r = self.residuals(self.predict(np.asarray(u)[None, :]))[0]
+        if self.prior is None:
+            return r
+        u0, w = self.prior
+        return np.concatenate([r, w * (np.asarray(u, dtype=float) - u0)])
 
     def payoff_parts(self, r: np.ndarray) -> dict[str, float]:
         """Each target's share of the payoff (sum of its squared residuals)."""
+        r = r[:self.obs.m]
         return {s: float(np.sum(r[self.obs.target == i] ** 2))
                 for i, s in enumerate(self.obs.series)}
 
@@ -307,4 +323,9 @@ class Objective:
         rp = res[n:n + n * k].reshape(n, k, -1)
         rm = res[n + n * k:].reshape(n, k, -1)
         J = np.transpose((rp - rm) / h[:, :, None], (0, 2, 1))
+        if self.prior is not None:
+            u0, w = self.prior
+            k = U.shape[1]
+            r0 = np.concatenate([r0, w * (U - u0)], axis=1)
+            J = np.concatenate([J, np.broadcast_to(w * np.eye(k), (n, k, k))], axis=1)
         return r0, J

@@ -220,6 +220,12 @@ class OutOfSample(_Strict):
         Target series -> the projected input series it is a share of: the
         persistence benchmark carries the last observed ratio of the two forward
         (China's world share times world demand, for exports).
+    prior_sd, error_scale : float
+        Shrinkage of the fits from an origin (None: none): a Gaussian prior on
+        each free parameter, centred on the model's own value, with standard
+        deviation ``prior_sd`` in unit coordinates (1 = the bounds' range, in log
+        for log-scaled parameters), weighed against an observation error of
+        ``error_scale`` (log). The estimate is the posterior mode (MAP).
     """
 
     origins: Annotated[list[int], Field(min_length=1)] = [2016, 2017, 2018, 2019, 2020, 2021]
@@ -228,6 +234,8 @@ class OutOfSample(_Strict):
     band_members: Annotated[int, Field(ge=20, le=20000)] = 400
     band_level: Annotated[float, Field(gt=0, lt=1)] = 0.9
     drivers: dict[str, str] = {}
+    prior_sd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    error_scale: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.05
 
     @field_validator("drivers")
     @classmethod
