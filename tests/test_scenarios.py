@@ -703,21 +703,21 @@ def test_shipped_scenarios_load_and_cite_their_seed():
 def _seed_folder(root: Path, tamper: bool = False) -> Path:
     """Seed documents made of the shipped scenarios' own quotes (the real seeds, which hold
     figures after 2022, stay outside the repository; a reviewer checks them with
-    ``python -m sim.scenarios.quotes ../shared/seeds``)."""
+    ``python -m sim.scenarios.quotes ../shared/seeds``). ``tamper``: a character is
+    inserted in the middle of every quote."""
     seeds = root / "seeds"
     seeds.mkdir(parents=True)
     texts: dict[str, str] = {}
     for path in SHIPPED:
         for s in load_scenarios(path):
             for c in re.findall(r"shared/seeds/(00\d_[0-9a-f]+\.txt)", s.description):
-                quotes = re.findall(r'"([^"]*[\u4e00-\u9fff][^"]*)"', s.description)
-                texts[c] = texts.get(c, "前言。\n") + "\n".join(
-                    " ".join(q.split("……")) + "。其他内容。" for q in quotes)
+                for q in re.findall(r'"([^"]*[\u4e00-\u9fff][^"]*)"', s.description):
+                    for part in q.split("……"):
+                        if tamper:
+                            part = part[:len(part) // 2] + "改" + part[len(part) // 2:]
+                        texts[c] = texts.get(c, "前言。\n") + part + "。其他内容。\n"
     assert texts
-    for i, (name, text) in enumerate(sorted(texts.items())):
-        if tamper and i == 0:  # two characters cut from the middle of every line
-            text = "\n".join(ln[:len(ln) // 2] + ln[len(ln) // 2 + 2:]
-                             for ln in text.split("\n"))
+    for name, text in texts.items():
         (seeds / name).write_text(text, encoding="utf-8")
     return seeds
 
