@@ -711,6 +711,7 @@ def _seed_folder(root: Path, tamper: bool = False) -> Path:
     for path in SHIPPED:
         for s in load_scenarios(path):
             for c in re.findall(r"shared/seeds/(00\d_[0-9a-f]+\.txt)", s.description):
+                texts.setdefault(c, "前言。\n")
                 for q in re.findall(r'"([^"]*[\u4e00-\u9fff][^"]*)"', s.description):
                     for part in q.split("……"):
                         if tamper:
