@@ -540,9 +540,10 @@ def load_spec(path: str | Path) -> CalibrationSpec:
     """
     raw = read_spec_bytes(path)
     where = display_path(path)
+    from sim.scenarios.parse import SafeNumbersLoader  # numbers as YAML 1.2 reads them
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        data = yaml.load(raw.decode("utf-8"), Loader=SafeNumbersLoader)  # noqa: S506 (safe)
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         raise SpecError(f"{where}: not valid UTF-8 YAML: {exc}") from None
     return parse_spec(data, where)
 
