@@ -99,7 +99,7 @@ def fit_chart(panels: list[dict]) -> Figure:
     for ax, p in zip(axes, panels, strict=True):
         if p.get("band") is not None:
             ax.fill_between(p["times"], p["band"][0], p["band"][1], color=BAND, alpha=0.6,
-                            lw=0, label="95% band (bootstrap parameter sets)")
+                            lw=0, label="90% band (bootstrap parameter sets)")
         ax.plot(p["times"], p["simulated"], color=MODEL, lw=2, label="model, calibrated")
         if p.get("trend") is not None:
             ax.plot(p["years"], p["trend"], color=TREND, lw=1, ls="--",
@@ -120,7 +120,7 @@ def projection_chart(panels: list[dict], last_observed: float) -> Figure:
     for ax, p in zip(axes, panels, strict=True):
         if p.get("band") is not None:
             ax.fill_between(p["times"], p["band"][0], p["band"][1], color=BAND, alpha=0.6,
-                            lw=0, label="95% band (bootstrap parameter sets)")
+                            lw=0, label="90% band (parameters, inputs, model error)")
             ax.plot(p["times"], p["median"], color=MODEL, lw=1, ls=":",
                     label="band median")
         ax.plot(p["times"], p["simulated"], color=MODEL, lw=2, label="model, calibrated")
@@ -145,7 +145,7 @@ def cross_check_chart(title: str, years, observed, sim_times, simulated, unit: s
     ax = fig.add_subplot()
     if band is not None:
         ax.fill_between(sim_times, band[0], band[1], color=BAND, alpha=0.6, lw=0,
-                        label="95% band (bootstrap parameter sets)")
+                        label="90% band (parameters, inputs, model error)")
     ax.plot(sim_times, simulated, color=MODEL, lw=2, label="model exports + imports")
     if other is not None:
         ax.plot(other[0], other[1], color=TREND, marker="s", ms=3, lw=1,
