@@ -23,7 +23,8 @@ from .schema import ConstantLever, FromCalibration, RampLever, Scenario, StepLev
 
 def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | None = None, *,
             members: int | None = None,
-            memory_limit: int = DEFAULT_MEMORY_LIMIT) -> ResolvedScenario:
+            memory_limit: int = DEFAULT_MEMORY_LIMIT,
+            allow_out_of_range: bool = False) -> ResolvedScenario:
     """Check a scenario against a model and make its parameters concrete.
 
     Parameters
@@ -38,6 +39,9 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
         Override the scenario's ensemble size (``sim run --members``).
     memory_limit : int
         Refuse ensembles whose output would exceed this [bytes].
+    allow_out_of_range : bool
+        Run a set value outside its constant's declared range (a note says so)
+        instead of refusing it, as ``sim simulate --allow-out-of-range``.
 
     Returns
     -------
@@ -136,12 +140,17 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
             return base_values[vensim]
         return float(model.constants[model.py_name(vensim)])
 
+    def out_of_range(msg: str | None) -> None:
+        if msg and not allow_out_of_range:
+            raise ScenarioError(msg)
+        if msg:
+            notes.append(f"{msg.split(' (')[0]}; run as asked (--allow-out-of-range)")
+
     # --- parameters
     for name, value in scenario.parameters.items():
         vensim = need_constant(name, "parameters", name)
         msg = _limit_error(where("parameters", name), vensim, value, namer.info(vensim).limits)
-        if msg:
-            raise ScenarioError(msg)
+        out_of_range(msg)
         params[vensim] = float(value)
 
     # --- levers
@@ -155,8 +164,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
             for what, v, nm in (("value", setting.value, value_name),
                                 ("start", setting.start, start_name)):
                 msg = _limit_error(where("levers", short, what), nm, v, namer.info(nm).limits)
-                if msg:
-                    raise ScenarioError(msg)
+                out_of_range(msg)
             params[value_name] = float(setting.value)
             params[start_name] = float(setting.start)
             continue
@@ -182,8 +190,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
             series = Table(dict(sorted(setting.table.items())))
         for form, key, v in checks:
             msg = _limit_error(where("levers", short, form, key), value_name, v, limits)
-            if msg:
-                raise ScenarioError(msg)
+            out_of_range(msg)
         params[value_name] = series
         # the time series alone decides when the lever acts: switch the model's own start on
         params[start_name] = t0

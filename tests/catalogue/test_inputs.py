@@ -149,6 +149,23 @@ def test_set_and_scenarios_refuse_the_same_value_in_the_same_words(capsys, tmp_p
                                f"parameters['Barrier Adjustment Time']: {sentence}")
 
 
+def test_sim_run_allows_out_of_range_only_when_asked(capsys, tmp_path):
+    """``sim run`` refuses a scenario value outside its range, as ``--set`` does, and runs it
+    with ``--allow-out-of-range`` and a warning naming the value and the range."""
+    sentence = "40 is outside the model's range [0.25, 20] for 'Barrier Adjustment Time'"
+    path = write(tmp_path, "s.yaml", f"{SCENARIO}base: model\nparameters:\n"
+                                      "  Barrier Adjustment Time: 40\n")
+    argv = ["run", path, "--model", LEVERS_FIXTURE, "--no-calibration", "--method", "euler",
+            "--no-progress", "--no-charts"]
+    code, _, err = cli(capsys, *argv, "--out", tmp_path / "refused")
+    assert code == 1 and f"FAILED: {path}, line 5, scenario 's', field " \
+        f"parameters['Barrier Adjustment Time']: {sentence}" in err
+    code, _, err = cli(capsys, *argv, "--out", tmp_path / "allowed", "--allow-out-of-range")
+    assert code == 0
+    assert f"{sentence}; run as asked (--allow-out-of-range)" in err
+    assert (tmp_path / "allowed" / "s" / "summary.csv").is_file()
+
+
 # ----------------------------------------------------------------- model files
 NOT_TEXT = [
     pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a text file (byte 8 is NUL); "
