@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import SimError
+from .results import NON_FINITE, SOLVER
 from .scenarios import (DEFAULT_MEMORY_LIMIT, SUMMARY_OUTPUTS, Calibrated, ResolvedScenario,
                         Scenario, ScenarioError, resolve)
 
@@ -206,7 +207,8 @@ def base_run_of(scenario: Scenario) -> Scenario:
 
 
 def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
-                 scipy_method: str = "RK45") -> ScenarioRun:
+                 scipy_method: str = "RK45", *, max_steps: int | None = None,
+                 time_limit: float | None = None) -> ScenarioRun:
     """Run a resolved scenario: one vectorised simulation over all members.
 
     Parameters
@@ -216,6 +218,8 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
     method : {"scipy", "euler", "rk4"}
     scipy_method : str
         The SciPy solver when ``method == "scipy"`` (see :meth:`sim.Model.simulate`).
+    max_steps, time_limit : optional
+        Bounds of the SciPy run [steps], [s] (default: :meth:`sim.Model.simulate`'s).
 
     Returns
     -------
@@ -228,12 +232,14 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
     """
     sc = resolved.scenario
     kw = {"scipy_method": scipy_method} if method == "scipy" else {}
+    kw |= {k: v for k, v in (("max_steps", max_steps), ("time_limit", time_limit))
+           if v is not None}
     res = model.simulate(method=method, **kw, **resolved.simulate_kwargs())
     where = f"{sc.source}, scenario '{sc.name}'"
     solver = [f for f in res.failures if f.member < 0]
     if solver:
         raise ScenarioError(f"{where}: numerical failure at t = {solver[0].time:g}: "
-                            f"{solver[0].variable}; try --method euler or rk4, or check the "
+                            f"solver: {solver[0].reason}; try --method euler or rk4, or check the "
                             "parameter ranges")
     bad = sorted({f.member for f in res.failures})
     first = {}
@@ -241,8 +247,9 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
         first.setdefault(f.member, f)
     if bad and len(bad) >= res.n_members:
         f = min(res.failures, key=lambda x: x.time)
-        what = (f"the {f.variable}" if f.variable.startswith("solver:") else
-                f"'{f.variable}' became non-finite")
+        what = (f"the solver: {f.reason}" if f.variable == SOLVER else
+                f"'{f.variable}' became non-finite" if f.reason == NON_FINITE else
+                f"'{f.variable}': {f.reason}")
         raise ScenarioError(f"{where}: numerical failure at t = {f.time:g}: {what}" +
                             (" (every member failed)" if res.n_members > 1 else ""))
     warnings = list(resolved.notes)
@@ -291,7 +298,8 @@ def plan_batch(items: Sequence[Scenario | RunFailure]
 def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibrated | None, *,
               method: str = "scipy", scipy_method: str = "RK45", members: int | None = None,
               memory_limit: int = DEFAULT_MEMORY_LIMIT,
-              progress: Callable[[str], None] | None = None) -> BatchResult:
+              progress: Callable[[str], None] | None = None,
+              max_steps: int | None = None, time_limit: float | None = None) -> BatchResult:
     """Run scenarios one after another (each one vectorised call).
 
     Parameters
@@ -310,6 +318,8 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
         [bytes], see :func:`sim.scenarios.resolve`.
     progress : callable, optional
         Called with the scenario name after each run (e.g. to advance a bar).
+    max_steps, time_limit : optional
+        Bounds of each scenario's SciPy run (see :func:`run_scenario`).
 
     Returns
     -------
@@ -320,7 +330,8 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
     for sc in todo:
         try:
             resolved = resolve(sc, model, calibrated, members=members, memory_limit=memory_limit)
-            run = run_scenario(resolved, model, method, scipy_method)
+            run = run_scenario(resolved, model, method, scipy_method, max_steps=max_steps,
+                               time_limit=time_limit)
         except (SimError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             reason = str(exc)
             if not isinstance(exc, SimError):

@@ -6,11 +6,19 @@ auxiliaries have been evaluated at the k-th save time, so recorded values are
 Vensim's (auxiliaries computed from the stocks at that time); a SciPy run may
 instead hand all saved states to ``sample_many`` at the end. ``full=False``
 lets the evaluator skip auxiliaries that no stock's rate needs.
+
+Every SciPy run is bounded (:class:`Limits`): a number of solver steps and a
+wall-clock time, and a step size collapsing to nothing ends it; it then
+returns an :class:`Outcome` saying why instead of running on.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import signal
+import threading
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -125,8 +133,131 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
 
 SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA", "DOPRI5")
 _SOLVERS = {"RK45": RK45, "RK23": RK23, "DOP853": DOP853, "Radau": Radau, "BDF": BDF, "LSODA": LSODA}
-#: step budget of one DOPRI5 call (between two saved times); SciPy's default is 500
-DOPRI5_MAX_STEPS = 100_000
+
+#: default step budget of one SciPy run (one ``simulate()`` call: a single run or a whole
+#: ensemble, all segments); the project's model takes ~60 steps with RK45
+DEFAULT_MAX_STEPS = 100_000
+#: default wall-clock budget of one SciPy run [s]
+DEFAULT_TIME_LIMIT = 60.0
+#: a step that does not advance the time, or this many in a row shorter than this fraction
+#: of the horizon (not ending a segment), are a step size collapsed to nothing; stiff
+#: solvers starting a stiff run take up to ~100 such steps before they grow (measured)
+COLLAPSE_FRACTION = 1e-12
+COLLAPSE_STEPS = 1000
+
+#: ``Outcome.kind`` -> ``Failure.reason`` ({} the detail)
+REASONS = {"collapse": "step size collapsed: {}", "max_steps": "step limit reached: {}",
+           "time_limit": "time limit reached: {}", "error": "raised {}", "failed": "failed: {}"}
+#: what a solver may raise on a non-finite state or derivative (BDF/Radau: ValueError from LU)
+_SOLVER_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of one SciPy run (a single run or a whole ensemble).
+
+    Attributes
+    ----------
+    max_steps : int
+        Solver steps over the whole horizon, all segments together (DOPRI5
+        counts its accepted steps; each of its calls also stops after this many
+        attempts).
+    time_limit : float
+        Wall-clock time [s]; ``math.inf`` for none.
+    """
+
+    max_steps: int = DEFAULT_MAX_STEPS
+    time_limit: float = DEFAULT_TIME_LIMIT
+
+    def __post_init__(self) -> None:
+        m = self.max_steps
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ParameterError(f"max_steps must be a whole number >= 1, got {m!r}")
+        t = self.time_limit
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) \
+                or not t > 0:
+            raise ParameterError(f"time_limit must be a positive number of seconds, got {t!r}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a SciPy run ended.
+
+    Attributes
+    ----------
+    ok : bool
+        The run reached the final time.
+    kind : {"ok", "collapse", "max_steps", "time_limit", "error", "failed"}
+        Why it stopped: ``collapse`` a step size collapsing to nothing (the
+        solver's own check or :data:`COLLAPSE_FRACTION` of the horizon),
+        ``max_steps``/``time_limit`` a bound of :class:`Limits`, ``error`` an
+        exception of the solver (e.g. BDF's LU of a non-finite Jacobian),
+        ``failed`` any other failure the solver reports.
+    reason : str
+        ``REASONS[kind]`` with the detail, e.g. ``"step limit reached: 100000
+        steps (max_steps)"``; "ok" when ``ok``.
+    time : float
+        Time reached [model time unit].
+    state : ndarray or None
+        The (flat) state there.
+    """
+
+    ok: bool
+    kind: str
+    reason: str
+    time: float
+    state: np.ndarray | None = None
+
+
+class _Budget:
+    """Steps taken and the deadline of one run, shared by all its segments."""
+
+    def __init__(self, limits: Limits, horizon: float) -> None:
+        self.limits = limits
+        self.steps = 0
+        self.deadline = time.monotonic() + limits.time_limit
+        self.h_min = COLLAPSE_FRACTION * horizon
+
+    def left(self) -> int:
+        return max(self.limits.max_steps - self.steps, 0)
+
+    def exhausted(self) -> tuple[str, str] | None:
+        """(kind, detail) when a bound is reached, else None."""
+        if self.steps >= self.limits.max_steps:
+            return "max_steps", f"{self.limits.max_steps} steps (max_steps)"
+        if time.monotonic() > self.deadline:
+            return "time_limit", f"{self.limits.time_limit:g} s (time_limit)"
+        return None
+
+
+class _Interrupt:
+    """Note SIGINT instead of raising it while SciPy's compiled DOPRI5 runs; raise it after.
+
+    A ``KeyboardInterrupt`` raised inside DOPRI5's Python callbacks is held by
+    SciPy until the compiled call returns (up to ``nsteps`` steps later); noted
+    here, it makes the step callback stop the call at once. Only in the main
+    thread (the only one signals reach) and over Python's default handler.
+    """
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.previous = None
+
+    def _note(self, signum, frame) -> None:
+        self.hit = True
+
+    def __enter__(self) -> "_Interrupt":
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.hit and exc_type is None:
+            raise KeyboardInterrupt
+        return False
 
 
 def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
@@ -134,7 +265,8 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
                     shape: tuple | None = None, tol: float = 0.0,
                     blame: Callable | None = None,
                     segment_rates: Callable | None = None,
-                    sample_many: Callable | None = None) -> tuple[bool, str, float]:
+                    sample_many: Callable | None = None,
+                    limits: Limits | None = None) -> Outcome:
     """Integrate with SciPy's ``solve_ivp`` solvers, segment by segment between the switch times.
 
     Each segment runs one of the solver classes ``solve_ivp`` dispatches to
@@ -153,10 +285,11 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     exact saved time. The step size reached at the end of a segment is the
     first step of the next, instead of a restart from a tiny one.
 
-    When the solver fails in an ensemble, ``blame(t, y)`` may name members to
-    freeze (their derivative is set to zero from then on); integration then
-    resumes from where it stopped, so one diverging member does not sink
-    the others.
+    When the solver fails in an ensemble, ``blame(t, y, reason)`` may name
+    members to freeze (their derivative is set to zero from then on);
+    integration then resumes from where it stopped, so one diverging member
+    does not sink the others. A bound of ``limits`` (default
+    :class:`Limits()`) reached is not any member's fault: it ends the run.
 
     ``segment_rates(lo, hi)``, when given, returns the clipped right-hand side
     ``f(t, y)`` of one segment directly (1-D states), in place of a clip
@@ -170,7 +303,7 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
 
     Returns
     -------
-    (success, message, t_fail)
+    Outcome
     """
     if method not in SCIPY_METHODS:
         raise ParameterError(f"scipy_method '{method}' is not one of {', '.join(SCIPY_METHODS)}")
@@ -186,6 +319,7 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     raw = bool(segment_rates is not None and shape and len(shape) == 1)
     starter = _Starter(solver_class, rtol, atol, raw)
     save_at = save.tolist()
+    budget = _Budget(limits or Limits(), grid.tf - grid.t0)
 
     def shaped(yy):
         return yy.reshape(shape) if shape else yy.tolist()
@@ -214,20 +348,22 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         start, ystart = a, y
         while True:
             first = min(h_last, b - start) if h_last else None
-            ok, message, t_end, y_end, h = run_segment(starter, fun, start, ystart, b, rtol,
-                                                       atol, first, save, pending, rates, sample,
-                                                       shaped, collected, raw)
+            kind, detail, t_end, y_end, h = run_segment(starter, fun, start, ystart, b, rtol,
+                                                        atol, first, save, pending, rates, sample,
+                                                        shaped, collected, raw, budget)
             h_last = h or h_last
-            if ok:
+            if kind == "ok":
                 y = y_end
                 break
-            culprits = blame(t_end, y_end) if blame is not None else []
+            reason = REASONS[kind].format(detail)
+            culprits = (blame(t_end, y_end, reason)
+                        if blame is not None and kind not in ("max_steps", "time_limit") else [])
             if not len(culprits):
                 _record(collected, sample_many)
-                return False, message, t_end
+                return Outcome(False, kind, reason, t_end, y_end)
             start, ystart = t_end, y_end.copy()
     _record(collected, sample_many)
-    return True, "ok", grid.tf
+    return Outcome(True, "ok", "ok", grid.tf, y)
 
 
 def _record(collected: list | None, sample_many: Callable | None) -> None:
@@ -316,7 +452,7 @@ REUSE_SOLVERS = True
 def _segment(starter: _Starter, fun, start: float, ystart: np.ndarray, end: float, rtol: float,
              atol: float, first_step: float | None, save: np.ndarray, pending: list[int],
              rates: Callable, sample: Callable, shaped: Callable, collected: list | None = None,
-             raw: bool = False):
+             raw: bool = False, budget: _Budget | None = None):
     """Step one solver (from ``starter``) from ``start`` to ``end``, sampling the save times
     ``pending`` on the way.
 
@@ -325,11 +461,22 @@ def _segment(starter: _Starter, fun, start: float, ystart: np.ndarray, end: floa
     arrays, so the solver calls it directly instead of through SciPy's
     conversion and counting wrapper (``solver.nfev`` then stays at 1).
 
+    Before each step the ``budget`` is checked, and the step size: SciPy's RK
+    classes loop forever inside one step on a NaN step size (their first
+    step, guessed from a NaN derivative). ``COLLAPSE_STEPS`` steps in a row
+    shorter than ``budget.h_min``, or one that does not move the time (LSODA
+    on an infinite derivative), short of ``end``, are a collapsed step size.
+
     Returns
     -------
-    (reached end, solver message, time reached, state there, step size to carry on with)
+    (kind, detail, time reached, state there, step size to carry on with)
+        ``kind`` is "ok" (``end`` reached) or a failure of :class:`Outcome`.
     """
-    solver = starter(fun, start, ystart, end, first_step)
+    budget = budget or _Budget(Limits(), end - start)
+    try:
+        solver = starter(fun, start, ystart, end, first_step)
+    except _SOLVER_ERRORS as exc:
+        return "error", f"{type(exc).__name__}: {exc}", start, np.asarray(ystart, float), None
     h_prev = h_cur = 0.0
     record = _recorder(collected, rates, sample, shaped)
 
@@ -353,19 +500,66 @@ def _segment(starter: _Starter, fun, start: float, ystart: np.ndarray, end: floa
             record(k, tk, ys)
         return float(save[pending[0]]) if pending else inf
 
+    t_before, y_before = start, ystart  # the state before the last step (solvers replace y)
+    tiny = 0  # consecutive steps shorter than budget.h_min
+
+    def stopped(kind: str, detail: str):
+        """Where the run stopped: the start of the last step if it made the state non-finite."""
+        t, y = float(solver.t), np.asarray(solver.y, dtype=float)
+        if not np.isfinite(y).all() and np.isfinite(y_before).all():
+            t, y = float(t_before), np.asarray(y_before, dtype=float)
+        return kind, detail, t, y, (h_prev if h_cur < h_prev else h_cur) or None
+
     following = flush(start, False)
     message = None
-    while solver.status == "running":
-        message = solver.step()
-        if solver.status == "failed":
-            break
-        h_prev, h_cur = h_cur, solver.t - solver.t_old
-        if solver.t >= following or solver.status == "finished":
-            following = flush(solver.t, solver.status == "finished")
+    quiet = isinstance(solver, LSODA)  # it warns of a failure its status reports too
+    with warnings.catch_warnings() if quiet else contextlib.nullcontext():
+        if quiet:
+            warnings.simplefilter("ignore")
+        while solver.status == "running":
+            over = budget.exhausted()
+            if over is not None:
+                return stopped(*over)
+            h_abs = getattr(solver, "h_abs", 1.0)
+            if not h_abs > 0:  # NaN or 0: no step can be taken (an RK step would never end)
+                return stopped("collapse", f"step size {h_abs!r} at time {solver.t!r}")
+            t_before, y_before = solver.t, solver.y
+            try:
+                message = solver.step()
+            except _SOLVER_ERRORS as exc:
+                return stopped("error", f"{type(exc).__name__}: {exc}")
+            budget.steps += 1
+            if solver.status == "failed":
+                break
+            h_prev, h_cur = h_cur, solver.t - solver.t_old
+            if h_cur <= budget.h_min and solver.status != "finished":
+                tiny += 1
+                if h_cur <= 0 or tiny >= COLLAPSE_STEPS:
+                    return stopped("collapse", f"{tiny} steps of at most {budget.h_min:.3g} "
+                                               f"({COLLAPSE_FRACTION:g} of the horizon) up to "
+                                               f"time {float(solver.t):.12g}")
+            else:
+                tiny = 0
+            if solver.t >= following or solver.status == "finished":
+                following = flush(solver.t, solver.status == "finished")
     # the last step is often cut short by the segment's end: carry the one before it
     h = h_prev if h_cur < h_prev else h_cur
-    ok = solver.status == "finished"
-    return ok, str(message), float(solver.t), np.asarray(solver.y, dtype=float), h
+    if solver.status == "finished":
+        return "ok", "ok", float(solver.t), np.asarray(solver.y, dtype=float), h
+    return stopped(*_failure_kind(solver, message))
+
+
+def _failure_kind(solver, message) -> tuple[str, str]:
+    """(kind, detail) of a solver whose status is "failed"."""
+    text = str(message)
+    lsoda = getattr(solver, "_lsoda_solver", None)
+    if lsoda is not None:  # 'Unexpected istate in LSODA.': say which
+        integ = lsoda._integrator
+        text = getattr(integ, "messages", {}).get(getattr(integ, "istate", None), text)
+    low = text.lower()
+    if "step size" in low and ("small" in low or "spacing" in low):
+        return "collapse", text
+    return "failed", text
 
 
 def euler_dynamic(rates: Callable, y0, t0: float, controls: Callable, sample: Callable,
@@ -417,7 +611,8 @@ _DOPRI5_CODES = {-1: "input is not consistent", -2: "larger nsteps is needed",
 def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
                     rtol: float, atol: float, first_step: float | None, save: np.ndarray,
                     pending: list[int], rates: Callable, sample: Callable, shaped: Callable,
-                    collected: list | None = None, raw: bool = False):
+                    collected: list | None = None, raw: bool = False,
+                    budget: _Budget | None = None):
     """:func:`_segment` with SciPy's Fortran DOPRI5 (``scipy.integrate.ode("dopri5")``).
 
     The Dormand-Prince 5(4) pair of RK45, stepped in compiled code (Hairer and
@@ -427,13 +622,29 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
     starts with the last full step of the one before (``first_step`` for the
     first), as one uninterrupted run would: DOPRI5's own first-step guess
     fails near a state of 0 with a small ``atol``.
+
+    The ``budget`` is kept by the step callback, which stops the compiled
+    call when a bound is reached (or on SIGINT, see :class:`_Interrupt`).
+    Returns as :func:`_segment`.
     """
+    budget = budget or _Budget(Limits(), end - start)
     accepted: list[float] = []
+    over: list = []  # the bound that stopped the call
+    clock, deadline, max_steps = time.monotonic, budget.deadline, budget.limits.max_steps
+
+    def solout(t, y) -> int:
+        accepted.append(t)  # accepted[0] is the start of the call
+        if interrupt.hit:
+            return -1
+        if budget.steps + len(accepted) - 1 >= max_steps or clock() > deadline:
+            over.append(True)
+            return -1
+        return 0
 
     def configure(first: float) -> None:  # the public way to set the first step: a new integrator
-        solver.set_integrator("dopri5", rtol=rtol, atol=atol, nsteps=DOPRI5_MAX_STEPS,
+        solver.set_integrator("dopri5", rtol=rtol, atol=atol, nsteps=max_steps,
                               first_step=first)
-        solver.set_solout(lambda t, y: accepted.append(t))
+        solver.set_solout(solout)
 
     solver = ode(fun)
     configure(0.0)
@@ -450,11 +661,14 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
         while pending:  # (all of this segment's saved times)
             k = pending.pop(0)
             record(k, float(save[k]), y)
-        return True, "ok", end, y, None
+        return "ok", "ok", end, y, None
     ys = y
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _Interrupt() as interrupt:
         warnings.simplefilter("ignore")  # a failure is reported through the return code below
         while solver.t < end:
+            bound = budget.exhausted()
+            if bound is not None:
+                return (*bound, float(solver.t), ys, h)
             k = pending[0] if pending and float(save[pending[0]]) <= end else None
             tk = end if k is None else float(save[k])
             if work is not None:
@@ -463,10 +677,19 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
                 configure(min(h, tk - solver.t))
             accepted.clear()
             ys = np.array(solver.integrate(tk), dtype=float)
+            budget.steps += max(len(accepted) - 1, 0)
+            if interrupt.hit:
+                break  # raised on leaving the context
+            if over:
+                bound = budget.exhausted() or ("max_steps", f"{max_steps} steps (max_steps)")
+                return (*bound, float(solver.t), ys, h)
             if not solver.successful():
                 code = solver.get_return_code()
-                return (False, f"DOPRI5 failed: {_DOPRI5_CODES.get(code, f'code {code}')}",
-                        float(solver.t), ys, h)
+                if code == -2:  # more attempted steps in this call than the whole budget
+                    return "max_steps", f"{max_steps} steps (max_steps)", float(solver.t), ys, h
+                kind = "collapse" if code == -3 else "failed"
+                detail = _DOPRI5_CODES.get(code, f"code {code}")
+                return kind, f"DOPRI5: {detail}", float(solver.t), ys, h
             steps = np.diff(accepted)  # accepted[0] is the start of the call
             if steps.size:  # the last step is cut short by the target: carry the one before
                 h = float(steps[-2] if steps.size > 1 and steps[-1] < steps[-2] else steps[-1])
@@ -476,4 +699,4 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
     while pending:  # a saved time a rounding error past the segment's end: the state there
         k = pending.pop(0)
         record(k, float(save[k]), ys)
-    return True, "ok", end, ys, h
+    return "ok", "ok", end, ys, h

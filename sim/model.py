@@ -15,8 +15,9 @@ from .compiler import Compiler
 from .program import Program
 from .errors import ModelError, ParameterError
 from .inputs import Ramp, Step, Table
-from .integrators import SCIPY_METHODS, TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise
-from .results import Failure, SimulationResult
+from .integrators import (DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS, Limits, Outcome,
+                          TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise)
+from .results import NON_FINITE, SOLVER, Failure, SimulationResult
 from .runtime import _FALLBACK, Evaluator, _as_numpy
 from .translate import CONTROL_NAMES, file_hash, read_abstract
 
@@ -242,7 +243,9 @@ class Model:
                  scipy_method: str = "RK45", rtol: float = 1e-6, atol: float = 1e-6,
                  initial_time: float | None = None, final_time: float | None = None,
                  time_step: float | None = None, saveper: float | None = None,
-                 outputs: list[str] | None = None, kernel: str = "auto") -> SimulationResult:
+                 outputs: list[str] | None = None, kernel: str = "auto",
+                 max_steps: int = DEFAULT_MAX_STEPS,
+                 time_limit: float = DEFAULT_TIME_LIMIT) -> SimulationResult:
         """Simulate the model once, or an ensemble of N members at once.
 
         Parameters
@@ -270,6 +273,15 @@ class Model:
             closures the tape was traced from (numpy arrays for ensembles).
             Both give the same numbers (tested). "auto" (default) takes "jit"
             up to ``JIT_MAX_MEMBERS`` members, where it is faster, else "python".
+        max_steps : int
+            ``scipy``: most solver steps of the run (the whole ensemble, all
+            segments together); default 100,000.
+        time_limit : float
+            ``scipy``: most wall-clock time of the run [s] (``math.inf``: none);
+            default 60. A bound reached, or a step size collapsing to nothing,
+            ends the run as a :class:`~sim.results.Failure` (``variable``
+            ``'solver'``, or the variable that went non-finite; ``reason`` says
+            which) instead of running on; saved times not reached stay NaN.
 
         Returns
         -------
@@ -284,6 +296,7 @@ class Model:
             raise ParameterError(f"scipy_method '{scipy_method}' is not one of {', '.join(SCIPY_METHODS)}")
         if kernel not in KERNELS:
             raise ParameterError(f"kernel '{kernel}' is not one of {', '.join(KERNELS)}")
+        limits = Limits(max_steps, time_limit)
         p = self.program
         static, series, breaks, n = self._resolve_params(params)
         backend = "scalar" if n == 1 else "vector"
@@ -356,19 +369,22 @@ class Model:
                 # SciPy's RK steps do BLAS work on (stocks x N) vectors; on a busy 2-core
                 # machine a second BLAS thread only contends (measured: 10 s -> 4 s for 10k).
                 with _threadpools().limit(limits=1) if n > 1 else contextlib.nullcontext():
-                    ok, msg, t_fail = scipy_piecewise(rates, y0, grid, bps, sample, scipy_method,
-                                                      rtol, atol, shape=shape, tol=cont_tol,
-                                                      blame=blame,
-                                                      segment_rates=ev.segment_rates
-                                                      if backend == "scalar" else None,
-                                                      sample_many=sample_many)
-                if not ok:
-                    failures.append(Failure(0 if n == 1 else -1, t_fail, f"solver: {msg}"))
+                    out = scipy_piecewise(rates, y0, grid, bps, sample, scipy_method,
+                                          rtol, atol, shape=shape, tol=cont_tol,
+                                          blame=blame,
+                                          segment_rates=ev.segment_rates
+                                          if backend == "scalar" else None,
+                                          sample_many=sample_many, limits=limits)
+                if not out.ok:
+                    failures.append(self._solver_failure(ev, out, rec_slots, shape))
         names, py_names = self._names(rec_slots)
         if backend == "scalar":
             columns = list(table.T[:, :, None])  # (T, 1) views of the table, one per variable
-            if not failures:
-                failures += self._scan_nonfinite(table, names, times)
+            # a recorded value non-finite before the solver stopped is the failure, as in
+            # a fixed-step run (LSODA may step on with NaN a while)
+            scan = self._scan_nonfinite(table, names, times)
+            if scan and (not failures or scan[0].time <= failures[0].time):
+                failures[:] = scan
         else:
             columns = [store[i] for i in rec_slots]
             failures += self._scan_members(columns, names, times, failures, n)
@@ -382,6 +398,8 @@ class Model:
             "model": str(self.path), "model_hash": self.model_hash, "method": method,
             "scipy_method": scipy_method if method == "scipy" else None,
             "rtol": rtol if method == "scipy" else None, "atol": atol if method == "scipy" else None,
+            "max_steps": max_steps if method == "scipy" else None,
+            "time_limit": time_limit if method == "scipy" else None,
             "initial_time": t0, "final_time": tf, "time_step": dt, "saveper": sp,
             "n_members": n, "kernel": kernel, "version": package_version(),
             "params": {p.slots[s].name: (v_ if np.isscalar(v_) else f"array[{len(v_)}]")
@@ -473,16 +491,43 @@ class Model:
             return out
         return rates
 
+    def _solver_failure(self, ev: Evaluator, out: Outcome, rec_slots: list[int],
+                        shape) -> Failure:
+        """The failure of a SciPy run that stopped (``out``): its member, time, variable, reason.
+
+        One member: when the solver stopped on its own (not on a bound), the
+        run is evaluated where it stopped, and the first recorded variable
+        (else any) that is non-finite there is named, with the reason
+        'non-finite value', as a fixed-step run reports it; otherwise
+        ``'solver'`` and the solver's reason. An ensemble's is the solver's
+        (member -1): members that go non-finite are masked before.
+        """
+        if ev.n > 1 or out.kind in ("max_steps", "time_limit") or out.state is None:
+            return Failure(0 if ev.n == 1 else -1, out.time, SOLVER, out.reason)
+        y = out.state.reshape(shape) if shape else out.state.tolist()
+        with np.errstate(all="ignore"):
+            ev.rates(out.time, y, True)
+        values = ev.values(rec_slots)
+        bad = next((i for i, x in zip(rec_slots, values, strict=True)
+                    if not math.isfinite(x)), None)
+        if bad is None:
+            bad = ev.first_nonfinite(0, rec_slots)
+        if bad is None:
+            return Failure(0, out.time, SOLVER, out.reason)
+        return Failure(0, out.time, self.program.slots[bad].name, NON_FINITE)
+
     def _blamer(self, ev: Evaluator, failures: list, rtol: float, atol: float, shape):
         """Name the ensemble members that made the solver fail, and freeze them.
 
         The culprits are the members whose scaled derivative
         ``|f| / (atol + rtol |y|)`` is within a factor 10 of the largest; if
-        that is every member still running, nobody is blamed.
+        that is every member still running, nobody is blamed. Each is reported
+        with the stock whose derivative is the largest, and the reason: 'non-finite
+        value' when it is, else why the solver stopped.
         """
         p = self.program
 
-        def blame(t, yflat):
+        def blame(t, yflat, reason):
             y = yflat.reshape(shape)
             with np.errstate(all="ignore"):
                 f = ev.rates(t, y, False)
@@ -499,7 +544,8 @@ class Model:
                 return []
             for m in culprits:
                 k = int(np.argmax(sc[:, m]))
-                failures.append(Failure(int(m), float(t), p.slots[ev.stocks[k]].name))
+                why = reason if math.isfinite(f[k, m]) and math.isfinite(y[k, m]) else NON_FINITE
+                failures.append(Failure(int(m), float(t), p.slots[ev.stocks[k]].name, why))
             ev.masked[culprits] = True
             ev.any_masked = True
             return culprits

@@ -7,13 +7,45 @@ import numpy as np
 import pandas as pd
 
 
+#: ``Failure.variable`` of a failure that is the solver's, not one variable's
+SOLVER = "solver"
+#: ``Failure.reason`` of a variable that went non-finite (inf or NaN)
+NON_FINITE = "non-finite value"
+
+
 @dataclass(frozen=True)
 class Failure:
-    """An ensemble member that went non-finite and was masked from ``time`` on."""
+    """A member that failed at ``time`` and was masked (NaN) from then on.
+
+    Every method reports a failure the same way: (member, time, variable or
+    ``'solver'``, reason).
+
+    Attributes
+    ----------
+    member : int
+        Ensemble member (0 for a single run); -1 for every member still running
+        (the solver of the whole ensemble stopped).
+    time : float
+        Model time of the failure [model time unit].
+    variable : str
+        Vensim name of the variable that went non-finite (or the stock the
+        solver failed on), or ``'solver'`` when no variable is to blame.
+    reason : str
+        ``'non-finite value'``, or what stopped the solver: ``'step size
+        collapsed: ...'``, ``'step limit reached: ...'``, ``'time limit
+        reached: ...'``, ``'raised ValueError: ...'`` (an exception of the
+        solver), ``'failed: ...'`` (another failure it reports).
+    """
 
     member: int
     time: float
     variable: str
+    reason: str = NON_FINITE
+
+    def __str__(self) -> str:
+        who = "every member" if self.member < 0 else f"member {self.member}"
+        what = SOLVER if self.variable == SOLVER else f"'{self.variable}'"
+        return f"{who}, time {self.time:.10g}, {what}: {self.reason}"
 
 
 @dataclass
@@ -31,7 +63,7 @@ class SimulationResult:
     metadata : dict
         model_hash, method, tolerances, package version, parameters, ...
     failures : list of Failure
-        Members masked to NaN after going non-finite.
+        Members masked to NaN after going non-finite or making the solver fail.
     """
 
     times: np.ndarray

@@ -340,7 +340,8 @@ class Evaluator:
 
     def _call(self, fn, vfn, t):
         if not callable(fn):
-            return fn
+            # a folded constant: a numpy float for the vector back end, so that x / 0 is inf
+            return fn if self.backend == "scalar" or np.ndim(fn) else self.num(fn)
         if self.backend == "scalar":
             try:
                 return fn(self.v, t)

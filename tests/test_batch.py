@@ -129,7 +129,8 @@ def test_solver_failure_is_a_failure(model):
     s = load_scenarios_text("name: x\ndescription: d\nbase: model\n"
                             "parameters: {Test Blowup Rate: 100}\n", "x.yaml")[0]
     with pytest.raises(ScenarioError, match="x.yaml, scenario 'x': numerical failure at t = "
-                                            r"2022[.0-9]*: the solver: Required step size"):
+                                            r"2022[.0-9]*: the solver: step size collapsed: "
+                                            "Required step size"):
         run_scenario(resolve(s, model), model, "scipy")
 
 

@@ -105,5 +105,6 @@ def test_non_finite_run_exits_1_with_warning(capsys, tmp_path):
     mdl.write_text(mdl_text(["divisor = 1", "Inflow = 1 / divisor", "Stock = INTEG(Inflow, 0)"]), encoding="utf-8")
     out = tmp_path / "run.csv"
     assert main(["simulate", str(mdl), "--method", "euler", "--set", "divisor=0", "-o", str(out)]) == 1
-    assert "warning: non-finite value in 'Inflow' at time 0.0" in capsys.readouterr().err
+    # (member, time, variable, reason): the line every method prints for a failure
+    assert "failed: member 0, time 0, 'Inflow': non-finite value" in capsys.readouterr().err
     assert out.exists()

@@ -26,6 +26,7 @@ from pathlib import Path
 from ..batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
 from ..integrators import SCIPY_METHODS
 from ..model import METHODS, load_model, package_version
+from .simulate import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, add_bound_options
 from ..reporting.rundir import ResultsFolder, RunIdentity
 from ..scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
 from ..scenarios.calibrated import load_calibrated_option
@@ -90,6 +91,7 @@ def register(sub) -> None:
                    help="refuse ensembles whose output exceeds this (default: 4GiB)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG/SVG charts")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_bound_options(p)  # --max-steps, --time-limit: of each scenario's SciPy run
     p.set_defaults(func=run)
 
 
@@ -138,6 +140,10 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--members", str(args.members)]
     if args.memory_limit != DEFAULT_MEMORY_LIMIT:
         parts += ["--memory-limit", str(args.memory_limit)]
+    for opt, value, default in (("--max-steps", args.max_steps, DEFAULT_MAX_STEPS),
+                                ("--time-limit", args.time_limit, DEFAULT_TIME_LIMIT)):
+        if value != default:
+            parts += [opt, f"{value:g}"]
     return shlex.join(parts)
 
 
@@ -223,7 +229,8 @@ def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, proven
     try:
         batch = run_batch(items, model, calibrated, method=args.method,
                           scipy_method=args.scipy_method, members=args.members,
-                          memory_limit=args.memory_limit, progress=step)
+                          memory_limit=args.memory_limit, progress=step,
+                          max_steps=args.max_steps, time_limit=args.time_limit)
         table = summary_table(batch)
         try:
             write_batch(batch, folder.staging, provenance=provenance, summary=table,

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from ..errors import ParameterError
+from ..integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
 from ..io import atomic_write_text
 from ..model import load_model
 from ..scenarios.namer import _limit_error
@@ -17,11 +19,12 @@ def register(sub) -> None:
                                    "one column per variable (Vensim names).")
     p.add_argument("model", help="path to a Vensim .mdl file")
     p.add_argument("--method", choices=["euler", "rk4", "scipy"], default="scipy")
-    p.add_argument("--scipy-method", default="RK45",
+    p.add_argument("--scipy-method", choices=list(SCIPY_METHODS), default="RK45",
                    help="solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853) or DOPRI5 "
                         "(SciPy's compiled Dormand-Prince, scipy.integrate.ode)")
     p.add_argument("--rtol", type=float, default=1e-6)
     p.add_argument("--atol", type=float, default=1e-6)
+    add_bound_options(p)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a constant (repeatable); NAME as in the .mdl or its Python name")
     p.add_argument("--allow-out-of-range", action="store_true",
@@ -30,6 +33,41 @@ def register(sub) -> None:
                         "printed")
     p.add_argument("-o", "--output", help="CSV file to write (default: standard output)")
     p.set_defaults(func=run)
+
+
+def max_steps_arg(text: str) -> int:
+    """``--max-steps``: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def time_limit_arg(text: str) -> float:
+    """``--time-limit``: a positive number of seconds, or 'none'."""
+    if text.strip().lower() in ("none", "inf"):
+        return math.inf
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return x
+
+
+def add_bound_options(p: argparse.ArgumentParser) -> None:
+    """``--max-steps`` and ``--time-limit``: the bounds of a SciPy run (``sim simulate``, ``sim run``)."""
+    p.add_argument("--max-steps", type=max_steps_arg, default=DEFAULT_MAX_STEPS, metavar="N",
+                   help=f"most solver steps of one SciPy run (default: {DEFAULT_MAX_STEPS:,}); "
+                        "reached, the run fails with a message")
+    p.add_argument("--time-limit", type=time_limit_arg, default=DEFAULT_TIME_LIMIT,
+                   metavar="SECONDS",
+                   help=f"most wall-clock time of one SciPy run (default: {DEFAULT_TIME_LIMIT:g} "
+                        "s; 'none' for no limit); reached, the run fails with a message")
 
 
 def parse_sets(items: list[str]) -> dict[str, float]:
@@ -102,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     for msg in outside:
         print(f"warning: {msg} (allowed by --allow-out-of-range)", file=sys.stderr)
     res = model.simulate(params=params, method=args.method, scipy_method=args.scipy_method,
-                         rtol=args.rtol, atol=args.atol)
+                         rtol=args.rtol, atol=args.atol, max_steps=args.max_steps,
+                         time_limit=args.time_limit)
     df = res.to_frame()
     df.index.name = "Time"
     text = df.to_csv(float_format="%.10g")
@@ -114,6 +153,6 @@ def run(args: argparse.Namespace) -> int:
                                  f"{exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
-    for f in res.failures:
-        print(f"warning: non-finite value in '{f.variable}' at time {f.time}", file=sys.stderr)
+    for f in res.failures:  # member, time, variable or 'solver', reason: the same for every method
+        print(f"failed: {f}", file=sys.stderr)
     return 0 if res.success else 1
