@@ -192,6 +192,13 @@ def test_check_against_a_known_ensemble():
     naive = stats.naive_growth_forecast(s.index, s.to_numpy(), [2023, 2024])
     np.testing.assert_allclose([p.trend, q.trend], trend)
     np.testing.assert_allclose([p.naive, q.naive], naive)
+    # share persistence: China's 2022 world share times world demand grown at the rule's drift
+    w = observed.series("world_dds_exports_unctad")
+    share = s.loc[2022] / w.loc[2022]
+    drift = np.log(w.loc[2022] / w.loc[2015]) / 7  # the trailing seven-year mean log growth
+    np.testing.assert_allclose([p.persistence, q.persistence],
+                               share * w.loc[2022] * np.exp(drift * np.array([1, 2])))
+    assert np.isnan(pts[("internet_penetration", 2023)].persistence)  # no driver
     assert [str(k) for k in check.skipped] == [
         "china_dds_imports_unctad 2040: after the projection's last year"]
     assert [s.series for s in check.scores] == ["china_dds_exports_unctad", "internet_penetration"]

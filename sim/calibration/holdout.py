@@ -44,6 +44,9 @@ class HeldOutPoint:
         Ensemble median and 5 % / 95 % percentiles, in the series' unit.
     trend, naive : float
         The benchmarks' forecasts (NaN when the window gives none).
+    persistence : float
+        Share persistence: the last ratio to the series' driver times the driver
+        projected by the baseline's rule (NaN when the series has no driver).
     """
 
     series: str
@@ -55,6 +58,7 @@ class HeldOutPoint:
     high: float
     trend: float
     naive: float
+    persistence: float = float("nan")
 
     @property
     def error_pct(self) -> float:
@@ -77,8 +81,8 @@ class SeriesScore:
     n : int
         Held-out years compared.
     mape : dict
-        'model' (ensemble median), 'trend', 'naive' -> mean absolute
-        percentage error [%] (NaN where a benchmark is missing).
+        'model' (ensemble median), 'trend', 'naive', 'persistence' -> mean
+        absolute percentage error [%] (NaN where a benchmark is missing).
     inside : int
         Years whose figure lies within the band.
     bias_pct : float
@@ -187,6 +191,25 @@ def _benchmarks(observed: ObservedData, series: str, window: tuple[int, int],
     return trend, naive
 
 
+def _persistence(observed: ObservedData, spec: CalibrationSpec, series: str,
+                 years: np.ndarray) -> np.ndarray:
+    """Share persistence from the window's last year, as the ex-ante forecasts define it.
+
+    The series' last ratio to its driver (``out_of_sample.drivers``) times the driver grown at
+    the projection rule's drift from the window's end; NaN without a driver.
+    """
+    from .exante import benchmarks
+    from .projection import input_rates
+    if series not in spec.out_of_sample.drivers:
+        return np.full(years.shape, np.nan)
+    end = spec.window[1]
+    try:
+        rates = input_rates(observed, spec.projection, end)
+        return benchmarks(observed, spec, series, end, years, rates)["persistence"]
+    except (KeyError, ValueError):
+        return np.full(years.shape, np.nan)
+
+
 def check_held_out(rows: Sequence[HeldOutRow], spec: CalibrationSpec, observed: ObservedData,
                    values_at: Callable[[list[str], int], np.ndarray | None]) -> HeldOutCheck:
     """Compare held-out figures with a projection ensemble.
@@ -244,13 +267,16 @@ def check_held_out(rows: Sequence[HeldOutRow], spec: CalibrationSpec, observed: 
             continue
         years = np.array([r.year for r, _ in kept], dtype=float)
         trend, naive = _benchmarks(observed, series, spec.window, years)
+        persist = _persistence(observed, spec, series, years)
         pts = [HeldOutPoint(series, role, r.year, r.value, float(q[0]), float(q[1]), float(q[2]),
-                            float(trend[i]), float(naive[i])) for i, (r, q) in enumerate(kept)]
+                            float(trend[i]), float(naive[i]), float(persist[i]))
+               for i, (r, q) in enumerate(kept)]
         points += pts
         obs = np.array([p.observed for p in pts])
         med = np.array([p.median for p in pts])
         scores.append(SeriesScore(
             series, role, len(pts),
-            {"model": _mape(med, obs), "trend": _mape(trend, obs), "naive": _mape(naive, obs)},
+            {"model": _mape(med, obs), "trend": _mape(trend, obs), "naive": _mape(naive, obs),
+             "persistence": _mape(persist, obs)},
             sum(p.inside for p in pts), float(np.mean([p.error_pct for p in pts]))))
     return HeldOutCheck(points, scores, skipped, tuple(spec.window))

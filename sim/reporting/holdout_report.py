@@ -42,7 +42,7 @@ def points_frame(check: HeldOutCheck) -> pd.DataFrame:
         "series": p.series, "name": series_name(p.series), "role": p.role, "year": p.year,
         "observed": p.observed, "median": p.median, f"p{BAND[0]:g}": p.low,
         f"p{BAND[1]:g}": p.high, "error_pct": p.error_pct, "inside_band": p.inside,
-        "trend": p.trend, "naive": p.naive,
+        "trend": p.trend, "naive": p.naive, "persistence": p.persistence,
     } for p in check.points])
 
 
@@ -51,20 +51,22 @@ def scores_frame(check: HeldOutCheck) -> pd.DataFrame:
 
     Columns: series, name, role, n, inside (figures inside the band),
     coverage_pct, nominal_coverage_pct (90), mape_model_pct, mape_trend_pct,
-    mape_naive_pct, bias_pct (mean signed error of the median; blank overall).
+    mape_naive_pct, mape_persistence_pct, bias_pct (mean signed error of the median; blank
+    overall).
     """
     rows = [{
         "series": s.series, "name": series_name(s.series), "role": s.role, "n": s.n,
         "inside": s.inside, "coverage_pct": s.coverage_pct,
         "nominal_coverage_pct": NOMINAL_COVERAGE, "mape_model_pct": s.mape["model"],
         "mape_trend_pct": s.mape["trend"], "mape_naive_pct": s.mape["naive"],
+        "mape_persistence_pct": s.mape.get("persistence", float("nan")),
         "bias_pct": s.bias_pct,
     } for s in check.scores]
     rows.append({"series": ALL_SERIES, "name": ALL_SERIES, "role": "", "n": check.n,
                  "inside": check.inside, "coverage_pct": check.coverage_pct,
                  "nominal_coverage_pct": NOMINAL_COVERAGE, "mape_model_pct": float("nan"),
                  "mape_trend_pct": float("nan"), "mape_naive_pct": float("nan"),
-                 "bias_pct": float("nan")})
+                 "mape_persistence_pct": float("nan"), "bias_pct": float("nan")})
     return pd.DataFrame(rows)
 
 
@@ -104,32 +106,35 @@ def holdout_markdown(check: HeldOutCheck, provenance: Mapping[str, object]) -> s
         "",
         f"{check.n} figures ({span}) of {len(check.scores)} series compared with the "
         f"ensemble's median and {band} band. Benchmarks fitted to {w0}–{w1} only: a "
-        "log-linear trend, and the last observed growth carried forward (naive).",
+        "log-linear trend, the last observed growth carried forward (naive), and share "
+        "persistence (the last ratio to the driver, China's world share for exports, times the "
+        "driver grown by the baseline's projection rule).",
         "",
         f"**Band coverage: {coverage_text(check.inside, check.n)}** of the figures lie inside "
         f"the {band} band, which should hold about {NOMINAL_COVERAGE:g} % of them. With few "
         "figures the share is coarse: read it with its count.",
         "",
         f"| series | role | years | in the {band} band | MAPE model % | MAPE trend % "
-        "| MAPE naive % | bias of the median % |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| MAPE naive % | MAPE persistence % | bias of the median % |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in check.scores:
         lines.append(f"| {series_name(s.series)} | {s.role} | {s.n} | "
                      f"{coverage_text(s.inside, s.n)} | {_num(s.mape['model'])} | "
                      f"{_num(s.mape['trend'])} | {_num(s.mape['naive'])} | "
+                     f"{_num(s.mape.get('persistence', float('nan')))} | "
                      f"{_num(s.bias_pct, 1)} |")
     lines.append(f"| **{ALL_SERIES}** | | {check.n} | "
-                 f"**{coverage_text(check.inside, check.n)}** | | | | |")
+                 f"**{coverage_text(check.inside, check.n)}** | | | | | |")
     lines += ["", "## Every figure", "",
               f"| series | year | observed | median | {BAND[0]:g} % | {BAND[1]:g} % | error % "
-              "| in band | trend | naive |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
+              "| in band | trend | naive | persistence |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for p in check.points:
         lines.append(f"| {series_name(p.series)} | {p.year} | {_num(p.observed, 2)} | "
                      f"{_num(p.median, 2)} | {_num(p.low, 2)} | {_num(p.high, 2)} | "
                      f"{_num(p.error_pct, 1)} | {'yes' if p.inside else 'no'} | "
-                     f"{_num(p.trend, 2)} | {_num(p.naive, 2)} |")
+                     f"{_num(p.trend, 2)} | {_num(p.naive, 2)} | {_num(p.persistence, 2)} |")
     if check.skipped:
         lines += ["", "## Not compared", ""] + [f"- {series_name(s.series)} {s.year}: {s.reason}"
                                                   for s in check.skipped]
