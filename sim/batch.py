@@ -110,21 +110,28 @@ class ScenarioRun:
         return self.values(variable)[k[0]]
 
     def tidy(self) -> pd.DataFrame:
-        """Long table: run_id (member), scenario, time [year], variable, value."""
+        """Long table: run_id (member), scenario, time [year], variable, value.
+
+        Built column by column, the two names as category codes: a string
+        column per variable, concatenated, took four times the table's size
+        at its peak (50,000 members: 1.2 GB for a 300 MB table).
+        """
         t, n = len(self.times), self.members
-        frames = []
-        for name in self.variables:
-            frames.append(pd.DataFrame({
-                "run_id": np.tile(np.arange(n, dtype=np.int64), t),
-                "time": np.repeat(self.times, n),
-                "variable": name,
-                "value": self.values(name).reshape(-1),
-            }))
-        out = pd.concat(frames, ignore_index=True)
-        out.insert(1, "scenario", self.name)
-        out["scenario"] = out["scenario"].astype("category")
-        out["variable"] = out["variable"].astype("category")
-        return out
+        names = self.variables
+        block, rows = t * n, len(names) * t * n
+        value = np.empty(rows, dtype=float)
+        for k, name in enumerate(names):
+            value[k * block:(k + 1) * block] = self.values(name).reshape(-1)
+        cats = pd.Index(sorted(set(names)), dtype="str")  # as astype("category") orders them
+        codes = cats.get_indexer(names).astype(np.int8 if len(cats) < 128 else np.int32)
+        return pd.DataFrame({
+            "run_id": np.tile(np.arange(n, dtype=np.int64), t * len(names)),
+            "scenario": pd.Categorical.from_codes(np.zeros(rows, dtype=np.int8),
+                                                  categories=pd.Index([self.name], dtype="str")),
+            "time": np.tile(np.repeat(self.times, n), len(names)),
+            "variable": pd.Categorical.from_codes(np.repeat(codes, block), categories=cats),
+            "value": value,
+        }, copy=False)
 
     def experiments(self) -> pd.DataFrame:
         """One row per member: run_id, scenario, seed, sampling and the sampled values."""

@@ -88,7 +88,8 @@ def register(sub) -> None:
     calib.add_argument("--no-calibration", action="store_true",
                        help="run on the model's own parameter values")
     p.add_argument("--memory-limit", type=parse_size, default=DEFAULT_MEMORY_LIMIT, metavar="SIZE",
-                   help="refuse ensembles whose output exceeds this (default: 4GiB)")
+                   help="refuse a run whose estimated peak memory (simulation, tables, files) "
+                        "exceeds this, or the memory available (default: 4GiB)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG/SVG charts")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_bound_options(p)  # --max-steps, --time-limit: of each scenario's SciPy run
@@ -175,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     method = f"scipy ({args.scipy_method})" if args.method == "scipy" else args.method
     identity = RunIdentity.of(args.out, files, args.model, _calibrated_path(args), method,
                               args.members)
+    items = check_memory(args, items, model)  # before any work: what does not fit is refused
     n_runs = len(plan_batch(items)[0])
     with ResultsFolder(args.out, identity, overwrite=args.overwrite,
                        command_line=command_line) as folder:
@@ -241,3 +243,31 @@ def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, proven
         if bar is not None:
             bar.close()
     return batch, table
+
+
+def check_memory(args: argparse.Namespace, items: list, model) -> list:
+    """``items`` with each scenario too large to run alone made a failure (nothing is run yet).
+
+    Raises
+    ------
+    ScenarioError
+        The scenarios that fit one by one do not fit together, or the base run
+        made as the baseline does not fit (see :func:`sim.scenarios.memory.check_run`).
+    """
+    from ..batch import BASELINE_NAME
+    from ..scenarios import Scenario
+    from ..scenarios.memory import check_run, shape_of
+
+    todo, _, baseline_of = plan_batch(items)
+    check = check_run([shape_of(s, model, members=args.members) for s in todo],
+                      cap=args.memory_limit, method=args.method, scipy_method=args.scipy_method,
+                      charts=not args.no_charts)
+    if baseline_of is not None and BASELINE_NAME in check.refused:
+        raise ScenarioError(check.refused[BASELINE_NAME])
+    out, seen = [], set()
+    for item in items:
+        if isinstance(item, Scenario) and item.name in check.refused and item.name not in seen:
+            seen.add(item.name)
+            item = RunFailure(item.source, item.name, check.refused[item.name])
+        out.append(item)
+    return out
