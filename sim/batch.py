@@ -213,6 +213,23 @@ def base_run_of(scenario: Scenario) -> Scenario:
     return out
 
 
+def _apply_model_error(res, resolved: ResolvedScenario) -> None:
+    """Multiply the error-model variables by their AR(1) model error (``bands: calibrated``).
+
+    Seeded by the scenario's seed alone, so every scenario of one ensemble gets
+    the same error paths and paired differences stay paired.
+    """
+    if not resolved.error_models or res.n_members < 2:
+        return
+    from sim.calibration import bands as cb
+    for k, (vensim, em) in enumerate(sorted(resolved.error_models.items())):
+        if vensim not in res.data:
+            continue
+        rng = np.random.default_rng([(resolved.scenario.seed or 0) + 104729, k])
+        res.data[vensim] = cb.apply_error(res.times, res.data[vensim], em,
+                                          resolved.band_last_year, rng)
+
+
 def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
                  scipy_method: str = "RK45", *, max_steps: int | None = None,
                  time_limit: float | None = None) -> ScenarioRun:
@@ -242,6 +259,7 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
     kw |= {k: v for k, v in (("max_steps", max_steps), ("time_limit", time_limit))
            if v is not None}
     res = model.simulate(method=method, **kw, **resolved.simulate_kwargs())
+    _apply_model_error(res, resolved)
     where = f"{sc.source}, scenario '{sc.name}'"
     solver = [f for f in res.failures if f.member < 0]
     if solver:
@@ -306,7 +324,8 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
               method: str = "scipy", scipy_method: str = "RK45", members: int | None = None,
               memory_limit: int = DEFAULT_MEMORY_LIMIT,
               progress: Callable[[str], None] | None = None,
-              max_steps: int | None = None, time_limit: float | None = None) -> BatchResult:
+              max_steps: int | None = None, time_limit: float | None = None,
+              allow_out_of_range: bool = False) -> BatchResult:
     """Run scenarios one after another (each one vectorised call).
 
     Parameters
@@ -336,7 +355,8 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
     out = BatchResult(failures=list(failures), baseline_of=baseline_of)
     for sc in todo:
         try:
-            resolved = resolve(sc, model, calibrated, members=members, memory_limit=memory_limit)
+            resolved = resolve(sc, model, calibrated, members=members, memory_limit=memory_limit,
+                               allow_out_of_range=allow_out_of_range)
             run = run_scenario(resolved, model, method, scipy_method, max_steps=max_steps,
                                time_limit=time_limit)
         except (SimError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:

@@ -91,6 +91,9 @@ def register(sub) -> None:
                    help="refuse a run whose estimated peak memory (simulation, tables, files) "
                         "exceeds this, or the memory available (default: 4GiB)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG/SVG charts")
+    p.add_argument("--allow-out-of-range", action="store_true",
+                   help="run set values outside a constant's declared range (default: refuse "
+                        "them, naming the range), as sim simulate --allow-out-of-range")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_bound_options(p)  # --max-steps, --time-limit: of each scenario's SciPy run
     p.set_defaults(func=run)
@@ -232,7 +235,8 @@ def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, proven
         batch = run_batch(items, model, calibrated, method=args.method,
                           scipy_method=args.scipy_method, members=args.members,
                           memory_limit=args.memory_limit, progress=step,
-                          max_steps=args.max_steps, time_limit=args.time_limit)
+                          max_steps=args.max_steps, time_limit=args.time_limit,
+                          allow_out_of_range=args.allow_out_of_range)
         table = summary_table(batch)
         try:
             write_batch(batch, folder.staging, provenance=provenance, summary=table,
