@@ -222,7 +222,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
                 distributions[vensim] = _from_calibration(
                     vensim, calibrated, namer, f"{calibrated.path}, parameter {name!r}")
     samples: dict[str, np.ndarray] = {}
-    if n_members > 1 and not distributions:
+    if n_members > 1 and not distributions and scenario.bands == "none":
         notes.append(f"members = {n_members} but nothing was left to sample; one run was made")
         n_members = 1
     if n_members > 1:

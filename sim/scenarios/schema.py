@@ -254,9 +254,11 @@ class Scenario(BaseModel):
                 raise ValueError(f"lever '{short}' has a table in levers: and a distribution in "
                                  "uncertainty:; a {value, start}, step or ramp lever can be "
                                  "sampled (its level), a table cannot")
-        if self.members > 1 and not self.uncertainty and self.calibration_uncertainty == "none":
+        if self.members > 1 and not self.uncertainty and self.calibration_uncertainty == "none" \
+                and self.bands == "none":
             raise ValueError(f"members = {self.members} but nothing is uncertain: add "
-                             "uncertainty: or calibration_uncertainty:, or set members: 1")
+                             "uncertainty:, calibration_uncertainty: or bands:, or set "
+                             "members: 1")
         return self
 
     def __eq__(self, other: object) -> bool:
