@@ -5,11 +5,13 @@ here; conversions and runs in :mod:`sim.app.state` (through
 :mod:`sim.scenarios`, as ``sim run``), files in :mod:`sim.app.resources`,
 figures in :mod:`sim.app.charts` and :mod:`sim.app.diagram`, strings in
 :mod:`sim.app.i18n`. ``DDS_MODEL``, ``DDS_CALIBRATED`` and ``DDS_SCENARIOS``
-redirect the files read.
+redirect the files read. Every run goes to a worker process within the app's
+time and memory budget (:mod:`sim.app.budget`: ``DDS_APP_TIME_BUDGET``,
+``DDS_APP_MEMORY_BUDGET``); one over it is stopped with a message, and the
+other sessions go on.
 """
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,10 +19,12 @@ import numpy as np
 import streamlit as st
 
 import sim
+from sim.app import budget as B
 from sim.app import charts as C
 from sim.app import diagram as D
 from sim.app import resources as R
 from sim.app import state as S
+from sim.app import worker as W
 from sim.app.i18n import LANG_NAMES, LANGS, t, unit_label, var_label
 from sim.data import SERIES_UNITS
 from sim.reporting.labels import series_name
@@ -77,60 +81,69 @@ def get_choices(directory: str, stamp: tuple):
     return R.scenario_choices(directory)
 
 
-def _calibrated(calib_key: tuple | None):
-    return None if calib_key is None else get_calibrated(*calib_key)[0]
+@st.cache_resource(show_spinner=False)
+def runner() -> B.Runner:
+    """The worker processes every run goes to, shared by the sessions."""
+    return B.Runner()
+
+
+@st.cache_resource(show_spinner=False)
+def stopped_runs() -> S.LRU:
+    """Runs stopped over the budget, by request: said again at once, not run again."""
+    return S.LRU(64)
+
+
+def _files(model_key: tuple, calib_key: tuple | None) -> dict:
+    return {"model": model_key[0], "calibrated": None if calib_key is None else calib_key[0]}
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def run_point(model_key: tuple, calib_key: tuple | None, doc_json: str):
-    """One run of the scenario document (members = 1): (result, notes)."""
-    scenario = S.validate_doc(json.loads(doc_json))
-    res, resolved = S.simulate_scenario(scenario, get_model(*model_key), _calibrated(calib_key))
-    return res, resolved.notes
+def _point(model_key: tuple, calib_key: tuple | None, scenario_text: str, seconds: float,
+           memory: int):
+    ans = runner().run({"op": "point", **_files(model_key, calib_key), "scenario": scenario_text},
+                       B.Budget(seconds, memory), "the point run")
+    return W.result_from_parts(ans["result"]), tuple(ans["notes"])
 
 
-def run_band(model_key: tuple, calib_key: tuple | None, doc_json: str, outputs: tuple,
-             base_json: str | None = None, base_store: S.LRU | None = None):
-    """The scenario's ensemble: {output: (lo, hi)}, members run, members failed, and
-    {output: (lo, hi)} of its difference from the baseline's ensemble.
+def run_point(model_key: tuple, calib_key: tuple | None, scenario_text: str, budget: B.Budget):
+    """One run of the scenario (members = 1), in a worker within ``budget``: (result, notes)."""
+    key = (model_key, calib_key, scenario_text, budget)
+    stopped = stopped_runs().get(key)
+    if stopped is not None:
+        raise stopped
+    try:
+        return _point(model_key, calib_key, scenario_text, budget.seconds, budget.memory)
+    except B.BudgetExceeded as exc:
+        stopped_runs().put(key, exc)
+        raise
 
-    The difference is member by member (``base_json``: the baseline with the same
-    parameter draws; its members are kept in ``base_store``, computed once); empty
-    when there is no such baseline or the draws differ.
+
+def run_band(model_key: tuple, calib_key: tuple | None, scenario_text: str, outputs: tuple,
+             base_text: str | None, budget: B.Budget):
+    """The scenario's ensemble, in a worker within ``budget``: {output: (lo, hi)}, members
+    run, members failed, and {output: (lo, hi)} of its difference from the baseline's ensemble.
+
+    The difference is member by member (``base_text``: the baseline with the same
+    parameter draws, kept by the worker); empty when there is no such baseline or
+    the draws differ. An ensemble whose estimated memory does not fit is refused
+    before it runs.
     """
-    scenario = S.validate_doc(json.loads(doc_json))
-    model_, calib = get_model(*model_key), _calibrated(calib_key)
-    res, resolved = S.simulate_scenario(scenario, model_, calib, members=None,
-                                        outputs=list(outputs))
-    if resolved.members < 2:
-        return {}, resolved.members, 0, {}
-    failed = len({f.member for f in res.failures})
-    diffs = {}
-    if base_json is not None and base_store is not None:
-        key = (model_key, calib_key, base_json, outputs)
-        base = base_store.get(key)
-        if base is None:
-            bres, bresolved = S.simulate_scenario(S.validate_doc(json.loads(base_json)), model_,
-                                                  calib, members=None, outputs=list(outputs))
-            base = ({o: bres.values(o) for o in outputs}, bresolved.samples)
-            base_store.put(key, base)
-        values, samples = base
-        if samples.keys() == resolved.samples.keys() and all(
-                np.array_equal(samples[k], resolved.samples[k]) for k in samples):
-            diffs = {o: C.difference_band(res.values(o), values[o]) for o in outputs}
-    return {o: S.band(res[o]) for o in outputs}, resolved.members, failed, diffs
+    scenario = S.scenario_from_text(scenario_text)
+    model_ = get_model(*model_key)
+
+    def check(resident: int) -> None:
+        B.check_ensemble(scenario, model_, outputs, budget, resident)
+
+    ans = runner().run({"op": "band", **_files(model_key, calib_key), "scenario": scenario_text,
+                        "outputs": list(outputs), "base": base_text}, budget, "the band",
+                       check=check)
+    return ans["bands"], ans["members"], ans["failed"], ans["diffs"]
 
 
 @st.cache_resource(show_spinner=False)
 def band_pool() -> ThreadPoolExecutor:
-    """One worker that computes the band while the script runs the point run and the numbers."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="dds-band")
-
-
-@st.cache_resource(show_spinner=False)
-def baseline_members() -> S.LRU:
-    """The baseline's ensemble members (the band's draws), for paired differences (the worker's)."""
-    return S.LRU(4)
+    """Threads that wait for the bands while the script runs the point runs and the numbers."""
+    return ThreadPoolExecutor(max_workers=runner().max_workers, thread_name_prefix="dds-band")
 
 
 @st.cache_resource(show_spinner=False)
@@ -216,7 +229,9 @@ def on_scenario() -> None:
     if not choice:
         return
     try:
-        loaded = S.from_scenario(R.load_choice(paths.scenarios, choice), specs)
+        scenario = R.load_choice(paths.scenarios, choice)
+        S.check_with_model(scenario, model, calibrated)
+        loaded = S.from_scenario(scenario, specs)
     except (sim.SimError, OSError) as exc:
         flash("error", t("scenario_bad", lang, msg=str(exc)))
         return
@@ -228,7 +243,8 @@ def on_upload() -> None:
     if up is None:
         return
     try:
-        loaded = S.parse_upload(up.getvalue(), up.name, specs)
+        loaded = S.parse_upload(up.getvalue(), up.name, specs, model=model,
+                                calibrated=calibrated)
     except sim.SimError as exc:
         flash("error", t("upload_bad", lang, msg=str(exc)))
         return
@@ -305,32 +321,45 @@ def live() -> None:
     extras: S.Extras = st.session_state["extras"]
     used_calib = calib_key if calibrated is not None else None
     try:
+        budget = B.Budget.from_env()
+    except ValueError as exc:
+        st.error(t("budget_bad", lang, msg=str(exc)))
+        budget = B.Budget()
+    try:
         settings = S.settings_from_widgets(st.session_state, specs)
-        doc_json = S.doc_key(S.scenario_doc(settings, specs, model, name="app", description="app",
-                                            extras=extras, band=band))
-        base_json = S.doc_key(S.baseline_doc(model, extras.horizon(model)))
+        doc_text = S.scenario_text(S.scenario_doc(settings, specs, model, name="app",
+                                                  description="app", extras=extras, band=band))
+        base_text = S.scenario_text(S.baseline_doc(model, extras.horizon(model)))
         names = {v.name for v in model.variables.values()}
         trade = [n for n in S.TRADE_OUTPUTS if n in names]
         stocks = [n for n in S.STOCK_OUTPUTS if n in names]
-        band_key = (model_key, used_calib, doc_json, tuple(trade + stocks))
+        band_key = (model_key, used_calib, doc_text, tuple(trade + stocks))
         band_value = band_store().get(band_key) if band else None
         # the baseline with the band's draws: differences member by member (own ensembles differ)
-        base_band = None if S.has_own_ensemble(extras.fields) else S.doc_key(S.scenario_doc(
+        base_band = None if S.has_own_ensemble(extras.fields) else S.scenario_text(S.scenario_doc(
             S.baseline_settings(specs), specs, model, name="app", description="app",
             extras=S.Extras(fields={"horizon": extras.horizon(model)}), band=True))
-        # the ensemble starts now, beside the point run (the kernel releases the GIL)
-        band_job = band_pool().submit(run_band, *band_key, base_band, baseline_members()) \
+        # the ensemble starts now, in a worker of its own beside the point runs
+        band_job = band_pool().submit(run_band, *band_key, base_band, budget) \
             if band and band_value is None else None
         try:
-            current, notes = run_point(model_key, used_calib, doc_json)
+            # the baseline first: it reads only the model and calibrated.yaml, so its errors are
+            # the calibration's, and the scenario's own errors are not blamed on it
+            base_run, _ = run_point(model_key, used_calib, base_text, budget)
+        except B.BudgetExceeded:
+            raise
         except sim.SimError as exc:
             if used_calib is None:
                 raise
             # calibrated.yaml that does not fit this model: say so, run on the model's values
             st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=str(exc)))
             used_calib, band = None, False
-            current, notes = run_point(model_key, used_calib, doc_json)
-        base_run, _ = run_point(model_key, used_calib, base_json)
+            base_run, _ = run_point(model_key, used_calib, base_text, budget)
+        current, notes = run_point(model_key, used_calib, doc_text, budget)
+    except B.BudgetExceeded as exc:
+        st.error(t("run_stopped", lang, msg=str(exc)))
+        render_levers()
+        return
     except sim.SimError as exc:
         st.error(t("settings_bad", lang, msg=str(exc)))
         render_levers()
@@ -404,8 +433,9 @@ def live() -> None:
             grid = st.columns(2)
             for i, name in enumerate(names):
                 draw_chart(grid[i % 2], name, shown_bands, diff_bands)
-            if band_value is not None:
-                st.caption(band_caption(band_value))
+            if band_value is not None:  # a band stopped or refused is a warning, not a note
+                (st.warning if isinstance(band_value, str) else st.caption)(
+                    band_caption(band_value))
             if tab is tabs[0]:
                 st.caption(t("observed_source", lang, src="UNCTAD"))
             else:

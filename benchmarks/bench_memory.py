@@ -52,7 +52,7 @@ def sim_run_command(files: list[Path], out: Path, members: int, method: str = "s
 
 
 def estimate_for(files: list[Path], members: int, method: str = "scipy", charts: bool = True):
-    """The estimate of ``sim run FILES --members N`` (the scenarios it plans, derived baseline too)."""
+    """The estimate of ``sim run FILES --members N`` (every scenario it plans, a base run too)."""
     import sim
     from sim.batch import plan_batch
     from sim.scenarios import read_scenario_file
@@ -78,7 +78,9 @@ def cases(members: list[int]) -> list[tuple[str, list[Path], int, str, bool]]:
 _STAGES = r'''
 import re, sys, time
 from pathlib import Path
-def status(k): return int(re.search(k + r":\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
+def status(key):
+    text = open("/proc/self/status").read()
+    return int(re.search(key + r":\s+(\d+)", text).group(1)) * 1024
 marks, t = [], [time.perf_counter()]
 def mark(name):
     marks.append((name, status("VmHWM"), status("VmRSS"), time.perf_counter() - t[0]))
@@ -104,7 +106,8 @@ for run in batch.runs:
         so._figure_bytes(fig, fmt)
     mark("  charts")
 for name, hwm, rss, sec in marks:
-    print(f"{{name:34s}} peak {{hwm / 2**20:7.0f}} MiB   after {{rss / 2**20:7.0f}} MiB   {{sec:5.1f}} s")
+    print(f"{{name:34s}} peak {{hwm / 2**20:7.0f}} MiB   after {{rss / 2**20:7.0f}} MiB   "
+          f"{{sec:5.1f}} s")
 '''
 
 
@@ -122,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stages:
         stages(args.stages, [SCENARIOS / "00_baseline.yaml"])
         return 0
-    print(f"| case | measured peak | estimate | estimate / measured | time |\n"
-          f"| --- | ---: | ---: | ---: | ---: |")
+    print("| case | measured peak | estimate | estimate / measured | time |\n"
+          "| --- | ---: | ---: | ---: | ---: |")
     for label, files, members, method, charts in cases(sorted(args.members)):
         est = estimate_for(files, members, method, charts)
         with tempfile.TemporaryDirectory() as tmp:

@@ -62,6 +62,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "sim_nonfinite": {"zh": "模拟在 {time} 年出现非有限值（{var}）。",
                       "en": "The simulation went non-finite in {time} ({var})."},
     "settings_bad": {"zh": "设置无效：{msg}", "en": "Invalid settings: {msg}"},
+    "run_stopped": {"zh": "运行已停止（超出本应用每次运行的时间或内存预算）：{msg}",
+                    "en": "The run was stopped (over the app's time or memory budget for one "
+                          "run): {msg}"},
+    "budget_bad": {"zh": "运行预算设置无效，已使用默认值：{msg}",
+                   "en": "The run budget setting is invalid; the defaults are used: {msg}"},
     "tab_trade": {"zh": "贸易", "en": "Trade"},
     "tab_stocks": {"zh": "存量", "en": "Stocks"},
     "tab_structure": {"zh": "模型结构", "en": "Model structure"},

@@ -315,6 +315,46 @@ def validate_doc(doc: Mapping) -> sc.Scenario:
         raise AppInputError("; ".join(parts)) from None
 
 
+def scenario_text(doc: Mapping) -> str:
+    """A scenario document as the YAML ``sim run`` reads: what the app's runs read too.
+
+    Through the same loader as ``sim run``, every lever form runs as there
+    (a JSON round trip made a ``table:`` lever's years text, which the schema
+    refuses).
+
+    Raises
+    ------
+    AppInputError
+        The document does not validate.
+    """
+    return sc.scenario_to_yaml(validate_doc(doc))
+
+
+def scenario_from_text(text: str) -> sc.Scenario:
+    """The scenario of :func:`scenario_text`'s YAML (the ``sim run`` loader)."""
+    return sc.load_scenarios_text(text, "app")[0]
+
+
+def check_with_model(scenario: sc.Scenario, model, calibrated: sc.Calibrated | None) -> None:
+    """Raise :class:`AppInputError` for a scenario that does not fit the model.
+
+    An unknown ``parameters:`` or ``uncertainty:`` name, an output the model
+    lacks, a value outside a constant's range: resolved as ``sim run`` does
+    (one member, nothing sampled or run). A problem of ``calibrated`` alone
+    (a calibration for another model) is not the scenario's; the app reports
+    it on its own.
+    """
+    try:
+        sc.resolve(scenario, model, calibrated, members=1)
+    except sc.ScenarioError as exc:
+        if calibrated is None:
+            raise AppInputError(str(exc)) from None
+        try:
+            sc.resolve(scenario, model, None, members=1)
+        except sc.ScenarioError as own:
+            raise AppInputError(str(own)) from None
+
+
 def doc_key(doc: Mapping) -> str:
     """A cache key of a scenario document (JSON text, keys in order)."""
     import json
@@ -412,14 +452,19 @@ def from_scenario(scenario: sc.Scenario, specs: list[LeverSpec]) -> LoadedScenar
     return LoadedScenario(scenario.name, scenario.description, settings, extras, tuple(notes))
 
 
-def parse_upload(data: bytes, filename: str, specs: list[LeverSpec]) -> list[LoadedScenario]:
+def parse_upload(data: bytes, filename: str, specs: list[LeverSpec], *, model=None,
+                 calibrated: sc.Calibrated | None = None) -> list[LoadedScenario]:
     """The upload handler: bytes of a scenario YAML -> the scenarios it holds.
+
+    With ``model``, each scenario is also checked against it
+    (:func:`check_with_model`), so the file's own errors are reported as its.
 
     Raises
     ------
     AppInputError
         Not UTF-8, invalid YAML or schema (the message of the ``sim run``
-        loader, with line numbers), or a lever out of range.
+        loader, with line numbers), a lever out of range, or (with
+        ``model``) a name or value the model does not have.
     """
     if len(data) > sc.MAX_TEXT_BYTES:
         raise AppInputError(f"{filename}: {len(data)} bytes is more than the "
@@ -434,6 +479,9 @@ def parse_upload(data: bytes, filename: str, specs: list[LeverSpec]) -> list[Loa
         raise AppInputError(str(exc)) from None
     if not scenarios:
         raise AppInputError(f"{filename}: no scenario in the file")
+    if model is not None:
+        for s in scenarios:
+            check_with_model(s, model, calibrated)
     return [from_scenario(s, specs) for s in scenarios]
 
 
