@@ -40,6 +40,8 @@ DEFAULT_MEMORY = 1 * 2**30
 START_SECONDS = 180.0
 """Longest a new worker may take to start and read the model (not budgeted) [s]."""
 _POLL = 0.05  # [s] between two looks at the worker's memory while it runs
+REUSE_GROWTH = 64 * 2**20
+"""A worker that grew more than this over its first size is not used again [bytes]."""
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
 
@@ -344,7 +346,10 @@ class Runner:
             if pick is not None:
                 self._idle.remove(pick)
         try:
-            if pick is None or not pick.alive:
+            if pick is not None and not pick.alive:
+                pick.kill()
+                pick = None
+            if pick is None:
                 pick = self._new_worker(files)
             if files not in pick.loaded:
                 ans = self._answer(pick.request({"op": "load", "model": files[0],
@@ -360,6 +365,10 @@ class Runner:
             raise
 
     def _release(self, worker: _Worker | None) -> None:
+        if worker is not None and worker.resident is not None and (
+                (M.resident_bytes(worker.pid) or 0) - worker.resident > REUSE_GROWTH):
+            worker.kill()  # what a large run left behind would count against the next budget
+            worker = None
         with self._cond:
             self._busy -= 1
             if worker is not None and worker.alive and len(self._idle) < self.keep_idle:
