@@ -50,6 +50,25 @@ def frame_length(head: bytes) -> int:
     return int.from_bytes(head[:_LEN], "big")
 
 
+def recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    """``n`` bytes from ``sock``; None when it closes before the first."""
+    parts, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            if got == 0:
+                return None
+            raise EOFError(f"the channel closed {n - got} bytes into a frame")
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def send_frame(sock: socket.socket, payload: bytes) -> None:
+    """One frame on a socket: the length, then ``payload``."""
+    sock.sendall(len(payload).to_bytes(_LEN, "big") + payload)
+
+
 # --------------------------------------------------------------------------- values
 _KINDS = "biuf"  # numeric arrays only: booleans, integers, floats
 
@@ -62,13 +81,15 @@ def encode(value) -> bytes:
     """
     arrays: list[np.ndarray] = []
     places: list = []
+    end = [0]
 
     def walk(x):
         if isinstance(x, np.ndarray):
             if x.dtype.kind not in _KINDS:
                 raise TypeError(f"cannot send an array of {x.dtype}")
             arr = np.ascontiguousarray(x)
-            places.append([arr.dtype.str, list(arr.shape), sum(a.nbytes for a in arrays)])
+            places.append([arr.dtype.str, list(arr.shape), end[0]])
+            end[0] += arr.nbytes
             arrays.append(arr)
             return {"__array__": len(arrays) - 1}
         if isinstance(x, dict):
@@ -235,25 +256,6 @@ def handle(cache: _Cache, req: dict) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}", "type": "internal"}
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    """``n`` bytes from ``sock``; None when it closes before the first."""
-    parts, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
-            if got == 0:
-                return None
-            raise EOFError(f"the channel closed {n - got} bytes into a frame")
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
-
-
-def send_frame(sock: socket.socket, payload: bytes) -> None:
-    """One frame on a socket: the length, then ``payload``."""
-    sock.sendall(len(payload).to_bytes(_LEN, "big") + payload)
-
-
 def serve(channel: socket.socket, cache: _Cache) -> int:
     """Answer requests on ``channel`` until it closes."""
     while True:
@@ -316,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m sim.app.worker --serve FD | --template FD", file=sys.stderr)
         return 2
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints stay off the channels
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the app's; a closed channel ends us
     channel = socket.socket(fileno=int(argv[1]))
     if argv[0] == "--template":
         return template(channel)
