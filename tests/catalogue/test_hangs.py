@@ -314,3 +314,22 @@ def test_sigint_stops_sim_run_within_a_second(tmp_path):
     assert code == 130
     assert err.endswith("interrupted\n") and "Traceback" not in err
     assert took < 1.0
+
+
+def test_sigint_while_the_sim_program_loads_is_no_traceback(tmp_path):
+    # `import sim` is light (its public names load on first use), so a Ctrl-C while numpy,
+    # pandas and PySD load falls inside main(): one line and 130, not an import traceback
+    code = ("import sys; t0 = __import__('time').monotonic(); from sim.cli import main; "
+            "sys.stderr.write(f'imported {__import__(\"time\").monotonic() - t0:.3f}\\n'); "
+            "sys.stderr.write(str('numpy' in sys.modules) + '\\n'); sys.stderr.flush(); "
+            "sys.exit(main())")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", str(REPO / "scenarios"),
+                             "--out", str(tmp_path / "out"), "--no-progress"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline().startswith("imported ")
+    assert proc.stderr.readline() == "False\n"  # numpy not loaded yet: main() loads it
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err == "interrupted\n"
+    assert not (tmp_path / "out").exists()
