@@ -197,6 +197,8 @@ calib_key = (str(paths.calibrated), _mtime(paths.calibrated))
 calibrated, calib_err = get_calibrated(*calib_key)
 st.session_state.setdefault("band", calibrated is not None)
 band_on = bool(st.session_state["band"]) and calibrated is not None
+# the band is the calibrated forecast band (bands: calibrated) when calibrated.yaml has one
+cal_band = calibrated is not None and bool(getattr(calibrated, "bands", None))
 
 
 # --------------------------------------------------------------- callbacks
@@ -328,7 +330,8 @@ def live() -> None:
     try:
         settings = S.settings_from_widgets(st.session_state, specs)
         doc_text = S.scenario_text(S.scenario_doc(settings, specs, model, name="app",
-                                                  description="app", extras=extras, band=band))
+                                                  description="app", extras=extras, band=band,
+                                                  calibrated_band=cal_band))
         base_text = S.scenario_text(S.baseline_doc(model, extras.horizon(model)))
         names = {v.name for v in model.variables.values()}
         trade = [n for n in S.TRADE_OUTPUTS if n in names]
@@ -338,7 +341,8 @@ def live() -> None:
         # the baseline with the band's draws: differences member by member (own ensembles differ)
         base_band = None if S.has_own_ensemble(extras.fields) else S.scenario_text(S.scenario_doc(
             S.baseline_settings(specs), specs, model, name="app", description="app",
-            extras=S.Extras(fields={"horizon": extras.horizon(model)}), band=True))
+            extras=S.Extras(fields={"horizon": extras.horizon(model)}), band=True,
+            calibrated_band=cal_band))
         # the ensemble starts now, in a worker of its own beside the point runs
         band_job = band_pool().submit(run_band, *band_key, base_band, budget) \
             if band and band_value is None else None
@@ -497,7 +501,7 @@ def live() -> None:
     try:
         scenario_text = S.download_text(settings, specs, model, name=st.session_state["sc_name"],
                                         description=st.session_state["sc_desc"].strip() or auto_desc,
-                                        extras=extras, band=band)
+                                        extras=extras, band=band, calibrated_band=cal_band)
         sb.download_button(t("download_yaml", lang), data=scenario_text.encode("utf-8"),
                            file_name=f"{file_stem}.yaml", mime="application/x-yaml",
                            help=t("download_help", lang), key="dl_yaml", on_click="ignore",

@@ -747,3 +747,17 @@ def test_sim_app_serves_the_app_and_stops_with_it(tmp_path):
         if proc.poll() is None:
             proc.wait(timeout=15)
         log.close()
+
+
+def test_app_band_is_the_calibrated_forecast_band(model, specs):
+    """With a calibrated.yaml that has a bands section, the app's band (and the scenario it
+    offers for download) is the baseline scenario's: bands: calibrated."""
+    settings = S.baseline_settings(specs)
+    doc = S.scenario_doc(settings, specs, model, name="s", description="d", band=True,
+                         calibrated_band=True)
+    assert doc["bands"] == "calibrated" and doc["members"] == S.BAND_MEMBERS
+    assert "bands" not in S.scenario_doc(settings, specs, model, name="s", description="d",
+                                         band=True)
+    text = S.download_text(settings, specs, model, name="s", description="d", band=True,
+                           calibrated_band=True)
+    assert sc.load_scenarios_text(text, "s.yaml")[0].bands == "calibrated"

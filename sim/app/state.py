@@ -219,7 +219,7 @@ def changed_levers(settings: Mapping[str, float], specs: list[LeverSpec]) -> lis
 # ------------------------------------------------------------ scenarios
 #: Scenario fields the sliders do not show; kept from a loaded scenario.
 EXTRA_FIELDS: tuple[str, ...] = ("base", "horizon", "members", "sampling", "seed", "parameters",
-                                 "uncertainty", "calibration_uncertainty", "outputs")
+                                 "uncertainty", "calibration_uncertainty", "bands", "outputs")
 
 
 @dataclass
@@ -257,13 +257,17 @@ def default_outputs(model) -> list[str]:
 
 
 def scenario_doc(settings: Mapping[str, float], specs: list[LeverSpec], model, *, name: str,
-                 description: str, extras: Extras | None = None, band: bool = False) -> dict:
+                 description: str, extras: Extras | None = None, band: bool = False,
+                 calibrated_band: bool = False) -> dict:
     """The current settings as a scenario document (the schema of ``scenarios/*.yaml``).
 
     Only levers whose size differs from the baseline are listed ("base +
     changes"). With ``band``, and unless the loaded scenario brings its own
     ensemble, the document also asks for the calibrated-uncertainty ensemble the
-    app draws as its band, so ``sim run`` reproduces the band too.
+    app draws as its band, so ``sim run`` reproduces the band too; with
+    ``calibrated_band`` (calibrated.yaml has a ``bands`` section) that is the
+    calibrated forecast band of the baseline scenario (``bands: calibrated``:
+    parameters, the inputs' random walks and the model error).
     """
     fields_ = dict(extras.fields) if extras else {}
     doc: dict = {"name": name.strip(), "description": description.strip()}
@@ -283,6 +287,8 @@ def scenario_doc(settings: Mapping[str, float], specs: list[LeverSpec], model, *
     if band and not has_own_ensemble(fields_):
         fields_.update(members=BAND_MEMBERS, seed=BAND_SEED, sampling=BAND_SAMPLING,
                        calibration_uncertainty=BAND_CALIBRATION)
+        if calibrated_band:
+            fields_["bands"] = "calibrated"
     fields_.setdefault("outputs", default_outputs(model))
     for key in EXTRA_FIELDS:
         if key in fields_ and key not in doc:
@@ -293,7 +299,8 @@ def scenario_doc(settings: Mapping[str, float], specs: list[LeverSpec], model, *
 def has_own_ensemble(fields_: Mapping) -> bool:
     """A loaded scenario that samples something itself (members > 1)."""
     return int(fields_.get("members", 1) or 1) > 1 and (
-        bool(fields_.get("uncertainty")) or fields_.get("calibration_uncertainty", "none") != "none")
+        bool(fields_.get("uncertainty")) or fields_.get("calibration_uncertainty", "none") != "none"
+        or fields_.get("bands", "none") != "none")
 
 
 def validate_doc(doc: Mapping) -> sc.Scenario:
@@ -362,7 +369,8 @@ def doc_key(doc: Mapping) -> str:
 
 
 def download_text(settings: Mapping[str, float], specs: list[LeverSpec], model, *, name: str,
-                  description: str, extras: Extras | None = None, band: bool = False) -> str:
+                  description: str, extras: Extras | None = None, band: bool = False,
+                  calibrated_band: bool = False) -> str:
     """The scenario YAML offered for download; ``sim run`` runs it as it is.
 
     The document is validated by the schema of ``sim run`` and written by
@@ -375,7 +383,7 @@ def download_text(settings: Mapping[str, float], specs: list[LeverSpec], model, 
         E.g. a blank name or description.
     """
     doc = scenario_doc(settings, specs, model, name=name, description=description, extras=extras,
-                       band=band)
+                       band=band, calibrated_band=calibrated_band)
     return sc.scenario_to_yaml(validate_doc(doc))
 
 
