@@ -145,7 +145,7 @@ def cross_check_chart(title: str, years, observed, sim_times, simulated, unit: s
     ax = fig.add_subplot()
     if band is not None:
         ax.fill_between(sim_times, band[0], band[1], color=BAND, alpha=0.6, lw=0,
-                        label="90% band (parameters, inputs, model error)")
+                        label="90% band (bootstrap parameter sets)")
     ax.plot(sim_times, simulated, color=MODEL, lw=2, label="model exports + imports")
     if other is not None:
         ax.plot(other[0], other[1], color=TREND, marker="s", ms=3, lw=1,

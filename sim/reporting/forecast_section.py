@@ -92,9 +92,15 @@ def exante_section(inp):
     table = cr.Table(["origin", "year", "h", "series", "observed"]
                      + [METHOD_LABELS[m] for m in METHODS] + ["90% band", "inside"], detail,
                      "Ex-ante forecasts from each origin (100M USD).")
-    text = ("Each origin's forecast is refitted to 2015..origin; the world demand and the "
-            "digital economy after the origin follow the projection rule of the baseline "
-            "(trailing seven-year mean log growth) with rates from data up to the origin; "
+    shrink = inp.spec.out_of_sample.prior_sd
+    shrunk = ("" if shrink is None else
+              f" (shrunk toward the model's documented values by a weak prior: sd {shrink:g} of "
+              "the bounds' range in unit coordinates against a "
+              f"{100 * inp.spec.out_of_sample.error_scale:g}% log error, since two or three "
+              "years cannot identify three parameters)")
+    text = ("Each origin's forecast is refitted to 2015..origin" + shrunk + "; the world "
+            "demand and the digital economy after the origin follow the projection rule of the "
+            "baseline (trailing seven-year mean log growth) with rates from data up to the origin; "
             "China's graduates are held at their last value. Benchmarks use the same years of "
             "history: a log-linear trend, the last growth carried forward, and share "
             "persistence (the last ratio to the driver, China's world share for exports and "
