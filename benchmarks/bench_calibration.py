@@ -1,8 +1,8 @@
 """Calibration benchmark: the whole ``sim calibrate`` against one model run, same process.
 
 Measures the full calibration of ``model/calibration.yaml`` (multi-start fit,
-profile likelihood, residual bootstrap, rolling-origin out-of-sample fits,
-statistics), stage by stage, and as a ratio against the reference: the median
+profile likelihood, residual bootstrap, ex-ante rolling-origin forecasts
+with their bands, the structural variants, statistics), stage by stage, and as a ratio against the reference: the median
 time of one ``Model.simulate()`` call of the same model (its integration
 method, to its final time), timed in the same run. Machines are noisy; the
 ratio is the figure to quote. Target: the full calibration under 60 s on the
@@ -78,11 +78,14 @@ def table(m: dict, spec_path: Path) -> str:
                 f"**{total / ref:,.0f}x** | < {TARGET_SECONDS:.0f} s: {met} |")
     settings = (f"{spec.starts} starts, {spec.polish} polished, {spec.bootstrap} bootstrap "
                 f"replicates, {spec.profile_points} profile points, "
-                f"{len(spec.out_of_sample.origins)} out-of-sample origins"
+                f"{len(spec.out_of_sample.origins)} ex-ante origins (horizon "
+                f"{spec.out_of_sample.horizon}, {spec.out_of_sample.band_members}-member bands), "
+                f"{len(spec.variants)} structural variants (each refitted, with its own ex-ante "
+                "forecasts)"
                 if not m["quick"] else "--quick settings")
     foot = (f"\n`{spec_path.relative_to(REPO) if spec_path.is_relative_to(REPO) else spec_path}`"
             f": {settings}; {m['evaluations']:,} model evaluations in the main fit and its "
-            f"uncertainty (ensemble members). Measured {date.today().isoformat()} on "
+            f"uncertainty (ensemble members; the forecasts' and variants' runs come on top). Measured {date.today().isoformat()} on "
             f"{platform.machine()} with {os.cpu_count()} cores, Python "
             f"{m['versions']['python']}, numpy {m['versions']['numpy']} "
             "(`python benchmarks/bench_calibration.py --write-readme README.md`).")
