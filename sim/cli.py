@@ -22,10 +22,20 @@ COMMANDS = ("simulate", "run", "calibrate", "report", "holdout", "app")
 EXIT_INTERRUPTED = 130
 
 
+def _version() -> str:
+    """The installed package's version (``dds-sim``), or 'unknown' from a bare checkout."""
+    from importlib import metadata
+    try:
+        return metadata.version("dds-sim")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sim", description="System-dynamics simulator for China's digitally deliverable "
                                 "services trade")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         try:
