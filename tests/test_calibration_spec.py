@@ -114,3 +114,16 @@ def test_model_checks_name_the_field(model):
     wrong = parse_spec(changed(["fixed", "Import Adjustment Time", "value"], 2.0))
     with pytest.raises(SpecError, match=r"field 'fixed\.Import Adjustment Time\.value'.*1\.5"):
         check_against_model(wrong, model)
+
+
+def test_a_persistence_driver_must_be_a_projected_input():
+    data = copy.deepcopy(VALID)
+    data["projection"] = {"inputs": [{"constant": "Export Growth Rate",
+                                      "series": "world_dds_exports_unctad",
+                                      "terms": [{"series": "world_dds_exports_unctad"}],
+                                      "source": "test"}]}
+    data["out_of_sample"] = {"drivers": {"china_dds_exports_unctad": "china_gdp_usd"}}
+    with pytest.raises(SpecError, match=r"out_of_sample\.drivers\.china_dds_exports_unctad: "
+                                        r"'china_gdp_usd' is not the series of a projection "
+                                        r"input; accepted: \['world_dds_exports_unctad'\]"):
+        parse_spec(data, "calibration.yaml")

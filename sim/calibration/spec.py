@@ -470,6 +470,11 @@ class CalibrationSpec(_Strict):
                 raise ValueError(f"out-of-sample origin {o} must leave at least {need} fitted "
                                  f"years (out_of_sample.min_fit_years) and one forecast year "
                                  f"inside the window {start}-{end}")
+        inputs = [p.series for p in self.projection.inputs]
+        for target, driver in self.out_of_sample.drivers.items():
+            if driver not in inputs:
+                raise ValueError(f"out_of_sample.drivers.{target}: '{driver}' is not the series "
+                                 f"of a projection input; accepted: {inputs}")
         overlap = set(self.sensitivity.levers) & set(self.parameters)
         if overlap:
             raise ValueError(f"{sorted(overlap)} are free parameters; their sensitivity ranges "
