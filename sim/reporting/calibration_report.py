@@ -648,11 +648,9 @@ def _repro_section(inp: ReportInputs, comp: Computed, report_cmd: str) -> Sectio
     opt = doc["fit"]["optimizer"]
     st = doc["fit"]["starts"]
     text = (f"Seed {prov['seed']}. Optimiser: {opt['message']}; {st['same_optimum']} of "
-            f"{st['polished']} polished starts reached the best payoff. Report computations: "
-            f"band {comp.seconds['band']:.1f} s, sensitivity {comp.seconds['sensitivity']:.1f} s, "
-            f"validity {comp.seconds['validity']:.1f} s. Rerunning the commands with the same "
-            "package versions rewrites calibrated.yaml byte for byte (it holds no date) and "
-            "reproduces this report.")
+            f"{st['polished']} polished starts reached the best payoff. Rerunning the commands "
+            "with the same package versions rewrites calibrated.yaml and this report byte for "
+            "byte: neither holds a date or a timing (sim report prints how long it took).")
     return Section("Reproducibility", [("pre", cmds), text, t, v], "repro")
 
 
