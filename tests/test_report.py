@@ -297,3 +297,12 @@ def test_cli_report(report, tmp_path):
     target = tmp_path / "r.html"
     assert main(["report", "--calibrated", str(calibrated), "--out", str(target)]) == 0
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_a_rebuilt_report_is_byte_for_byte_the_same(report):
+    """No date or timing in the report: the same calibration rebuilds the same bytes."""
+    _, text, _, out = report
+    md = out.with_suffix(".md").read_bytes()
+    build_report(out.parent.parent / "calibrated.yaml", out, markdown=True)
+    assert out.read_text(encoding="utf-8") == text
+    assert out.with_suffix(".md").read_bytes() == md
