@@ -198,7 +198,7 @@ calibrated, calib_err = get_calibrated(*calib_key)
 st.session_state.setdefault("band", calibrated is not None)
 band_on = bool(st.session_state["band"]) and calibrated is not None
 # the band is the calibrated forecast band (bands: calibrated) when calibrated.yaml has one
-cal_band = calibrated is not None and bool(getattr(calibrated, "bands", None))
+cal_band = calibrated is not None and bool(calibrated.bands)
 
 
 # --------------------------------------------------------------- callbacks

@@ -147,7 +147,49 @@ def _registered_unit(v: str, series: str | None) -> str:
     return v
 
 
-class ObservedRow(BaseModel):
+class _Figure(BaseModel):
+    """What every figure is checked for: a known series, a year, a finite value in its unit.
+
+    Subclasses state the years they accept in :meth:`_check_year`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    series: str
+    year: int
+    value: float
+    unit: str
+
+    @field_validator("series")
+    @classmethod
+    def _known_series(cls, v: str) -> str:
+        return _known_series(v)
+
+    @field_validator("year", mode="before")
+    @classmethod
+    def _year_in_range(cls, v: Any) -> int:
+        year = _as_int(v)
+        if year is None:
+            raise _custom("year", f"expected an integer year, got {v!r}")
+        cls._check_year(year)
+        return year
+
+    @classmethod
+    def _check_year(cls, year: int) -> None:
+        raise NotImplementedError
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _finite_value(cls, v: Any) -> float:
+        return _finite_value(v)
+
+    @field_validator("unit")
+    @classmethod
+    def _registered_unit(cls, v: str, info: Any) -> str:
+        return _registered_unit(v, info.data.get("series"))
+
+
+class ObservedRow(_Figure):
     """One observed figure.
 
     Parameters
@@ -168,29 +210,9 @@ class ObservedRow(BaseModel):
         Single-line free text; for derived rows, the formula.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    series: str
-    year: int
-    value: float
-    unit: str
     status: Status
     source_id: str
     note: str = ""
-
-    @field_validator("series")
-    @classmethod
-    def _known_series(cls, v: str) -> str:
-        return _known_series(v)
-
-    @field_validator("year", mode="before")
-    @classmethod
-    def _year_in_range(cls, v: Any) -> int:
-        year = _as_int(v)
-        if year is None:
-            raise _custom("year", f"expected an integer year, got {v!r}")
-        cls._check_year(year)
-        return year
 
     @classmethod
     def _check_year(cls, year: int) -> None:
@@ -198,16 +220,6 @@ class ObservedRow(BaseModel):
             raise _custom("year", f"year {year} outside {FIRST_YEAR}-{LAST_YEAR}; later "
                           "years are held out of the repository (calibration window "
                           "2015-2022)")
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _finite_value(cls, v: Any) -> float:
-        return _finite_value(v)
-
-    @field_validator("unit")
-    @classmethod
-    def _registered_unit(cls, v: str, info: Any) -> str:
-        return _registered_unit(v, info.data.get("series"))
 
     @field_validator("source_id")
     @classmethod
@@ -228,7 +240,7 @@ HELD_OUT_OPTIONAL = frozenset({"status", "source", "url", "note"})
 """Columns a held-out facts table may leave out: free text about each figure."""
 
 
-class HeldOutRow(BaseModel):
+class HeldOutRow(_Figure):
     """An observed figure after the calibration window, for an out-of-sample check.
 
     Read from a facts table supplied from outside the repository (see
@@ -253,42 +265,16 @@ class HeldOutRow(BaseModel):
         marks a figure computed from others (:data:`sim.databuild.DERIVATIONS`).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    series: str
-    year: int
-    value: float
-    unit: str
     status: str = ""
     source: str = ""
     url: str = ""
     note: str = ""
 
-    @field_validator("series")
     @classmethod
-    def _known_series(cls, v: str) -> str:
-        return _known_series(v)
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _finite_value(cls, v: Any) -> float:
-        return _finite_value(v)
-
-    @field_validator("unit")
-    @classmethod
-    def _registered_unit(cls, v: str, info: Any) -> str:
-        return _registered_unit(v, info.data.get("series"))
-
-    @field_validator("year", mode="before")
-    @classmethod
-    def _held_out_year(cls, v: Any) -> int:
-        year = _as_int(v)
-        if year is None:
-            raise _custom("year", f"expected an integer year, got {v!r}")
+    def _check_year(cls, year: int) -> None:
         if year <= LAST_YEAR:
             raise _custom("year", f"year {year} is not held out; expected a year after "
                           f"{LAST_YEAR}")
-        return year
 
     @field_validator("status", "source", "url", "note", mode="before")
     @classmethod

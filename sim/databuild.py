@@ -1,8 +1,8 @@
-"""Build ``model/data/observed.csv`` and ``sources.csv`` from the shared facts.
+"""Build ``model/data/observed.csv`` and ``sources.csv`` from the facts table.
 
 Usage::
 
-    python -m sim.databuild ../shared/data/observed_facts.csv model/data
+    python -m sim.databuild tests/data/observed_facts.csv model/data
 
 The build is a pure function of the facts table (:func:`build_observed`); the
 output is byte-identical on rerun. Rules:
@@ -371,7 +371,7 @@ def _sources(facts: Sequence[_Fact], where: str) -> list[Source]:
 
 
 def build_observed(facts_csv: Path) -> tuple[list[ObservedRow], list[Source]]:
-    """Build the observed rows and their sources from the shared facts table.
+    """Build the observed rows and their sources from the facts table.
 
     Parameters
     ----------
@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m sim.databuild FACTS_CSV OUT_DIR``."""
     parser = argparse.ArgumentParser(prog="python -m sim.databuild",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("facts_csv", type=Path, help="shared observed_facts.csv")
+    parser.add_argument("facts_csv", type=Path, help="the facts table, e.g. tests/data/observed_facts.csv")
     parser.add_argument("out_dir", type=Path, help="directory for the two CSVs")
     args = parser.parse_args(argv)
     try:

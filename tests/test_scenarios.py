@@ -703,7 +703,7 @@ def test_shipped_scenarios_load_and_cite_their_seed():
 def _seed_folder(root: Path, tamper: bool = False) -> Path:
     """Seed documents made of the shipped scenarios' own quotes (the real seeds, which hold
     figures after 2022, stay outside the repository; a reviewer checks them with
-    ``python -m sim.scenarios.quotes ../shared/seeds``). ``tamper``: a character is
+    ``python -m sim.scenarios.quotes SEEDS_DIR``). ``tamper``: a character is
     inserted in the middle of every quote."""
     seeds = root / "seeds"
     seeds.mkdir(parents=True)

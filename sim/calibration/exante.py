@@ -191,8 +191,8 @@ def forecast_from(model, spec: CalibrationSpec, observed: ObservedData, origin: 
     n = oos.band_members
     u = bands.sample_parameters(res.u, res.jacobian[:obs.m], s2, n, rng)
     tables = bands.growth_tables(rates, origin, horizon, n, rng)
+    # member 0 of the band is the point forecast: the estimate, the rule's own growth
     band_run = obj.simulate(space.to_theta(u), final_time=last, extra=tables)
-    point = obj.simulate(res.theta[None, :], final_time=last)
     cond_obj = Objective(model, spec, obs, space, fixed=constants)  # inputs observed to the end
     cond = cond_obj.simulate(res.theta[None, :], final_time=last)
 
@@ -205,8 +205,8 @@ def forecast_from(model, spec: CalibrationSpec, observed: ObservedData, origin: 
         if len(fut) == 0:
             continue
         years = fut.index.to_numpy().astype(int)
-        model_pt = obj.values_at(point, t.variable, years)[0] * t.scale
         members = obj.values_at(band_run, t.variable, years) * t.scale      # (n, h)
+        model_pt = members[0]
         eps = bands.error_paths(errors[t.series], horizon, n, rng)         # (horizon, n)
         noisy = members * np.exp(eps[years - origin - 1].T)
         lo, med, hi = bands.central_interval(noisy, oos.band_level, axis=0)

@@ -20,6 +20,8 @@ import numpy as np
 from sim.data import HeldOutRow, ObservedData
 
 from . import stats
+from .exante import benchmarks
+from .projection import input_rates
 from .spec import CalibrationSpec
 
 BAND = (5.0, 95.0)
@@ -198,8 +200,6 @@ def _persistence(observed: ObservedData, spec: CalibrationSpec, series: str,
     The series' last ratio to its driver (``out_of_sample.drivers``) times the driver grown at
     the projection rule's drift from the window's end; NaN without a driver.
     """
-    from .exante import benchmarks
-    from .projection import input_rates
     if series not in spec.out_of_sample.drivers:
         return np.full(years.shape, np.nan)
     end = spec.window[1]

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim.data import SERIES_UNITS, display_path, suggest
 from sim.errors import SimError
@@ -130,6 +138,10 @@ def _known_series(v: str) -> str:
     return v
 
 
+SeriesId = Annotated[str, AfterValidator(_known_series)]
+"""A key of :data:`sim.data.SERIES_UNITS` (an unknown one is refused with close names)."""
+
+
 class Target(_Strict):
     """An observed series the model is fitted to.
 
@@ -178,14 +190,9 @@ class CrossCheck(_Strict):
         How the series differs (vintage, definition).
     """
 
-    series: str
+    series: SeriesId
     variables: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
     note: Annotated[str, Field(min_length=1)]
-
-    @field_validator("series")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _known_series(v)
 
 
 class FixedParameter(_Strict):
@@ -233,17 +240,9 @@ class OutOfSample(_Strict):
     min_fit_years: Annotated[int, Field(ge=2)] = 2
     band_members: Annotated[int, Field(ge=20, le=20000)] = 400
     band_level: Annotated[float, Field(gt=0, lt=1)] = 0.9
-    drivers: dict[str, str] = {}
+    drivers: dict[SeriesId, SeriesId] = {}
     prior_sd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     error_scale: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.05
-
-    @field_validator("drivers")
-    @classmethod
-    def _known_drivers(cls, v: dict[str, str]) -> dict[str, str]:
-        for target, driver in v.items():
-            _known_series(target)
-            _known_series(driver)
-        return v
 
 
 class GrowthTerm(_Strict):
@@ -252,13 +251,8 @@ class GrowthTerm(_Strict):
     ``weight`` multiplies the series' mean log growth (1 = at its own pace).
     """
 
-    series: Annotated[str, Field(min_length=1)]
+    series: SeriesId
     weight: Annotated[float, Field(allow_inf_nan=False)] = 1.0
-
-    @field_validator("series")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _known_series(v)
 
 
 class ProjectedInput(_Strict):
@@ -274,14 +268,9 @@ class ProjectedInput(_Strict):
     """
 
     constant: Annotated[str, Field(min_length=1)]
-    series: Annotated[str, Field(min_length=1)]
+    series: SeriesId
     terms: Annotated[list[GrowthTerm], Field(min_length=1)]
     source: Annotated[str, Field(min_length=1)]
-
-    @field_validator("series")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return _known_series(v)
 
 
 class Variant(_Strict):

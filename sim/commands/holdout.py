@@ -1,7 +1,7 @@
 """``sim holdout FACTS.csv``: the calibrated projection against figures after 2022.
 
 The figures come from a facts table kept outside the repository (the layout of
-``../shared/data/observed_facts.csv``); the repository holds 2015-2022 only,
+``tests/data/observed_facts.csv``); the repository holds 2015-2022 only,
 so nothing of the file, nor of the result, is written into it. The result
 goes to standard output (Markdown) or to ``--out`` (``.md``, or ``.csv``:
 every figure, with the scores and band coverage in ``FILE.scores.csv`` beside

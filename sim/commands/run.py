@@ -26,7 +26,7 @@ from pathlib import Path
 from ..batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
 from ..integrators import SCIPY_METHODS
 from ..model import METHODS, load_model, package_version
-from .simulate import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, add_bound_options
+from .simulate import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, add_bound_options, whole_number_arg
 from ..reporting.rundir import ResultsFolder, RunIdentity
 from ..scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
 from ..scenarios.calibrated import load_calibrated_option
@@ -48,14 +48,7 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
 
 
-def _members(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"members must be >= 1, got {n}")
-    return n
+_members = whole_number_arg("members")
 
 
 def register(sub) -> None:

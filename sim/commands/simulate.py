@@ -35,15 +35,21 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def max_steps_arg(text: str) -> int:
-    """``--max-steps``: a whole number >= 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
+def whole_number_arg(what: str = ""):
+    """An argparse type: a whole number >= 1 (``what`` names it in the message)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"{what + ' ' if what else ''}must be >= 1, got {n}")
+        return n
+    return parse
+
+
+max_steps_arg = whole_number_arg()
+"""``--max-steps``: a whole number >= 1."""
 
 
 def time_limit_arg(text: str) -> float:

@@ -38,6 +38,7 @@ from sim.calibration.validity import (
     integration_error,
 )
 from sim.data import SERIES_UNITS, ObservedData, display_path, load_observed
+from sim.errors import SimError
 from sim.io import atomic_write_text
 from sim.model import load_model
 
@@ -58,7 +59,7 @@ def _has(model, name: str) -> bool:
     try:
         model.py_name(name)
         return True
-    except Exception:
+    except SimError:
         return False
 
 JSON_SECTIONS = ("parameters", "fixed", "fit", "statistics", "cross_checks", "out_of_sample",

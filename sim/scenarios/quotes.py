@@ -6,7 +6,9 @@ quotes. The seed documents hold figures after 2022, which the repository must
 not, so they stay outside it and this check is a command a reviewer runs
 against them, like ``sim holdout``::
 
-    python -m sim.scenarios.quotes ../shared/seeds [scenarios/*.yaml]
+    python -m sim.scenarios.quotes SEEDS_DIR [scenarios/*.yaml]
+
+``SEEDS_DIR`` is the folder of the seed documents, outside the repository.
 
 A quote may elide text with ``……``; whitespace is ignored on both sides.
 """
