@@ -26,7 +26,7 @@ from sim.app import resources as R
 from sim.app import state as S
 from sim.app import worker as W
 from sim.app.i18n import LANG_NAMES, LANGS, t, unit_label, var_label
-from sim.data import SERIES_UNITS
+from sim.data.observed import SERIES_UNITS
 from sim.reporting.labels import series_name
 
 st.set_page_config(page_title="DDS what-if", layout="wide")
@@ -68,7 +68,7 @@ def get_calibration_view(path: str, mtime: int | None):
 @st.cache_resource(show_spinner=False)
 def get_observed():
     """(series name -> pandas.Series, error message or None)."""
-    from sim.data import load_observed
+    from sim.data.observed import load_observed
     try:
         data = load_observed()
         return {s: data.series(s) for s, _ in S.OBSERVED_FOR.values()}, None

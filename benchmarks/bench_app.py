@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, ts in rows:
         print(f"| {label} | {1000 * statistics.median(ts):.1f} | {1000 * min(ts):.1f} |")
     print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, repeats {args.repeats}, "
-          f"sim {sim.model.package_version()}")
+          f"sim {sim.engine.model.package_version()}")
     return 0
 
 

@@ -40,7 +40,7 @@ def measure(spec_path: Path, quick: bool, repeats: int) -> dict:
     import sim
     from sim.calibration.pipeline import calibrate
     from sim.calibration.spec import load_spec
-    from sim.data import load_observed
+    from sim.data.observed import load_observed
 
     spec = load_spec(spec_path)
     t0 = time.perf_counter()

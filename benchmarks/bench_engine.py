@@ -200,8 +200,8 @@ def bench_scipy_share(path: Path, final_time: float | None, repeats: int) -> Row
     Python stepping plus the engine's set-up. No step is left out or added.
     """
     import sim
-    import sim.model as sm
-    from sim.runtime import Evaluator
+    import sim.engine.model as sm
+    from sim.engine.running.evaluator import Evaluator
 
     model = sim.load_model(path)
     acc = {"run": 0.0, "engine": 0.0, "calls": 0}
@@ -329,7 +329,7 @@ def environment(args) -> str:
 
     return (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()} ({platform.system()}, "
             f"{__import__('os').cpu_count()} CPUs), Python {platform.python_version()}, numpy {np.__version__}, "
-            f"scipy {scipy.__version__}, PySD {pysd.__version__}, dds-sim {sim.model.package_version()}. "
+            f"scipy {scipy.__version__}, PySD {pysd.__version__}, dds-sim {sim.engine.model.package_version()}. "
             f"PySD's ensemble rate is extrapolated from {args.pysd_runs} timed `model.run(params=...)` calls "
             f"(one per member value) after a warm-up; ensembles vary the constant named in the table by a "
             f"factor from U(0.8, 1.2) and save once per time unit in both engines. "

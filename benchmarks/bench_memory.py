@@ -54,7 +54,7 @@ def sim_run_command(files: list[Path], out: Path, members: int, method: str = "s
 def estimate_for(files: list[Path], members: int, method: str = "scipy", charts: bool = True):
     """The estimate of ``sim run FILES --members N`` (every scenario it plans, a base run too)."""
     import sim
-    from sim.batch import plan_batch
+    from sim.ensembles.batch import plan_batch
     from sim.scenarios import read_scenario_file
     from sim.scenarios.memory import estimate_run, shape_of
 
@@ -86,7 +86,7 @@ def mark(name):
     marks.append((name, status("VmHWM"), status("VmRSS"), time.perf_counter() - t[0]))
     open("/proc/self/clear_refs", "w").write("5"); t[0] = time.perf_counter()
 import sim
-from sim.batch import run_batch, summary_table
+from sim.ensembles.batch import run_batch, summary_table
 from sim.reporting import scenario_output as so
 from sim.scenarios import load_calibrated, read_scenario_file
 members, files = int(sys.argv[1]), [Path(p) for p in sys.argv[2:]]

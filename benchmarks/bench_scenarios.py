@@ -62,7 +62,7 @@ def _pysd_single(model_path: Path, repeat: int) -> float | None:
 def measure(model_path: Path, scenario_dir: Path, methods: list[str], members_one: int,
             members_all: int, repeat: int) -> list[dict]:
     import sim
-    from sim.batch import run_scenario
+    from sim.ensembles.batch import run_scenario
     from sim.scenarios import load_calibrated, load_scenarios, resolve
 
     model = sim.load_model(model_path)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {
-    "load_model": ".model", "Model": ".model", "VariableInfo": ".model", "Controls": ".model",
-    "SimulationResult": ".results", "Failure": ".results",
-    "Step": ".inputs", "Ramp": ".inputs", "Table": ".inputs",
+    "load_model": ".engine.model", "Model": ".engine.model", "VariableInfo": ".engine.model",
+    "Controls": ".engine.model",
+    "SimulationResult": ".engine.results", "Failure": ".engine.results",
+    "Step": ".engine.inputs", "Ramp": ".engine.inputs", "Table": ".engine.inputs",
     "ModelError": ".errors", "ParameterError": ".errors", "SimError": ".errors",
-    "DataError": ".data",
+    "DataError": ".data.observed",
 }
 
 __all__ = ["load_model", "Model", "VariableInfo", "Controls", "SimulationResult", "Failure",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli import main
+from sim.cli import main
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

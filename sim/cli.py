@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 
-from .errors import SimError
+from sim.errors import SimError
 
 COMMANDS = ("simulate", "run", "calibrate", "report", "holdout", "app")
 #: exit code of a command stopped by SIGINT (128 + SIGINT's number, as shells report it)

@@ -22,7 +22,7 @@ import pytest
 from scipy.integrate import ode, solve_ivp
 
 import sim
-from sim.runtime import Evaluator
+from sim.engine.running.evaluator import Evaluator
 
 MODELS = Path(__file__).parent / "models"
 
@@ -190,7 +190,7 @@ def test_scipy_driver_equals_solve_ivp(models, scipy_method):
 def test_restarted_rk_solver_equals_a_new_one_per_segment(scipy_method, monkeypatch):
     # the engine starts the last explicit RK solver again at each switch time instead of
     # building one per segment: the same steps, bit for bit (the project model has 6 segments)
-    import sim.integrators as integrators
+    import sim.engine.running.integrators as integrators
 
     model = sim.load_model(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
     starts = []
@@ -215,7 +215,7 @@ def test_restarted_rk_solver_equals_a_new_one_per_segment(scipy_method, monkeypa
 def test_dopri5_sets_its_first_steps_the_public_way_too(models, monkeypatch):
     # without access to DOPRI5's work array the engine re-creates the integrator with
     # first_step: the same steps, the same numbers
-    import sim.integrators as integrators
+    import sim.engine.running.integrators as integrators
 
     model = models["oscillator"]
     kw = dict(method="scipy", scipy_method="DOPRI5", rtol=1e-7, atol=1e-9)

@@ -1,4 +1,4 @@
-"""Running scenarios and summarising them (sim.batch)."""
+"""Running scenarios and summarising them (sim.ensembles.batch)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.batch import (RunFailure, base_run_of, cagr, format_summary, plan_batch, run_batch,
+from sim.ensembles.batch import (RunFailure, base_run_of, cagr, format_summary, plan_batch, run_batch,
                        run_scenario, summarize, summary_table)
 from sim.scenarios import ScenarioError, load_scenarios, load_scenarios_text, resolve
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import sim
-import sim.model
+import sim.engine.model
 from conformance import mdl_text
 
 
@@ -24,14 +24,14 @@ def split_points(tmp_path: Path, equations: list[str], params=None, **controls) 
     path.write_text(mdl_text(equations, **controls), encoding="utf-8")
     model = sim.load_model(path)
     seen: list = []
-    real = sim.model.scipy_piecewise
+    real = sim.engine.model.scipy_piecewise
 
     def spy(rates, y0, grid, breaks, *args, **kwargs):
         seen.append(list(breaks))
         return real(rates, y0, grid, breaks, *args, **kwargs)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(sim.model, "scipy_piecewise", spy)
+    mp.setattr(sim.engine.model, "scipy_piecewise", spy)
     try:
         model.simulate(params, method="scipy")
     finally:

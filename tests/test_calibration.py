@@ -14,7 +14,7 @@ from sim.calibration.spec import parse_spec
 from sim.calibration.stats import fit_statistics, loglinear_trend, loglinear_values
 from sim.calibration.synthetic import synthetic_observed
 from sim.cli import main
-from sim.data import load_observed
+from sim.data.observed import load_observed
 
 FIXTURE = Path(__file__).parent / "models" / "calib_fixture.mdl"
 TRUE = {"Export Growth Rate": 0.3, "Export Capacity": 3500.0, "Import Ratio": 0.8}

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.batch import ScenarioRun
+from sim.ensembles.batch import ScenarioRun
 from sim.reporting import figures_scenario as FS
 from sim.reporting.fonts import cjk_families, figure_fonts
 from sim.reporting.timeaxis import lever_starts, markers, year_ticks
-from sim.results import SimulationResult
+from sim.engine.results import SimulationResult
 from sim.scenarios.resolved import ResolvedScenario
 from sim.scenarios.schema import Scenario
 
@@ -320,7 +320,7 @@ def test_app_draws_a_difference_chart_once_a_lever_moves(specs, monkeypatch, tmp
 
 # ------------------------------------------------------------------------------- names
 def test_every_series_has_a_name_in_both_languages():
-    from sim.data import SERIES_UNITS
+    from sim.data.observed import SERIES_UNITS
     from sim.reporting.labels import SERIES_NAMES, series_name
     assert set(SERIES_NAMES) == set(SERIES_UNITS)
     assert series_name("china_dds_exports_unctad") == "China's DDS exports, UNCTAD"

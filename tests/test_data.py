@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.data import (
+from sim.data.observed import (
     DEFAULT_OBSERVED, DEFAULT_SOURCES, OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS,
     DataError, ObservedRow, Source, Status, load_observed, load_sources,
     parse_observed,
 )
-from sim.databuild import (
+from sim.data.build import (
     FACTS_COLUMNS, SOURCE_REGISTRY, build_observed, main, observed_csv_bytes,
     write_observed,
 )

@@ -22,7 +22,7 @@ from sim.calibration.pipeline import calibrate
 from sim.calibration.projection import input_rates
 from sim.calibration.spec import load_spec
 from sim.calibration.variants import information_criteria
-from sim.data import load_observed
+from sim.data.observed import load_observed
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "model" / "calibration.yaml"
@@ -209,7 +209,7 @@ def test_shrinkage_barely_moves_the_full_window_estimate(setting):
 def test_scenarios_draw_the_calibrated_band(tmp_path):
     """``bands: calibrated``: inputs as per-member random walks and the AR(1) model error on
     the targets after 2022, the same paths for every scenario of one seed (paired)."""
-    from sim.batch import run_scenario
+    from sim.ensembles.batch import run_scenario
     from sim.scenarios import load_calibrated, load_scenarios_text, resolve
     model = sim.load_model(MODEL)
     cal = load_calibrated(REPO / "model" / "calibrated.yaml")

@@ -18,8 +18,8 @@ from sim.calibration import stats
 from sim.calibration.holdout import check_held_out
 from sim.calibration.spec import load_spec
 from sim.cli import main
-from sim.data import DataError, HeldOutRow, load_observed
-from sim.databuild import DERIVATIONS, read_held_out
+from sim.data.observed import DataError, HeldOutRow, load_observed
+from sim.data.build import DERIVATIONS, read_held_out
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = REPO / "tests" / "data" / "observed_facts.csv"  # the repository's facts: 2010-2022
@@ -154,7 +154,7 @@ def test_read_held_out_refuses_duplicates(tmp_path):
 
 # ---------------------------------------------------------------- computation
 def _row(series, year, value, status="quoted"):
-    from sim.data import SERIES_UNITS
+    from sim.data.observed import SERIES_UNITS
     return HeldOutRow(series=series, year=year, value=value, unit=SERIES_UNITS[series],
                       status=status, source="a user's source")
 
@@ -245,7 +245,7 @@ def test_band_coverage_counts_the_figures_inside_the_band():
 def projection_median():
     """The baseline projection's median exports at 2023-2024 with 20 members (what the CLI runs)."""
     import sim
-    from sim.batch import run_scenario
+    from sim.ensembles.batch import run_scenario
     from sim.scenarios import load_calibrated, read_scenario_file, resolve
 
     model = sim.load_model(REPO / "model" / "digital_trade.mdl")

@@ -1,7 +1,7 @@
 """The compiled tape interpreter against the closures it was traced from.
 
-* Each instruction of :mod:`sim.kernel` equals the numpy primitive of
-  :class:`sim.backends.VectorBackend` it stands for, on arbitrary floats
+* Each instruction of :mod:`sim.engine.tape.kernel` equals the numpy primitive of
+  :class:`sim.engine.compiling.backends.VectorBackend` it stands for, on arbitrary floats
   including 0, +-inf and nan (property-based).
 * Whole models: on every conformance model and on the kitchen-sink model, a
   run with ``kernel="jit"`` equals the same run with ``kernel="python"``,
@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from numba import njit
 
 import sim
-from sim import kernel
-from sim.backends import VECTOR
+from sim.engine.tape import kernel
+from sim.engine.compiling.backends import VECTOR
 from sim.errors import ParameterError
-from sim.runtime import Evaluator
-from sim.tape import Sym, TapeBackend, _Emitter
+from sim.engine.running.evaluator import Evaluator
+from sim.engine.tape.backend import Sym, TapeBackend, _Emitter
 from conformance import models_dir, supported_cases
 
 PLAIN = [pytest.param(mdl, id=cid) for cid, mdl, _ in supported_cases(models_dir())]
@@ -322,7 +322,7 @@ def test_continuous_evaluation_depends_on_time_and_stocks_only(mdl, kern):
 
 # ----------------------------------------------------- member-independent instructions
 def test_uniform_instructions_read_no_varying_register():
-    from sim.tape import UNIFORM, varying_slots
+    from sim.engine.tape.backend import UNIFORM, varying_slots
 
     model = sim.load_model(Path(__file__).parents[1] / "model" / "digital_trade.mdl")
     p = model.program

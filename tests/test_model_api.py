@@ -48,7 +48,7 @@ def test_values_is_two_dimensional_for_one_run_and_ensembles():
 
 
 def test_switch_times_beyond_the_segment_cap_are_noted(tmp_path, monkeypatch):
-    import sim.model as sm
+    import sim.engine.model as sm
     from conformance import mdl_text
 
     path = tmp_path / "switch.mdl"

@@ -114,7 +114,7 @@ def baseline(run):
 
 def _observed() -> pd.DataFrame:
     if not OBSERVED.is_file():
-        pytest.skip(f"{OBSERVED.relative_to(REPO)} is not there yet (built by sim.databuild)")
+        pytest.skip(f"{OBSERVED.relative_to(REPO)} is not there yet (built by sim.data.build)")
     return pd.read_csv(OBSERVED)
 
 

@@ -1,4 +1,4 @@
-"""Distributions and seeded ensemble sampling (sim.sampling)."""
+"""Distributions and seeded ensemble sampling (sim.ensembles.sampling)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from scipy import stats
 
-from sim.sampling import (LogNormal, Triangular, TruncatedLogNormal, TruncatedNormal, Uniform,
+from sim.ensembles.sampling import (LogNormal, Triangular, TruncatedLogNormal, TruncatedNormal, Uniform,
                           sample, unit_samples)
 
 U = np.linspace(0.01, 0.99, 99)

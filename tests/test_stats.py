@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sim.calibration import stats
-from sim.data import load_observed
+from sim.data.observed import load_observed
 
 A = np.array([10.0, 12.0, 15.0, 14.0, 18.0, 21.0, 20.0, 25.0])
 

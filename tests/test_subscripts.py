@@ -1,4 +1,4 @@
-"""Subscripted models: every element a variable of its own (``sim.subscripts``).
+"""Subscripted models: every element a variable of its own (``sim.engine.reading.subscripts``).
 
 * Parity: a model using ranges, subranges, constant lists and tables,
   per-element definitions, :EXCEPT:, stocks, SUM/PROD/VMIN/VMAX, references by

@@ -1,4 +1,4 @@
-"""Dimensional consistency: ``sim.units.check_units`` on the project model and on small cases."""
+"""Dimensional consistency: ``sim.engine.reading.units.check_units`` on the project model and on small cases."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ModelError
-from sim.units import UnitIssue, check_units, parse_units
+from sim.engine.reading.units import UnitIssue, check_units, parse_units
 
 MODEL = Path(__file__).resolve().parents[1] / "model" / "digital_trade.mdl"
 

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..reporting.labels import series_name
-from ..reporting.timeaxis import DATA_END, Marker, year_ticks
-from .i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
+from sim.reporting.labels import series_name
+from sim.reporting.timeaxis import DATA_END, Marker, year_ticks
+from sim.app.i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
 
 SERIES_COLORS = {"current": "#d62728", "baseline": "#1f77b4", "observed": "#222222",
                  "difference": "#b2182b", "data_end": "#555555", "lever": "#e08214"}
@@ -88,7 +88,7 @@ def markers(settings: Mapping[str, float], specs, lang: str,
     Levers starting the same year share one rule; a rule outside ``span`` is
     left out. Labels are in ``lang``.
     """
-    from .state import changed_levers
+    from sim.app.state import changed_levers
     out = [Marker(float(DATA_END), "data_end", t("marker_data_end", lang, year=DATA_END))]
     by_year: dict[float, list[str]] = {}
     for spec in changed_levers(settings, specs):
@@ -360,7 +360,7 @@ def slug(name: str) -> str:
 
 def describe_settings(settings: Mapping[str, float], specs, lang: str) -> str:
     """One line per changed lever: ``Infrastructure investment 1.5 from 2026``."""
-    from .state import changed_levers
+    from sim.app.state import changed_levers
     parts = []
     for spec in changed_levers(settings, specs):
         v = settings.get(spec.value.name, spec.value.default)
@@ -458,7 +458,7 @@ def fit_frames(view, observed_for: Mapping[str, tuple], lang: str):
 
 def param_table(parameters: Mapping[str, Mapping], model, lang: str) -> pd.DataFrame:
     """The calibrated parameters: estimate, intervals, bounds, flag, model default and units."""
-    from .resources import interval_text
+    from sim.app.resources import interval_text
     rows = []
     for name, p in parameters.items():
         p = p if isinstance(p, Mapping) else {"estimate": p}

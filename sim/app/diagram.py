@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .i18n import var_label
+from sim.app.i18n import var_label
 
 STYLE = {
     "stock": 'shape=box, style="filled,bold", fillcolor="#dbe9f6", color="#1f4e79", fontsize=13',

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import scenarios as sc
-from ..errors import SimError
+from sim import scenarios as sc
+from sim.errors import SimError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,7 @@ def load_calibration_view(path: Path) -> CalibrationView:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(str(path))
-    from ..calibration.results import read_calibrated
+    from sim.calibration.results import read_calibrated
     doc = read_calibrated(path)
     where = display(path)
     meta = {k: doc[k] for k in ("description", "fit", "targets", "provenance") if k in doc}

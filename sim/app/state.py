@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import scenarios as sc
-from ..errors import SimError
+from sim import scenarios as sc
+from sim.errors import SimError
 
 #: Settings: Vensim name of a lever constant (size or start year) -> value [its model units].
 Settings = dict[str, float]

@@ -148,7 +148,7 @@ def result_parts(res) -> dict:
 
 def result_from_parts(parts: dict):
     """The :class:`sim.SimulationResult` of :func:`result_parts`."""
-    from ..results import Failure, SimulationResult
+    from sim.engine.results import Failure, SimulationResult
     return SimulationResult(times=parts["times"], data=parts["data"],
                             n_members=parts["n_members"], metadata=parts["metadata"],
                             failures=[Failure(**f) for f in parts["failures"]],
@@ -182,7 +182,7 @@ class _Cache:
     def calibration(self, path: str | None):
         if path is None:
             return None
-        from .resources import load_calibrated
+        from sim.app.resources import load_calibrated
         key = self._stamp(path)
         if key not in self.calibrated:
             self.calibrated = dict(list(self.calibrated.items())[-3:])
@@ -191,16 +191,16 @@ class _Cache:
 
 
 def run_load(cache: _Cache, req: dict) -> dict:
-    from . import state as S
+    from sim.app import state as S
     model = cache.model(req["model"])
     cache.calibration(req.get("calibrated"))
     model.simulate(method=S.METHOD)  # the compiled kernel, loaded once
-    from ..scenarios.memory import resident_bytes
+    from sim.scenarios.memory import resident_bytes
     return {"resident": resident_bytes()}
 
 
 def run_point(cache: _Cache, req: dict) -> dict:
-    from . import state as S
+    from sim.app import state as S
     res, resolved = S.simulate_scenario(S.scenario_from_text(req["scenario"]),
                                         cache.model(req["model"]),
                                         cache.calibration(req.get("calibrated")))
@@ -214,8 +214,8 @@ def run_band(cache: _Cache, req: dict) -> dict:
     (``base``: its scenario text; its members are kept, computed once); empty
     when there is none or the draws differ.
     """
-    from . import charts as C
-    from . import state as S
+    from sim.app import charts as C
+    from sim.app import state as S
     model, calib = cache.model(req["model"]), cache.calibration(req.get("calibrated"))
     outputs = list(req["outputs"])
     res, resolved = S.simulate_scenario(S.scenario_from_text(req["scenario"]), model, calib,
@@ -245,7 +245,7 @@ OPERATIONS = {"load": run_load, "point": run_point, "band": run_band}
 
 def handle(cache: _Cache, req: dict) -> dict:
     """``{"ok": answer}`` or ``{"error": message, "type": kind}``; never raises."""
-    from ..errors import SimError
+    from sim.errors import SimError
     try:
         op = OPERATIONS[req["op"]]
         return {"ok": op(cache, req)}

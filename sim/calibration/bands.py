@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.inputs import Table
+from sim.engine.inputs import Table
 
-from .projection import InputRate
+from sim.calibration.projection import InputRate
 
 RHO_MAX = 0.9
 """Largest AR(1) coefficient of the error model."""

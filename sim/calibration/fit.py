@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import qmc
 
-from .objective import Objective
+from sim.calibration.objective import Objective
 
 LS_TOL = 1e-10
 """ftol, xtol and gtol of least_squares (the payoff is cheap; converge tightly)."""

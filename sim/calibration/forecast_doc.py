@@ -5,7 +5,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the pipeline (SciPy, the fit) is not needed to write the mapping
-    from .pipeline import CalibrationOutcome
+    from sim.calibration.pipeline import CalibrationOutcome
 
 
 def forecast_sections(out: CalibrationOutcome) -> dict:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.data import HeldOutRow, ObservedData
+from sim.data.observed import HeldOutRow, ObservedData
 
-from . import stats
-from .exante import benchmarks
-from .projection import input_rates
-from .spec import CalibrationSpec
+from sim.calibration import stats
+from sim.calibration.exante import benchmarks
+from sim.calibration.projection import input_rates
+from sim.calibration.spec import CalibrationSpec
 
 BAND = (5.0, 95.0)
 """Percentiles of the ensemble band the figures are checked against [%]."""
@@ -217,7 +217,7 @@ def check_held_out(rows: Sequence[HeldOutRow], spec: CalibrationSpec, observed: 
     Parameters
     ----------
     rows : sequence of HeldOutRow
-        Figures after the window (:func:`sim.databuild.read_held_out`).
+        Figures after the window (:func:`sim.data.build.read_held_out`).
     spec : CalibrationSpec
         Which series measure which model variables: the targets (with their
         ``scale``) and the cross-checks (sums of variables).

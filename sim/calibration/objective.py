@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.data import ObservedData
+from sim.data.observed import ObservedData
 
-from .spec import CalibrationSpec
+from sim.calibration.spec import CalibrationSpec
 
 PENALTY = 10.0
 """Residual given to an observation the model cannot produce (non-finite, or

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.data import ObservedData
+from sim.data.observed import ObservedData
 
-from .spec import Projection, ProjectedInput
+from sim.calibration.spec import Projection, ProjectedInput
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from sim.data import display_path
+from sim.data.observed import display_path
 from sim.errors import SimError
 from sim.io import atomic_write_text
 
 if TYPE_CHECKING:  # the pipeline (SciPy, the fit) is not needed to read a file
-    from .pipeline import CalibrationOutcome
+    from sim.calibration.pipeline import CalibrationOutcome
 
 SCHEMA = "sim.calibrated/1"
 REQUIRED = ("schema", "parameters", "statistics", "provenance")
@@ -157,7 +157,7 @@ def to_document(out: CalibrationOutcome, provenance: dict) -> dict:
                                  "trend": _stats(sf.trend_statistics)}
         fitted[sf.series] = {"years": sf.years, "observed": sf.observed,
                              "simulated": sf.simulated, "trend": sf.trend}
-    from .forecast_doc import forecast_sections
+    from sim.calibration.forecast_doc import forecast_sections
     forecasts = forecast_sections(out)
     checks = {c.series: {"variables": c.variables, "note": c.note, "years": c.years,
                          "observed": c.observed, "simulated": c.simulated,
@@ -279,7 +279,7 @@ class CalibrationProvenance:
     Attributes
     ----------
     model_hash, data_hash, spec_hash : str or None
-        sha256 of the model file, data hash (:attr:`sim.data.ObservedData.data_hash`)
+        sha256 of the model file, data hash (:attr:`sim.data.observed.ObservedData.data_hash`)
         and specification hash the calibration used; None when the file does
         not record them (a hand-written file).
     seed : int or None

@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from sim.data import SERIES_UNITS, display_path, suggest
+from sim.data.observed import SERIES_UNITS, display_path, suggest
 from sim.errors import SimError
 
 CROSS_CHECK_MARKERS = ("mofcom", "seed001")
@@ -131,15 +131,15 @@ class FreeParameter(_Strict):
 
 
 def _known_series(v: str) -> str:
-    """Refuse a series that is not in :data:`sim.data.SERIES_UNITS`."""
+    """Refuse a series that is not in :data:`sim.data.observed.SERIES_UNITS`."""
     if v not in SERIES_UNITS:
         raise ValueError(f"unknown series '{v}'{suggest(v, SERIES_UNITS)}; accepted: the "
-                         "keys of sim.data.SERIES_UNITS")
+                         "keys of sim.data.observed.SERIES_UNITS")
     return v
 
 
 SeriesId = Annotated[str, AfterValidator(_known_series)]
-"""A key of :data:`sim.data.SERIES_UNITS` (an unknown one is refused with close names)."""
+"""A key of :data:`sim.data.observed.SERIES_UNITS` (an unknown one is refused with close names)."""
 
 
 class Target(_Strict):
@@ -148,7 +148,7 @@ class Target(_Strict):
     Parameters
     ----------
     series : str
-        A series of :data:`sim.data.SERIES_UNITS`; not a cross-check series
+        A series of :data:`sim.data.observed.SERIES_UNITS`; not a cross-check series
         (MOFCOM, seed-001 vintage).
     variable : str
         The model variable it measures (Vensim name).
@@ -183,7 +183,7 @@ class CrossCheck(_Strict):
     Parameters
     ----------
     series : str
-        A series of :data:`sim.data.SERIES_UNITS`.
+        A series of :data:`sim.data.observed.SERIES_UNITS`.
     variables : list of str
         Model variables whose sum the series is compared with.
     note : str
@@ -432,7 +432,7 @@ class CalibrationSpec(_Strict):
         for name in v:
             if name not in SERIES_UNITS:
                 raise ValueError(f"unknown series '{name}'{suggest(name, SERIES_UNITS)}; "
-                                 "accepted: the keys of sim.data.SERIES_UNITS")
+                                 "accepted: the keys of sim.data.observed.SERIES_UNITS")
         return v
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ Fitting a model to data it generated itself, with noise of a known size,
 shows whether the calibration recovers the parameters and whether its
 intervals cover them (Sterman 2000, ch. 21, "synthetic data"). The functions
 return the CSV text of an ``observed.csv`` and a ``sources.csv`` in the schema
-of :mod:`sim.data`; writing them is the caller's business.
+of :mod:`sim.data.observed`; writing them is the caller's business.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from sim.data import OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS
+from sim.data.observed import OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS
 
 SOURCE_ID = "synthetic"
 
@@ -30,7 +30,7 @@ def synthetic_observed(model, params: Mapping[str, float], series: Mapping[str, 
     params : mapping
         Constant name -> value (the "true" parameters).
     series : mapping
-        Series name (a key of :data:`sim.data.SERIES_UNITS`) -> model variable,
+        Series name (a key of :data:`sim.data.observed.SERIES_UNITS`) -> model variable,
         or list of variables whose sum it measures.
     years : range
         Years to write (saved times of the simulation).

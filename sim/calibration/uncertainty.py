@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fit import FitResult, batched_lm
-from .objective import Objective
+from sim.calibration.fit import FitResult, batched_lm
+from sim.calibration.objective import Objective
 
 CHI2_95 = 3.84
 """95% quantile of χ² with one degree of freedom."""

@@ -1,6 +1,6 @@
 """Validity tests of the calibrated model (Sterman 2000, ch. 21; Barlas 1996).
 
-- dimensional consistency: :func:`sim.units.check_units` when that module exists;
+- dimensional consistency: :func:`sim.engine.reading.units.check_units` when that module exists;
 - extreme conditions: the model run with extreme settings must stay plausible
   (finite, non-negative stocks, expectations of the specification);
 - integration error: halving the time step must change nothing that matters.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .spec import CalibrationSpec, ExtremeCondition
+from sim.calibration.spec import CalibrationSpec, ExtremeCondition
 
 SLACK = 1e-3
 """Relative slack of the below/above-baseline checks."""
@@ -44,7 +44,7 @@ class ExtremeResult:
 
 @dataclass(frozen=True)
 class UnitsResult:
-    """``available`` False when :mod:`sim.units` is not there."""
+    """``available`` False when :mod:`sim.engine.reading.units` is not there."""
 
     available: bool
     issues: list
@@ -72,11 +72,11 @@ class IntegrationResult:
 
 
 def check_units(model_path) -> UnitsResult:
-    """Run :func:`sim.units.check_units` if the module exists."""
+    """Run :func:`sim.engine.reading.units.check_units` if the module exists."""
     try:
-        units = importlib.import_module("sim.units")
+        units = importlib.import_module("sim.engine.reading.units")
     except ModuleNotFoundError:
-        return UnitsResult(available=False, issues=[], error="sim.units is not available")
+        return UnitsResult(available=False, issues=[], error="sim.engine.reading.units is not available")
     try:
         issues = units.check_units(model_path)
     except Exception as exc:  # report, do not fail the report

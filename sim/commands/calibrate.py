@@ -13,11 +13,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..calibration.pipeline import STAGES, calibrate
-from ..calibration.results import run_counts, to_document, write_calibrated
-from ..calibration.spec import load_spec, spec_hash
-from ..data import display_path, load_observed
-from ..model import load_model
+from sim.calibration.pipeline import STAGES, calibrate
+from sim.calibration.results import run_counts, to_document, write_calibrated
+from sim.calibration.spec import load_spec, spec_hash
+from sim.data.observed import display_path, load_observed
+from sim.engine.model import load_model
 
 DEFAULT_SPEC = Path("model/calibration.yaml")
 

@@ -18,7 +18,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import SimError
+from sim.errors import SimError
 
 DEFAULT_SPEC = Path("model/calibration.yaml")
 DEFAULT_SCENARIO = Path("scenarios/00_baseline.yaml")
@@ -95,16 +95,16 @@ def check_paths(facts: Path, out: Path | None, spec_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import run_scenario
-    from ..calibration.holdout import check_held_out
-    from ..calibration.spec import load_spec
-    from ..data import load_observed
-    from ..databuild import read_held_out
-    from ..io import atomic_write_bytes
-    from ..model import load_model, package_version
-    from ..reporting.holdout_report import coverage_lines, holdout_csv, holdout_markdown, scores_csv
-    from ..scenarios import ScenarioError, read_scenario_file, resolve
-    from ..scenarios.calibrated import load_calibrated_option
+    from sim.ensembles.batch import run_scenario
+    from sim.calibration.holdout import check_held_out
+    from sim.calibration.spec import load_spec
+    from sim.data.observed import load_observed
+    from sim.data.build import read_held_out
+    from sim.io import atomic_write_bytes
+    from sim.engine.model import load_model, package_version
+    from sim.reporting.holdout_report import coverage_lines, holdout_csv, holdout_markdown, scores_csv
+    from sim.scenarios import ScenarioError, read_scenario_file, resolve
+    from sim.scenarios.calibrated import load_calibrated_option
 
     facts, spec_path = Path(args.facts), Path(args.spec)
     out = Path(args.out) if args.out else None

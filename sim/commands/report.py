@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from ..data import display_path
+from sim.data.observed import display_path
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reporting.calibration_report import build_report
+    from sim.reporting.calibration_report import build_report
 
     t0 = time.perf_counter()
     written = build_report(args.calibrated, args.out, markdown=args.markdown)

@@ -23,13 +23,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
-from ..integrators import SCIPY_METHODS
-from ..model import METHODS, load_model, package_version
-from .simulate import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, add_bound_options, whole_number_arg
-from ..reporting.rundir import ResultsFolder, RunIdentity
-from ..scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
-from ..scenarios.calibrated import load_calibrated_option
+from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
+from sim.engine.running.integrators import SCIPY_METHODS
+from sim.engine.model import METHODS, load_model, package_version
+from sim.commands.simulate import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, add_bound_options, whole_number_arg
+from sim.reporting.rundir import ResultsFolder, RunIdentity
+from sim.scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
+from sim.scenarios.calibrated import load_calibrated_option
 
 DEFAULT_MODEL = Path("model/digital_trade.mdl")
 DEFAULT_CALIBRATED = Path("model/calibrated.yaml")
@@ -145,7 +145,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reporting.scenario_output import load_history, write_batch
+    from sim.reporting.scenario_output import load_history, write_batch
 
     files = collect_files(args.paths)
     model = load_model(args.model)
@@ -251,9 +251,9 @@ def check_memory(args: argparse.Namespace, items: list, model) -> list:
         The scenarios that fit one by one do not fit together, or the base run
         made as the baseline does not fit (see :func:`sim.scenarios.memory.check_run`).
     """
-    from ..batch import BASELINE_NAME
-    from ..scenarios import Scenario
-    from ..scenarios.memory import check_run, shape_of
+    from sim.ensembles.batch import BASELINE_NAME
+    from sim.scenarios import Scenario
+    from sim.scenarios.memory import check_run, shape_of
 
     todo, _, baseline_of = plan_batch(items)
     check = check_run([shape_of(s, model, members=args.members) for s in todo],

@@ -6,11 +6,11 @@ import math
 import sys
 from pathlib import Path
 
-from ..errors import ParameterError
-from ..integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
-from ..io import atomic_write_text
-from ..model import load_model
-from ..scenarios.namer import _limit_error
+from sim.errors import ParameterError
+from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
+from sim.io import atomic_write_text
+from sim.engine.model import load_model
+from sim.scenarios.namer import _limit_error
 
 
 def register(sub) -> None:

@@ -37,15 +37,15 @@ from sim.calibration.validity import (
     extreme_conditions,
     integration_error,
 )
-from sim.data import SERIES_UNITS, ObservedData, display_path, load_observed
+from sim.data.observed import SERIES_UNITS, ObservedData, display_path, load_observed
 from sim.errors import SimError
 from sim.io import atomic_write_text
-from sim.model import load_model
+from sim.engine.model import load_model
 
-from . import figures_calibration as figs
-from .fonts import figure_fonts
-from .labels import THEIL_PARTS, series_name
-from .report_text import (Rich, decisions_html, decisions_markdown, html_of, markdown_of,
+from sim.reporting import figures_calibration as figs
+from sim.reporting.fonts import figure_fonts
+from sim.reporting.labels import THEIL_PARTS, series_name
+from sim.reporting.report_text import (Rich, decisions_html, decisions_markdown, html_of, markdown_of,
                           notes_blocks, rich, symbols, theil)
 
 BAND_MAX_MEMBERS = 1000
@@ -605,10 +605,10 @@ def _validity_section(inp: ReportInputs, comp: Computed) -> Section:
     elif u.error:
         blocks.append(f"Dimensional consistency: the checker failed ({u.error}).")
     elif not u.issues:
-        blocks.append("Dimensional consistency (sim.units.check_units): PASSED — every "
+        blocks.append("Dimensional consistency (sim.engine.reading.units.check_units): PASSED — every "
                       "equation's inferred unit equals its declared unit.")
     else:
-        blocks.append(f"Dimensional consistency (sim.units.check_units): FAILED — "
+        blocks.append(f"Dimensional consistency (sim.engine.reading.units.check_units): FAILED — "
                       f"{len(u.issues)} issue(s):")
         blocks.append(("list", u.issues))
     rows = []
@@ -679,7 +679,7 @@ def _summary(inp: ReportInputs) -> list:
 
 def sections(inp: ReportInputs, comp: Computed, report_cmd: str) -> list[Section]:
     """All sections of the report, in reading order."""
-    from . import forecast_section as fs
+    from sim.reporting import forecast_section as fs
     return [_targets_section(inp), _sources_section(inp), _setup_section(inp),
             _fit_section(inp, comp), _cross_section(inp, comp), _param_section(inp),
             _projection_section(inp, comp), fs.exante_section(inp), fs.variants_section(inp),

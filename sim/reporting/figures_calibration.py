@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from .timeaxis import year_ticks
+from sim.reporting.timeaxis import year_ticks
 
 OBS = dict(color="black", marker="o", linestyle="none", markersize=4, zorder=5)
 MODEL = "#1f5fa8"

@@ -5,7 +5,7 @@ and the baseline's medians with 5-95 % bands, the observed history) and,
 under it, the scenario's difference from the baseline with its own 5-95 %
 band. The levels' bands overlap even when every member of the ensemble is
 lower under the scenario; the difference, taken member by member when both
-runs share their sampled parameters (as :func:`sim.batch.summarize` does),
+runs share their sampled parameters (as :func:`sim.ensembles.batch.summarize` does),
 shows it. Lines mark the end of the observed data (2022) and each lever's
 start; the horizon year is a tick; shares are in percent.
 """
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..batch import ScenarioRun, _paired
-from .fonts import figure_fonts
-from .labels import lever_name
-from .timeaxis import Marker, lever_starts, markers, year_ticks
+from sim.ensembles.batch import ScenarioRun, _paired
+from sim.reporting.fonts import figure_fonts
+from sim.reporting.labels import lever_name
+from sim.reporting.timeaxis import Marker, lever_starts, markers, year_ticks
 
 CHART_PANELS: tuple[str, ...] = ("Digitally Deliverable Exports", "Digitally Deliverable Imports",
                                  "Digital Trade Balance", "China World Share")

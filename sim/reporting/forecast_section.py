@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from sim.calibration.exante import METHODS
 
-from . import figures_calibration as figs
+from sim.reporting import figures_calibration as figs
 
 METHOD_LABELS = {"model": "model", "trend": "log-linear trend", "naive": "naive growth",
                  "persistence": "share persistence"}
@@ -31,14 +31,14 @@ SHARE = "China World Share"
 
 def _label(series: str) -> str:
     try:
-        from .labels import series_name
+        from sim.reporting.labels import series_name
         return series_name(series)
     except (ImportError, KeyError):
         return series
 
 
 def _cr():
-    from . import calibration_report as cr  # the report's table types (imported lazily: cycle)
+    from sim.reporting import calibration_report as cr  # the report's table types (imported lazily: cycle)
     return cr
 
 

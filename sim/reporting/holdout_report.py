@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..calibration.holdout import BAND, NOMINAL_COVERAGE, HeldOutCheck
-from .labels import series_name
+from sim.calibration.holdout import BAND, NOMINAL_COVERAGE, HeldOutCheck
+from sim.reporting.labels import series_name
 
 ALL_SERIES = "all series"
 """The ``series`` of the overall row of :func:`scores_frame`."""

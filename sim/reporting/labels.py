@@ -71,7 +71,7 @@ SERIES_NAMES: dict[str, dict[str, str]] = {
     "digital_economy_size_usd": {"en": "Digital economy size (GDP × CAICT share)",
                                  "zh": "数字经济规模（GDP × 信通院比重）"},
 }
-"""Series id (a key of :data:`sim.data.SERIES_UNITS`) -> its name, by language."""
+"""Series id (a key of :data:`sim.data.observed.SERIES_UNITS`) -> its name, by language."""
 
 LEVER_NAMES: dict[str, dict[str, str]] = {
     "infrastructure": {"en": "infrastructure investment", "zh": "基础设施投资"},

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .labels import THEIL_PARTS
+from sim.reporting.labels import THEIL_PARTS
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from ..errors import SimError
-from ..io import atomic_write_text
+from sim.errors import SimError
+from sim.io import atomic_write_text
 
 MANIFEST = "manifest.json"
 """Name of the manifest inside a results folder."""

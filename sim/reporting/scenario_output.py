@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..batch import BatchResult, ScenarioRun, format_summary, summarize
-from ..io import atomic_write_bytes, atomic_write_text
-from ..scenarios import scenario_to_yaml
-from .figures_scenario import comparison_figure
-from .fonts import figure_fonts
+from sim.ensembles.batch import BatchResult, ScenarioRun, format_summary, summarize
+from sim.io import atomic_write_bytes, atomic_write_text
+from sim.scenarios import scenario_to_yaml
+from sim.reporting.figures_scenario import comparison_figure
+from sim.reporting.fonts import figure_fonts
 
 OBSERVED_SERIES: dict[str, str] = {
     "Digitally Deliverable Exports": "china_dds_exports_unctad",
@@ -64,10 +64,10 @@ def load_history(path: str | Path | None = None) -> tuple[dict[str, pd.Series], 
     history : dict
         Vensim output name -> Series indexed by year (only those present).
     data_hash : str or None
-        :attr:`sim.data.ObservedData.data_hash`, or the file's sha256 when it
+        :attr:`sim.data.observed.ObservedData.data_hash`, or the file's sha256 when it
         does not validate; None when there is no file.
     """
-    from .. import data as sdata
+    from sim.data import observed as sdata
     path = Path(path) if path is not None else sdata.DEFAULT_OBSERVED
     if not path.is_file():
         return {}, None
@@ -174,7 +174,7 @@ def write_batch(batch: BatchResult, out_dir: str | Path, *, provenance: Mapping,
         Shared provenance (model, data and calibration hashes, version,
         command line, timestamp).
     summary : DataFrame
-        :func:`sim.batch.summary_table` of the batch.
+        :func:`sim.ensembles.batch.summary_table` of the batch.
     history : mapping, optional
         Observed series from :func:`load_history`.
     charts : bool
@@ -196,7 +196,7 @@ def write_batch(batch: BatchResult, out_dir: str | Path, *, provenance: Mapping,
     written.append(atomic_write_bytes(out_dir / "summary.csv", _csv(summary)))
     written.append(atomic_write_text(out_dir / "summary.txt", format_summary(summary) + "\n"))
     if charts:
-        from .share_output import write_share
+        from sim.reporting.share_output import write_share
         written += write_share(batch, out_dir, history, _figure_bytes, CHART_FORMATS)
     fail = out_dir / "failures.csv"
     if batch.failures:

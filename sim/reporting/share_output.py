@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..batch import BatchResult, ScenarioRun
-from ..io import atomic_write_bytes
+from sim.ensembles.batch import BatchResult, ScenarioRun
+from sim.io import atomic_write_bytes
 
 EXPORTS = "Digitally Deliverable Exports"
 SHARE = "China World Share"

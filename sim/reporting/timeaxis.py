@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..data import LAST_YEAR
+from sim.data.observed import LAST_YEAR
 
 DATA_END = LAST_YEAR
 """Last year of observed data in the repository [year]: later years are projections."""

@@ -52,34 +52,34 @@ The package, one concern per module:
 - ``resolved``: :class:`ResolvedScenario`.
 - ``resolution``: :func:`resolve`.
 """
-from ..sampling import sample as sample  # the name resolve() samples with (was a module global)
-from .calibrated import Calibrated, CalibratedParameter, load_calibrated
-from .errors import ScenarioError
-from .levers import LEVERS, MAIN_OUTPUTS
-from .levers import SUMMARY_OUTPUTS as SUMMARY_OUTPUTS
-from .levers import Lever as Lever
-from .levers import lever_key as lever_key
-from .loader import (ScenarioFile, load_scenarios, load_scenarios_text, read_scenario_file,
+from sim.ensembles.sampling import sample as sample  # the name resolve() samples with (was a module global)
+from sim.scenarios.calibrated import Calibrated, CalibratedParameter, load_calibrated
+from sim.scenarios.errors import ScenarioError
+from sim.scenarios.levers import LEVERS, MAIN_OUTPUTS
+from sim.scenarios.levers import SUMMARY_OUTPUTS as SUMMARY_OUTPUTS
+from sim.scenarios.levers import Lever as Lever
+from sim.scenarios.levers import lever_key as lever_key
+from sim.scenarios.loader import (ScenarioFile, load_scenarios, load_scenarios_text, read_scenario_file,
                      read_scenario_text)
-from .memory import DEFAULT_MEMORY_LIMIT
-from .memory import estimate_bytes as estimate_bytes
-from .names import slugify
-from .parse import MAX_TEXT_BYTES as MAX_TEXT_BYTES
-from .resolution import resolve
-from .resolved import ResolvedScenario
-from .schema import DISTRIBUTIONS_TEXT as DISTRIBUTIONS_TEXT
-from .schema import LEVER_FORMS_TEXT as LEVER_FORMS_TEXT
-from .schema import ConstantLever as ConstantLever
-from .schema import FromCalibration as FromCalibration
-from .schema import LeverSetting as LeverSetting
-from .schema import RampLever as RampLever
-from .schema import RampSpec as RampSpec
-from .schema import Scenario
-from .schema import StepLever as StepLever
-from .schema import StepSpec as StepSpec
-from .schema import TableLever as TableLever
-from .schema import UncertaintySpec as UncertaintySpec
-from .serialize import scenario_to_yaml
+from sim.scenarios.memory import DEFAULT_MEMORY_LIMIT
+from sim.scenarios.memory import estimate_bytes as estimate_bytes
+from sim.scenarios.names import slugify
+from sim.scenarios.parse import MAX_TEXT_BYTES as MAX_TEXT_BYTES
+from sim.scenarios.resolution import resolve
+from sim.scenarios.resolved import ResolvedScenario
+from sim.scenarios.schema import DISTRIBUTIONS_TEXT as DISTRIBUTIONS_TEXT
+from sim.scenarios.schema import LEVER_FORMS_TEXT as LEVER_FORMS_TEXT
+from sim.scenarios.schema import ConstantLever as ConstantLever
+from sim.scenarios.schema import FromCalibration as FromCalibration
+from sim.scenarios.schema import LeverSetting as LeverSetting
+from sim.scenarios.schema import RampLever as RampLever
+from sim.scenarios.schema import RampSpec as RampSpec
+from sim.scenarios.schema import Scenario
+from sim.scenarios.schema import StepLever as StepLever
+from sim.scenarios.schema import StepSpec as StepSpec
+from sim.scenarios.schema import TableLever as TableLever
+from sim.scenarios.schema import UncertaintySpec as UncertaintySpec
+from sim.scenarios.serialize import scenario_to_yaml
 
 __all__ = ["ScenarioError", "Scenario", "ResolvedScenario", "Calibrated", "CalibratedParameter",
            "LEVERS", "MAIN_OUTPUTS", "load_scenarios", "load_scenarios_text", "read_scenario_file",

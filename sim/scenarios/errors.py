@@ -1,7 +1,7 @@
 """The error raised for an invalid scenario file or scenario."""
 from __future__ import annotations
 
-from ..errors import SimError
+from sim.errors import SimError
 
 
 class ScenarioError(SimError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .names import _norm
+from sim.scenarios.names import _norm
 
 
 @dataclass(frozen=True)

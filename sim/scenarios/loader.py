@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import ScenarioError
-from .merge import _merge_entry, file_reference
-from .names import _closest
-from .messages import _validation_error
-from .parse import MAX_TEXT_BYTES, _parse_yaml
-from .schema import _FIELD_ORDER, Scenario
+from sim.scenarios.errors import ScenarioError
+from sim.scenarios.merge import _merge_entry, file_reference
+from sim.scenarios.names import _closest
+from sim.scenarios.messages import _validation_error
+from sim.scenarios.parse import MAX_TEXT_BYTES, _parse_yaml
+from sim.scenarios.schema import _FIELD_ORDER, Scenario
 
 
 @dataclass

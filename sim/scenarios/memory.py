@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ScenarioError
+from sim.scenarios.errors import ScenarioError
 
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 """Default cap on a run's estimated peak [bytes] (4 GiB; ``sim run --memory-limit``)."""
@@ -42,7 +42,7 @@ PROCESS_BYTES = 260 * MiB
 """``sim run`` before its first scenario: interpreter, libraries, model [bytes]."""
 JIT_BYTES = 90 * MiB
 """The compiled tape interpreter (Numba, LLVM) once a run of at most
-:data:`sim.model.JIT_MAX_MEMBERS` members has used it [bytes]."""
+:data:`sim.engine.model.JIT_MAX_MEMBERS` members has used it [bytes]."""
 CHART_BYTES = 40 * MiB
 """Matplotlib and one scenario's figure rendered to PNG and SVG [bytes]."""
 SIM_DOUBLES = {"euler": (1.0, 1.0), "rk4": (1.0, 1.5), "scipy": (6.5, 19.0)}
@@ -222,7 +222,7 @@ def estimate_run(shapes: Sequence[RunShape], *, method: str = "scipy",
     -------
     MemoryEstimate
     """
-    from ..model import JIT_MAX_MEMBERS
+    from sim.engine.model import JIT_MAX_MEMBERS
     shapes = list(shapes)
     program = base + (JIT_BYTES if any(s.members <= JIT_MAX_MEMBERS for s in shapes) else 0)
     results = sum(s.ensemble_bytes() for s in shapes)
@@ -340,8 +340,8 @@ def shape_of(scenario, model, *, members: int | None = None) -> RunShape:
     Outputs are matched by name as :func:`sim.scenarios.resolve` does (a name
     the model lacks counts nothing: resolving reports it).
     """
-    from .levers import SUMMARY_OUTPUTS
-    from .namer import _Namer
+    from sim.scenarios.levers import SUMMARY_OUTPUTS
+    from sim.scenarios.namer import _Namer
     namer = _Namer(model)
     outputs: list[str] = []
     for name in list(scenario.outputs) + list(SUMMARY_OUTPUTS):

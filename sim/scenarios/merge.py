@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ScenarioError
-from .levers import lever_key
-from .names import _closest
-from .schema import _lever_form
+from sim.scenarios.errors import ScenarioError
+from sim.scenarios.levers import lever_key
+from sim.scenarios.names import _closest
+from sim.scenarios.schema import _lever_form
 
 
 def _form_of(path: tuple, value: Any) -> str | None:

@@ -5,8 +5,8 @@ import re
 
 from pydantic import ValidationError
 
-from .errors import ScenarioError
-from .schema import _FIELD_ORDER, DISTRIBUTIONS_TEXT, LEVER_FORMS_TEXT
+from sim.scenarios.errors import ScenarioError
+from sim.scenarios.schema import _FIELD_ORDER, DISTRIBUTIONS_TEXT, LEVER_FORMS_TEXT
 
 
 def _fmt_path(loc) -> str:

@@ -1,8 +1,8 @@
 """Scenario names matched against a model's constants and variables, and range checks."""
 from __future__ import annotations
 
-from .levers import _CONTROL_CONSTANTS
-from .names import _closest, _norm
+from sim.scenarios.levers import _CONTROL_CONSTANTS
+from sim.scenarios.names import _closest, _norm
 
 
 class _Namer:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ScenarioError
+from sim.scenarios.errors import ScenarioError
 
 
 MAX_TEXT_BYTES = 2**20

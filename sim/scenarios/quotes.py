@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .loader import load_scenarios
+from sim.scenarios.loader import load_scenarios
 
 CITATION = re.compile(r"shared/seeds/(00\d_[0-9a-f]+\.txt)")
 QUOTE = re.compile(r'"([^"]*[\u4e00-\u9fff][^"]*)"')

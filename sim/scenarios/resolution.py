@@ -8,17 +8,17 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from ..inputs import Ramp, Step, Table
-from ..sampling import sample
-from .calibrated import Calibrated, _from_calibration, load_calibrated
-from .errors import ScenarioError
-from .levers import _CONTROL_CONSTANTS, LEVERS, SUMMARY_OUTPUTS, lever_key
-from .memory import DEFAULT_MEMORY_LIMIT, _fmt_bytes, estimate_bytes
-from .messages import _fmt_path, _line_of, _validation_error
-from .namer import _fmt, _limit_error, _Namer
-from .names import _norm
-from .resolved import ResolvedScenario
-from .schema import ConstantLever, FromCalibration, RampLever, Scenario, StepLever
+from sim.engine.inputs import Ramp, Step, Table
+from sim.ensembles.sampling import sample
+from sim.scenarios.calibrated import Calibrated, _from_calibration, load_calibrated
+from sim.scenarios.errors import ScenarioError
+from sim.scenarios.levers import _CONTROL_CONSTANTS, LEVERS, SUMMARY_OUTPUTS, lever_key
+from sim.scenarios.memory import DEFAULT_MEMORY_LIMIT, _fmt_bytes, estimate_bytes
+from sim.scenarios.messages import _fmt_path, _line_of, _validation_error
+from sim.scenarios.namer import _fmt, _limit_error, _Namer
+from sim.scenarios.names import _norm
+from sim.scenarios.resolved import ResolvedScenario
+from sim.scenarios.schema import ConstantLever, FromCalibration, RampLever, Scenario, StepLever
 
 
 def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | None = None, *,

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..inputs import Ramp, Step, Table
-from .schema import Scenario
+from sim.engine.inputs import Ramp, Step, Table
+from sim.scenarios.schema import Scenario
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       field_validator, model_validator)
 
-from ..sampling import LogNormal, Triangular, TruncatedLogNormal, TruncatedNormal, Uniform
-from .levers import _LEVER_CONSTANTS, LEVERS, MAIN_OUTPUTS, lever_key
-from .names import _closest, _norm, slugify
+from sim.ensembles.sampling import LogNormal, Triangular, TruncatedLogNormal, TruncatedNormal, Uniform
+from sim.scenarios.levers import _LEVER_CONSTANTS, LEVERS, MAIN_OUTPUTS, lever_key
+from sim.scenarios.names import _closest, _norm, slugify
 
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .schema import _FIELD_ORDER, Scenario
+from sim.scenarios.schema import _FIELD_ORDER, Scenario
 
 
 def _safe_dump(data: Any) -> str:

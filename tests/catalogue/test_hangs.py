@@ -20,8 +20,8 @@ import pytest
 
 import sim
 from sim.cli import main
-from sim.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
-from sim.results import NON_FINITE, SOLVER, Failure
+from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
+from sim.engine.results import NON_FINITE, SOLVER, Failure
 
 from conformance import mdl_text
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
-from .errors import ModelError
-from .names import reference_form
+from sim.errors import ModelError
+from sim.engine.reading.names import reference_form
 
 #: Vensim functions over a subscript range (``x[Range!]``), and how their terms combine
 REDUCERS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}

@@ -1,4 +1,4 @@
-"""Evaluate a compiled :class:`~sim.program.Program` for one parameter set.
+"""Evaluate a compiled :class:`~sim.engine.compiled.program.Program` for one parameter set.
 
 An :class:`Evaluator` owns the value list ``v`` of one simulation: it runs the
 initialisation program once, then offers ``rates(t, y)``, the derivative of
@@ -12,8 +12,8 @@ from graphlib import CycleError, TopologicalSorter
 
 import numpy as np
 
-from .program import Program
-from .errors import ModelError
+from sim.engine.compiled.program import Program
+from sim.errors import ModelError
 
 _FALLBACK = (ZeroDivisionError, ValueError, OverflowError)
 
@@ -96,7 +96,7 @@ def _init_order(program: Program, bp, series) -> list[int]:
 def _tapes(program: Program, bp, series: dict, continuous: bool, seeds: frozenset) -> object:
     """The program's tapes for a back end's evaluation orders, the time-series overrides (their
     slots), the mode and the member-varying constants ``seeds`` (cached: all they depend on)."""
-    from .tape import build_tapes, varying_slots
+    from sim.engine.tape.backend import build_tapes, varying_slots
 
     cache = program.__dict__.setdefault("_tape_cache", {})
     key = (id(bp), frozenset(series), continuous, seeds)
@@ -112,9 +112,9 @@ _KERNEL: list = []
 
 
 def _kernel():
-    """:mod:`sim.kernel`, imported (and Numba loaded) the first time a tape runs."""
+    """:mod:`sim.engine.tape.kernel`, imported (and Numba loaded) the first time a tape runs."""
     if not _KERNEL:
-        from . import kernel
+        from sim.engine.tape import kernel
 
         _KERNEL.append(kernel)
     return _KERNEL[0]
@@ -142,8 +142,8 @@ class Evaluator:
         Ensemble size N.
     kernel : {"jit", "python"}
         How the derivatives are evaluated during integration: "jit" runs the
-        traced tape (:mod:`sim.tape`) in the compiled interpreter
-        (:mod:`sim.kernel`); "python" calls the closures of ``backend``. The
+        traced tape (:mod:`sim.engine.tape.backend`) in the compiled interpreter
+        (:mod:`sim.engine.tape.kernel`); "python" calls the closures of ``backend``. The
         initialisation runs the tape for one member, else the closures.
     continuous : bool
         A continuous-time (SciPy) run: every DELAY N stage uses the current

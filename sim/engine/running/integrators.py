@@ -1,7 +1,7 @@
 """Integrators: Vensim-equivalent fixed-step Euler and RK4, SciPy's solve_ivp solvers and DOPRI5.
 
 All share one contract: they get the derivative ``rates(t, y, full)`` of an
-:class:`~sim.runtime.Evaluator` and call ``sample(k, t)`` right after the
+:class:`~sim.engine.running.evaluator.Evaluator` and call ``sample(k, t)`` right after the
 auxiliaries have been evaluated at the k-th save time, so recorded values are
 Vensim's (auxiliaries computed from the stocks at that time); a SciPy run may
 instead hand all saved states to ``sample_many`` at the end. ``full=False``
@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau, ode
 
-from .errors import ParameterError
+from sim.errors import ParameterError
 
 try:  # the interpolant of SciPy's explicit Runge-Kutta solvers, evaluated in batches below
     from scipy.integrate._ivp.rk import RkDenseOutput

@@ -3,7 +3,7 @@
 The compiler builds a third set of closures whose primitives (:data:`TAPE`)
 do not compute but record: called with symbolic slot values, a closure returns
 the expression tree of its equation. :func:`build_tapes` walks those trees and
-lays them out as instructions of :mod:`sim.kernel` over one register file:
+lays them out as instructions of :mod:`sim.engine.tape.kernel` over one register file:
 
 ==========================  ====================================================
 rows                        hold
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import opcodes as K
-from .backends import VECTOR
-from .program import Program
+from sim.engine.tape import opcodes as K
+from sim.engine.compiling.backends import VECTOR
+from sim.engine.compiled.program import Program
 
 
 class Sym:
@@ -91,7 +91,7 @@ _CMP_NAMES = {operator.eq: "eq", operator.ne: "ne", operator.lt: "lt", operator.
 
 
 class TapeBackend:
-    """Recording primitives with the names (and meaning) of :class:`sim.backends.VectorBackend`."""
+    """Recording primitives with the names (and meaning) of :class:`sim.engine.compiling.backends.VectorBackend`."""
 
     name = "tape"
 
@@ -173,7 +173,7 @@ class Tapes:
     toff : ndarray of int64
     packed : dict[tuple[bool, bool], ndarray]
         Keyed by ``(full, continuous)``: the tape with its row numbers in one
-        array, as :func:`sim.kernel.rates1` takes it (see :func:`pack`).
+        array, as :func:`sim.engine.tape.kernel.rates1` takes it (see :func:`pack`).
     txy : ndarray (2, L)
         ``tx`` and ``ty`` stacked.
     """
@@ -196,7 +196,7 @@ class Tapes:
 
 def pack(code: np.ndarray, time_row: int, stock_rows: np.ndarray, out_rows: np.ndarray,
          toff: np.ndarray) -> np.ndarray:
-    """One int64 array for :func:`sim.kernel.rates1`: a header then the arrays, in this order.
+    """One int64 array for :func:`sim.engine.tape.kernel.rates1`: a header then the arrays, in this order.
 
     ``[time_row, n_stocks, n_out, len(toff), code rows, code width, stock_rows...,
     out_rows..., toff..., code (row-major)...]``.

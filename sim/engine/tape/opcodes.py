@@ -1,4 +1,4 @@
-"""Opcodes of the tape format shared by :mod:`sim.tape` (writer) and :mod:`sim.kernel` (reader).
+"""Opcodes of the tape format shared by :mod:`sim.engine.tape.backend` (writer) and :mod:`sim.engine.tape.kernel` (reader).
 
 Grouped so the interpreter can test ranges: one operand 5-16, two operands
 17-30, then the instructions with more operands or a table.

@@ -3,7 +3,7 @@
 ``model/data/observed.csv`` holds one figure per row (long format: series,
 year, value, unit, status, source_id, note); ``model/data/sources.csv`` holds
 the publications the figures come from. Both are built from the shared facts
-table by :mod:`sim.databuild`. Series that measure the same thing in different
+table by :mod:`sim.data.build`. Series that measure the same thing in different
 ways (UNCTAD, MOFCOM, the seed-001 vintage) are separate series.
 
 Only years 2010-2022 are accepted: 2015-2022 is the calibration window and
@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from sim.errors import SimError
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "model" / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "model" / "data"
 DEFAULT_OBSERVED = DATA_DIR / "observed.csv"
 DEFAULT_SOURCES = DATA_DIR / "sources.csv"
 
@@ -125,7 +125,7 @@ def _single_line(v: str, field: str) -> str:
 def _known_series(v: str) -> str:
     if v not in SERIES_UNITS:
         raise _custom("series", f"unknown series '{v}'{suggest(v, SERIES_UNITS)}"
-                      " (known series are the keys of sim.data.SERIES_UNITS)")
+                      " (known series are the keys of sim.data.observed.SERIES_UNITS)")
     return v
 
 
@@ -244,7 +244,7 @@ class HeldOutRow(_Figure):
     """An observed figure after the calibration window, for an out-of-sample check.
 
     Read from a facts table supplied from outside the repository (see
-    :func:`parse_held_out` and :func:`sim.databuild.read_held_out`); never
+    :func:`parse_held_out` and :func:`sim.data.build.read_held_out`); never
     stored in it. What the check computes with is validated as in
     :class:`ObservedRow` (series, year, value, unit); what describes the figure
     (status, source, url, note) is the user's free text: their sources are in
@@ -262,7 +262,7 @@ class HeldOutRow(_Figure):
         Must equal ``SERIES_UNITS[series]``.
     status, source, url, note : str
         Free text (empty when the column is left out); ``status`` 'derived'
-        marks a figure computed from others (:data:`sim.databuild.DERIVATIONS`).
+        marks a figure computed from others (:data:`sim.data.build.DERIVATIONS`).
     """
 
     status: str = ""
@@ -542,7 +542,7 @@ def parse_held_out(data: bytes, where: str, unit_aliases: Mapping[str, str] | No
         File name for messages.
     unit_aliases : mapping, optional
         Unit text -> unit of :data:`SERIES_UNITS` where they differ only in
-        name (:data:`sim.databuild.UNIT_ALIASES`).
+        name (:data:`sim.data.build.UNIT_ALIASES`).
 
     Returns
     -------

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .compiler import Compiler
-from .program import Program
-from .errors import ModelError, ParameterError
-from .inputs import Ramp, Step, Table
-from .integrators import (DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS, Limits, Outcome,
+from sim.engine.compiling.compiler import Compiler
+from sim.engine.compiled.program import Program
+from sim.errors import ModelError, ParameterError
+from sim.engine.inputs import Ramp, Step, Table
+from sim.engine.running.integrators import (DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS, Limits, Outcome,
                           TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise)
-from .results import NON_FINITE, SOLVER, Failure, SimulationResult
-from .runtime import _FALLBACK, Evaluator, _as_numpy
-from .translate import CONTROL_NAMES, file_hash, read_abstract
+from sim.engine.results import NON_FINITE, SOLVER, Failure, SimulationResult
+from sim.engine.running.evaluator import _FALLBACK, Evaluator, _as_numpy
+from sim.engine.reading.translate import CONTROL_NAMES, file_hash, read_abstract
 
 METHODS = ("scipy", "euler", "rk4")
 KERNELS = ("auto", "jit", "python")
@@ -269,7 +269,7 @@ class Model:
             Variables to record (default: all).
         kernel : {"auto", "jit", "python"}
             "jit" evaluates the derivatives with the model's traced tape in the
-            compiled interpreter (:mod:`sim.kernel`); "python" with the
+            compiled interpreter (:mod:`sim.engine.tape.kernel`); "python" with the
             closures the tape was traced from (numpy arrays for ensembles).
             Both give the same numbers (tested). "auto" (default) takes "jit"
             up to ``JIT_MAX_MEMBERS`` members, where it is faster, else "python".
@@ -279,7 +279,7 @@ class Model:
         time_limit : float
             ``scipy``: most wall-clock time of the run [s] (``math.inf``: none);
             default 60. A bound reached, or a step size collapsing to nothing,
-            ends the run as a :class:`~sim.results.Failure` (``variable``
+            ends the run as a :class:`~sim.engine.results.Failure` (``variable``
             ``'solver'``, or the variable that went non-finite; ``reason`` says
             which) instead of running on; saved times not reached stay NaN.
 

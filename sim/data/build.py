@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m sim.databuild tests/data/observed_facts.csv model/data
+    python -m sim.data.build tests/data/observed_facts.csv model/data
 
 The build is a pure function of the facts table (:func:`build_observed`); the
 output is byte-identical on rerun. Rules:
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.data import (
+from sim.data.observed import (
     FIRST_YEAR, LAST_YEAR, OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS, DataError,
     HeldOutRow, ObservedRow, Source, decode, display_path, parse_held_out, parse_observed,
     parse_record, parse_sources, read_records, suggest,
@@ -156,7 +156,7 @@ def _fact_source_id(text: str, where: str, line: int) -> str:
     known = [*SOURCE_REGISTRY, *DERIVATION_SOURCES]
     raise DataError(f"{where}, line {line}, field 'source': unknown source '{text}'"
                     f"{suggest(text, known)}; add it to "
-                    "sim.databuild.SOURCE_REGISTRY with a short stable id")
+                    "sim.data.build.SOURCE_REGISTRY with a short stable id")
 
 
 def _fact_note(record: Mapping[str, str]) -> str:
@@ -311,7 +311,7 @@ def read_held_out(facts_csv: Path | str) -> list[HeldOutRow]:
 
     The columns of ``observed_facts.csv``; series, units and derivations as in
     :func:`build_observed`, while ``status``, ``source``, ``url`` and ``note``
-    are the user's free text and may be left out (:func:`sim.data.parse_held_out`).
+    are the user's free text and may be left out (:func:`sim.data.observed.parse_held_out`).
     The file is read, never copied; rows of 2010-2022 are skipped (the
     repository has them). A derived series is added where the file does not
     give it (status ``derived``, source the derivation's publication id).
@@ -450,8 +450,8 @@ def write_observed(rows: Sequence[ObservedRow], sources: Sequence[Source],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m sim.databuild FACTS_CSV OUT_DIR``."""
-    parser = argparse.ArgumentParser(prog="python -m sim.databuild",
+    """Command line: ``python -m sim.data.build FACTS_CSV OUT_DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m sim.data.build",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("facts_csv", type=Path, help="the facts table, e.g. tests/data/observed_facts.csv")
     parser.add_argument("out_dir", type=Path, help="directory for the two CSVs")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ParameterError
+from sim.errors import ParameterError
 
 
 def _levels(name: str, *values) -> tuple:

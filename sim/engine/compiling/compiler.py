@@ -4,10 +4,10 @@ Every model quantity (constant, auxiliary, stock, and the hidden stocks of
 SMOOTH/DELAY/TREND) owns one *slot* in a list ``v``. An expression compiles to
 either a Python float (constant-folded) or a closure ``f(v, t)`` that reads
 slots and the time ``t``. The closures are built once per back end
-(:mod:`sim.backends`): with the vector back end every slot may hold an array
+(:mod:`sim.engine.compiling.backends`): with the vector back end every slot may hold an array
 of N ensemble members, so one pass over the program evaluates the whole
-ensemble. The tape back end (:mod:`sim.tape`) records instead of computing;
-its closures are traced once into a register program for :mod:`sim.kernel`.
+ensemble. The tape back end (:mod:`sim.engine.tape.backend`) records instead of computing;
+its closures are traced once into a register program for :mod:`sim.engine.tape.kernel`.
 There is no code generation and no ``eval``: the tree is walked once and
 turned into nested closures.
 """
@@ -17,27 +17,27 @@ import operator
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
-from .backends import SCALAR, VECTOR
-from .closures import _add, _call, _div, _is_num, _mul, _ref, _sub, lift
-from .errors import ModelError
-from .names import NameTable, reference_form
-from .program import BackendProgram, Program, Slot
-from .tape import TapeBackend
-from .translate import CONTROL_NAMES, RawElement
+from sim.engine.compiling.backends import SCALAR, VECTOR
+from sim.engine.compiling.closures import _add, _call, _div, _is_num, _mul, _ref, _sub, lift
+from sim.errors import ModelError
+from sim.engine.reading.names import NameTable, reference_form
+from sim.engine.compiled.program import BackendProgram, Program, Slot
+from sim.engine.tape.backend import TapeBackend
+from sim.engine.reading.translate import CONTROL_NAMES, RawElement
 
 _CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
         ">": operator.gt, ">=": operator.ge}
 
 
 class Compiler:
-    """Turn checked :class:`~sim.translate.RawElement` objects into a :class:`Program`.
+    """Turn checked :class:`~sim.engine.reading.translate.RawElement` objects into a :class:`Program`.
 
     Parameters
     ----------
     path : str
         Model file (for error messages).
     elements : list of RawElement
-        The model's elements, from :func:`sim.translate.read_abstract`.
+        The model's elements, from :func:`sim.engine.reading.translate.read_abstract`.
     """
 
     def __init__(self, path: str, elements: list[RawElement]) -> None:

@@ -1,4 +1,4 @@
-"""The compiled interpreter that runs a tape (see :mod:`sim.tape`) over a register file.
+"""The compiled interpreter that runs a tape (see :mod:`sim.engine.tape.backend`) over a register file.
 
 A tape is data: an integer array with one instruction per row
 ``(opcode, destination, operand 0, ..., operand 6, uniform)``; registers are
@@ -8,7 +8,7 @@ compiled code in the package: Numba compiles these few functions once (cached
 on disk), whatever the model. No model text, name or expression is ever turned
 into code; a model changes only the integers and floats the interpreter reads.
 
-Semantics are those of :class:`sim.backends.VectorBackend` (numpy's IEEE
+Semantics are those of :class:`sim.engine.compiling.backends.VectorBackend` (numpy's IEEE
 answers: ``x / 0`` is inf, ``LN(-1)`` is nan), which the parity tests check
 instruction by instruction.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .backends import SMALL_VENSIM
-from .opcodes import (ABS, ACOS, ADD, AND, ASIN, ATAN, COPY, COS, DIV, EQ, EXP, GE, GT, LE, LN,  # noqa: F401
+from sim.engine.compiling.backends import SMALL_VENSIM
+from sim.engine.tape.opcodes import (ABS, ACOS, ADD, AND, ASIN, ATAN, COPY, COS, DIV, EQ, EXP, GE, GT, LE, LN,  # noqa: F401
                       LOG, LOOKUP, LT, MAX, MIN, MOD, MUL, NE, NOT, OR, POW, PULSE, PULSE_TRAIN,
                       RAMP, RAMP_END, SIN, SQRT, STEP, SUB, TAN, TRUNC, WHERE, XIDZ, ZIDZ)
 
@@ -316,7 +316,7 @@ def rates1(lo, hi, reg, packed, txy, t, y):
     """:func:`rates` for one member at the time ``t`` clipped into [lo, hi]; ``y`` and the result
     are 1-D (stocks,).
 
-    The tape and its row numbers come in one integer array (:func:`sim.tape.pack`) and the
+    The tape and its row numbers come in one integer array (:func:`sim.engine.tape.backend.pack`) and the
     lookup tables in one (2, L) array: each argument costs Numba's dispatch time, which
     here is as long as the evaluation. ``t`` and ``y`` come last, so a SciPy segment's
     right-hand side is ``functools.partial(rates1, lo, hi, reg, packed, txy)``, called with

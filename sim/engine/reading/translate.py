@@ -23,8 +23,8 @@ from pysd.translators.vensim.vensim_element import SubscriptRange
 from pysd.translators.vensim.vensim_file import FileSectionsVisitor, VensimFile
 from pysd.translators.vensim.vensim_section import SectionElementsVisitor
 
-from .errors import ModelError
-from .subscripts import FlatVariable, flatten
+from sim.errors import ModelError
+from sim.engine.reading.subscripts import FlatVariable, flatten
 
 CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 
@@ -288,7 +288,7 @@ def read_abstract(path: Path) -> list[RawElement]:
     ModelError
         If the file is missing, cannot be parsed, uses macros, or a construct
         outside the supported subset (subscripted variables are split into
-        their elements: :mod:`sim.subscripts`).
+        their elements: :mod:`sim.engine.reading.subscripts`).
     """
     path = Path(path)
     if path.is_file() and path.suffix.lower() != ".mdl":

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import SimError
-from .results import NON_FINITE, SOLVER
-from .scenarios import (DEFAULT_MEMORY_LIMIT, SUMMARY_OUTPUTS, Calibrated, ResolvedScenario,
+from sim.errors import SimError
+from sim.engine.results import NON_FINITE, SOLVER
+from sim.scenarios import (DEFAULT_MEMORY_LIMIT, SUMMARY_OUTPUTS, Calibrated, ResolvedScenario,
                         Scenario, ScenarioError, resolve)
 
 BASELINE_NAME = "baseline"

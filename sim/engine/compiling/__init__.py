@@ -1,0 +1,1 @@
+"""Compiling the abstract model into a program: compiler, closures, back ends."""

@@ -1,0 +1,1 @@
+"""Reading a model: PySD's translator, subscripts, names and units."""

@@ -1,0 +1,1 @@
+"""Running a program: the evaluator and the integrators."""

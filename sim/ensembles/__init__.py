@@ -1,0 +1,1 @@
+"""Ensembles: uncertainty sampling and batch scenario runs."""
