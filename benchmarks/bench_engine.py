@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from _common import median_time, write_readme_block  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +155,8 @@ def bench_ensemble(path: Path, n: int, pysd_runs: int, workdir: Path, rng: np.ra
 def bench_single(path: Path, final_time: float | None, repeats: int, pysd_repeats: int,
                  workdir: Path, variants: bool = True) -> list[Row]:
     """One default scipy run (RK45, the compiled tape); with ``variants`` also the same run
-    with the closures, with LSODA and with DOPRI5."""
+    with the closures, with LSODA and with DOPRI5.
+    """
     import sim
 
     model = sim.load_model(path)

@@ -1,5 +1,6 @@
 """Test helpers: find the SDXorg conformance models, compare with their canonical outputs,
-and write small .mdl models."""
+and write small .mdl models.
+"""
 from __future__ import annotations
 
 import os

@@ -536,6 +536,7 @@ def test_downloaded_scenario_runs_with_the_sim_run_command(env, model, specs, tm
     """`sim run` on the downloaded file gives the app's numbers and the app's band."""
     pytest.importorskip("sim.commands.run", reason="`sim run` not built yet")
     import pandas as pd
+
     from sim.cli import main
     settings = S.baseline_settings(specs)
     settings["Talent Training Lever"] = 1.4
@@ -751,7 +752,8 @@ def test_sim_app_serves_the_app_and_stops_with_it(tmp_path):
 
 def test_app_band_is_the_calibrated_forecast_band(model, specs):
     """With a calibrated.yaml that has a bands section, the app's band (and the scenario it
-    offers for download) is the baseline scenario's: bands: calibrated."""
+    offers for download) is the baseline scenario's: bands: calibrated.
+    """
     settings = S.baseline_settings(specs)
     doc = S.scenario_doc(settings, specs, model, name="s", description="d", band=True,
                          calibrated_band=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conformance import mdl_text
 
 import sim
-from conformance import mdl_text
 from sim.cli import main as cli_main
 
 MODELS = Path(__file__).parent / "models"

@@ -8,8 +8,17 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.ensembles.batch import (RunFailure, base_run_of, cagr, format_summary, plan_batch, run_batch,
-                       run_scenario, summarize, summary_table)
+from sim.ensembles.batch import (
+    RunFailure,
+    base_run_of,
+    cagr,
+    format_summary,
+    plan_batch,
+    run_batch,
+    run_scenario,
+    summarize,
+    summary_table,
+)
 from sim.scenarios import ScenarioError, load_scenarios, load_scenarios_text, resolve
 
 REPO = Path(__file__).resolve().parents[1]

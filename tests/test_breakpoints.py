@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conformance import mdl_text
 
 import sim
 import sim.engine.model
-from conformance import mdl_text
 
 
 def split_points(tmp_path: Path, equations: list[str], params=None, **controls) -> list[float]:

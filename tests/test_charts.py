@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.engine.results import SimulationResult
 from sim.ensembles.batch import ScenarioRun
 from sim.reporting import figures_scenario as FS
 from sim.reporting.fonts import cjk_families, figure_fonts
 from sim.reporting.timeaxis import lever_starts, markers, year_ticks
-from sim.engine.results import SimulationResult
 from sim.scenarios.resolved import ResolvedScenario
 from sim.scenarios.schema import Scenario
 

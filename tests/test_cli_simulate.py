@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conformance import mdl_text
 
 import sim
-from conformance import mdl_text
 from sim.cli import main
 
 MODELS = Path(__file__).parent / "models"

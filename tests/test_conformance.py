@@ -18,10 +18,17 @@ from __future__ import annotations
 import re
 
 import pytest
+from conformance import (
+    KNOWN_REFUSED,
+    compare,
+    find_cases,
+    models_dir,
+    read_canonical,
+    supported_cases,
+    uses_subscripts,
+)
 
 import sim
-from conformance import (KNOWN_REFUSED, compare, find_cases, models_dir, read_canonical,
-                         supported_cases, uses_subscripts)
 
 ROOT = models_dir()
 CASES = find_cases(ROOT)

@@ -15,14 +15,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.data.observed import (
-    DEFAULT_OBSERVED, DEFAULT_SOURCES, OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS,
-    DataError, ObservedRow, Source, Status, load_observed, load_sources,
-    parse_observed,
-)
 from sim.data.build import (
-    FACTS_COLUMNS, SOURCE_REGISTRY, build_observed, main, observed_csv_bytes,
+    FACTS_COLUMNS,
+    SOURCE_REGISTRY,
+    build_observed,
+    main,
+    observed_csv_bytes,
     write_observed,
+)
+from sim.data.observed import (
+    DEFAULT_OBSERVED,
+    DEFAULT_SOURCES,
+    OBSERVED_COLUMNS,
+    SERIES_UNITS,
+    SOURCE_COLUMNS,
+    DataError,
+    ObservedRow,
+    Source,
+    Status,
+    load_observed,
+    load_sources,
+    parse_observed,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -208,7 +208,8 @@ def test_shrinkage_barely_moves_the_full_window_estimate(setting):
 
 def test_scenarios_draw_the_calibrated_band(tmp_path):
     """``bands: calibrated``: inputs as per-member random walks and the AR(1) model error on
-    the targets after 2022, the same paths for every scenario of one seed (paired)."""
+    the targets after 2022, the same paths for every scenario of one seed (paired).
+    """
     from sim.ensembles.batch import run_scenario
     from sim.scenarios import load_calibrated, load_scenarios_text, resolve
     model = sim.load_model(MODEL)

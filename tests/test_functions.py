@@ -10,14 +10,14 @@ implements the construct, the same file run by PySD must agree too.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
+from conformance import mdl_text
 
 import sim
-from conformance import mdl_text
 
 
 def times(initial=0.0, final=4.0, step=0.5):

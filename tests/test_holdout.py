@@ -18,8 +18,8 @@ from sim.calibration import stats
 from sim.calibration.holdout import check_held_out
 from sim.calibration.spec import load_spec
 from sim.cli import main
-from sim.data.observed import DataError, HeldOutRow, load_observed
 from sim.data.build import DERIVATIONS, read_held_out
+from sim.data.observed import DataError, HeldOutRow, load_observed
 
 REPO = Path(__file__).resolve().parents[1]
 FACTS = REPO / "tests" / "data" / "observed_facts.csv"  # the repository's facts: 2010-2022
@@ -224,8 +224,12 @@ def test_band_coverage_counts_the_figures_inside_the_band():
     assert (by["china_dds_exports_unctad"].inside, by["china_dds_exports_unctad"].n) == (2, 3)
     assert by["china_dds_imports_unctad"].coverage_pct == pytest.approx(50.0)
 
-    from sim.reporting.holdout_report import (ALL_SERIES, coverage_lines, holdout_markdown,
-                                              scores_frame)
+    from sim.reporting.holdout_report import (
+        ALL_SERIES,
+        coverage_lines,
+        holdout_markdown,
+        scores_frame,
+    )
     frame = scores_frame(check).set_index("series")
     assert frame.loc[ALL_SERIES, ["n", "inside"]].tolist() == [5, 3]
     assert frame.loc[ALL_SERIES, "coverage_pct"] == pytest.approx(60.0)

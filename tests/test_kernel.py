@@ -16,17 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conformance import models_dir, supported_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
 import sim
-from sim.engine.tape import kernel
 from sim.engine.compiling.backends import VECTOR
-from sim.errors import ParameterError
 from sim.engine.running.evaluator import Evaluator
+from sim.engine.tape import kernel
 from sim.engine.tape.backend import Sym, TapeBackend, _Emitter
-from conformance import models_dir, supported_cases
+from sim.errors import ParameterError
 
 PLAIN = [pytest.param(mdl, id=cid) for cid, mdl, _ in supported_cases(models_dir())]
 KITCHEN = Path(__file__).parent / "models" / "kitchen.mdl"

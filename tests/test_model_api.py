@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conformance import models_dir
 
 import sim
-from conformance import models_dir
 
 SIR = models_dir() / "samples" / "SIR" / "SIR.mdl"
 TEACUP = models_dir() / "samples" / "teacup" / "teacup.mdl"
@@ -48,8 +48,9 @@ def test_values_is_two_dimensional_for_one_run_and_ensembles():
 
 
 def test_switch_times_beyond_the_segment_cap_are_noted(tmp_path, monkeypatch):
-    import sim.engine.model as sm
     from conformance import mdl_text
+
+    import sim.engine.model as sm
 
     path = tmp_path / "switch.mdl"
     path.write_text(mdl_text(["Level = INTEG(STEP(1, Switch Time), 0)", "Switch Time = 5"],

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conformance import CONTROL_COLUMNS, models_dir, supported_cases
 
 import sim
-from conformance import CONTROL_COLUMNS, models_dir, supported_cases
 
 PLAIN = supported_cases(models_dir())
 

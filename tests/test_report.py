@@ -1,5 +1,6 @@
 """The calibration report: built from a quick calibration of the fixture; its numbers are
-the calibrated YAML's."""
+the calibrated YAML's.
+"""
 import html
 import json
 import math

@@ -8,8 +8,15 @@ import pytest
 from pydantic import ValidationError
 from scipy import stats
 
-from sim.ensembles.sampling import (LogNormal, Triangular, TruncatedLogNormal, TruncatedNormal, Uniform,
-                          sample, unit_samples)
+from sim.ensembles.sampling import (
+    LogNormal,
+    Triangular,
+    TruncatedLogNormal,
+    TruncatedNormal,
+    Uniform,
+    sample,
+    unit_samples,
+)
 
 U = np.linspace(0.01, 0.99, 99)
 

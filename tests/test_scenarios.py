@@ -14,8 +14,17 @@ import sim
 import sim.scenarios as scen
 from sim.calibration.results import SCHEMA as CALIBRATED_SCHEMA
 from sim.calibration.results import write_calibrated as write_document
-from sim.scenarios import (LEVERS, MAIN_OUTPUTS, ScenarioError, load_calibrated, load_scenarios,
-                           load_scenarios_text, read_scenario_text, resolve, scenario_to_yaml)
+from sim.scenarios import (
+    LEVERS,
+    MAIN_OUTPUTS,
+    ScenarioError,
+    load_calibrated,
+    load_scenarios,
+    load_scenarios_text,
+    read_scenario_text,
+    resolve,
+    scenario_to_yaml,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "models" / "levers_fixture.mdl"
@@ -704,7 +713,8 @@ def _seed_folder(root: Path, tamper: bool = False) -> Path:
     """Seed documents made of the shipped scenarios' own quotes (the real seeds, which hold
     figures after 2022, stay outside the repository; a reviewer checks them with
     ``python -m sim.scenarios.quotes SEEDS_DIR``). ``tamper``: a character is
-    inserted in the middle of every quote."""
+    inserted in the middle of every quote.
+    """
     seeds = root / "seeds"
     seeds.mkdir(parents=True)
     texts: dict[str, str] = {}

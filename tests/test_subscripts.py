@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conformance import mdl_text
 
 import sim
-from conformance import mdl_text
 
 MODEL = [
     "Region: north, south, east", "Sector: ict, finance", "Coastal: north, east",

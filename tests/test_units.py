@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.errors import ModelError
 from sim.engine.reading.units import UnitIssue, check_units, parse_units
+from sim.errors import ModelError
 
 MODEL = Path(__file__).resolve().parents[1] / "model" / "digital_trade.mdl"
 

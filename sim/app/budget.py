@@ -29,9 +29,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from sim.app import worker as W
 from sim.errors import SimError
 from sim.scenarios import memory as M
-from sim.app import worker as W
 
 DEFAULT_SECONDS = 20.0
 """Default time budget of one run [s] (the 200-member band takes ~0.05 s)."""

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sim.app.i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
 from sim.reporting.labels import series_name
 from sim.reporting.timeaxis import DATA_END, Marker, year_ticks
-from sim.app.i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
 
 SERIES_COLORS = {"current": "#d62728", "baseline": "#1f77b4", "observed": "#222222",
                  "difference": "#b2182b", "data_end": "#555555", "lever": "#e08214"}

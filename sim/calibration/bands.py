@@ -28,9 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine.inputs import Table
-
 from sim.calibration.projection import InputRate
+from sim.engine.inputs import Table
 
 RHO_MAX = 0.9
 """Largest AR(1) coefficient of the error model."""

@@ -31,14 +31,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.data.observed import ObservedData
-
 from sim.calibration import bands, stats
 from sim.calibration.fit import fit as run_fit
 from sim.calibration.objective import Objective, ParameterSpace, build_observations
 from sim.calibration.projection import InputRate, input_rates, overrides
 from sim.calibration.spec import CalibrationSpec
 from sim.calibration.uncertainty import sigma2
+from sim.data.observed import ObservedData
 
 METHODS = ("model", "trend", "naive", "persistence")
 """Ex-ante forecasts compared, the model first."""

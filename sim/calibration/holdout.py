@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.data.observed import HeldOutRow, ObservedData
-
 from sim.calibration import stats
 from sim.calibration.exante import benchmarks
 from sim.calibration.projection import input_rates
 from sim.calibration.spec import CalibrationSpec
+from sim.data.observed import HeldOutRow, ObservedData
 
 BAND = (5.0, 95.0)
 """Percentiles of the ensemble band the figures are checked against [%]."""

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.data.observed import ObservedData
-
 from sim.calibration.spec import CalibrationSpec
+from sim.data.observed import ObservedData
 
 PENALTY = 10.0
 """Residual given to an observation the model cannot produce (non-finite, or

@@ -13,17 +13,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.data.observed import ObservedData
-
-from sim.calibration import stats
+from sim.calibration import bands, exante, stats
+from sim.calibration.exante import OriginForecast, SeriesSkill
 from sim.calibration.fit import FitResult, fit, start_points
 from sim.calibration.objective import Objective, ParameterSpace, build_observations
-from sim.calibration import bands, exante
-from sim.calibration.exante import OriginForecast, SeriesSkill
 from sim.calibration.projection import InputRate, input_rates
-from sim.calibration.variants import VariantResult, evaluate
 from sim.calibration.spec import CalibrationSpec, check_against_model
-from sim.calibration.uncertainty import Bootstrap, Covariance, Profile, bootstrap, covariance, profiles, sigma2
+from sim.calibration.uncertainty import (
+    Bootstrap,
+    Covariance,
+    Profile,
+    bootstrap,
+    covariance,
+    profiles,
+    sigma2,
+)
+from sim.calibration.variants import VariantResult, evaluate
+from sim.data.observed import ObservedData
 
 STAGES = ("fit", "profile likelihood", "bootstrap", "ex-ante forecasts", "variants",
           "statistics")

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.calibration.spec import ProjectedInput, Projection
 from sim.data.observed import ObservedData
-
-from sim.calibration.spec import Projection, ProjectedInput
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,8 @@ def provenance_of(doc: Mapping, where: str = "calibrated.yaml") -> CalibrationPr
 
 def without_date(doc: dict) -> dict:
     """The document less ``provenance.date``, which files written before the date was
-    dropped still carry (what a rerun must reproduce)."""
+    dropped still carry (what a rerun must reproduce).
+    """
     out = dict(doc)
     out["provenance"] = {k: v for k, v in doc["provenance"].items() if k != "date"}
     return out

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.data.observed import ObservedData
-
 from sim.calibration import exante
 from sim.calibration.fit import fit as run_fit
 from sim.calibration.fit import start_points
 from sim.calibration.objective import Objective, ParameterSpace, build_observations
 from sim.calibration.projection import input_rates, overrides
 from sim.calibration.spec import CalibrationSpec, Variant
+from sim.data.observed import ObservedData
 
 SHARE_VARIABLE = "China World Share"
 """Model variable of China's share of world DDS exports (the behaviour test)."""

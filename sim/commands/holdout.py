@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sim.errors import SimError
@@ -95,14 +95,19 @@ def check_paths(facts: Path, out: Path | None, spec_path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.ensembles.batch import run_scenario
     from sim.calibration.holdout import check_held_out
     from sim.calibration.spec import load_spec
-    from sim.data.observed import load_observed
     from sim.data.build import read_held_out
-    from sim.io import atomic_write_bytes
+    from sim.data.observed import load_observed
     from sim.engine.model import load_model, package_version
-    from sim.reporting.holdout_report import coverage_lines, holdout_csv, holdout_markdown, scores_csv
+    from sim.ensembles.batch import run_scenario
+    from sim.io import atomic_write_bytes
+    from sim.reporting.holdout_report import (
+        coverage_lines,
+        holdout_csv,
+        holdout_markdown,
+        scores_csv,
+    )
     from sim.scenarios import ScenarioError, read_scenario_file, resolve
     from sim.scenarios.calibrated import load_calibrated_option
 
@@ -139,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                       else "none: the model's own values",
         "window data": f"{spec_path.parent / spec.data} (data hash {observed.data_hash})",
         "version": f"dds-sim {package_version()}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     text = holdout_markdown(check, provenance)
     if out is None:

@@ -20,13 +20,18 @@ import argparse
 import re
 import shlex
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
-from sim.engine.running.integrators import SCIPY_METHODS
+from sim.commands.simulate import (
+    DEFAULT_MAX_STEPS,
+    DEFAULT_TIME_LIMIT,
+    add_bound_options,
+    whole_number_arg,
+)
 from sim.engine.model import METHODS, load_model, package_version
-from sim.commands.simulate import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, add_bound_options, whole_number_arg
+from sim.engine.running.integrators import SCIPY_METHODS
+from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
 from sim.reporting.rundir import ResultsFolder, RunIdentity
 from sim.scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
 from sim.scenarios.calibrated import load_calibrated_option
@@ -167,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         "calibrated_data_hash": calibrated.data_hash if calibrated else None,
         "package_version": package_version(),
         "command_line": command_line,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     method = f"scipy ({args.scipy_method})" if args.method == "scipy" else args.method
     identity = RunIdentity.of(args.out, files, args.model, _calibrated_path(args), method,

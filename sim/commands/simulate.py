@@ -6,10 +6,10 @@ import math
 import sys
 from pathlib import Path
 
-from sim.errors import ParameterError
-from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
-from sim.io import atomic_write_text
 from sim.engine.model import load_model
+from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
+from sim.errors import ParameterError
+from sim.io import atomic_write_text
 from sim.scenarios.namer import _limit_error
 
 

@@ -29,9 +29,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.data.observed import (
-    FIRST_YEAR, LAST_YEAR, OBSERVED_COLUMNS, SERIES_UNITS, SOURCE_COLUMNS, DataError,
-    HeldOutRow, ObservedRow, Source, decode, display_path, parse_held_out, parse_observed,
-    parse_record, parse_sources, read_records, suggest,
+    FIRST_YEAR,
+    LAST_YEAR,
+    OBSERVED_COLUMNS,
+    SERIES_UNITS,
+    SOURCE_COLUMNS,
+    DataError,
+    HeldOutRow,
+    ObservedRow,
+    Source,
+    decode,
+    display_path,
+    parse_held_out,
+    parse_observed,
+    parse_record,
+    parse_sources,
+    read_records,
+    suggest,
 )
 
 FACTS_COLUMNS = ("series", "year", "value", "unit", "status", "source", "url", "note")

@@ -11,15 +11,25 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from sim.engine.compiling.compiler import Compiler
 from sim.engine.compiled.program import Program
-from sim.errors import ModelError, ParameterError
+from sim.engine.compiling.compiler import Compiler
 from sim.engine.inputs import Ramp, Step, Table
-from sim.engine.running.integrators import (DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS, Limits, Outcome,
-                          TimeGrid, euler, euler_dynamic, rk4, scipy_piecewise)
+from sim.engine.reading.translate import CONTROL_NAMES, file_hash, read_abstract
 from sim.engine.results import NON_FINITE, SOLVER, Failure, SimulationResult
 from sim.engine.running.evaluator import _FALLBACK, Evaluator, _as_numpy
-from sim.engine.reading.translate import CONTROL_NAMES, file_hash, read_abstract
+from sim.engine.running.integrators import (
+    DEFAULT_MAX_STEPS,
+    DEFAULT_TIME_LIMIT,
+    SCIPY_METHODS,
+    Limits,
+    Outcome,
+    TimeGrid,
+    euler,
+    euler_dynamic,
+    rk4,
+    scipy_piecewise,
+)
+from sim.errors import ModelError, ParameterError
 
 METHODS = ("scipy", "euler", "rk4")
 KERNELS = ("auto", "jit", "python")

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-
 #: ``Failure.variable`` of a failure that is the solver's, not one variable's
 SOLVER = "solver"
 #: ``Failure.reason`` of a variable that went non-finite (inf or NaN)

@@ -12,17 +12,24 @@ random numbers); otherwise between all pairs of members (independent).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from sim.errors import SimError
 from sim.engine.results import NON_FINITE, SOLVER
-from sim.scenarios import (DEFAULT_MEMORY_LIMIT, SUMMARY_OUTPUTS, Calibrated, ResolvedScenario,
-                        Scenario, ScenarioError, resolve)
+from sim.errors import SimError
+from sim.scenarios import (
+    DEFAULT_MEMORY_LIMIT,
+    SUMMARY_OUTPUTS,
+    Calibrated,
+    ResolvedScenario,
+    Scenario,
+    ScenarioError,
+    resolve,
+)
 
 BASELINE_NAME = "baseline"
 SUMMARY_YEARS: tuple[int, ...] = (2025, 2030, 2035)

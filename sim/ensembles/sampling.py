@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -45,7 +45,7 @@ class Uniform(BaseModel):
     high: float
 
     @model_validator(mode="after")
-    def _check(self) -> "Uniform":
+    def _check(self) -> Uniform:
         _finite(low=self.low, high=self.high)
         if not self.low < self.high:
             raise ValueError(f"uniform needs low < high, got low={self.low}, high={self.high}")
@@ -69,7 +69,7 @@ class Triangular(BaseModel):
     high: float
 
     @model_validator(mode="after")
-    def _check(self) -> "Triangular":
+    def _check(self) -> Triangular:
         _finite(low=self.low, mode=self.mode, high=self.high)
         if not (self.low <= self.mode <= self.high and self.low < self.high):
             raise ValueError("triangular needs low <= mode <= high and low < high, got "
@@ -96,7 +96,7 @@ class TruncatedNormal(BaseModel):
     high: float
 
     @model_validator(mode="after")
-    def _check(self) -> "TruncatedNormal":
+    def _check(self) -> TruncatedNormal:
         _finite(mean=self.mean, sd=self.sd, low=self.low, high=self.high)
         if not self.low < self.high:
             raise ValueError(f"truncated_normal needs low < high, got low={self.low}, "
@@ -128,7 +128,7 @@ class LogNormal(BaseModel):
     sd_log: float = Field(gt=0)
 
     @model_validator(mode="after")
-    def _check(self) -> "LogNormal":
+    def _check(self) -> LogNormal:
         _finite(mean_log=self.mean_log, sd_log=self.sd_log)
         return self
 
@@ -154,7 +154,7 @@ class TruncatedLogNormal(BaseModel):
     high: float
 
     @model_validator(mode="after")
-    def _check(self) -> "TruncatedLogNormal":
+    def _check(self) -> TruncatedLogNormal:
         _finite(mean_log=self.mean_log, sd_log=self.sd_log, low=self.low, high=self.high)
         if not self.low < self.high:
             raise ValueError(f"truncated_lognormal needs 0 < low < high, got low={self.low}, "
@@ -179,8 +179,7 @@ class TruncatedLogNormal(BaseModel):
         return float(self.ppf(np.array([0.5]))[0])
 
 
-Distribution = Annotated[Union[Uniform, Triangular, TruncatedNormal, LogNormal,
-                               TruncatedLogNormal],
+Distribution = Annotated[Uniform | Triangular | TruncatedNormal | LogNormal | TruncatedLogNormal,
                          Field(discriminator="dist")]
 """Any of the sampling distributions, told apart by their ``dist`` key."""
 

@@ -38,15 +38,23 @@ from sim.calibration.validity import (
     integration_error,
 )
 from sim.data.observed import SERIES_UNITS, ObservedData, display_path, load_observed
+from sim.engine.model import load_model
 from sim.errors import SimError
 from sim.io import atomic_write_text
-from sim.engine.model import load_model
-
 from sim.reporting import figures_calibration as figs
 from sim.reporting.fonts import figure_fonts
 from sim.reporting.labels import THEIL_PARTS, series_name
-from sim.reporting.report_text import (Rich, decisions_html, decisions_markdown, html_of, markdown_of,
-                          notes_blocks, rich, symbols, theil)
+from sim.reporting.report_text import (
+    Rich,
+    decisions_html,
+    decisions_markdown,
+    html_of,
+    markdown_of,
+    notes_blocks,
+    rich,
+    symbols,
+    theil,
+)
 
 BAND_MAX_MEMBERS = 1000
 BAND_PERCENTILES = [5.0, 50.0, 95.0]

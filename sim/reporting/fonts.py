@@ -55,7 +55,7 @@ def cjk_families() -> tuple[str, ...]:
 
 
 def font_rc() -> dict[str, object]:
-    """rcParams that make figures draw Chinese: DejaVu Sans, then the CJK fallbacks."""
+    """RcParams that make figures draw Chinese: DejaVu Sans, then the CJK fallbacks."""
     return {"font.family": [LATIN_FAMILY, *cjk_families()], "axes.unicode_minus": True}
 
 

@@ -14,7 +14,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sim.calibration.exante import METHODS
-
 from sim.reporting import figures_calibration as figs
 
 METHOD_LABELS = {"model": "model", "trend": "log-linear trend", "naive": "naive growth",
@@ -38,7 +37,9 @@ def _label(series: str) -> str:
 
 
 def _cr():
-    from sim.reporting import calibration_report as cr  # the report's table types (imported lazily: cycle)
+    from sim.reporting import (
+        calibration_report as cr,  # the report's table types (imported lazily: cycle)
+    )
     return cr
 
 

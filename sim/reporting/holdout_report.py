@@ -37,7 +37,8 @@ def coverage_text(inside: int, n: int) -> str:
 
 def points_frame(check: HeldOutCheck) -> pd.DataFrame:
     """One row per compared figure: series id and name, role, year, observed, median, band,
-    error, inside the band, benchmarks."""
+    error, inside the band, benchmarks.
+    """
     return pd.DataFrame([{
         "series": p.series, "name": series_name(p.series), "role": p.role, "year": p.year,
         "observed": p.observed, "median": p.median, f"p{BAND[0]:g}": p.low,
@@ -96,7 +97,8 @@ def coverage_lines(check: HeldOutCheck) -> list[str]:
 
 def holdout_markdown(check: HeldOutCheck, provenance: Mapping[str, object]) -> str:
     """The check as a Markdown page: coverage and scores per series, every figure, what was
-    skipped, provenance."""
+    skipped, provenance.
+    """
     band = _band_text()
     years = sorted({p.year for p in check.points})
     span = f"{years[0]}–{years[-1]}" if years else "none"

@@ -60,7 +60,7 @@ def theil(key: str) -> Rich:
     return Rich((Sub("U", THEIL_PARTS[key]),))
 
 
-def rich(*parts: "str | Sub | Rich") -> Rich:
+def rich(*parts: str | Sub | Rich) -> Rich:
     """Join text, subscripts and rich runs into one :class:`Rich`."""
     out: tuple = ()
     for p in parts:
@@ -71,7 +71,7 @@ def rich(*parts: "str | Sub | Rich") -> Rich:
 _THEIL_TEXT = re.compile(r"\bU[\^_]([MSC])\b")
 
 
-def symbols(text: str) -> "str | Rich":
+def symbols(text: str) -> str | Rich:
     """``text`` with Theil's ``U^M``/``U_M`` (S, C) set as subscripts; as is when it has none."""
     parts: list = []
     at = 0
@@ -84,12 +84,12 @@ def symbols(text: str) -> "str | Rich":
     return Rich(tuple(p for p in parts if p != ""))
 
 
-def html_of(x: "str | Rich") -> str:
+def html_of(x: str | Rich) -> str:
     """HTML of a plain string (escaped) or a :class:`Rich`."""
     return x.html() if isinstance(x, Rich) else html.escape(str(x))
 
 
-def markdown_of(x: "str | Rich") -> str:
+def markdown_of(x: str | Rich) -> str:
     """Markdown of a plain string (as is) or a :class:`Rich`."""
     return x.markdown() if isinstance(x, Rich) else str(x)
 
@@ -145,7 +145,7 @@ def _text_blocks(text: str) -> list:
             for b in blocks if b]
 
 
-def notes_blocks(notes: "str | Sequence[object] | None") -> list:
+def notes_blocks(notes: str | Sequence[object] | None) -> list:
     """The calibrator's notes as report blocks.
 
     Parameters

@@ -44,7 +44,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -217,7 +217,8 @@ def _listed_files(manifest: dict) -> set[str]:
 
 def _files_below(folder: Path) -> list[str]:
     """Every file and folder below ``folder``, as POSIX paths relative to it (folders that
-    hold something are represented by their files)."""
+    hold something are represented by their files).
+    """
     out = []
     for p in sorted(folder.rglob("*")):
         if p.is_dir() and not p.is_symlink() and any(p.iterdir()):
@@ -411,7 +412,7 @@ def _remove_stale(path: Path, seen: bytes) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # ------------------------------------------------------------------ staging and swap

@@ -29,9 +29,9 @@ import pandas as pd
 
 from sim.ensembles.batch import BatchResult, ScenarioRun, format_summary, summarize
 from sim.io import atomic_write_bytes, atomic_write_text
-from sim.scenarios import scenario_to_yaml
 from sim.reporting.figures_scenario import comparison_figure
 from sim.reporting.fonts import figure_fonts
+from sim.scenarios import scenario_to_yaml
 
 OBSERVED_SERIES: dict[str, str] = {
     "Digitally Deliverable Exports": "china_dds_exports_unctad",

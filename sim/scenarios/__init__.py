@@ -52,15 +52,22 @@ The package, one concern per module:
 - ``resolved``: :class:`ResolvedScenario`.
 - ``resolution``: :func:`resolve`.
 """
-from sim.ensembles.sampling import sample as sample  # the name resolve() samples with (was a module global)
+from sim.ensembles.sampling import (
+                     sample as sample,  # the name resolve() samples with (was a module global)
+)
 from sim.scenarios.calibrated import Calibrated, CalibratedParameter, load_calibrated
 from sim.scenarios.errors import ScenarioError
 from sim.scenarios.levers import LEVERS, MAIN_OUTPUTS
 from sim.scenarios.levers import SUMMARY_OUTPUTS as SUMMARY_OUTPUTS
 from sim.scenarios.levers import Lever as Lever
 from sim.scenarios.levers import lever_key as lever_key
-from sim.scenarios.loader import (ScenarioFile, load_scenarios, load_scenarios_text, read_scenario_file,
-                     read_scenario_text)
+from sim.scenarios.loader import (
+                     ScenarioFile,
+                     load_scenarios,
+                     load_scenarios_text,
+                     read_scenario_file,
+                     read_scenario_text,
+)
 from sim.scenarios.memory import DEFAULT_MEMORY_LIMIT
 from sim.scenarios.memory import estimate_bytes as estimate_bytes
 from sim.scenarios.names import slugify

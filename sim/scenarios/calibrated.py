@@ -20,9 +20,8 @@ from pydantic import ValidationError
 from sim.calibration.results import CalibratedError, parse_calibrated, provenance_of
 from sim.ensembles.sampling import TruncatedLogNormal, TruncatedNormal
 from sim.scenarios.errors import ScenarioError
-from sim.scenarios.names import _closest
 from sim.scenarios.namer import _Namer
-
+from sim.scenarios.names import _closest
 
 _Z95 = 1.959963984540054  # a two-sided 95% interval spans +-1.96 sd of a normal
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from sim.scenarios.errors import ScenarioError
 from sim.scenarios.merge import _merge_entry, file_reference
-from sim.scenarios.names import _closest
 from sim.scenarios.messages import _validation_error
+from sim.scenarios.names import _closest
 from sim.scenarios.parse import MAX_TEXT_BYTES, _parse_yaml
 from sim.scenarios.schema import _FIELD_ORDER, Scenario
 

@@ -14,7 +14,6 @@ import yaml
 
 from sim.scenarios.errors import ScenarioError
 
-
 MAX_TEXT_BYTES = 2**20
 """Largest scenario text accepted [bytes]."""
 

@@ -2,15 +2,28 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from sim.ensembles.sampling import LogNormal, Triangular, TruncatedLogNormal, TruncatedNormal, Uniform
+from sim.ensembles.sampling import (
+    LogNormal,
+    Triangular,
+    TruncatedLogNormal,
+    TruncatedNormal,
+    Uniform,
+)
 from sim.scenarios.levers import _LEVER_CONSTANTS, LEVERS, MAIN_OUTPUTS, lever_key
 from sim.scenarios.names import _closest, _norm, slugify
-
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
@@ -40,7 +53,7 @@ class RampSpec(BaseModel):
     end: float
 
     @model_validator(mode="after")
-    def _order(self) -> "RampSpec":
+    def _order(self) -> RampSpec:
         if not self.end > self.start:
             raise ValueError(f"ramp end ({self.end}) must be after its start ({self.start})")
         return self
@@ -82,8 +95,7 @@ def _lever_form(v: Any) -> str | None:
 
 
 LeverSetting = Annotated[
-    Union[Annotated[ConstantLever, Tag("constant")], Annotated[StepLever, Tag("step")],
-          Annotated[RampLever, Tag("ramp")], Annotated[TableLever, Tag("table")]],
+    Annotated[ConstantLever, Tag("constant")] | Annotated[StepLever, Tag("step")] | Annotated[RampLever, Tag("ramp")] | Annotated[TableLever, Tag("table")],
     Discriminator(_lever_form, custom_error_type="lever_form",
                   custom_error_message=f"a lever setting is a mapping: {LEVER_FORMS_TEXT}"),
 ]
@@ -106,8 +118,7 @@ DISTRIBUTIONS_TEXT = ("{dist: uniform, low, high}, {dist: triangular, low, mode,
                       "{dist: lognormal, mean_log, sd_log}, "
                       "{dist: truncated_lognormal, mean_log, sd_log, low, high} or calibration")
 
-UncertaintySpec = Annotated[Union[Uniform, Triangular, TruncatedNormal, LogNormal,
-                                  TruncatedLogNormal, FromCalibration],
+UncertaintySpec = Annotated[Uniform | Triangular | TruncatedNormal | LogNormal | TruncatedLogNormal | FromCalibration,
                             Field(discriminator="dist")]
 
 
@@ -245,7 +256,7 @@ class Scenario(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistency(self) -> "Scenario":
+    def _consistency(self) -> Scenario:
         for key in self.uncertainty:
             short = lever_key(key)
             setting = self.levers.get(short) if short else None

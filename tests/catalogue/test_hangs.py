@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conformance import mdl_text
 
 import sim
 from sim.cli import main
-from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
 from sim.engine.results import NON_FINITE, SOLVER, Failure
-
-from conformance import mdl_text
+from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_MODEL = REPO / "model" / "digital_trade.mdl"
@@ -265,7 +264,8 @@ def test_bounds_are_checked(long_model, capsys):
 # -------------------------------------------------------------------- Ctrl-C
 def start_sim(args: list[str], cwd: Path) -> subprocess.Popen:
     """The `sim` program (its console entry point, main() reading sys.argv), saying 'started'
-    on standard error once imported (a SIGINT before would hit Python's import)."""
+    on standard error once imported (a SIGINT before would hit Python's import).
+    """
     code = ("import sys; from sim.cli import main; sys.stderr.write('started\\n'); "
             "sys.stderr.flush(); sys.exit(main())")
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -276,7 +276,8 @@ def start_sim(args: list[str], cwd: Path) -> subprocess.Popen:
 
 def interrupt(proc: subprocess.Popen, busy_s: float) -> tuple[int, str, float]:
     """SIGINT ``busy_s`` after the program started; (exit code, stderr after 'started', seconds
-    from SIGINT to exit)."""
+    from SIGINT to exit).
+    """
     assert proc.stderr.readline() == "started\n"
     time.sleep(busy_s)
     assert proc.poll() is None, "the command ended before it was interrupted"

@@ -16,12 +16,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conformance import mdl_text
 
 import sim
-from conformance import mdl_text
 from sim.cli import main
-from sim.scenarios import (Scenario, ScenarioError, load_scenarios, load_scenarios_text,
-                           read_scenario_file, resolve)
+from sim.scenarios import (
+    Scenario,
+    ScenarioError,
+    load_scenarios,
+    load_scenarios_text,
+    read_scenario_file,
+    resolve,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LEVERS_FIXTURE = REPO / "tests" / "models" / "levers_fixture.mdl"
@@ -151,7 +157,8 @@ def test_set_and_scenarios_refuse_the_same_value_in_the_same_words(capsys, tmp_p
 
 def test_sim_run_allows_out_of_range_only_when_asked(capsys, tmp_path):
     """``sim run`` refuses a scenario value outside its range, as ``--set`` does, and runs it
-    with ``--allow-out-of-range`` and a warning naming the value and the range."""
+    with ``--allow-out-of-range`` and a warning naming the value and the range.
+    """
     sentence = "40 is outside the model's range [0.25, 20] for 'Barrier Adjustment Time'"
     path = write(tmp_path, "s.yaml", f"{SCENARIO}base: model\nparameters:\n"
                                       "  Barrier Adjustment Time: 40\n")

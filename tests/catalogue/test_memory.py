@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.ensembles.batch import ScenarioRun, run_batch
 from sim.cli import main
+from sim.ensembles.batch import ScenarioRun, run_batch
 from sim.scenarios import load_scenarios_text, read_scenario_file
 from sim.scenarios import memory as M
 

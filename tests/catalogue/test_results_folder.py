@@ -23,8 +23,7 @@ import yaml
 import sim
 import sim.commands.run as run_command
 import sim.reporting.scenario_output as scenario_output
-from sim.calibration.results import (HEADER, SIGNIFICANT_DIGITS, dump, estimates,
-                                     read_calibrated)
+from sim.calibration.results import HEADER, SIGNIFICANT_DIGITS, dump, estimates, read_calibrated
 from sim.calibration.synthetic import synthetic_observed
 from sim.cli import main
 from sim.reporting.rundir import MANIFEST, lock_path, verify_manifest
@@ -351,7 +350,8 @@ LAST_OBSERVED = "Last Observed Year=\n\t2022\n\t~\tYear\n\t~\tinputs rule\n\t|\n
 def calibrated(tmp_path_factory) -> Path:
     """A workspace calibrated twice by the same `sim calibrate --quick` command (same seed):
     first.yaml is the first result, a.yaml the second, from another process with another
-    string hash seed (as on another machine: no set or hash order may reach the file)."""
+    string hash seed (as on another machine: no set or hash order may reach the file).
+    """
     root = tmp_path_factory.mktemp("calibration")
     text = FIXTURE.read_text(encoding="utf-8")
     control = "********************************************************\n\t.Control"

@@ -14,16 +14,17 @@ turned into nested closures.
 from __future__ import annotations
 
 import operator
+
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
+from sim.engine.compiled.program import BackendProgram, Program, Slot
 from sim.engine.compiling.backends import SCALAR, VECTOR
 from sim.engine.compiling.closures import _add, _call, _div, _is_num, _mul, _ref, _sub, lift
-from sim.errors import ModelError
 from sim.engine.reading.names import NameTable, reference_form
-from sim.engine.compiled.program import BackendProgram, Program, Slot
-from sim.engine.tape.backend import TapeBackend
 from sim.engine.reading.translate import CONTROL_NAMES, RawElement
+from sim.engine.tape.backend import TapeBackend
+from sim.errors import ModelError
 
 _CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
         ">": operator.gt, ">=": operator.ge}

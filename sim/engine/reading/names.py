@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import difflib
-import re
-
 import keyword
+import re
 
 
 def reference_form(name: str) -> str:

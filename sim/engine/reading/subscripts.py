@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
-from sim.errors import ModelError
 from sim.engine.reading.names import reference_form
+from sim.errors import ModelError
 
 #: Vensim functions over a subscript range (``x[Range!]``), and how their terms combine
 REDUCERS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
@@ -94,7 +94,8 @@ class _Ranges:
 
     def mapped(self, key: str, onto: str, element: str) -> str | None:
         """The element of range ``key`` that ``element`` of range ``onto`` maps from, if
-        ``key`` is mapped onto ``onto`` (normalised names)."""
+        ``key`` is mapped onto ``onto`` (normalised names).
+        """
         if self.maps.get(key) != onto:
             return None
         position = [reference_form(e) for e in self.elements[onto]].index(element)

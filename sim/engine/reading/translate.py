@@ -23,8 +23,8 @@ from pysd.translators.vensim.vensim_element import SubscriptRange
 from pysd.translators.vensim.vensim_file import FileSectionsVisitor, VensimFile
 from pysd.translators.vensim.vensim_section import SectionElementsVisitor
 
-from sim.errors import ModelError
 from sim.engine.reading.subscripts import FlatVariable, flatten
+from sim.errors import ModelError
 
 CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 

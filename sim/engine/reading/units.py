@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pint
 from pysd.translators.structures import abstract_expressions as ae
-from sim.engine.reading.translate import parse_abstract
 
+from sim.engine.reading.translate import parse_abstract
 
 __all__ = ["UnitIssue", "check_units", "parse_units"]
 

@@ -95,7 +95,8 @@ def _init_order(program: Program, bp, series) -> list[int]:
 
 def _tapes(program: Program, bp, series: dict, continuous: bool, seeds: frozenset) -> object:
     """The program's tapes for a back end's evaluation orders, the time-series overrides (their
-    slots), the mode and the member-varying constants ``seeds`` (cached: all they depend on)."""
+    slots), the mode and the member-varying constants ``seeds`` (cached: all they depend on).
+    """
     from sim.engine.tape.backend import build_tapes, varying_slots
 
     cache = program.__dict__.setdefault("_tape_cache", {})

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine.tape import opcodes as K
-from sim.engine.compiling.backends import VECTOR
 from sim.engine.compiled.program import Program
+from sim.engine.compiling.backends import VECTOR
+from sim.engine.tape import opcodes as K
 
 
 class Sym:

@@ -18,9 +18,47 @@ import numpy as np
 from numba import njit
 
 from sim.engine.compiling.backends import SMALL_VENSIM
-from sim.engine.tape.opcodes import (ABS, ACOS, ADD, AND, ASIN, ATAN, COPY, COS, DIV, EQ, EXP, GE, GT, LE, LN,  # noqa: F401
-                      LOG, LOOKUP, LT, MAX, MIN, MOD, MUL, NE, NOT, OR, POW, PULSE, PULSE_TRAIN,
-                      RAMP, RAMP_END, SIN, SQRT, STEP, SUB, TAN, TRUNC, WHERE, XIDZ, ZIDZ)
+from sim.engine.tape.opcodes import (  # noqa: F401
+    ABS,
+    ACOS,
+    ADD,
+    AND,
+    ASIN,
+    ATAN,
+    COPY,
+    COS,
+    DIV,
+    EQ,
+    EXP,
+    GE,
+    GT,
+    LE,
+    LN,
+    LOG,
+    LOOKUP,
+    LT,
+    MAX,
+    MIN,
+    MOD,
+    MUL,
+    NE,
+    NOT,
+    OR,
+    POW,
+    PULSE,
+    PULSE_TRAIN,
+    RAMP,
+    RAMP_END,
+    SIN,
+    SQRT,
+    STEP,
+    SUB,
+    TAN,
+    TRUNC,
+    WHERE,
+    XIDZ,
+    ZIDZ,
+)
 
 
 def _jit(fn):
@@ -112,7 +150,7 @@ def _binary(op, a, b):
 
 @njit(inline="always")
 def _pymod(a, b):
-    """numpy's ``np.mod`` (the sign of the divisor, nan for a zero divisor)."""
+    """Numpy's ``np.mod`` (the sign of the divisor, nan for a zero divisor)."""
     if b == 0.0:
         return np.nan
     r = np.fmod(a, b)
@@ -254,7 +292,8 @@ def execute(code, reg, tx, ty, toff, rep):
 @_jit
 def execute1(code, r, tx, ty, toff):
     """:func:`execute` for one member: registers ``r`` are 1-D (the same instructions and helpers,
-    without the loops over members, which cost a third of a small model's evaluation)."""
+    without the loops over members, which cost a third of a small model's evaluation).
+    """
     for k in range(code.shape[0]):
         op = code[k, 0]
         d = code[k, 1]
