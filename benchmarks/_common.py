@@ -31,7 +31,7 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def markers(section: str) -> tuple[str, str]:
-    """The README markers of a benchmark section, e.g. ``engine``."""
+    """Return the README markers of a benchmark section, e.g. ``engine``."""
     return f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
 
 

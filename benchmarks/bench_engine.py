@@ -41,7 +41,7 @@ import numpy as np
 from _common import median_time, write_readme_block  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "sd-test-models" / "samples"
+SAMPLES = REPO / "tests" / "sd-test-models" / "samples"  # the copy in the repository
 DIGITAL_TRADE = REPO / "model" / "digital_trade.mdl"
 CONTROLS = {"initial_time", "final_time", "time_step", "saveper"}
 
@@ -154,8 +154,9 @@ def bench_ensemble(path: Path, n: int, pysd_runs: int, workdir: Path, rng: np.ra
 # ----------------------------------------------------------- (b) one scipy run
 def bench_single(path: Path, final_time: float | None, repeats: int, pysd_repeats: int,
                  workdir: Path, variants: bool = True) -> list[Row]:
-    """One default scipy run (RK45, the compiled tape); with ``variants`` also the same run
-    with the closures, with LSODA and with DOPRI5.
+    """Time one default scipy run (RK45, the compiled tape).
+
+    With ``variants`` also the same run with the closures, with LSODA and with DOPRI5.
     """
     import sim
 
@@ -246,7 +247,7 @@ def bench_scipy_share(path: Path, final_time: float | None, repeats: int) -> Row
 
 # ------------------------------------------------------- (c) load + compile
 def chain_model(n_stages: int) -> str:
-    """A chain of stocks: Inflow -> Stock 1 -> Flow 1 -> Stock 2 -> ... (2 n_stages + 2 variables)."""
+    """Return a chain of stocks as .mdl text: Inflow -> Stock 1 -> Flow 1 -> Stock 2 -> ... (2 n_stages + 2 variables)."""
     eqs = ["Inflow = 10 * (1 + 0.1 * SIN(Time))", "Residence Time = 2"]
     for k in range(1, n_stages + 1):
         src = "Inflow" if k == 1 else f"Flow {k - 1}"

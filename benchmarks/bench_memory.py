@@ -52,7 +52,7 @@ def sim_run_command(files: list[Path], out: Path, members: int, method: str = "s
 
 
 def estimate_for(files: list[Path], members: int, method: str = "scipy", charts: bool = True):
-    """The estimate of ``sim run FILES --members N`` (every scenario it plans, a base run too)."""
+    """Return the estimate of ``sim run FILES --members N`` (every scenario it plans, a base run too)."""
     import sim
     from sim.ensembles.batch import plan_batch
     from sim.scenarios import read_scenario_file

@@ -73,16 +73,16 @@ def measure(model_path: Path, scenario_dir: Path, methods: list[str], members_on
     pysd_single = _pysd_single(model_path, repeat)
     rows = []
     for method in methods:
-        def single() -> None:
+        def single(method: str = method) -> None:
             run_scenario(resolve(base, model, calibrated, members=1), model, method)
 
         single()  # warm caches
         t_single = best_time(single, max(repeat, 5))
 
-        def one() -> None:
+        def one(method: str = method) -> None:
             run_scenario(resolve(base, model, calibrated, members=members_one), model, method)
 
-        def every() -> None:
+        def every(method: str = method) -> None:
             for s in scenarios:
                 run_scenario(resolve(s, model, calibrated, members=members_all), model, method)
 
