@@ -158,7 +158,8 @@ def load_expectations(path: str | Path) -> ExpectationsFile:
     try:
         return ExpectationsFile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()  # an unknown key explains a missing one next to it: report it first
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = tuple("from" if p == "from_" else "schema" if p == "schema_" else p
                     for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
