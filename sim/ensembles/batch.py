@@ -226,15 +226,31 @@ def _apply_model_error(res, resolved: ResolvedScenario) -> None:
     Seeded by the scenario's seed alone, so every scenario of one ensemble gets
     the same error paths and paired differences stay paired.
     """
-    if not resolved.error_models or res.n_members < 2:
-        return
+    factors = model_error_factors(resolved, res.times, res.n_members)
+    for vensim, factor in factors.items():
+        if vensim in res.data:
+            res.data[vensim] = np.asarray(res.data[vensim], dtype=float) * factor
+
+
+def model_error_factors(resolved: ResolvedScenario, times: np.ndarray,
+                        members: int) -> dict[str, np.ndarray]:
+    """Return the model-error factor of each error-model variable, ``(T, members)``.
+
+    The factors :func:`run_scenario` multiplies outputs by (``bands: calibrated``);
+    empty without error models or for a single member. Seeded by the scenario's seed
+    alone, so other runs of the same ensemble (an optimiser's candidates) can
+    apply the very same error paths.
+    """
+    if not resolved.error_models or members < 2:
+        return {}
     from sim.calibration import bands as cb
+    out = {}
+    ones = np.ones((len(times), members))
     for k, (vensim, em) in enumerate(sorted(resolved.error_models.items())):
-        if vensim not in res.data:
-            continue
         rng = np.random.default_rng([(resolved.scenario.seed or 0) + 104729, k])
-        res.data[vensim] = cb.apply_error(res.times, res.data[vensim], em,
-                                          resolved.band_last_year, rng)
+        out[vensim] = cb.apply_error(np.asarray(times, float), ones, em,
+                                     resolved.band_last_year, rng)
+    return out
 
 
 def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
