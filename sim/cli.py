@@ -17,7 +17,7 @@ import threading
 
 from sim.errors import SimError
 
-COMMANDS = ("simulate", "run", "calibrate", "report", "holdout", "app", "check", "sensitivity", "optimize")
+COMMANDS = ("simulate", "run", "calibrate", "report", "holdout", "app", "check", "sensitivity", "optimize", "loops")
 #: exit code of a command stopped by SIGINT (128 + SIGINT's number, as shells report it)
 EXIT_INTERRUPTED = 130
 
