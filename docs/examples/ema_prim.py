@@ -1,4 +1,4 @@
-"""Scenario discovery on the project's model: which uncertainties lead to low 2035 exports?
+"""Scenario discovery on the project's model: which uncertainties lead to low 2035 exports.
 
 Runs an ensemble of ``model/digital_trade.mdl`` through the EMA Workbench (one
 vectorised ensemble via :class:`sim.ema.VectorizedEvaluator`), marks the runs whose

@@ -28,8 +28,8 @@ import numpy as np
 try:
     from ema_workbench import Constant, RealParameter
     from ema_workbench.em_framework.evaluators import BaseEvaluator
-    from ema_workbench.em_framework.points import experiment_generator
     from ema_workbench.em_framework.model import ExperimentReplication, Model
+    from ema_workbench.em_framework.points import experiment_generator
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("sim.ema needs the EMA Workbench: pip install -e '.[ema]' "
                       "(ema-workbench 2.5 on Python 3.11)") from exc
@@ -154,7 +154,7 @@ class VectorizedEvaluator(BaseEvaluator):
 
     @staticmethod
     def _values(model: MdlModel, experiment) -> dict:
-        """The variable values of one experiment, as EMA's own runner would pass them."""
+        """Return the variable values of one experiment, as EMA's own runner passes them."""
         scenario, policy = experiment.scenario.copy(), experiment.policy.copy()
         model._transform(scenario, model.uncertainties)
         model._transform(policy, model.levers)
