@@ -2,21 +2,48 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
+
+SlotKind = Literal["constant", "auxiliary", "flow", "stock", "lookup",
+                   "initial", "hidden_stock", "hidden_aux", "pipeline", "internal"]
+"""What a value slot holds.
+
+Visible (a variable of the model):
+
+- ``constant``: a number, or an equation of constants only (folded at compile time);
+- ``auxiliary``: an equation evaluated at every time;
+- ``flow``: an auxiliary that some stock's INTEG adds or subtracts;
+- ``stock``: a level, integrated from its flows (INTEG);
+- ``lookup``: a lookup table, called like a function (not recorded).
+
+Hidden (made by the compiler):
+
+- ``initial``: the value of an INITIAL(...) call, fixed at the initial time;
+- ``hidden_stock``: a level of a stateful function (SMOOTH, DELAY, TREND, ...);
+- ``hidden_aux``: an auxiliary of a stateful function (its input, output, ...);
+- ``pipeline``: a stage of DELAY N's pipeline of past delay times, shifted once
+  per fixed step (in continuous time a copy of the current delay time);
+- ``internal``: the engine's own values, the time functions' tolerance and
+  TIME STEP as seen by the equations; no variable depends on them by name.
+"""
+
+#: every :data:`SlotKind`
+SLOT_KINDS: tuple[SlotKind, ...] = get_args(SlotKind)
 
 
 @dataclass
 class Slot:
     """Metadata of one value slot.
 
-    ``kind`` is one of constant, auxiliary, flow, stock, lookup (visible), or
-    initial, hidden_stock, hidden_aux (internal).
+    ``kind`` is a :data:`SlotKind`; the compiler may change it while it
+    classifies the equations (an auxiliary a stock uses becomes a flow).
     """
 
     name: str
     py_name: str
-    kind: str
+    kind: SlotKind
     units: str = ""
     doc: str = ""
     limits: tuple = (None, None)
@@ -35,9 +62,14 @@ class BackendProgram:
     tables: list = field(default_factory=list)  # the tape back end's lookup tables (xs, ys)
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Program:
-    """A compiled model: slots, dependencies and per-back-end closures."""
+    """A compiled model: slots, dependencies and per-back-end closures.
+
+    Frozen: what a run derives from it (evaluation orders, tapes, switch
+    tables) lives in a :class:`~sim.engine.running.cache.ProgramCache`, not on
+    the program. Compared by identity (``eq=False``), as its closures are.
+    """
 
     path: str
     slots: list[Slot]
