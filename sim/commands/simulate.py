@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 
 def whole_number_arg(what: str = ""):
-    """An argparse type: a whole number >= 1 (``what`` names it in the message)."""
+    """Return an argparse type: a whole number >= 1 (``what`` names it in the message)."""
     def parse(text: str) -> int:
         try:
             n = int(text)

@@ -58,7 +58,7 @@ MAX_SEGMENTS = 2000  # most switch times the SciPy integration splits the horizo
 
 @functools.cache
 def _threadpools() -> ThreadpoolController:
-    """The process's BLAS/OpenMP pools, found once (a scan reads /proc and costs ~3 ms)."""
+    """Return the process's BLAS/OpenMP pools, found once (a scan reads /proc and costs ~3 ms)."""
     return ThreadpoolController()
 
 
@@ -221,7 +221,10 @@ class Model:
     def _resolve_params(self, params: dict | None):
         """Split params into static values (float or (N,) arrays) and time series."""
         p = self.program
-        static, series, breaks, n = {}, {}, [], 1
+        static: dict[int, float | np.ndarray] = {}
+        series: dict[int, Callable] = {}
+        breaks: list[float] = []
+        n = 1
         for key, value in (params or {}).items():
             py = self.py_name(key)
             info = self.variables[py]
@@ -425,7 +428,7 @@ class Model:
             if scan and (not failures or scan[0].time <= failures[0].time):
                 failures[:] = scan
         else:
-            columns = [store.columns[i] for i in setup.rec_slots]
+            columns = [store.columns[i] for i in setup.rec_slots]  # type: ignore[index]  # an ensemble's store
             failures += scan_members(columns, names, times, failures, n)
         mask_failed(columns, times, failures)
         method, scipy = options.method, options.method == "scipy"
@@ -509,8 +512,8 @@ class Model:
 class _Options:
     """How a run integrates: the method, the SciPy solver, its tolerances and bounds."""
 
-    method: str
-    scipy_method: str
+    method: Method
+    scipy_method: ScipyMethod
     rtol: float
     atol: float
     limits: Limits

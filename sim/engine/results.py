@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,7 @@ def tidy_frame(times: np.ndarray, data: dict[str, np.ndarray], n_members: int) -
     }, copy=False)
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     """Why a member failed (``Failure.kind``); the message is ``Failure.reason``.
 
     A ``str`` enum, so a failure sent as JSON (the app's worker) comes back

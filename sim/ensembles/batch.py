@@ -195,7 +195,7 @@ def _nanmean(arr: np.ndarray, axis=None):
 
 
 def base_run_of(scenario: Scenario) -> Scenario:
-    """The base run of ``scenario``: same base, ensemble and seed, no levers or parameters.
+    """Return the base run of ``scenario``: same base, ensemble and seed, no levers or parameters.
 
     Returns
     -------
@@ -287,7 +287,7 @@ def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
 
 def plan_batch(items: Sequence[Scenario | RunFailure]
                ) -> tuple[list[Scenario], list[RunFailure], str | None]:
-    """What :func:`run_batch` will run.
+    """Return what :func:`run_batch` will run.
 
     Returns
     -------
@@ -374,8 +374,9 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
 
 # ------------------------------------------------------------------ summaries
 def paired(run: ScenarioRun, base: ScenarioRun) -> bool:
-    """Return whether ``run`` and ``base`` share their sampled parameters (same members and
-    values): their differences are then taken member by member.
+    """Return whether ``run`` and ``base`` share their sampled parameters.
+
+    Same members and values: their differences are then taken member by member.
     """
     a, b = run.resolved.samples, base.resolved.samples
     if run.members != base.members or set(a) != set(b):
@@ -406,7 +407,7 @@ def cagr(start: np.ndarray, end: np.ndarray, years: float) -> np.ndarray:
 
 
 def ensemble_definition(run: ScenarioRun) -> str:
-    """What the numbers of a run are: its members, sampling, seed, base and method.
+    """Return what the numbers of a run are: its members, sampling, seed, base and method.
 
     E.g. ``500 members (latin_hypercube, seed 20250201) from the calibrated
     estimates, scipy (RK45)``; one member is a point run (nothing sampled).

@@ -1,8 +1,9 @@
 """The compiled form of a model: value slots, dependencies and closures per back end."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -49,14 +50,19 @@ class Slot:
     limits: tuple = (None, None)
     visible: bool = True
 
+    def __post_init__(self) -> None:
+        if self.kind not in SLOT_KINDS:
+            raise ValueError(f"slot '{self.name}': kind {self.kind!r} is not one of "
+                             f"{', '.join(SLOT_KINDS)}")
+
 
 @dataclass
 class BackendProgram:
     """Closures of one back end: init, runtime and rate functions by slot."""
 
-    init_fn: dict[int, object] = field(default_factory=dict)
-    run_fn: dict[int, object] = field(default_factory=dict)
-    rate_fn: dict[int, object] = field(default_factory=dict)
+    init_fn: dict[int, Any] = field(default_factory=dict)  # a closure, or a folded constant
+    run_fn: dict[int, Callable[..., Any]] = field(default_factory=dict)
+    rate_fn: dict[int, Callable[..., Any]] = field(default_factory=dict)
     breakpoints: list[tuple[str, list]] = field(default_factory=list)  # (kind, values) per switch
     gates: list[list] = field(default_factory=list)  # per switch: values that cancel it at 0
     tables: list = field(default_factory=list)  # the tape back end's lookup tables (xs, ys)

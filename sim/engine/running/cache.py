@@ -57,8 +57,10 @@ class ProgramCache:
 
     def tapes(self, backend: str, series: frozenset, continuous: bool,
               seeds: frozenset) -> Any:
-        """Return the tapes of a back end's orders, the time-series slots, the mode and the
-        member-varying constants ``seeds`` (:func:`sim.engine.tape.backend.build_tapes`).
+        """Return the tapes of one run shape (:func:`sim.engine.tape.backend.build_tapes`).
+
+        A run shape is the back end's orders, the time-series slots, the mode
+        and the member-varying constants ``seeds``.
         """
         def build() -> Any:
             from sim.engine.tape.backend import build_tapes, varying_slots
@@ -89,6 +91,8 @@ class ProgramCache:
         return self._get(("switches",), lambda: switch_table(self.program))
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
-        """Return the entry ``("memo", key)``, built once by ``build()``: for a model's own
-        derived values (e.g. the names of a set of recorded slots)."""
+        """Return the entry ``("memo", key)``, built once by ``build()``.
+
+        For a model's own derived values (e.g. the names of a set of recorded slots).
+        """
         return self._get(("memo", key), build)

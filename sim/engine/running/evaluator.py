@@ -192,19 +192,19 @@ class Evaluator:
             v[pipes[0]] = v[it]
 
     def value(self, slot: int):
-        """Current value of ``slot``: a float (one member) or an array (N,)."""
+        """Return the current value of ``slot``: a float (one member) or an array (N,)."""
         if self.reg is None:
             return self.v[slot]
         return self.reg[slot, 0] if self.backend == "scalar" else self.reg[slot]
 
     def values(self, slots) -> list:
-        """Current values of ``slots`` (one member): a list of floats."""
+        """Return the current values of ``slots`` (one member): a list of floats."""
         if self.reg is None:
             return [self.v[i] for i in slots]
         return self.reg[slots, 0].tolist()
 
     def rates(self, t: float, y, full: bool = True):
-        """Derivatives of the stocks with the evaluator's kernel and back end."""
+        """Return the stocks' derivatives with the evaluator's kernel and back end."""
         if self.reg is not None:
             return self.rates_jit(t, y, full)
         return self.rates_scalar(t, y, full) if self.backend == "scalar" else \
@@ -243,8 +243,10 @@ class Evaluator:
         ndarray (K, len(slots))
             What :meth:`rates` (all auxiliaries) then :meth:`values` give at each time.
         """
-        tp = self.tapes
-        cols = np.repeat(self.reg[:, :1], len(ts), axis=1)
+        tp, reg = self.tapes, self.reg
+        if reg is None:
+            raise RuntimeError("points() needs the compiled tape (kernel 'jit')")
+        cols = np.repeat(reg[:, :1], len(ts), axis=1)
         cols[tp.stock_rows] = states
         cols[tp.time_row] = ts
         for s, f in self.series.items():
@@ -253,8 +255,11 @@ class Evaluator:
         return cols[slots].T
 
     def rates_jit(self, t: float, y, full: bool = True):
-        """Derivatives from the compiled tape; ``y`` is (stocks,) for one member, else (stocks, N)."""
-        reg = self.reg
+        """Return the derivatives from the compiled tape.
+
+        ``y`` is (stocks,) for one member, else (stocks, N).
+        """
+        reg: np.ndarray = self.reg  # type: ignore[assignment]  # set with the tape (kernel "jit")
         if self.series:
             for s, f in self.series.items():
                 reg[s] = f(t)
@@ -290,11 +295,11 @@ class Evaluator:
 
     # ---------------------------------------------------------------- rates
     def rates_scalar(self, t: float, y, full: bool = True) -> list[float]:
-        """Derivatives for a single member, Python floats."""
+        """Return the derivatives of a single member, Python floats."""
         v = self.v
         if isinstance(y, np.ndarray):
             y = y.tolist()
-        for s, val in zip(self.stocks, y):
+        for s, val in zip(self.stocks, y, strict=True):
             v[s] = val
         for s, f in self.series.items():
             v[s] = f(t)
@@ -315,7 +320,7 @@ class Evaluator:
                 return [float(vrate[s](vv, tt)) for s in self.stocks]
 
     def rates_vector(self, t: float, y: np.ndarray, full: bool = True) -> np.ndarray:
-        """Derivatives of all members: ``y`` and the result are (stocks, N)."""
+        """Return the derivatives of all members: ``y`` and the result are (stocks, N)."""
         v = self.v
         t = np.float64(t)
         for k, s in enumerate(self.stocks):
@@ -331,7 +336,7 @@ class Evaluator:
         return out
 
     def first_nonfinite(self, member: int, slots: list[int]) -> int | None:
-        """The first slot (in evaluation order) whose value is non-finite for ``member``."""
+        """Return the first slot (in evaluation order) whose value is non-finite for ``member``."""
         order = [s for s in self.stocks] + self.run_order
         for s in order + [s for s in slots if s not in order]:
             val = self.value(s)

@@ -110,8 +110,10 @@ def blamer(ev: Evaluator, failures: list[Failure], rtol: float, atol: float,
 
 
 def scan_nonfinite(table: np.ndarray, names: list[str], times: np.ndarray) -> list[Failure]:
-    """Return the first saved time and variable (in ``names`` order) of a single run that is
-    non-finite, as a one-failure list (empty when all are finite).
+    """Return the first non-finite value of a single run's saved ``table`` as a failure.
+
+    The first saved time, and the first variable (in ``names`` order) there; a
+    one-failure list, empty when every value is finite.
     """
     bad = ~np.isfinite(table)
     if not bad.any():

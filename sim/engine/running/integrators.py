@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau, ode
@@ -123,7 +123,8 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
         k3 = rates(t + h / 2, _axpy(y, h / 2, k2), False)
         k4 = rates(t + h, _axpy(y, h, k3), False)
         if isinstance(y, list):
-            return [yi + h / 6 * (a + 2 * b + 2 * c + d) for yi, a, b, c, d in zip(y, k1, k2, k3, k4)]
+            return [yi + h / 6 * (a + 2 * b + 2 * c + d)
+                    for yi, a, b, c, d in zip(y, k1, k2, k3, k4, strict=True)]
         return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
     _fixed_step(rates, y0, grid, sample, advance, post_step)
@@ -318,7 +319,7 @@ class _Interrupt:
 
     def __init__(self) -> None:
         self.hit = False
-        self.previous = None
+        self.previous: Any = None  # the handler replaced (signal.signal's return)
 
     def _note(self, signum, frame) -> None:
         self.hit = True
@@ -329,7 +330,7 @@ class _Interrupt:
             self.previous = signal.signal(signal.SIGINT, self._note)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
         if self.hit and exc_type is None:
@@ -450,7 +451,7 @@ def scipy_piecewise(problem: PiecewiseProblem) -> Outcome:
 def _record(collected: list | None, sample_many: Callable | None) -> None:
     """Hand the collected (k, t, state or interpolant) save points to ``sample_many`` at once."""
     if collected and sample_many is not None:
-        ks, ts, states = zip(*collected)
+        ks, ts, states = zip(*collected, strict=True)
         sample_many(np.asarray(ks), np.asarray(ts, dtype=float), _states(ts, states))
 
 
@@ -527,10 +528,9 @@ class _Starter:
 
 def _segment(run: _Run, fun: Callable, start: float, ystart: np.ndarray, end: float,
              first_step: float | None, pending: list[int]):
-    """Step one solver (from ``run.starter``) from ``start`` to ``end``, sampling the save times
-    ``pending`` on the way.
+    """Step one solver (from ``run.starter``) from ``start`` to ``end``, sampling on the way.
 
-    Save points go to ``run.collected`` (k, t, state) when it is a list, else are
+    ``pending`` are the indices of the save times to sample. Save points go to ``run.collected`` (k, t, state) when it is a list, else are
     evaluated and sampled at once. ``run.raw``: ``fun`` already returns float64
     arrays, so the solver calls it directly instead of through SciPy's
     conversion and counting wrapper (``solver.nfev`` then stays at 1).
@@ -739,8 +739,8 @@ def _segment_dopri5(run: _Run, fun: Callable, start: float, ystart: np.ndarray, 
             bound = budget.exhausted()
             if bound is not None:
                 return (*bound, float(solver.t), ys, h)
-            k = pending[0] if pending and float(save[pending[0]]) <= end else None
-            tk = end if k is None else float(save[k])
+            nxt = pending[0] if pending and float(save[pending[0]]) <= end else None
+            tk = end if nxt is None else float(save[nxt])
             if work is not None:
                 work[6] = min(h, tk - solver.t)
             else:
@@ -763,9 +763,9 @@ def _segment_dopri5(run: _Run, fun: Callable, start: float, ystart: np.ndarray, 
             steps = np.diff(accepted)  # accepted[0] is the start of the call
             if steps.size:  # the last step is cut short by the target: carry the one before
                 h = float(steps[-2] if steps.size > 1 and steps[-1] < steps[-2] else steps[-1])
-            if k is not None:
+            if nxt is not None:
                 pending.pop(0)
-                record(k, tk, ys)
+                record(nxt, tk, ys)
     while pending:  # a saved time a rounding error past the segment's end: the state there
         k = pending.pop(0)
         record(k, float(save[k]), ys)

@@ -19,10 +19,9 @@ MAX_PULSES = 10000
 
 
 def switch_table(p: Program) -> list:
-    """Return per switch: (kind, value pairs, deps, gates); a value pair is its
-    (scalar, vector) closure.
+    """Return per switch: (kind, value pairs, deps, gates).
 
-    The same for every run of the program: :class:`~sim.engine.running.cache.ProgramCache`
+    A value pair is its (scalar, vector) closure. The same for every run of the program: :class:`~sim.engine.running.cache.ProgramCache`
     builds it once.
     """
     sb, vb = p.backends["scalar"], p.backends["vector"]
@@ -99,10 +98,10 @@ def _switches(kind: str, vals: list, deps: frozenset, gates: list, dynamic: set[
         st, w = np.broadcast_arrays(*xs)
         out += st.tolist() + (st + np.where(w == 0, grid.dt, w)).tolist()
     elif kind == "pulse_train":
-        st, itv, w, en = (x[0] for x in xs)
-        w = w or grid.dt
-        k = st
-        while k < min(en, grid.tf) and itv > 0 and len(out) < MAX_PULSES:
-            out += [k, k + w]
+        start, itv, width, end = (x[0] for x in xs)
+        width = width or grid.dt
+        k = start
+        while k < min(end, grid.tf) and itv > 0 and len(out) < MAX_PULSES:
+            out += [k, k + width]
             k += itv
-        out.append(en)
+        out.append(end)
