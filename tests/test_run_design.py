@@ -115,7 +115,7 @@ def test_an_unknown_slot_kind_is_refused():
 # ---------------------------------------------------------------------- failure kinds
 def test_non_finite_failure_has_its_kind(fragile):
     res = fragile.simulate({"divisor": [1.0, 0.0]}, method="euler")
-    assert res.failures == [Failure(1, 0.0, "Inflow", NON_FINITE, FailureKind.NON_FINITE)]
+    assert res.failures == [Failure(1, 0.0, "Inflow", NON_FINITE, sim.FailureKind.NON_FINITE)]
     assert not res.failures[0].kind.of_solver and not res.failures[0].of_solver
 
 

@@ -312,8 +312,9 @@ class Model:
             ``scipy``: most wall-clock time of the run [s] (``math.inf``: none);
             default 60. A bound reached, or a step size collapsing to nothing,
             ends the run as a :class:`~sim.engine.results.Failure` (``variable``
-            ``'solver'``, or the variable that went non-finite; ``reason`` says
-            which) instead of running on; saved times not reached stay NaN.
+            ``'solver'``, or the variable that went non-finite; ``kind``, a
+            :class:`~sim.engine.results.FailureKind`, says which, ``reason`` in
+            words) instead of running on; saved times not reached stay NaN.
 
         Returns
         -------
