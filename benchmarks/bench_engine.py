@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import platform
 import shutil
 import sys
@@ -218,10 +219,10 @@ def bench_scipy_share(path: Path, final_time: float | None, repeats: int) -> Row
             return out
         return wrapped
 
-    def piecewise(*a, **kw):
-        kw["sample_many"] = timed(kw["sample_many"]) if kw.get("sample_many") else None
+    def piecewise(problem):
+        many = timed(problem.sample_many) if problem.sample_many else None
         t0 = clock()
-        out = real_piecewise(*a, **kw)
+        out = real_piecewise(dataclasses.replace(problem, sample_many=many))
         acc["run"] += clock() - t0
         return out
 

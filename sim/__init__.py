@@ -16,13 +16,14 @@ _PUBLIC = {
     "load_model": ".engine.model", "Model": ".engine.model", "VariableInfo": ".engine.model",
     "Controls": ".engine.model",
     "SimulationResult": ".engine.results", "Failure": ".engine.results",
+    "FailureKind": ".engine.results",
     "Step": ".engine.inputs", "Ramp": ".engine.inputs", "Table": ".engine.inputs",
     "ModelError": ".errors", "ParameterError": ".errors", "SimError": ".errors",
     "DataError": ".data.observed",
 }
 
 __all__ = ["load_model", "Model", "VariableInfo", "Controls", "SimulationResult", "Failure",
-           "Step", "Ramp", "Table", "ModelError", "ParameterError", "SimError", "DataError"]
+           "FailureKind", "Step", "Ramp", "Table", "ModelError", "ParameterError", "SimError", "DataError"]
 
 
 def __getattr__(name: str):

@@ -23,7 +23,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _version() -> str:
-    """The installed package's version (``dds-sim``), or 'unknown' from a bare checkout."""
+    """Return the installed package's version (``dds-sim``), or 'unknown' from a bare checkout."""
     from importlib import metadata
     try:
         return metadata.version("dds-sim")

@@ -229,7 +229,7 @@ def test_cli_missing_model(capsys, tmp_path):
 # ------------------------------------------------------ non-finite ensemble members
 @pytest.fixture(scope="module")
 def fragile(tmp_path_factory) -> sim.Model:
-    """A stock fed by 1/divisor, one fed by 1/(Blowup Time - Time), and one that decays."""
+    """Return a model: a stock fed by 1/divisor, one fed by 1/(Blowup Time - Time), and one that decays."""
     path = write(tmp_path_factory.mktemp("fragile"), [
         "divisor = 1", "Inflow = 1 / divisor", "Stock = INTEG(Inflow, 0)",
         "Blowup Time = 10", "Risky = 1 / (Blowup Time - Time)", "Other = INTEG(Risky, 0)",

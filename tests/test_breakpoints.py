@@ -26,9 +26,9 @@ def split_points(tmp_path: Path, equations: list[str], params=None, **controls) 
     seen: list = []
     real = sim.engine.model.scipy_piecewise
 
-    def spy(rates, y0, grid, breaks, *args, **kwargs):
-        seen.append(list(breaks))
-        return real(rates, y0, grid, breaks, *args, **kwargs)
+    def spy(problem):
+        seen.append(list(problem.breaks))
+        return real(problem)
 
     mp = pytest.MonkeyPatch()
     mp.setattr(sim.engine.model, "scipy_piecewise", spy)

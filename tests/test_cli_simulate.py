@@ -89,7 +89,9 @@ def test_misspelt_name_exits_2_with_suggestion(capsys, tmp_path):
     code = main(["simulate", str(MODELS / "decay.mdl"), "--set", "Decay Tim=3", "-o", str(out)])
     assert code == 2
     err = capsys.readouterr().err
-    assert re.search(r"no variable named 'Decay Tim'; did you mean 'Decay Time'\?", err)
+    # sim.suggest's rule (case-insensitive, up to 3, best first): the closest name first
+    assert re.search(r"no variable named 'Decay Tim'; did you mean 'Decay Time', 'FINAL TIME'\?",
+                     err)
     assert not out.exists()
 
 

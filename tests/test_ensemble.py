@@ -93,16 +93,16 @@ def test_to_frame_long_format(decay, taus, outputs):
     df = res.to_frame()
     n, t = len(taus), len(res.times)
     names = res.variables
-    assert list(df.columns) == ["member", "time", "variable", "value"]
+    assert list(df.columns) == ["run_id", "time", "variable", "value"]
     assert len(df) == n * t * len(names)
     assert sorted(df["variable"].unique()) == sorted(names)
     if outputs is not None:
         assert sorted(names) == sorted(outputs)
-    assert sorted(df["member"].unique()) == list(range(n))
+    assert sorted(df["run_id"].unique()) == list(range(n))
     np.testing.assert_array_equal(np.unique(df["time"]), res.times)
     # every row is the value of that variable, member and time
     for name in names:
-        block = df[df["variable"] == name].pivot(index="time", columns="member", values="value")
+        block = df[df["variable"] == name].pivot(index="time", columns="run_id", values="value")
         np.testing.assert_array_equal(block.to_numpy(), res[name])
 
 

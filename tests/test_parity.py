@@ -173,7 +173,7 @@ def test_every_construct_matches_pysd_with_params(pysd_runs, k):
 
 # ------------------------------------------------------------------ ensembles
 def _varied_constant(model: sim.Model) -> tuple[str, np.ndarray] | None:
-    """The first non-control constant and five values around its default."""
+    """Return the first non-control constant and five values around its default."""
     for py, value in model.constants.items():
         if model.variables[py].name.upper() in CONTROL_COLUMNS:
             continue

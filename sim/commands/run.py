@@ -29,8 +29,8 @@ from sim.commands.simulate import (
     add_bound_options,
     whole_number_arg,
 )
-from sim.engine.model import METHODS, load_model, package_version
-from sim.engine.running.integrators import SCIPY_METHODS
+from sim.engine.model import load_model, package_version
+from sim.engine.running.methods import METHODS, SCIPY_METHODS
 from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
 from sim.reporting.rundir import ResultsFolder, RunIdentity
 from sim.scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from sim.engine.model import load_model
-from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT, SCIPY_METHODS
+from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT
+from sim.engine.running.methods import DEFAULT_SCIPY_METHOD, METHODS, SCIPY_METHODS
 from sim.errors import ParameterError
 from sim.io import atomic_write_text
 from sim.scenarios.namer import _limit_error
@@ -18,8 +19,9 @@ def register(sub) -> None:
                        description="Simulate a Vensim model and write one row per saved time, "
                                    "one column per variable (Vensim names).")
     p.add_argument("model", help="path to a Vensim .mdl file")
-    p.add_argument("--method", choices=["euler", "rk4", "scipy"], default="scipy")
-    p.add_argument("--scipy-method", choices=list(SCIPY_METHODS), default="RK45",
+    p.add_argument("--method", choices=list(METHODS), default="scipy",
+                   help="integration method (default: scipy)")
+    p.add_argument("--scipy-method", choices=list(SCIPY_METHODS), default=DEFAULT_SCIPY_METHOD,
                    help="solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853) or DOPRI5 "
                         "(SciPy's compiled Dormand-Prince, scipy.integrate.ode)")
     p.add_argument("--rtol", type=float, default=1e-6)
@@ -36,7 +38,7 @@ def register(sub) -> None:
 
 
 def whole_number_arg(what: str = ""):
-    """An argparse type: a whole number >= 1 (``what`` names it in the message)."""
+    """Return an argparse type: a whole number >= 1 (``what`` names it in the message)."""
     def parse(text: str) -> int:
         try:
             n = int(text)

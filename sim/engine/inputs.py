@@ -9,8 +9,10 @@ from sim.errors import ParameterError
 
 
 def _levels(name: str, *values) -> tuple:
-    """The levels of a Step or Ramp: floats, or all (N,) arrays when one of them is a 1-D array
-    (one value per ensemble member; the switch times stay common).
+    """Return the levels of a Step or Ramp: floats, or all (N,) arrays.
+
+    Arrays when one of them is a 1-D array (one value per ensemble member;
+    the switch times stay common).
     """
     arrays = [np.asarray(v, dtype=float) for v in values]
     if not any(a.ndim for a in arrays):

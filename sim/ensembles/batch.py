@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim.engine.results import NON_FINITE, SOLVER
+from sim.engine.results import FailureKind, saved_index
+from sim.engine.running.methods import DEFAULT_SCIPY_METHOD, Method, ScipyMethod
 from sim.errors import SimError
 from sim.scenarios import (
     DEFAULT_MEMORY_LIMIT,
@@ -110,35 +111,26 @@ class ScenarioRun:
         return self.result.values(variable)
 
     def at(self, variable: str, year: float) -> np.ndarray:
-        """Values at ``year`` over members, shape (members,); NaN if ``year`` was not saved."""
-        k = np.flatnonzero(np.isclose(self.times, year, rtol=0, atol=1e-6))
-        if k.size == 0:
+        """Return the values at ``year`` over members, shape (members,) [its units].
+
+        NaN if ``year`` was not saved: the rule of :meth:`sim.SimulationResult.at`
+        (:func:`sim.engine.results.saved_index`).
+        """
+        k = saved_index(self.times, year)
+        if k is None:
             return np.full(self.members, np.nan)
-        return self.values(variable)[k[0]]
+        return self.values(variable)[k]
 
     def tidy(self) -> pd.DataFrame:
-        """Long table: run_id (member), scenario, time [year], variable, value.
+        """Return the long table: run_id (the member), scenario, time [year], variable, value.
 
-        Built column by column, the two names as category codes: a string
-        column per variable, concatenated, took four times the table's size
-        at its peak (50,000 members: 1.2 GB for a 300 MB table).
+        :meth:`sim.SimulationResult.tidy` with the scenario's name (categorical)
+        after run_id.
         """
-        t, n = len(self.times), self.members
-        names = self.variables
-        block, rows = t * n, len(names) * t * n
-        value = np.empty(rows, dtype=float)
-        for k, name in enumerate(names):
-            value[k * block:(k + 1) * block] = self.values(name).reshape(-1)
-        cats = pd.Index(sorted(set(names)), dtype="str")  # as astype("category") orders them
-        codes = cats.get_indexer(names).astype(np.int8 if len(cats) < 128 else np.int32)
-        return pd.DataFrame({
-            "run_id": np.tile(np.arange(n, dtype=np.int64), t * len(names)),
-            "scenario": pd.Categorical.from_codes(np.zeros(rows, dtype=np.int8),
-                                                  categories=pd.Index([self.name], dtype="str")),
-            "time": np.tile(np.repeat(self.times, n), len(names)),
-            "variable": pd.Categorical.from_codes(np.repeat(codes, block), categories=cats),
-            "value": value,
-        }, copy=False)
+        out = self.result.tidy()
+        out.insert(1, "scenario", pd.Categorical.from_codes(
+            np.zeros(len(out), dtype=np.int8), categories=pd.Index([self.name], dtype="str")))
+        return out
 
     def experiments(self) -> pd.DataFrame:
         """One row per member: run_id, scenario, seed, sampling and the sampled values."""
@@ -203,7 +195,7 @@ def _nanmean(arr: np.ndarray, axis=None):
 
 
 def base_run_of(scenario: Scenario) -> Scenario:
-    """The base run of ``scenario``: same base, ensemble and seed, no levers or parameters.
+    """Return the base run of ``scenario``: same base, ensemble and seed, no levers or parameters.
 
     Returns
     -------
@@ -253,8 +245,8 @@ def model_error_factors(resolved: ResolvedScenario, times: np.ndarray,
     return out
 
 
-def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
-                 scipy_method: str = "RK45", *, max_steps: int | None = None,
+def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
+                 scipy_method: ScipyMethod = DEFAULT_SCIPY_METHOD, *, max_steps: int | None = None,
                  time_limit: float | None = None) -> ScenarioRun:
     """Run a resolved scenario: one vectorised simulation over all members.
 
@@ -295,9 +287,8 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
         first.setdefault(f.member, f)
     if bad and len(bad) >= res.n_members:
         f = min(res.failures, key=lambda x: x.time)
-        what = (f"the solver: {f.reason}" if f.variable == SOLVER else
-                f"'{f.variable}' became non-finite" if f.reason == NON_FINITE else
-                f"'{f.variable}': {f.reason}")
+        what = (f"'{f.variable}' became non-finite" if f.kind is FailureKind.NON_FINITE else
+                f"the solver: {f.reason}" if f.of_solver else f"'{f.variable}': {f.reason}")
         raise ScenarioError(f"{where}: numerical failure at t = {f.time:g}: {what}" +
                             (" (every member failed)" if res.n_members > 1 else ""))
     warnings = list(resolved.notes)
@@ -312,7 +303,7 @@ def run_scenario(resolved: ResolvedScenario, model, method: str = "scipy",
 
 def plan_batch(items: Sequence[Scenario | RunFailure]
                ) -> tuple[list[Scenario], list[RunFailure], str | None]:
-    """What :func:`run_batch` will run.
+    """Return what :func:`run_batch` will run.
 
     Returns
     -------
@@ -344,7 +335,8 @@ def plan_batch(items: Sequence[Scenario | RunFailure]
 
 
 def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibrated | None, *,
-              method: str = "scipy", scipy_method: str = "RK45", members: int | None = None,
+              method: Method = "scipy", scipy_method: ScipyMethod = DEFAULT_SCIPY_METHOD,
+              members: int | None = None,
               memory_limit: int = DEFAULT_MEMORY_LIMIT,
               progress: Callable[[str], None] | None = None,
               max_steps: int | None = None, time_limit: float | None = None,
@@ -397,7 +389,11 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
 
 
 # ------------------------------------------------------------------ summaries
-def _paired(run: ScenarioRun, base: ScenarioRun) -> bool:
+def paired(run: ScenarioRun, base: ScenarioRun) -> bool:
+    """Return whether ``run`` and ``base`` share their sampled parameters.
+
+    Same members and values: their differences are then taken member by member.
+    """
     a, b = run.resolved.samples, base.resolved.samples
     if run.members != base.members or set(a) != set(b):
         return False
@@ -427,7 +423,7 @@ def cagr(start: np.ndarray, end: np.ndarray, years: float) -> np.ndarray:
 
 
 def ensemble_definition(run: ScenarioRun) -> str:
-    """What the numbers of a run are: its members, sampling, seed, base and method.
+    """Return what the numbers of a run are: its members, sampling, seed, base and method.
 
     E.g. ``500 members (latin_hypercube, seed 20250201) from the calibrated
     estimates, scipy (RK45)``; one member is a point run (nothing sampled).
@@ -470,8 +466,8 @@ def summarize(run: ScenarioRun, baseline: ScenarioRun | None, *,
     """
     rows = []
     in_horizon = [y for y in years if np.isclose(run.times, y, atol=1e-6).any()]
-    paired = baseline is not None and (baseline is run or _paired(run, baseline))
-    comparison = "" if baseline is None else ("paired" if paired else "independent")
+    same = baseline is not None and (baseline is run or paired(run, baseline))
+    comparison = "" if baseline is None else ("paired" if same else "independent")
     bname = "" if baseline is None else baseline.name
     for var in variables:
         for y in years:
@@ -487,7 +483,7 @@ def summarize(run: ScenarioRun, baseline: ScenarioRun | None, *,
             if baseline is None:
                 d = np.full(1, np.nan)
             else:
-                d = _difference(run.at(var, y), baseline.at(var, y), paired)
+                d = _difference(run.at(var, y), baseline.at(var, y), same)
             rows.append({"variable": var, "measure": "difference", "period": str(y), **_stats(d),
                          "comparison": comparison, "baseline": bname})
     out = pd.DataFrame(rows)

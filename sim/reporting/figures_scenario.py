@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.ensembles.batch import ScenarioRun, _paired
+from sim.ensembles.batch import ScenarioRun
+from sim.ensembles.batch import paired as _paired
 from sim.reporting.fonts import figure_fonts
 from sim.reporting.labels import lever_name
 from sim.reporting.timeaxis import Marker, lever_starts, markers, year_ticks

@@ -263,8 +263,10 @@ def test_bounds_are_checked(long_model, capsys):
 
 # -------------------------------------------------------------------- Ctrl-C
 def start_sim(args: list[str], cwd: Path) -> subprocess.Popen:
-    """The `sim` program (its console entry point, main() reading sys.argv), saying 'started'
-    on standard error once imported (a SIGINT before would hit Python's import).
+    """Start the `sim` program (its console entry point, main() reading sys.argv).
+
+    It says 'started' on standard error once imported (a SIGINT before would
+    hit Python's import).
     """
     code = ("import sys; from sim.cli import main; sys.stderr.write('started\\n'); "
             "sys.stderr.flush(); sys.exit(main())")
@@ -275,8 +277,9 @@ def start_sim(args: list[str], cwd: Path) -> subprocess.Popen:
 
 
 def interrupt(proc: subprocess.Popen, busy_s: float) -> tuple[int, str, float]:
-    """SIGINT ``busy_s`` after the program started; (exit code, stderr after 'started', seconds
-    from SIGINT to exit).
+    """Send SIGINT ``busy_s`` after the program started.
+
+    Returns (exit code, stderr after 'started', seconds from SIGINT to exit).
     """
     assert proc.stderr.readline() == "started\n"
     time.sleep(busy_s)

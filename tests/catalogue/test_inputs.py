@@ -156,8 +156,10 @@ def test_set_and_scenarios_refuse_the_same_value_in_the_same_words(capsys, tmp_p
 
 
 def test_sim_run_allows_out_of_range_only_when_asked(capsys, tmp_path):
-    """``sim run`` refuses a scenario value outside its range, as ``--set`` does, and runs it
-    with ``--allow-out-of-range`` and a warning naming the value and the range.
+    """``sim run`` refuses a scenario value outside its range, as ``--set`` does.
+
+    It runs it with ``--allow-out-of-range`` and a warning naming the value and
+    the range.
     """
     sentence = "40 is outside the model's range [0.25, 20] for 'Barrier Adjustment Time'"
     path = write(tmp_path, "s.yaml", f"{SCENARIO}base: model\nparameters:\n"

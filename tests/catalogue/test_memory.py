@@ -211,7 +211,7 @@ def test_csv_text_counts_each_character_as_stored():
 
 # ------------------------------------------------------------------ the tidy table
 def _tidy_as_before(run: ScenarioRun) -> pd.DataFrame:
-    """The tidy table as it was built before (a string column per variable, concatenated)."""
+    """Return the tidy table as it was built before (a string column per variable, concatenated)."""
     t, n = len(run.times), run.members
     frames = [pd.DataFrame({"run_id": np.tile(np.arange(n, dtype=np.int64), t),
                             "time": np.repeat(run.times, n), "variable": name,

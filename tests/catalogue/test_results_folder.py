@@ -1,5 +1,7 @@
-"""Issue #16, reliability: a results folder is one whole run; no silent wrong answers;
-one reader of calibrated.yaml; reproducible calibration files; the same numbers everywhere.
+"""Issue #16, reliability: a results folder is one whole run; no silent wrong answers.
+
+One reader of calibrated.yaml; reproducible calibration files; the same
+numbers everywhere.
 
 Every test runs the command-line entry point (``sim.cli.main``) on the small fixture
 models, and states the exact outcome: exit code, message, and the files left behind.
@@ -348,9 +350,11 @@ LAST_OBSERVED = "Last Observed Year=\n\t2022\n\t~\tYear\n\t~\tinputs rule\n\t|\n
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory) -> Path:
-    """A workspace calibrated twice by the same `sim calibrate --quick` command (same seed):
-    first.yaml is the first result, a.yaml the second, from another process with another
-    string hash seed (as on another machine: no set or hash order may reach the file).
+    """Return a workspace calibrated twice by the same `sim calibrate --quick` command.
+
+    Same seed: first.yaml is the first result, a.yaml the second, from another
+    process with another string hash seed (as on another machine: no set or
+    hash order may reach the file).
     """
     root = tmp_path_factory.mktemp("calibration")
     text = FIXTURE.read_text(encoding="utf-8")

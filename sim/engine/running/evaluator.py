@@ -8,111 +8,24 @@ from __future__ import annotations
 
 import functools
 import math
-from graphlib import CycleError, TopologicalSorter
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from sim.engine.compiled.program import Program
-from sim.errors import ModelError
+from sim.engine.running.cache import ProgramCache
+from sim.engine.running.orders import pipe_sources
 
-_FALLBACK = (ZeroDivisionError, ValueError, OverflowError)
-
-
-def _order(nodes: set[int], deps: dict[int, frozenset], program: Program, what: str) -> list[int]:
-    key = (what, frozenset(nodes), id(deps) if deps is not program.run_deps else 0)
-    cache = program.__dict__.setdefault("_order_cache", {})
-    if deps is program.run_deps or deps is program.init_deps:
-        if key in cache:
-            return cache[key]
-    order = _toposort(nodes, deps, program, what)
-    if deps is program.run_deps or deps is program.init_deps:
-        cache[key] = order
-    return order
+#: what Python float arithmetic raises where numpy gives inf or NaN: the scalar back end's
+#: cue to redo an evaluation with the vector closures
+FALLBACK = (ZeroDivisionError, ValueError, OverflowError)
 
 
-def _toposort(nodes, deps, program, what):
-    ts = TopologicalSorter()
-    for n in sorted(nodes):
-        ts.add(n, *sorted(d for d in deps.get(n, ()) if d in nodes and d != n))
-    try:
-        return list(ts.static_order())
-    except CycleError as exc:
-        cycle = [program.slots[i].name for i in exc.args[1]]
-        raise ModelError(program.path, f"{what}: circular definition (algebraic loop) "
-                         f"through {' -> '.join(cycle)}", variable=cycle[0]) from exc
+_KERNEL: list[ModuleType] = []
 
 
-def pipe_sources(program: Program) -> dict[int, int]:
-    """DELAY N pipeline slot -> the delay-time slot it copies in continuous time."""
-    return {p_: it for it, pipes in program.pipelines for p_ in pipes}
-
-
-def _orders(program: Program, bp, series: frozenset,
-            continuous: bool = False) -> tuple[list[int], list[int]]:
-    """Run order of the time-dependent auxiliaries, and the part of it the stocks' rates need.
-
-    In continuous time (``continuous``) the DELAY N pipeline slots are
-    auxiliaries too, copies of their delay time placed after it, so every
-    evaluation is a function of the time and the stocks alone. Cached on the
-    program per set of time-series overrides and mode (all they depend on).
-    """
-    cache = program.__dict__.setdefault("_run_order_cache", {})
-    pipes = pipe_sources(program) if continuous else {}
-    key = (id(bp), series, bool(pipes))
-    if key in cache:
-        return cache[key]
-    run_nodes = set(bp.run_fn) | set(series) | set(pipes)
-    dynamic = set(program.stock_slots) | set(series) | (program.uses_time & run_nodes)
-    deps = program.run_deps
-    if pipes:
-        deps = {**deps, **{p_: frozenset({it}) for p_, it in pipes.items()}}
-    order = _order(run_nodes, deps, program, "auxiliary equations")
-    for s in order:
-        if s in dynamic or any(d in dynamic for d in deps.get(s, ())):
-            dynamic.add(s)
-    run_order = [s for s in order if s in dynamic and s not in series]
-    # the auxiliaries the stocks' rates need (others are computed only when saved)
-    need, todo = set(), [d for s in program.stock_slots for d in program.rate_deps.get(s, ())]
-    while todo:
-        s = todo.pop()
-        if s not in need:
-            need.add(s)
-            todo += list(deps.get(s, ()))
-    cache[key] = (run_order, [s for s in run_order if s in need])
-    return cache[key]
-
-
-def _init_order(program: Program, bp, series) -> list[int]:
-    """Order of the initial-value equations; time-series overrides are inputs (no equation)."""
-    init_nodes = set(bp.init_fn) | set(series)
-    if not series:
-        return _order(init_nodes, program.init_deps, program, "initial values")
-    deps = dict(program.init_deps)
-    for s in series:
-        deps[s] = frozenset()
-    return _order(init_nodes, deps, program, "initial values")
-
-
-def _tapes(program: Program, bp, series: dict, continuous: bool, seeds: frozenset) -> object:
-    """The program's tapes for a back end's evaluation orders, the time-series overrides (their
-    slots), the mode and the member-varying constants ``seeds`` (cached: all they depend on).
-    """
-    from sim.engine.tape.backend import build_tapes, varying_slots
-
-    cache = program.__dict__.setdefault("_tape_cache", {})
-    key = (id(bp), frozenset(series), continuous, seeds)
-    if key not in cache:
-        run_order, rate_order = _orders(program, bp, frozenset(series), continuous)
-        init = [x for x in _init_order(program, bp, series) if x not in series]
-        cache[key] = build_tapes(program, run_order, rate_order, list(program.stock_slots),
-                                 program.pipelines, varying_slots(program, seeds), init)
-    return cache[key]
-
-
-_KERNEL: list = []
-
-
-def _kernel():
+def _kernel() -> ModuleType:
     """:mod:`sim.engine.tape.kernel`, imported (and Numba loaded) the first time a tape runs."""
     if not _KERNEL:
         from sim.engine.tape import kernel
@@ -121,8 +34,8 @@ def _kernel():
     return _KERNEL[0]
 
 
-def _as_numpy(v: list) -> list:
-    """Copy of a value list with Python floats as numpy floats."""
+def as_numpy(v: list) -> list:
+    """Return a copy of a value list with Python floats as numpy floats."""
     return [np.float64(x) if type(x) is float else x for x in v]
 
 
@@ -149,33 +62,44 @@ class Evaluator:
     continuous : bool
         A continuous-time (SciPy) run: every DELAY N stage uses the current
         delay time, instead of the fixed-step pipeline of past ones.
+    cache : ProgramCache, optional
+        The program's orders, tapes and templates (the model's; default a new
+        one, for an evaluator used alone).
+
+    Attributes
+    ----------
+    masked : ndarray of bool (N,)
+        Members frozen after failing (their derivatives are 0); see :meth:`mask`.
+    any_masked : bool
+        Whether any member is masked.
     """
 
     def __init__(self, program: Program, backend: str, static: dict, series: dict,
-                 n_members: int, kernel: str = "python", continuous: bool = False) -> None:
+                 n_members: int, kernel: str = "python", continuous: bool = False,
+                 cache: ProgramCache | None = None) -> None:
+        cache = ProgramCache(program) if cache is None else cache
+        if cache.program is not program:
+            raise ValueError("cache: a ProgramCache of another program")
         self.p = program
+        self.cache = cache
+        self.masked = np.zeros(n_members, dtype=bool)
+        self.any_masked = False
         self.n = n_members
         self.backend = backend
         self.bp = program.backends[backend]
         self.vp = program.backends["vector"]
         # The vector back end divides with '/', so its scalars are numpy floats
         # (x / 0.0 gives inf, as in Vensim, instead of raising).
-        num = float if backend == "scalar" else np.float64
+        num: Any = float if backend == "scalar" else np.float64
         self.num = num
-        templates = program.__dict__.setdefault("_value_templates", {})
-        if num not in templates:  # every slot 0, the model's constants at their values
-            t_ = [num(0.0)] * len(program.slots)
-            for slot, val in program.default_constants.items():
-                t_[slot] = num(val)
-            templates[num] = t_
-        v = list(templates[num])
+        v = list(cache.template(num))
         for slot, val in static.items():
             v[slot] = num(val) if np.isscalar(val) else val
         self.v = v
         self.series = dict(series)
         self.continuous = continuous
-        self.run_order, self.rate_order = _orders(program, self.bp, frozenset(self.series),
-                                                  continuous)
+        self.series_slots = frozenset(self.series)
+        self.run_order, self.rate_order = cache.run_orders(backend, self.series_slots, continuous)
         self.stocks = list(program.stock_slots)
         self.pipelines = program.pipelines
         self.run_fn, self.vrun_fn = self.bp.run_fn, self.vp.run_fn
@@ -184,13 +108,13 @@ class Evaluator:
             self.run_fn = {**self.run_fn, **copies}
             self.vrun_fn = {**self.vrun_fn, **copies}
         self.kernel = kernel
-        self.reg = None
+        self.reg: np.ndarray | None = None
         if kernel == "jit":
             seeds = frozenset([slot for slot, val in static.items()
                                if n_members > 1 and np.ndim(val) > 0]
                               + [slot for slot, f in series.items()  # a value per member
                                  if n_members > 1 and np.ndim(f(0.0)) > 0])
-            self.tapes = tp = _tapes(program, self.bp, self.series, continuous, seeds)
+            self.tapes = tp = cache.tapes(backend, self.series_slots, continuous, seeds)
             self._k = _kernel()
             self._kargs = (tp.time_row, tp.stock_rows, tp.out_rows, tp.tx, tp.ty, tp.toff)
 
@@ -207,7 +131,7 @@ class Evaluator:
         t0 = num(t0)
         if self.kernel == "jit" and self.backend == "scalar":
             return self._initialize_tape(t0)
-        order = _init_order(p, self.bp, self.series)
+        order = self.cache.init_order(self.backend, self.series_slots)
         with np.errstate(all="ignore"):
             for s in order:
                 if s in self.series:
@@ -240,7 +164,21 @@ class Evaluator:
         self.reg = reg
         return r[tp.stock_rows].copy()
 
+    def set_value(self, slot: int, value: float) -> None:
+        """Set a slot's value before :meth:`initialize` (e.g. a control variable)."""
+        self.v[slot] = value
+
+    def use_closures(self) -> None:
+        """Evaluate with the closures from now on (their values, ``v``, are the ones read)."""
+        self.reg = None
+
+    def mask(self, members: np.ndarray) -> None:
+        """Freeze ``members`` (a boolean mask or indices): their derivatives are 0 from now on."""
+        self.masked[members] = True
+        self.any_masked = bool(self.masked.any())
+
     def set_tol(self, tol: float) -> None:
+        """Set the time functions' tolerance [model time unit]."""
         self.v[self.p.tol_slot] = self.num(tol)
         if self.reg is not None:
             self.reg[self.p.tol_slot] = tol
@@ -254,19 +192,19 @@ class Evaluator:
             v[pipes[0]] = v[it]
 
     def value(self, slot: int):
-        """Current value of ``slot``: a float (one member) or an array (N,)."""
+        """Return the current value of ``slot``: a float (one member) or an array (N,)."""
         if self.reg is None:
             return self.v[slot]
         return self.reg[slot, 0] if self.backend == "scalar" else self.reg[slot]
 
     def values(self, slots) -> list:
-        """Current values of ``slots`` (one member): a list of floats."""
+        """Return the current values of ``slots`` (one member): a list of floats."""
         if self.reg is None:
             return [self.v[i] for i in slots]
         return self.reg[slots, 0].tolist()
 
     def rates(self, t: float, y, full: bool = True):
-        """Derivatives of the stocks with the evaluator's kernel and back end."""
+        """Return the stocks' derivatives with the evaluator's kernel and back end."""
         if self.reg is not None:
             return self.rates_jit(t, y, full)
         return self.rates_scalar(t, y, full) if self.backend == "scalar" else \
@@ -305,8 +243,10 @@ class Evaluator:
         ndarray (K, len(slots))
             What :meth:`rates` (all auxiliaries) then :meth:`values` give at each time.
         """
-        tp = self.tapes
-        cols = np.repeat(self.reg[:, :1], len(ts), axis=1)
+        tp, reg = self.tapes, self.reg
+        if reg is None:
+            raise RuntimeError("points() needs the compiled tape (kernel 'jit')")
+        cols = np.repeat(reg[:, :1], len(ts), axis=1)
         cols[tp.stock_rows] = states
         cols[tp.time_row] = ts
         for s, f in self.series.items():
@@ -315,8 +255,11 @@ class Evaluator:
         return cols[slots].T
 
     def rates_jit(self, t: float, y, full: bool = True):
-        """Derivatives from the compiled tape; ``y`` is (stocks,) for one member, else (stocks, N)."""
-        reg = self.reg
+        """Return the derivatives from the compiled tape.
+
+        ``y`` is (stocks,) for one member, else (stocks, N).
+        """
+        reg: np.ndarray = self.reg  # type: ignore[assignment]  # set with the tape (kernel "jit")
         if self.series:
             for s, f in self.series.items():
                 reg[s] = f(t)
@@ -327,7 +270,7 @@ class Evaluator:
             return _k.rates1(-np.inf, np.inf, reg, tp.packed[(full, self.continuous)], tp.txy, t, y)
         code = (tp.full if full else tp.rates)[self.continuous]
         # uniform instructions are computed for a member still running (masked ones are frozen)
-        rep = int(np.argmin(self.masked)) if getattr(self, "any_masked", False) else 0
+        rep = int(np.argmin(self.masked)) if self.any_masked else 0
         return _k.rates(t, y, code, reg, *self._kargs, rep)
 
     def stock_values(self):
@@ -346,17 +289,17 @@ class Evaluator:
         if self.backend == "scalar":
             try:
                 return fn(self.v, t)
-            except _FALLBACK:
-                return float(vfn(_as_numpy(self.v), np.float64(t)))
+            except FALLBACK:
+                return float(vfn(as_numpy(self.v), np.float64(t)))
         return fn(self.v, t)
 
     # ---------------------------------------------------------------- rates
     def rates_scalar(self, t: float, y, full: bool = True) -> list[float]:
-        """Derivatives for a single member, Python floats."""
+        """Return the derivatives of a single member, Python floats."""
         v = self.v
         if isinstance(y, np.ndarray):
             y = y.tolist()
-        for s, val in zip(self.stocks, y):
+        for s, val in zip(self.stocks, y, strict=True):
             v[s] = val
         for s, f in self.series.items():
             v[s] = f(t)
@@ -366,18 +309,18 @@ class Evaluator:
             for s in order:
                 v[s] = run[s](v, t)
             return [rate[s](v, t) for s in self.stocks]
-        except _FALLBACK:
+        except FALLBACK:
             # a domain error in float arithmetic: redo this evaluation with numpy (inf, nan)
             with np.errstate(all="ignore"):
                 vrun, vrate = self.vrun_fn, self.vp.rate_fn
-                vv, tt = _as_numpy(v), np.float64(t)
+                vv, tt = as_numpy(v), np.float64(t)
                 for s in order:
                     vv[s] = vrun[s](vv, tt)
                     v[s] = float(vv[s])
                 return [float(vrate[s](vv, tt)) for s in self.stocks]
 
     def rates_vector(self, t: float, y: np.ndarray, full: bool = True) -> np.ndarray:
-        """Derivatives of all members: ``y`` and the result are (stocks, N)."""
+        """Return the derivatives of all members: ``y`` and the result are (stocks, N)."""
         v = self.v
         t = np.float64(t)
         for k, s in enumerate(self.stocks):
@@ -393,7 +336,7 @@ class Evaluator:
         return out
 
     def first_nonfinite(self, member: int, slots: list[int]) -> int | None:
-        """The first slot (in evaluation order) whose value is non-finite for ``member``."""
+        """Return the first slot (in evaluation order) whose value is non-finite for ``member``."""
         order = [s for s in self.stocks] + self.run_order
         for s in order + [s for s in slots if s not in order]:
             val = self.value(s)

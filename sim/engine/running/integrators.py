@@ -22,21 +22,19 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from scipy.integrate import BDF, DOP853, LSODA, RK23, RK45, Radau, ode
 
-from sim.errors import ParameterError
+# SciPy's private modules (pinned SciPy): the interpolant of the explicit Runge-Kutta
+# solvers, evaluated in batches below, and what a restarted RK solver needs (_Starter)
+from scipy.integrate._ivp.common import validate_first_step
+from scipy.integrate._ivp.rk import RkDenseOutput, RungeKutta
 
-try:  # the interpolant of SciPy's explicit Runge-Kutta solvers, evaluated in batches below
-    from scipy.integrate._ivp.rk import RkDenseOutput
-except ImportError:  # pragma: no cover - a SciPy that moved it: call each interpolant instead
-    RkDenseOutput = None
-try:  # what a restarted RK solver needs (_Starter); without them each segment gets a new one
-    from scipy.integrate._ivp.common import validate_first_step
-    from scipy.integrate._ivp.rk import RungeKutta
-except ImportError:  # pragma: no cover
-    RungeKutta = None
+from sim.engine.results import FailureKind
+from sim.engine.running.methods import SCIPY_METHODS, ScipyMethod
+from sim.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -125,13 +123,13 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
         k3 = rates(t + h / 2, _axpy(y, h / 2, k2), False)
         k4 = rates(t + h, _axpy(y, h, k3), False)
         if isinstance(y, list):
-            return [yi + h / 6 * (a + 2 * b + 2 * c + d) for yi, a, b, c, d in zip(y, k1, k2, k3, k4)]
+            return [yi + h / 6 * (a + 2 * b + 2 * c + d)
+                    for yi, a, b, c, d in zip(y, k1, k2, k3, k4, strict=True)]
         return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
     _fixed_step(rates, y0, grid, sample, advance, post_step)
 
 
-SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA", "DOPRI5")
 _SOLVERS = {"RK45": RK45, "RK23": RK23, "DOP853": DOP853, "Radau": Radau, "BDF": BDF, "LSODA": LSODA}
 
 #: default step budget of one SciPy run (one ``simulate()`` call: a single run or a whole
@@ -146,8 +144,10 @@ COLLAPSE_FRACTION = 1e-12
 COLLAPSE_STEPS = 1000
 
 #: ``Outcome.kind`` -> ``Failure.reason`` ({} the detail)
-REASONS = {"collapse": "step size collapsed: {}", "max_steps": "step limit reached: {}",
-           "time_limit": "time limit reached: {}", "error": "raised {}", "failed": "failed: {}"}
+REASONS = {FailureKind.STEP_COLLAPSE: "step size collapsed: {}",
+           FailureKind.STEP_LIMIT: "step limit reached: {}",
+           FailureKind.TIME_LIMIT: "time limit reached: {}",
+           FailureKind.SOLVER_ERROR: "raised {}", FailureKind.SOLVER_FAILED: "failed: {}"}
 #: what a solver may raise on a non-finite state or derivative (BDF/Radau: ValueError from LU)
 _SOLVER_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
 
@@ -187,12 +187,13 @@ class Outcome:
     ----------
     ok : bool
         The run reached the final time.
-    kind : {"ok", "collapse", "max_steps", "time_limit", "error", "failed"}
-        Why it stopped: ``collapse`` a step size collapsing to nothing (the
-        solver's own check or :data:`COLLAPSE_FRACTION` of the horizon),
-        ``max_steps``/``time_limit`` a bound of :class:`Limits`, ``error`` an
-        exception of the solver (e.g. BDF's LU of a non-finite Jacobian),
-        ``failed`` any other failure the solver reports.
+    kind : FailureKind or None
+        Why it stopped (None when ``ok``): ``STEP_COLLAPSE`` a step size
+        collapsing to nothing (the solver's own check or
+        :data:`COLLAPSE_FRACTION` of the horizon), ``STEP_LIMIT``/``TIME_LIMIT``
+        a bound of :class:`Limits`, ``SOLVER_ERROR`` an exception of the solver
+        (e.g. BDF's LU of a non-finite Jacobian), ``SOLVER_FAILED`` any other
+        failure the solver reports.
     reason : str
         ``REASONS[kind]`` with the detail, e.g. ``"step limit reached: 100000
         steps (max_steps)"``; "ok" when ``ok``.
@@ -203,10 +204,87 @@ class Outcome:
     """
 
     ok: bool
-    kind: str
+    kind: FailureKind | None
     reason: str
     time: float
     state: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PiecewiseProblem:
+    """What :func:`scipy_piecewise` integrates, and how.
+
+    Attributes
+    ----------
+    rates : callable
+        ``rates(t, y, full)``: the stocks' derivatives (the evaluator's).
+    y0 : list or ndarray
+        Initial stocks (a list for one member with the closures, else an array).
+    grid : TimeGrid
+        The time axis.
+    breaks : list of float
+        Switch times [model time unit]: the horizon is split there.
+    sample : callable
+        ``sample(k, t, y)``: record the k-th save time (after ``rates(t, y, True)``).
+    method : ScipyMethod
+        The solver.
+    rtol, atol : float
+        Its tolerances.
+    shape : tuple or None
+        Shape of the states the evaluator takes ((stocks,), (stocks, N)), None
+        for lists of floats.
+    tol : float
+        The time functions' tolerance [model time unit]: clipped times stay
+        further than this from a segment's edges.
+    blame : callable, optional
+        ``blame(t, y, kind, reason)``: in an ensemble, the members to freeze
+        when the solver fails (empty: none is to blame).
+    segment_rates : callable, optional
+        ``segment_rates(lo, hi)``: the clipped right-hand side of one segment,
+        float64 arrays of the states' shape (1-D states).
+    sample_many : callable, optional
+        ``sample_many(ks, ts, states)``: record all save times at the end
+        (1-D states), in place of ``rates`` + ``sample`` at each.
+    limits : Limits
+        Bounds of the run.
+    """
+
+    rates: Callable
+    y0: Any
+    grid: TimeGrid
+    breaks: list[float]
+    sample: Callable
+    method: ScipyMethod = "RK45"
+    rtol: float = 1e-6
+    atol: float = 1e-6
+    shape: tuple | None = None
+    tol: float = 0.0
+    blame: Callable | None = None
+    segment_rates: Callable | None = None
+    sample_many: Callable | None = None
+    limits: Limits = Limits()
+
+
+@dataclass
+class _Run:
+    """What every segment of one :func:`scipy_piecewise` run shares (its segment drivers' context).
+
+    ``save`` are the saved times, ``shaped`` turns a flat state into what
+    ``rates`` takes, ``collected`` gathers save points for ``sample_many``
+    (None: sample each at once), ``raw`` says the right-hand side returns
+    float64 arrays (no SciPy wrapper needed).
+    """
+
+    starter: _Starter
+    rtol: float
+    atol: float
+    save: np.ndarray
+    rates: Callable
+    sample: Callable
+    shaped: Callable
+    collected: list | None
+    raw: bool
+    budget: _Budget
 
 
 class _Budget:
@@ -241,7 +319,7 @@ class _Interrupt:
 
     def __init__(self) -> None:
         self.hit = False
-        self.previous = None
+        self.previous: Any = None  # the handler replaced (signal.signal's return)
 
     def _note(self, signum, frame) -> None:
         self.hit = True
@@ -252,7 +330,7 @@ class _Interrupt:
             self.previous = signal.signal(signal.SIGINT, self._note)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
         if self.hit and exc_type is None:
@@ -260,13 +338,7 @@ class _Interrupt:
         return False
 
 
-def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
-                    sample: Callable, method: str, rtol: float, atol: float,
-                    shape: tuple | None = None, tol: float = 0.0,
-                    blame: Callable | None = None,
-                    segment_rates: Callable | None = None,
-                    sample_many: Callable | None = None,
-                    limits: Limits | None = None) -> Outcome:
+def scipy_piecewise(problem: PiecewiseProblem) -> Outcome:
     """Integrate with SciPy's ``solve_ivp`` solvers, segment by segment between the switch times.
 
     Each segment runs one of the solver classes ``solve_ivp`` dispatches to
@@ -285,7 +357,7 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     exact saved time. The step size reached at the end of a segment is the
     first step of the next, instead of a restart from a tiny one.
 
-    When the solver fails in an ensemble, ``blame(t, y, reason)`` may name
+    When the solver fails in an ensemble, ``blame(t, y, kind, reason)`` may name
     members to freeze (their derivative is set to zero from then on);
     integration then resumes from where it stopped, so one diverging member
     does not sink the others. A bound of ``limits`` (default
@@ -301,28 +373,38 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
     ``rates`` + ``sample`` at each; the run's outcome is the same, since every
     evaluation is a function of the time and the stocks alone.
 
+    Parameters
+    ----------
+    problem : PiecewiseProblem
+        The run: its right-hand side, grid, switch times, solver and options.
+
     Returns
     -------
     Outcome
     """
+    pb = problem
+    method, grid, rtol, atol, shape = pb.method, pb.grid, pb.rtol, pb.atol, pb.shape
+    rates, blame, segment_rates, sample_many = pb.rates, pb.blame, pb.segment_rates, pb.sample_many
     if method not in SCIPY_METHODS:
         raise ParameterError(f"scipy_method '{method}' is not one of {', '.join(SCIPY_METHODS)}")
     solver_class = _SOLVERS.get(method)
     run_segment = _segment if solver_class is not None else _segment_dopri5
-    edges = [grid.t0] + sorted(b for b in set(breaks) if grid.t0 < b < grid.tf) + [grid.tf]
+    edges = [grid.t0] + sorted(b for b in set(pb.breaks) if grid.t0 < b < grid.tf) + [grid.tf]
     save = grid.save_times
-    y = np.asarray(y0, dtype=float).ravel()
+    y = np.asarray(pb.y0, dtype=float).ravel()
     scale = max(1.0, abs(grid.t0), abs(grid.tf))
-    eps = max(4.0 * tol, 1e-12 * scale)
+    eps = max(4.0 * pb.tol, 1e-12 * scale)
     h_last = None
     collected: list | None = [] if sample_many is not None and shape and len(shape) == 1 else None
     raw = bool(segment_rates is not None and shape and len(shape) == 1)
-    starter = _Starter(solver_class, rtol, atol, raw)
     save_at = save.tolist()
-    budget = _Budget(limits or Limits(), grid.tf - grid.t0)
 
     def shaped(yy):
         return yy.reshape(shape) if shape else yy.tolist()
+
+    run = _Run(_Starter(solver_class, rtol, atol, raw), rtol, atol, save, rates, pb.sample,
+               shaped, collected, raw, _Budget(pb.limits, grid.tf - grid.t0))
+    fun: Callable
 
     for i in range(len(edges) - 1):
         a, b = edges[i], edges[i + 1]
@@ -331,7 +413,7 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         pending = [k for k, tk in enumerate(save_at)
                    if tk >= a - eps and (tk < b - eps or (last and tk <= b + eps))]
 
-        if raw:
+        if raw and segment_rates is not None:
             fun = segment_rates(lo, hi)
         elif shape and len(shape) == 1:
             def fun(t, yy, lo=lo, hi=hi):
@@ -348,28 +430,28 @@ def scipy_piecewise(rates: Callable, y0, grid: TimeGrid, breaks: list[float],
         start, ystart = a, y
         while True:
             first = min(h_last, b - start) if h_last else None
-            kind, detail, t_end, y_end, h = run_segment(starter, fun, start, ystart, b, rtol,
-                                                        atol, first, save, pending, rates, sample,
-                                                        shaped, collected, raw, budget)
+            code, detail, t_end, y_end, h = run_segment(run, fun, start, ystart, b, first,
+                                                        pending)
             h_last = h or h_last
-            if kind == "ok":
+            if code == "ok":
                 y = y_end
                 break
+            kind = FailureKind(code)
             reason = REASONS[kind].format(detail)
-            culprits = (blame(t_end, y_end, reason)
-                        if blame is not None and kind not in ("max_steps", "time_limit") else [])
+            culprits = (blame(t_end, y_end, kind, reason)
+                        if blame is not None and not kind.is_bound else [])
             if not len(culprits):
                 _record(collected, sample_many)
                 return Outcome(False, kind, reason, t_end, y_end)
             start, ystart = t_end, y_end.copy()
     _record(collected, sample_many)
-    return Outcome(True, "ok", "ok", grid.tf, y)
+    return Outcome(True, None, "ok", grid.tf, y)
 
 
 def _record(collected: list | None, sample_many: Callable | None) -> None:
     """Hand the collected (k, t, state or interpolant) save points to ``sample_many`` at once."""
-    if collected:
-        ks, ts, states = zip(*collected)
+    if collected and sample_many is not None:
+        ks, ts, states = zip(*collected, strict=True)
         sample_many(np.asarray(ks), np.asarray(ts, dtype=float), _states(ts, states))
 
 
@@ -439,25 +521,17 @@ class _Starter:
         s = self.solver_class(fun, t0, y0, t_bound, rtol=self.rtol, atol=self.atol, **opts)
         if self.raw:
             s.fun = fun
-            if REUSE_SOLVERS and RungeKutta is not None and isinstance(s, RungeKutta) \
-                    and s.direction == 1:
+            if isinstance(s, RungeKutta) and s.direction == 1:
                 self.last = s
         return s
 
 
-#: start explicit RK solvers again at each segment instead of building new ones (tests compare)
-REUSE_SOLVERS = True
+def _segment(run: _Run, fun: Callable, start: float, ystart: np.ndarray, end: float,
+             first_step: float | None, pending: list[int]):
+    """Step one solver (from ``run.starter``) from ``start`` to ``end``, sampling on the way.
 
-
-def _segment(starter: _Starter, fun, start: float, ystart: np.ndarray, end: float, rtol: float,
-             atol: float, first_step: float | None, save: np.ndarray, pending: list[int],
-             rates: Callable, sample: Callable, shaped: Callable, collected: list | None = None,
-             raw: bool = False, budget: _Budget | None = None):
-    """Step one solver (from ``starter``) from ``start`` to ``end``, sampling the save times
-    ``pending`` on the way.
-
-    Save points go to ``collected`` (k, t, state) when it is a list, else are
-    evaluated and sampled at once. ``raw``: ``fun`` already returns float64
+    ``pending`` are the indices of the save times to sample. Save points go to ``run.collected`` (k, t, state) when it is a list, else are
+    evaluated and sampled at once. ``run.raw``: ``fun`` already returns float64
     arrays, so the solver calls it directly instead of through SciPy's
     conversion and counting wrapper (``solver.nfev`` then stays at 1).
 
@@ -472,13 +546,13 @@ def _segment(starter: _Starter, fun, start: float, ystart: np.ndarray, end: floa
     (kind, detail, time reached, state there, step size to carry on with)
         ``kind`` is "ok" (``end`` reached) or a failure of :class:`Outcome`.
     """
-    budget = budget or _Budget(Limits(), end - start)
+    budget, collected, save = run.budget, run.collected, run.save
     try:
-        solver = starter(fun, start, ystart, end, first_step)
+        solver = run.starter(fun, start, ystart, end, first_step)
     except _SOLVER_ERRORS as exc:
         return "error", f"{type(exc).__name__}: {exc}", start, np.asarray(ystart, float), None
     h_prev = h_cur = 0.0
-    record = _recorder(collected, rates, sample, shaped)
+    record = _recorder(collected, run.rates, run.sample, run.shaped)
 
     inf = float("inf")
 
@@ -492,8 +566,7 @@ def _segment(starter: _Starter, fun, start: float, ystart: np.ndarray, end: floa
                 ys = ystart
             else:
                 dense = dense or solver.dense_output()
-                if collected is not None and RkDenseOutput is not None \
-                        and type(dense) is RkDenseOutput and tk <= end:
+                if collected is not None and type(dense) is RkDenseOutput and tk <= end:
                     collected.append((k, tk, dense))  # evaluated with the others after the run
                     continue
                 ys = np.asarray(dense(min(tk, end)), dtype=float)
@@ -608,11 +681,8 @@ _DOPRI5_CODES = {-1: "input is not consistent", -2: "larger nsteps is needed",
                  -3: "step size becomes too small", -4: "problem is probably stiff"}
 
 
-def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
-                    rtol: float, atol: float, first_step: float | None, save: np.ndarray,
-                    pending: list[int], rates: Callable, sample: Callable, shaped: Callable,
-                    collected: list | None = None, raw: bool = False,
-                    budget: _Budget | None = None):
+def _segment_dopri5(run: _Run, fun: Callable, start: float, ystart: np.ndarray, end: float,
+                    first_step: float | None, pending: list[int]):
     """:func:`_segment` with SciPy's Fortran DOPRI5 (``scipy.integrate.ode("dopri5")``).
 
     The Dormand-Prince 5(4) pair of RK45, stepped in compiled code (Hairer and
@@ -627,7 +697,7 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
     call when a bound is reached (or on SIGINT, see :class:`_Interrupt`).
     Returns as :func:`_segment`.
     """
-    budget = budget or _Budget(Limits(), end - start)
+    budget, save, rtol, atol = run.budget, run.save, run.rtol, run.atol
     accepted: list[float] = []
     over: list = []  # the bound that stopped the call
     clock, deadline, max_steps = time.monotonic, budget.deadline, budget.limits.max_steps
@@ -653,7 +723,7 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
     work = _dopri5_work(solver)
     h = first_step or 0.0
 
-    record = _recorder(collected, rates, sample, shaped)
+    record = _recorder(run.collected, run.rates, run.sample, run.shaped)
     while pending and float(save[pending[0]]) <= start:
         k = pending.pop(0)
         record(k, float(save[k]), np.array(ystart, dtype=float))
@@ -669,8 +739,8 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
             bound = budget.exhausted()
             if bound is not None:
                 return (*bound, float(solver.t), ys, h)
-            k = pending[0] if pending and float(save[pending[0]]) <= end else None
-            tk = end if k is None else float(save[k])
+            nxt = pending[0] if pending and float(save[pending[0]]) <= end else None
+            tk = end if nxt is None else float(save[nxt])
             if work is not None:
                 work[6] = min(h, tk - solver.t)
             else:
@@ -693,9 +763,9 @@ def _segment_dopri5(_starter, fun, start: float, ystart: np.ndarray, end: float,
             steps = np.diff(accepted)  # accepted[0] is the start of the call
             if steps.size:  # the last step is cut short by the target: carry the one before
                 h = float(steps[-2] if steps.size > 1 and steps[-1] < steps[-2] else steps[-1])
-            if k is not None:
+            if nxt is not None:
                 pending.pop(0)
-                record(k, tk, ys)
+                record(nxt, tk, ys)
     while pending:  # a saved time a rounding error past the segment's end: the state there
         k = pending.pop(0)
         record(k, float(save[k]), ys)
