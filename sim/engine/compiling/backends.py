@@ -19,16 +19,29 @@ from __future__ import annotations
 
 import bisect
 import math
+from enum import StrEnum
 
 import numpy as np
 
 SMALL_VENSIM = 1e-6  # what Vensim calls zero in XIDZ/ZIDZ (Vensim help; PySD)
 
 
+class BackendKind(StrEnum):
+    """The back ends the compiler builds a program for (the keys of ``Program.backends``).
+
+    A :class:`~enum.StrEnum`: a member equals (and hashes as) its string, so
+    ``program.backends["tape"]`` and ``program.backends[BackendKind.TAPE]`` agree.
+    """
+
+    VECTOR = "vector"  # numpy arrays, one value per ensemble member: the reference
+    SCALAR = "scalar"  # Python floats: a single run's fast path
+    TAPE = "tape"      # records the equations for the compiled kernel
+
+
 class VectorBackend:
     """numpy primitives; arguments may be floats or arrays of shape (N,)."""
 
-    name = "vector"
+    name = BackendKind.VECTOR
     where = staticmethod(np.where)
     minimum = staticmethod(np.minimum)
     maximum = staticmethod(np.maximum)
@@ -105,7 +118,7 @@ class VectorBackend:
 class ScalarBackend:
     """Python-float primitives with the same meaning as :class:`VectorBackend`."""
 
-    name = "scalar"
+    name = BackendKind.SCALAR
 
     @staticmethod
     def where(c, a, b):

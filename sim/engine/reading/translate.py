@@ -17,23 +17,22 @@ from pathlib import Path
 
 import numpy as np
 from parsimonious.exceptions import ParseError, VisitationError
+from pysd.builders.python.python_functions import functionspace as _pysd_functions
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.vensim import vensim_utils
 from pysd.translators.vensim.vensim_element import SubscriptRange
 from pysd.translators.vensim.vensim_file import FileSectionsVisitor, VensimFile
 from pysd.translators.vensim.vensim_section import SectionElementsVisitor
 
+from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
 from sim.engine.reading.subscripts import FlatVariable, flatten
 from sim.errors import ModelError
 
 CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 
-#: Vensim functions the compiler implements, by PySD's reference name.
-SUPPORTED_CALLS = frozenset({
-    "abs", "min", "max", "sqrt", "exp", "ln", "log", "sin", "cos", "tan",
-    "arcsin", "arccos", "arctan", "integer", "modulo", "xidz", "zidz",
-    "power", "if_then_else", "step", "ramp", "pulse", "pulse_train",
-})
+#: Vensim functions the compiler implements, by PySD's reference name
+#: (the registry :data:`sim.engine.functions.FUNCTIONS`).
+SUPPORTED_CALLS = frozenset(FUNCTIONS)
 
 #: Structures PySD knows that we refuse, with the Vensim construct they come from.
 UNSUPPORTED_STRUCTURES = {
@@ -340,12 +339,12 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
     if isinstance(node, ae.CallStructure):
         fn = node.function.reference
         # calls to a lookup by name are resolved by the compiler
-        if fn not in SUPPORTED_CALLS and fn.upper().replace("_", " ") in _KNOWN_VENSIM_FUNCTIONS:
-            raise ModelError(str(path), f"function {fn.upper().replace('_', ' ')} is not supported; "
-                             f"supported: {', '.join(sorted(f.upper().replace('_', ' ') for f in SUPPORTED_CALLS))}, "
+        if fn not in SUPPORTED_CALLS and vensim_name(fn) in KNOWN_VENSIM_FUNCTIONS:
+            raise ModelError(str(path), f"function {vensim_name(fn)} is not supported; "
+                             f"supported: {', '.join(supported_names())}, "
                              "INTEG, INITIAL, SMOOTH(I/3/3I/N), DELAY1(I), DELAY3(I), DELAY N, TREND, "
                              "lookups",
-                             variable=name, construct=fn.upper().replace("_", " "))
+                             variable=name, construct=vensim_name(fn))
         for arg in node.arguments:
             _check(path, name, arg)
         return
@@ -372,9 +371,10 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
             _check(path, name, child)
 
 
-# Vensim built-ins we know of but do not implement: calls to them are refused
-# by name. Any other unknown call is checked against the model's lookups.
-_KNOWN_VENSIM_FUNCTIONS = frozenset({
+#: Vensim built-ins we know of (ours, and every function PySD's builder knows):
+#: a call to one that is not in :data:`SUPPORTED_CALLS` is refused by name. Any
+#: other unknown call is checked against the model's lookups.
+KNOWN_VENSIM_FUNCTIONS = frozenset({
     "ACTIVE INITIAL", "ALLOCATE AVAILABLE", "ALLOCATE BY PRIORITY", "ARCCOS", "ARCSIN",
     "ARCTAN", "COSH", "DELAY FIXED", "DELAY N", "ELMCOUNT", "FORECAST", "GAME",
     "GAMMA LN", "GET DATA AT TIME", "GET DATA BETWEEN TIMES", "GET TIME VALUE",
@@ -384,4 +384,5 @@ _KNOWN_VENSIM_FUNCTIONS = frozenset({
     "SINH", "SUM", "TANH", "TIME BASE", "VECTOR ELM MAP", "VECTOR SELECT",
     "VECTOR SORT ORDER", "VMAX", "VMIN", "XPULSE", "XPULSE TRAIN", "XRAMP",
     "INVERT", "SHIFT IF TRUE", "DELAY CONVEYOR", "GET VDF DATA", "MESSAGE",
-})
+}) | {vensim_name(f) for f in _pysd_functions if not f.startswith("X")
+     and not f.endswith("_xmile")}

@@ -33,9 +33,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from collections.abc import Callable
+from typing import Any
+
 import pint
 from pysd.translators.structures import abstract_expressions as ae
 
+from sim.engine.functions import FUNCTIONS, VensimFunction
 from sim.engine.reading.translate import parse_abstract
 
 __all__ = ["UnitIssue", "check_units", "parse_units"]
@@ -389,45 +393,65 @@ class _Checker:
         args = node.arguments
         if self.is_lookup.get(fn):
             return self.lookup_call(fn, args[0])
-        same_unit = {"abs", "integer", "min", "max", "modulo"}
-        if fn in same_unit:
-            acc = self.infer(args[0])
-            for a in args[1:]:
-                acc = self.unify(acc, self.infer(a), fn.upper())
-            return acc
-        if fn == "if_then_else":
-            self.infer(args[0])
-            return self.unify(self.infer(args[1]), self.infer(args[2]), "IF THEN ELSE branches")
-        if fn == "sqrt":
-            u = self.infer(args[0])
-            return _U(None) if u.q is None else _U(u.q ** 0.5, u.flex)
-        if fn in ("exp", "ln", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan"):
+        entry = FUNCTIONS.get(fn)
+        if entry is None:
             for a in args:
-                self.dimensionless(self.infer(a), f"argument of {fn.upper()}")
-            return _U(self.dmnl)
-        if fn == "power":
-            return self.power(self.infer(args[0]), args[1])
-        if fn in ("xidz", "zidz"):
-            a, b = self.infer(args[0]), self.infer(args[1])
-            ratio = _U(None) if a.q is None or b.q is None else _U(a.q / b.q, a.flex and b.flex)
-            if fn == "xidz":
-                return self.unify(ratio, self.infer(args[2]), "XIDZ result and fallback")
-            return ratio
-        if fn == "step":
-            self.expect(self.infer(args[1]), self.time, "STEP time")
-            return self.infer(args[0])
-        if fn == "ramp":
-            for a in args[1:]:
-                self.expect(self.infer(a), self.time, "RAMP start/end time")
-            slope = self.infer(args[0])
-            return _U(None) if slope.q is None else _U(slope.q * self.time)
-        if fn in ("pulse", "pulse_train"):
-            for a in args:
-                self.expect(self.infer(a), self.time, f"{fn.upper().replace('_', ' ')} time")
-            return _U(self.dmnl)
+                self.infer(a)
+            return _U(None)
+        return self.RULES[entry.units](self, entry, args)
+
+    # one method per unit rule of the registry (sim.engine.functions.UnitRule)
+    def _same(self, fn: VensimFunction, args) -> _U:
+        acc = self.infer(args[0])
+        for a in args[1:]:
+            acc = self.unify(acc, self.infer(a), fn.ref.upper())
+        return acc
+
+    def _branches(self, fn: VensimFunction, args) -> _U:
+        self.infer(args[0])
+        return self.unify(self.infer(args[1]), self.infer(args[2]), "IF THEN ELSE branches")
+
+    def _sqrt(self, fn: VensimFunction, args) -> _U:
+        u = self.infer(args[0])
+        return _U(None) if u.q is None else _U(u.q ** 0.5, u.flex)
+
+    def _dimensionless(self, fn: VensimFunction, args) -> _U:
         for a in args:
-            self.infer(a)
-        return _U(None)
+            self.dimensionless(self.infer(a), f"argument of {fn.ref.upper()}")
+        return _U(self.dmnl)
+
+    def _power(self, fn: VensimFunction, args) -> _U:
+        return self.power(self.infer(args[0]), args[1])
+
+    def _ratio(self, fn: VensimFunction, args) -> _U:
+        a, b = self.infer(args[0]), self.infer(args[1])
+        return _U(None) if a.q is None or b.q is None else _U(a.q / b.q, a.flex and b.flex)
+
+    def _ratio_or_fallback(self, fn: VensimFunction, args) -> _U:
+        return self.unify(self._ratio(fn, args), self.infer(args[2]),
+                          f"{fn.vensim} result and fallback")
+
+    def _step(self, fn: VensimFunction, args) -> _U:
+        self.expect(self.infer(args[1]), self.time, f"{fn.vensim} time")
+        return self.infer(args[0])
+
+    def _ramp(self, fn: VensimFunction, args) -> _U:
+        for a in args[1:]:
+            self.expect(self.infer(a), self.time, f"{fn.vensim} start/end time")
+        slope = self.infer(args[0])
+        return _U(None) if slope.q is None else _U(slope.q * self.time)
+
+    def _pulse(self, fn: VensimFunction, args) -> _U:
+        for a in args:
+            self.expect(self.infer(a), self.time, f"{fn.vensim} time")
+        return _U(self.dmnl)
+
+    #: The method of each unit rule.
+    RULES: dict[str, Callable[[_Checker, VensimFunction, Any], _U]] = {
+        "same": _same, "branches": _branches, "sqrt": _sqrt, "dimensionless": _dimensionless,
+        "power": _power, "ratio": _ratio, "ratio_or_fallback": _ratio_or_fallback,
+        "step": _step, "ramp": _ramp, "pulse": _pulse,
+    }
 
     # --------------------------------------------------------------- elements
     def check_element(self, el) -> None:

@@ -21,13 +21,16 @@ text is generated and nothing is ``eval``-ed or ``exec``-ed.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from sim.engine.compiled.program import Program
-from sim.engine.compiling.backends import VECTOR
-from sim.engine.tape import opcodes as K
+from sim.engine.compiling.backends import VECTOR, BackendKind
+from sim.engine.functions import FUNCTIONS, INSTRUCTION_OF, OPERATOR_PRIMITIVES
+from sim.engine.tape.opcodes import COPY, OPCODE_OF
 
 
 class Sym:
@@ -76,8 +79,8 @@ def _any_sym(args) -> bool:
     return any(isinstance(a, Sym) for a in args)
 
 
-def _prim(op: str, numeric):
-    """A primitive that records ``op`` on symbolic arguments and computes on numbers."""
+def _prim(op: str, numeric: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a primitive that records ``op`` on symbolic arguments and computes on numbers."""
     def f(*args):
         if _any_sym(args):
             return Sym(op, args)
@@ -91,24 +94,32 @@ _CMP_NAMES = {operator.eq: "eq", operator.ne: "ne", operator.lt: "lt", operator.
 
 
 class TapeBackend:
-    """Recording primitives with the names (and meaning) of :class:`sim.engine.compiling.backends.VectorBackend`."""
+    """Recording primitives with the names (and meaning) of :class:`sim.engine.compiling.backends.VectorBackend`.
 
-    name = "tape"
+    One recorder per primitive of :data:`sim.engine.functions.FUNCTIONS` and
+    :data:`sim.engine.functions.OPERATOR_PRIMITIVES`, made from the registry;
+    comparisons, RAMP (two instructions) and lookups (a table) are written out.
+    """
+
+    name = BackendKind.TAPE
 
     def __init__(self) -> None:
         self.tables: list[tuple[np.ndarray, np.ndarray]] = []
         self._table_ids: dict[tuple[bytes, bytes], int] = {}
-        for op, fn in (("where", VECTOR.where), ("minimum", VECTOR.minimum),
-                       ("maximum", VECTOR.maximum), ("abs", VECTOR.abs), ("sqrt", VECTOR.sqrt),
-                       ("exp", VECTOR.exp), ("ln", VECTOR.ln), ("sin", VECTOR.sin),
-                       ("cos", VECTOR.cos), ("tan", VECTOR.tan), ("arcsin", VECTOR.arcsin),
-                       ("arccos", VECTOR.arccos), ("arctan", VECTOR.arctan),
-                       ("power", VECTOR.power), ("integer", VECTOR.integer), ("log", VECTOR.log),
-                       ("modulo", VECTOR.modulo), ("xidz", VECTOR.xidz), ("zidz", VECTOR.zidz),
-                       ("logical_and", VECTOR.logical_and), ("logical_or", VECTOR.logical_or),
-                       ("logical_not", VECTOR.logical_not), ("step", VECTOR.step),
-                       ("pulse", VECTOR.pulse), ("pulse_train", VECTOR.pulse_train)):
-            setattr(self, op, _prim(op, fn))
+        self._recorders: dict[str, Callable[..., Any]] = {}
+        for fn in FUNCTIONS.values():
+            if len(fn.emits) == 1:  # one instruction, recorded under its own name
+                self._recorders[fn.primitive] = _prim(fn.emits[0], getattr(VECTOR, fn.primitive))
+        for op in OPERATOR_PRIMITIVES:
+            if op in INSTRUCTION_OF and not hasattr(TapeBackend, op):
+                self._recorders[op] = _prim(op, getattr(VECTOR, op))
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """Return the recorder of the primitive ``name`` (built from the registry)."""
+        recorders = self.__dict__.get("_recorders", {})
+        if name in recorders:
+            return recorders[name]
+        raise AttributeError(f"the tape back end has no primitive {name!r}")
 
     def cmp(self, op, a, b):
         if _any_sym((a, b)):
@@ -132,16 +143,6 @@ class TapeBackend:
         return Sym("lookup", (x,), self._table_ids[key])
 
 
-OPCODES = {
-    "copy": K.COPY, "add": K.ADD, "sub": K.SUB, "mul": K.MUL, "div": K.DIV, "power": K.POW,
-    "minimum": K.MIN, "maximum": K.MAX, "abs": K.ABS, "sqrt": K.SQRT, "exp": K.EXP, "ln": K.LN,
-    "sin": K.SIN, "cos": K.COS, "tan": K.TAN, "arcsin": K.ASIN, "arccos": K.ACOS,
-    "arctan": K.ATAN, "integer": K.TRUNC, "log": K.LOG, "modulo": K.MOD, "xidz": K.XIDZ,
-    "zidz": K.ZIDZ, "eq": K.EQ, "ne": K.NE, "lt": K.LT, "le": K.LE, "gt": K.GT, "ge": K.GE,
-    "logical_and": K.AND, "logical_or": K.OR, "logical_not": K.NOT, "where": K.WHERE,
-    "step": K.STEP, "ramp": K.RAMP, "ramp_end": K.RAMP_END, "pulse": K.PULSE,
-    "pulse_train": K.PULSE_TRAIN, "lookup": K.LOOKUP,
-}
 WIDTH = 10  # opcode, destination, up to 7 operands (PULSE TRAIN), uniform flag
 UNIFORM = 9  # column: 1 when the result is the same for every member (computed once, then copied)
 
@@ -268,12 +269,12 @@ class _Emitter:
             self.temp_varying[dst[1]] = varies
         if node.op == "lookup":
             ops = ops + [("table", node.table)]
-        code.append((OPCODES[node.op], dst, ops, not varies))
+        code.append((OPCODE_OF[node.op], dst, ops, not varies))
         return dst
 
     def copy(self, dst, src, code: list) -> None:
         """Emit ``dst = src`` for two tagged operands."""
-        code.append((K.COPY, dst, [src], not self._varies(src)))
+        code.append((COPY, dst, [src], not self._varies(src)))
 
     def layout(self, n_slots: int, n_out: int) -> dict[str, int]:
         """First row of each region, once every equation has been emitted."""
@@ -310,7 +311,7 @@ class _Emitter:
 
 def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
                 stocks: list[int], pipelines: list, varying: frozenset = frozenset(),
-                init_order: list[int] = ()) -> Tapes:
+                init_order: Sequence[int] = ()) -> Tapes:
     """Trace the tape closures of ``program`` for the given evaluation orders.
 
     ``varying``: the slots whose values may differ between ensemble members
@@ -365,7 +366,7 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
 
 
 def varying_slots(program: Program, seeds) -> frozenset:
-    """The slots that may differ between members when the slots ``seeds`` do.
+    """Return the slots that may differ between members when the slots ``seeds`` do.
 
     Everything that depends on a seed, through equations, initial values and
     (for stocks) rates, to a fixed point. The rest is the same for every member:
