@@ -134,7 +134,7 @@ _CORE = {"copy": lambda a: a, "add": operator.add, "sub": operator.sub, "mul": o
 
 
 def _reference(op: str):
-    """The numpy meaning of instruction ``op`` (what the kernel must compute)."""
+    """Return the numpy meaning of instruction ``op`` (what the kernel must compute)."""
     if op in _CORE:
         return _CORE[op]
     if op in _CMP:

@@ -88,7 +88,7 @@ def file_hash(path: Path) -> str:
 
 
 def read_model_text(path: Path) -> tuple[str, str]:
-    """The text of a model file and its encoding, as PySD reads it.
+    """Return the text of a model file and its encoding, as PySD reads it.
 
     The encoding is the one the first line declares (``{UTF-8}``), else UTF-8.
 
@@ -264,13 +264,13 @@ class _Elements(SectionElementsVisitor):
 
 
 def _name_of(equation: str) -> str | None:
-    """The variable an equation defines (the text before ``=``, ``(``, ``[`` or ``:``)."""
+    """Return the variable an equation defines (the text before ``=``, ``(``, ``[`` or ``:``)."""
     m = re.match(r"\s*([^=(\[:]*[^=(\[:\s])\s*[=(\[:]", equation)
     return m.group(1) if m else None
 
 
 def _problem(exc: Exception) -> str:
-    """A short description of a parser failure."""
+    """Return a short description of a parser failure."""
     if isinstance(exc, ParseError):
         near = exc.text[exc.pos:exc.pos + 20].strip()
         return f"syntax error near '{near}'" if near else "syntax error: the equation ends early"

@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from collections.abc import Callable
 from typing import Any
 
 import pint
@@ -95,7 +94,7 @@ class _UnitSystem:
     """A fresh pint registry plus the name tables of one model (no global state)."""
 
     def __init__(self, equivalents: list[tuple[str, ...]]) -> None:
-        self.ureg = pint.UnitRegistry(None)
+        self.ureg: pint.UnitRegistry = pint.UnitRegistry(None)
         self.alias: dict[str, str] = {}      # written name -> pint symbol
         self.display: dict[str, str] = {}    # pint symbol -> written name
         for group in list(BUILTIN_EQUIVALENTS) + equivalents:
@@ -193,10 +192,10 @@ class _UnitSystem:
         return q
 
     def show(self, q: pint.Quantity | None) -> str:
-        """Write a quantity back in Vensim style."""
+        """Return a quantity written back in Vensim style."""
         if q is None:
             return ""
-        units = dict(q.units._units)
+        units: dict[str, Any] = dict(q.units._units)  # unit name -> exponent
         num = [(self.display.get(k, k), e) for k, e in units.items() if e > 0]
         den = [(self.display.get(k, k), -e) for k, e in units.items() if e < 0]
 
@@ -221,7 +220,7 @@ class _UnitSystem:
 class _U:
     """Inferred unit: ``q`` None = unknown; ``flex`` = a bare number (wildcard)."""
 
-    q: object
+    q: pint.Quantity | None
     flex: bool = False
 
 
@@ -250,8 +249,8 @@ class _Checker:
         text = path.read_text(encoding="utf-8", errors="replace")
         self.us = _UnitSystem(_equivalents(text))
         self.issues: list[UnitIssue] = []
-        self.elements = {}
-        self.declared: dict[str, object] = {}
+        self.elements: dict[str, Any] = {}
+        self.declared: dict[str, pint.Quantity | None] = {}
         self.is_lookup: dict[str, bool] = {}
         self.bad_units: dict[str, str] = {}
         for el in elements:

@@ -323,8 +323,8 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
     ts = Sym("time", ())
     em = _Emitter(varying)
     source = {p_: it for it, pipes in pipelines for p_ in pipes}
-    traced = {s: bp.run_fn[s](vs, ts) for s in run_order if s not in source}
-    derivs = [bp.rate_fn[s](vs, ts) for s in stocks]
+    traced = {s: _trace(bp.run_fn[s], vs, ts) for s in run_order if s not in source}
+    derivs = [_trace(bp.rate_fn[s], vs, ts) for s in stocks]
 
     def program_for(order, continuous):
         code: list = []
@@ -341,8 +341,7 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
            for full in (True, False) for cont in (False, True)}
     init_code: list = []
     for s in init_order:
-        node = bp.init_fn[s]
-        em.assign(node(vs, ts) if callable(node) else node, ("r", s), init_code)
+        em.assign(_trace(bp.init_fn[s], vs, ts), ("r", s), init_code)
     n_out = len(stocks)
     base = em.layout(S, n_out)
     tables = bp.tables
@@ -363,6 +362,11 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
         const_rows=np.arange(base["c"], base["c"] + len(em.const_values), dtype=np.int64),
         const_values=np.asarray(em.const_values, dtype=float),
         tx=tx, ty=ty, toff=toff, packed=packed, txy=np.vstack([tx, ty]))
+
+
+def _trace(node: object, vs: list[Sym], ts: Sym) -> object:
+    """Return the expression tree of a compiled node: its closure called on symbols, or the number."""
+    return node(vs, ts) if callable(node) else node
 
 
 def varying_slots(program: Program, seeds) -> frozenset:

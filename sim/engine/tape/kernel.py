@@ -63,7 +63,6 @@ from sim.engine.tape.opcodes import (
     ZIDZ,
 )
 
-
 #: The opcode numbering (:data:`sim.engine.tape.opcodes.FINGERPRINT`) this file's
 #: branches were written for. Numba's disk cache is keyed on this file only, and
 #: freezes the opcode constants: when the registry renumbers the opcodes without
@@ -309,8 +308,10 @@ def execute(code, reg, tx, ty, toff, rep):
 
 @_jit
 def execute1(code, r, tx, ty, toff):
-    """:func:`execute` for one member: registers ``r`` are 1-D (the same instructions and helpers,
-    without the loops over members, which cost a third of a small model's evaluation).
+    """Run :func:`execute` for one member: registers ``r`` are 1-D.
+
+    The same instructions and helpers, without the loops over members, which
+    cost a third of a small model's evaluation.
     """
     for k in range(code.shape[0]):
         op = code[k, 0]
@@ -372,8 +373,9 @@ def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
 
 @_jit
 def rates1(lo, hi, reg, packed, txy, t, y):
-    """:func:`rates` for one member at the time ``t`` clipped into [lo, hi]; ``y`` and the result
-    are 1-D (stocks,).
+    """Return :func:`rates` for one member at the time ``t`` clipped into [lo, hi].
+
+    ``y`` and the result are 1-D (stocks,).
 
     The tape and its row numbers come in one integer array (:func:`sim.engine.tape.backend.pack`) and the
     lookup tables in one (2, L) array: each argument costs Numba's dispatch time, which
