@@ -26,7 +26,7 @@ from sim.engine.compiling.backends import SCALAR, VECTOR, BackendKind
 from sim.engine.compiling.compiler import Compiler
 from sim.engine.functions import FUNCTIONS, INSTRUCTIONS, OPERATOR_PRIMITIVES, vensim_name
 from sim.engine.reading.translate import KNOWN_VENSIM_FUNCTIONS, SUPPORTED_CALLS
-from sim.engine.reading.units import _Checker
+from sim.engine.reading.units import UNIT_RULES
 from sim.engine.tape import kernel, opcodes
 from sim.engine.tape.backend import TapeBackend
 
@@ -81,21 +81,21 @@ def test_backend_kinds_are_the_program_keys():
 @pytest.mark.parametrize("fn", REGISTERED)
 def test_registered_function_has_a_compiler_builder(fn):
     if fn.form != "plain":
-        builders = Compiler("x.mdl", [])._builders()
+        builders = Compiler("x.mdl", []).builders()
         assert fn.form in builders, f"{fn.vensim}: the compiler has no builder for form {fn.form!r}"
 
 
 def test_every_non_plain_form_has_a_compiler_builder():
-    assert set(Compiler("x.mdl", [])._builders()) == set(typing.get_args(functions.Form)) - {"plain"}
+    assert set(Compiler("x.mdl", []).builders()) == set(typing.get_args(functions.Form)) - {"plain"}
 
 
 @pytest.mark.parametrize("fn", REGISTERED)
 def test_registered_function_has_a_unit_rule(fn):
-    assert fn.units in _Checker.RULES, f"{fn.vensim}: the units checker has no rule {fn.units!r}"
+    assert fn.units in UNIT_RULES, f"{fn.vensim}: the units checker has no rule {fn.units!r}"
 
 
 def test_every_unit_rule_is_implemented():
-    assert set(_Checker.RULES) == set(typing.get_args(functions.UnitRule))
+    assert set(UNIT_RULES) == set(typing.get_args(functions.UnitRule))
 
 
 # ----------------------------------------------------------------- kernel

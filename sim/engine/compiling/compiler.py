@@ -347,9 +347,9 @@ class Compiler:
         vals = [c[0] for c in compiled]
         if fn.form == "plain":
             return call(getattr(self.B, fn.primitive), vals), deps, ut
-        return self._builders()[fn.form](fn, vals, compiled, deps, ut)
+        return self.builders()[fn.form](fn, vals, compiled, deps, ut)
 
-    def _builders(self) -> dict[Form, Callable[..., Any]]:
+    def builders(self) -> dict[Form, Callable[..., Any]]:
         """Return the closure builder of each non-plain :data:`~sim.engine.functions.Form`."""
         return {"if_then_else": self._if_then_else, "step": self._step, "ramp": self._ramp,
                 "pulse": self._pulse, "pulse_train": self._pulse_train}

@@ -28,7 +28,7 @@ def reference_form(name: str) -> str:
 _ELEMENT = re.compile(r'^\s*("[^"]*"|[^"\[\]]+?)\s*\[([^\[\]"]+)\]\s*$')
 
 
-def python_identifier(name: str) -> str:
+def _python_identifier(name: str) -> str:
     """Return a Python identifier for a Vensim name.
 
     Like PySD's rule (lower case, whitespace to ``_``, other punctuation
@@ -66,7 +66,7 @@ class NameTable:
         self.py: dict[str, str] = {}
         taken: set[str] = set()
         for name in names:
-            base = python_identifier(name)
+            base = _python_identifier(name)
             ident, k = base, 0
             while ident in taken:
                 k += 1

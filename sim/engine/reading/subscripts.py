@@ -36,7 +36,7 @@ from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
 
 #: Vensim functions over a subscript range (``x[Range!]``), and how their terms combine
-REDUCERS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
+_REDUCERS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class _Ranges:
                          variable=variable, construct="subscripts")
 
 
-def flat_name(name: str, elements: tuple[str, ...]) -> str:
+def _flat_name(name: str, elements: tuple[str, ...]) -> str:
     """Vensim's name of one element of a variable: ``name[e1,e2]``."""
     return f"{name}[{','.join(elements)}]" if elements else name
 
@@ -161,9 +161,9 @@ def flatten(path: Path, section) -> list[FlatVariable]:
             for combo in combos:
                 key = (ref, tuple(reference_form(e) for e in combo))
                 if key in defined:
-                    raise ModelError(where, f"{flat_name(el.name, combo)} is defined twice",
+                    raise ModelError(where, f"{_flat_name(el.name, combo)} is defined twice",
                                      variable=el.name, construct="subscripts")
-                defined[key] = (flat_name(el.name, combo), el, comp, combo)
+                defined[key] = (_flat_name(el.name, combo), el, comp, combo)
     names = {key: entry[0] for key, entry in defined.items()}
     for el in section.elements:  # a quoted name is referred to without its quotes too
         ref, bare = reference_form(el.name), reference_form(el.name.strip('"'))
@@ -211,7 +211,7 @@ class _Rewriter:
         if isinstance(node, ae.CallStructure):
             fn = node.function
             if isinstance(fn, ae.ReferenceStructure) and fn.subscripts is None \
-                    and fn.reference in REDUCERS:
+                    and fn.reference in _REDUCERS:
                 return self._reduce(fn.reference, node.arguments)
             return dataclasses.replace(node, function=self._reference(fn) if isinstance(
                 fn, ae.ReferenceStructure) else fn, arguments=tuple(self.rewrite(a) for a in node.arguments))
@@ -255,7 +255,7 @@ class _Rewriter:
             key = reference_form(sub[:-1])
             if key not in self.bound:
                 raise self.error(f"'{ref}[{sub}]': a range with '!' is only allowed inside "
-                                 f"{', '.join(f.upper() for f in REDUCERS)}")
+                                 f"{', '.join(f.upper() for f in _REDUCERS)}")
             return self.bound[key]
         key = reference_form(sub)
         if not self.ranges.is_range(key):
@@ -292,7 +292,7 @@ class _Rewriter:
             self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo, strict=True)})
             terms.append(self.rewrite(args[0]))
         self.bound = saved
-        op = REDUCERS[fname]
+        op = _REDUCERS[fname]
         if len(terms) == 1:
             return terms[0]
         if op in ("+", "*"):
@@ -313,7 +313,7 @@ def _collect_bangs(node, out: list[str]) -> None:
                 out.append(key)
         return
     if isinstance(node, ae.CallStructure) and isinstance(node.function, ae.ReferenceStructure) \
-            and node.function.reference in REDUCERS:
+            and node.function.reference in _REDUCERS:
         return  # an inner SUM binds its own ranges
     if isinstance(node, (tuple, list)):
         for c in node:

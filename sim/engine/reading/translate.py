@@ -35,7 +35,7 @@ CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 SUPPORTED_CALLS = frozenset(FUNCTIONS)
 
 #: Structures PySD knows that we refuse, with the Vensim construct they come from.
-UNSUPPORTED_STRUCTURES = {
+_UNSUPPORTED_STRUCTURES = {
     "GetConstantsStructure": "GET XLS/DIRECT CONSTANTS",
     "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS",
     "GetDataStructure": "GET XLS/DIRECT DATA",
@@ -87,7 +87,7 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_model_text(path: Path) -> tuple[str, str]:
+def _read_model_text(path: Path) -> tuple[str, str]:
     """Return the text of a model file and its encoding, as PySD reads it.
 
     The encoding is the one the first line declares (``{UTF-8}``), else UTF-8.
@@ -133,7 +133,7 @@ def parse_abstract(path: Path):
     path = Path(path)
     if not path.is_file():
         raise ModelError(str(path), "no such model file (expected a Vensim .mdl text file)")
-    text, encoding = read_model_text(path)
+    text, encoding = _read_model_text(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -327,9 +327,9 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
         raise ModelError(str(path), f"unsupported literal {node!r} (numbers only)", variable=name,
                          construct="literal")
     cls = type(node).__name__
-    if cls in UNSUPPORTED_STRUCTURES:
-        raise ModelError(str(path), f"{UNSUPPORTED_STRUCTURES[cls]} is not supported",
-                         variable=name, construct=UNSUPPORTED_STRUCTURES[cls])
+    if cls in _UNSUPPORTED_STRUCTURES:
+        raise ModelError(str(path), f"{_UNSUPPORTED_STRUCTURES[cls]} is not supported",
+                         variable=name, construct=_UNSUPPORTED_STRUCTURES[cls])
     if isinstance(node, ae.ReferenceStructure):
         if node.subscripts is not None:
             raise ModelError(str(path), f"subscripted reference '{node.reference}"

@@ -41,13 +41,13 @@ from pysd.translators.structures import abstract_expressions as ae
 from sim.engine.functions import FUNCTIONS, VensimFunction
 from sim.engine.reading.translate import parse_abstract
 
-__all__ = ["UnitIssue", "check_units", "parse_units"]
+__all__ = ["UNIT_RULES", "UnitIssue", "check_units", "parse_units"]
 
 #: names that mean "dimensionless"
-DIMENSIONLESS_NAMES = frozenset({"dmnl", "dimensionless", "1", "unitless", "fraction"})
+_DIMENSIONLESS_NAMES = frozenset({"dmnl", "dimensionless", "1", "unitless", "fraction"})
 
 #: built-in equivalent names (canonical first), extended by the model's ``22:`` lines
-BUILTIN_EQUIVALENTS = (
+_BUILTIN_EQUIVALENTS = (
     ("Year", "Years", "year", "years", "yr"),
     ("Month", "Months", "month", "months"),
     ("Week", "Weeks", "week", "weeks"),
@@ -58,7 +58,7 @@ BUILTIN_EQUIVALENTS = (
 )
 
 #: scale words and letters allowed in front of a unit name
-SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "M": 1e6, "million": 1e6, "B": 1e9, "G": 1e9,
+_SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "M": 1e6, "million": 1e6, "B": 1e9, "G": 1e9,
                "billion": 1e9}
 
 _SCALED = re.compile(r"^(?P<num>\d+(?:\.\d+)?)?\s*(?P<mult>k|M|B|G|thousand|million|billion)?"
@@ -97,7 +97,7 @@ class _UnitSystem:
         self.ureg: pint.UnitRegistry = pint.UnitRegistry(None)
         self.alias: dict[str, str] = {}      # written name -> pint symbol
         self.display: dict[str, str] = {}    # pint symbol -> written name
-        for group in list(BUILTIN_EQUIVALENTS) + equivalents:
+        for group in list(_BUILTIN_EQUIVALENTS) + equivalents:
             group = tuple(g.strip() for g in group if g.strip())
             if not group:
                 continue
@@ -121,13 +121,13 @@ class _UnitSystem:
     def atom(self, name: str) -> pint.Quantity:
         """Quantity (magnitude 1) of one unit name such as ``100M USD``."""
         name = " ".join(name.split())
-        if name.lower() in DIMENSIONLESS_NAMES:
+        if name.lower() in _DIMENSIONLESS_NAMES:
             return self.ureg.Quantity(1.0, "dimensionless")
         if name in self.alias:
             return self.ureg.Quantity(1.0, self.alias[name])
         m = _SCALED.match(name)
         if m and (m.group("num") or m.group("mult")):
-            factor = float(m.group("num") or 1) * SCALE_WORDS.get(m.group("mult") or "", 1.0)
+            factor = float(m.group("num") or 1) * _SCALE_WORDS.get(m.group("mult") or "", 1.0)
             base = self.atom(m.group("base"))
             sym = self._symbol(name)
             self.ureg.define(f"{sym} = {factor!r} * {format(base.units, 'D').replace(' ', '')}")
@@ -488,6 +488,10 @@ class _Checker:
         if u.q is not None and not u.flex and not self.us.same(u.q, declared):
             self.issues.append(UnitIssue(el.name, declared_text, self.show(u),
                                          "the equation's unit differs from the declared unit"))
+
+
+#: The unit rules the checker implements (each registered function names one).
+UNIT_RULES: frozenset[str] = frozenset(_Checker.RULES)
 
 
 def check_units(mdl_path: str | Path) -> list[UnitIssue]:

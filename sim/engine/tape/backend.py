@@ -143,7 +143,7 @@ class TapeBackend:
         return Sym("lookup", (x,), self._table_ids[key])
 
 
-WIDTH = 10  # opcode, destination, up to 7 operands (PULSE TRAIN), uniform flag
+_WIDTH = 10  # opcode, destination, up to 7 operands (PULSE TRAIN), uniform flag
 UNIFORM = 9  # column: 1 when the result is the same for every member (computed once, then copied)
 
 
@@ -207,7 +207,7 @@ def pack(code: np.ndarray, time_row: int, stock_rows: np.ndarray, out_rows: np.n
                            code.ravel()]).astype(np.int64)
 
 
-class _Emitter:
+class Emitter:
     """Lay expression trees out as instructions with tagged operands.
 
     Operands are tagged while emitting, ``("r", slot)``, ``("o", k)``,
@@ -290,7 +290,7 @@ class _Emitter:
                 return tag[1]
             return base[tag[0]] + (tag[1] if len(tag) > 1 else 0)
 
-        arr = np.zeros((len(code), WIDTH), dtype=np.int64)
+        arr = np.zeros((len(code), _WIDTH), dtype=np.int64)
         for k, (op, dst, ops, uniform) in enumerate(code):
             arr[k, 0] = op
             arr[k, 1] = row(dst)
@@ -321,7 +321,7 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
     S = len(program.slots)
     vs = [Sym("slot", (i,)) for i in range(S)]
     ts = Sym("time", ())
-    em = _Emitter(varying)
+    em = Emitter(varying)
     source = {p_: it for it, pipes in pipelines for p_ in pipes}
     traced = {s: _trace(bp.run_fn[s], vs, ts) for s in run_order if s not in source}
     derivs = [_trace(bp.rate_fn[s], vs, ts) for s in stocks]

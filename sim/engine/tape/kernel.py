@@ -72,7 +72,7 @@ OPCODES_FINGERPRINT = "1a9387fbb12e09c0"
 _CACHE = OPCODES_FINGERPRINT == FINGERPRINT
 
 
-def _jit(fn):
+def cached_jit(fn):
     """Compile ``fn`` once per installation (Numba's disk cache), or once per process.
 
     Numba refuses ``cache=True`` when it finds no writable place for the cache
@@ -228,7 +228,7 @@ def _pulse_train(t, tol, dt, start, interval, width, end):
     return 1.0 if (on and hit) else 0.0
 
 
-@_jit
+@cached_jit
 def execute(code, reg, tx, ty, toff, rep):
     """Run every instruction of ``code`` over all members (columns) of ``reg``, in place.
 
@@ -306,7 +306,7 @@ def execute(code, reg, tx, ty, toff, rep):
                 reg[d, j] = value
 
 
-@_jit
+@cached_jit
 def execute1(code, r, tx, ty, toff):
     """Run :func:`execute` for one member: registers ``r`` are 1-D.
 
@@ -351,7 +351,7 @@ def execute1(code, r, tx, ty, toff):
             r[d] = np.nan
 
 
-@_jit
+@cached_jit
 def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
     """Load stocks ``y`` (stocks, N) and time ``t``, run the tape, return the derivatives (stocks, N).
 
@@ -371,7 +371,7 @@ def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
     return out
 
 
-@_jit
+@cached_jit
 def rates1(lo, hi, reg, packed, txy, t, y):
     """Return :func:`rates` for one member at the time ``t`` clipped into [lo, hi].
 
