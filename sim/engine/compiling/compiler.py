@@ -125,7 +125,7 @@ class Compiler:
                     self._compile_element(e)
             if backend is tape:
                 self.prog.tables = tape.tables
-            backends[backend.name] = self.prog
+            backends[backend.name.value] = self.prog
         for py in self._flows:
             s = self.slots[self.slot_of[py]]
             if s.kind == "auxiliary":

@@ -375,8 +375,7 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
 #: a call to one that is not in :data:`SUPPORTED_CALLS` is refused by name. Any
 #: other unknown call is checked against the model's lookups.
 KNOWN_VENSIM_FUNCTIONS = frozenset({
-    "ACTIVE INITIAL", "ALLOCATE AVAILABLE", "ALLOCATE BY PRIORITY", "ARCCOS", "ARCSIN",
-    "ARCTAN", "COSH", "DELAY FIXED", "DELAY N", "ELMCOUNT", "FORECAST", "GAME",
+    "ACTIVE INITIAL", "ALLOCATE AVAILABLE", "ALLOCATE BY PRIORITY", "COSH", "DELAY FIXED", "DELAY N", "ELMCOUNT", "FORECAST", "GAME",
     "GAMMA LN", "GET DATA AT TIME", "GET DATA BETWEEN TIMES", "GET TIME VALUE",
     "INVERT MATRIX", "LOOKUP AREA", "LOOKUP BACKWARD", "LOOKUP EXTRAPOLATE",
     "LOOKUP FORWARD", "LOOKUP INVERT", "NPV", "PI", "PROD", "QUANTUM",
