@@ -67,6 +67,27 @@ def test_operator_primitive_in_every_closure_back_end(op, backend):
     assert callable(getattr(backend, op, None))
 
 
+@pytest.mark.parametrize("fn", REGISTERED)
+def test_registered_implementations_are_the_back_ends_primitives(fn):
+    if fn.form == "if_then_else":  # the back ends' where
+        assert fn.vector is None and fn.scalar is None
+        return
+    assert getattr(VECTOR, fn.primitive) is fn.vector
+    assert getattr(SCALAR, fn.primitive) is fn.scalar
+
+
+@pytest.mark.parametrize("fn", [p for p in REGISTERED if p.values[0].scalar is not None])
+def test_scalar_implementation_equals_vector(fn):
+    n = len([p for p in inspect.signature(fn.vector).parameters.values()
+             if p.default is inspect.Parameter.empty])
+    for row in _INPUTS:
+        with np.errstate(all="ignore"):
+            want = float(fn.vector(*(np.float64(x) for x in row[:n])))
+        got = fn.scalar(*(float(x) for x in row[:n]))
+        assert isinstance(got, float | int), fn.ref
+        np.testing.assert_allclose(got, want, rtol=1e-13, err_msg=f"{fn.ref}{tuple(row[:n])}")
+
+
 def test_tape_back_end_refuses_an_unknown_primitive():
     with pytest.raises(AttributeError, match="no primitive 'cosh'"):
         TapeBackend().cosh  # noqa: B018

@@ -9,8 +9,9 @@ Every layer that knows about a Vensim function reads it from here:
   ``form`` (how the call becomes a closure: a plain call of the back end's
   ``primitive``, or one of the time functions and IF THEN ELSE, which read the
   time, the tolerance or the time step, or branch);
-- the closure back ends (:mod:`sim.engine.compiling.backends`): ``primitive`` is
-  the method name on ``SCALAR`` and ``VECTOR``;
+- the closure back ends (:mod:`sim.engine.compiling.backends`): ``SCALAR`` and
+  ``VECTOR`` get a primitive named ``primitive``, the entry's ``scalar`` and
+  ``vector`` implementation;
 - the tape back end (:mod:`sim.engine.tape.backend`): its recording primitives
   are built from ``primitive`` and ``emits``;
 - the opcode numbering (:mod:`sim.engine.tape.opcodes`), built from
@@ -21,12 +22,13 @@ Every layer that knows about a Vensim function reads it from here:
 
 How to add a function
 ---------------------
-1. Write its primitive as a method of both ``VectorBackend`` (numpy, the
-   reference) and ``ScalarBackend`` (Python floats) in
-   :mod:`sim.engine.compiling.backends`.
+1. Add a :class:`VensimFunction` to :data:`FUNCTIONS`: PySD's name, arity,
+   the primitive's name, the kernel instruction(s) it is traced into, its
+   unit rule, and two implementations, ``vector`` (numpy, the reference)
+   and ``scalar`` (Python floats). The back ends ``VECTOR`` and ``SCALAR``
+   and the tape recorder take their primitive from here.
 2. Add an :class:`Instruction` to :data:`INSTRUCTIONS` (its opcode name and
-   how many operands the kernel reads) and a :class:`VensimFunction` to
-   :data:`FUNCTIONS` (PySD's name, arity, primitive, instructions, unit rule).
+   how many operands the kernel reads).
 3. Add the kernel branch for the new opcode in :mod:`sim.engine.tape.kernel`
    (``_unary``/``_binary`` for one or two operands, else ``execute`` and
    ``execute1``), and bump ``OPCODES_FINGERPRINT`` there to the new
@@ -42,8 +44,14 @@ read this table.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
+
+SMALL_VENSIM = 1e-6  # what Vensim calls zero in XIDZ/ZIDZ (Vensim help; PySD)
 
 #: How the compiler turns a call into a closure.
 #: ``plain``: ``primitive(*args)``; the others read the time (and the tolerance,
@@ -150,12 +158,20 @@ class VensimFunction:
     arity : tuple of int
         Numbers of arguments accepted (the first is quoted in errors).
     primitive : str
-        Method of the back ends (``SCALAR``, ``VECTOR``, the tape recorder)
-        that computes it; for IF THEN ELSE, ``where``.
+        Name of its primitive on the back ends (``SCALAR``, ``VECTOR``, the
+        tape recorder); for IF THEN ELSE, ``where``.
     emits : tuple of str
         Kernel instructions (:data:`INSTRUCTIONS` ``op``) it is traced into.
     units : str
         Rule of the units checker (:data:`UnitRule`).
+    vector : callable or None
+        The numpy implementation (arguments floats or arrays of shape (N,)),
+        the reference the scalar one and the kernel must agree with; None
+        for IF THEN ELSE (the back ends' ``where``).
+    scalar : callable or None
+        The same on Python floats (a single run's fast path); it may raise
+        ``ZeroDivisionError``/``ValueError`` where numpy gives inf or nan
+        (the caller then re-evaluates with the vector back end).
     form : str, default 'plain'
         How the compiler builds its closure (:data:`Form`).
     switch : str or None
@@ -167,6 +183,8 @@ class VensimFunction:
     primitive: str
     emits: tuple[str, ...]
     units: UnitRule
+    vector: Callable[..., Any] | None
+    scalar: Callable[..., Any] | None
     form: Form = "plain"
     switch: SwitchKind | None = None
 
@@ -181,38 +199,131 @@ def vensim_name(ref: str) -> str:
     return ref.upper().replace("_", " ")
 
 
-def _plain(ref: str, arity: int, primitive: str, units: UnitRule) -> VensimFunction:
-    return VensimFunction(ref, (arity,), primitive, (primitive,), units)
+# ---------------------------------------------------------------- implementations
+# The semantics follow Vensim's documentation and PySD's implementation
+# (``pysd.py_backend.functions``). ``tol`` is half a time step in fixed-step
+# runs and a few ulps of the time in continuous runs, where the integrator
+# splits the horizon at every switch (so PULSE and RAMP use
+# ``min(SMALL_VENSIM, tol)``: Vensim's tolerance in fixed steps, none in
+# continuous time).
+
+def _log_v(x, base):
+    return np.log(x) / np.log(base)
+
+
+def _log_s(x, base):
+    return math.log(x) / math.log(base)
+
+
+def _integer_s(x):
+    return float(math.trunc(x))
+
+
+def _modulo_v(x, m):
+    return x - np.where(m < SMALL_VENSIM, x, m * np.trunc(np.true_divide(x, m)))
+
+
+def _modulo_s(x, m):
+    return x - (x if m < SMALL_VENSIM else m * math.trunc(x / m))
+
+
+def _xidz_v(a, b, x):
+    return np.where(np.abs(b) < SMALL_VENSIM, x, np.true_divide(a, b))
+
+
+def _xidz_s(a, b, x):
+    return x if abs(b) < SMALL_VENSIM else a / b
+
+
+def _zidz_v(a, b):
+    return np.where(np.abs(b) < SMALL_VENSIM, 0.0, np.true_divide(a, b))
+
+
+def _zidz_s(a, b):
+    return 0.0 if abs(b) < SMALL_VENSIM else a / b
+
+
+def _step_v(t, tol, height, tstep):
+    return height * (t + tol > tstep)
+
+
+def _step_s(t, tol, height, tstep):
+    return height if t + tol > tstep else 0.0
+
+
+def _ramp_v(t, tol, slope, start, end=None):
+    final = t if end is None else np.minimum(end, t)
+    return (t + min(SMALL_VENSIM, tol) > start) * slope * (final - start)
+
+
+def _ramp_s(t, tol, slope, start, end=None):
+    if t + min(SMALL_VENSIM, tol) <= start:
+        return 0.0
+    final = t if end is None else min(end, t)
+    return slope * (final - start)
+
+
+def _pulse_v(t, tol, dt, start, width):
+    width = np.where(width == 0, dt, width)
+    return 1.0 * ((start - min(SMALL_VENSIM, tol) <= t) & (t < start + width))
+
+
+def _pulse_s(t, tol, dt, start, width):
+    if width == 0:
+        width = dt
+    return 1.0 if start - min(SMALL_VENSIM, tol) <= t < start + width else 0.0
+
+
+def _pulse_train_v(t, tol, dt, start, interval, width, end):
+    width = np.where(width == 0, dt, width)
+    on = (start <= t) & (t < end)
+    return 1.0 * (on & (np.mod(t - start + min(SMALL_VENSIM, tol), interval) < width))
+
+
+def _pulse_train_s(t, tol, dt, start, interval, width, end):
+    if width == 0:
+        width = dt
+    if start <= t < end:
+        return 1.0 if math.fmod(t - start + min(SMALL_VENSIM, tol), interval) < width else 0.0
+    return 0.0
+
+
+def _plain(ref: str, arity: int, primitive: str, units: UnitRule,
+           vector: Callable[..., Any], scalar: Callable[..., Any]) -> VensimFunction:
+    return VensimFunction(ref, (arity,), primitive, (primitive,), units, vector, scalar)
 
 
 #: The supported Vensim functions, by PySD's name.
 FUNCTIONS: dict[str, VensimFunction] = {f.ref: f for f in (
-    _plain("abs", 1, "abs", "same"),
-    _plain("min", 2, "minimum", "same"),
-    _plain("max", 2, "maximum", "same"),
-    _plain("sqrt", 1, "sqrt", "sqrt"),
-    _plain("exp", 1, "exp", "dimensionless"),
-    _plain("ln", 1, "ln", "dimensionless"),
-    _plain("log", 2, "log", "dimensionless"),
-    _plain("sin", 1, "sin", "dimensionless"),
-    _plain("cos", 1, "cos", "dimensionless"),
-    _plain("tan", 1, "tan", "dimensionless"),
-    _plain("arcsin", 1, "arcsin", "dimensionless"),
-    _plain("arccos", 1, "arccos", "dimensionless"),
-    _plain("arctan", 1, "arctan", "dimensionless"),
-    _plain("integer", 1, "integer", "same"),
-    _plain("modulo", 2, "modulo", "same"),
-    _plain("xidz", 3, "xidz", "ratio_or_fallback"),
-    _plain("zidz", 2, "zidz", "ratio"),
-    _plain("power", 2, "power", "power"),
-    VensimFunction("if_then_else", (3,), "where", ("where",), "branches", form="if_then_else"),
-    VensimFunction("step", (2,), "step", ("step",), "step", form="step", switch="at"),
-    VensimFunction("ramp", (3, 2), "ramp", ("ramp", "ramp_end"), "ramp", form="ramp",
+    _plain("abs", 1, "abs", "same", np.abs, abs),
+    _plain("min", 2, "minimum", "same", np.minimum, min),
+    _plain("max", 2, "maximum", "same", np.maximum, max),
+    _plain("sqrt", 1, "sqrt", "sqrt", np.sqrt, math.sqrt),
+    _plain("exp", 1, "exp", "dimensionless", np.exp, math.exp),
+    _plain("ln", 1, "ln", "dimensionless", np.log, math.log),
+    _plain("log", 2, "log", "dimensionless", _log_v, _log_s),
+    _plain("sin", 1, "sin", "dimensionless", np.sin, math.sin),
+    _plain("cos", 1, "cos", "dimensionless", np.cos, math.cos),
+    _plain("tan", 1, "tan", "dimensionless", np.tan, math.tan),
+    _plain("arcsin", 1, "arcsin", "dimensionless", np.arcsin, math.asin),
+    _plain("arccos", 1, "arccos", "dimensionless", np.arccos, math.acos),
+    _plain("arctan", 1, "arctan", "dimensionless", np.arctan, math.atan),
+    _plain("integer", 1, "integer", "same", np.trunc, _integer_s),
+    _plain("modulo", 2, "modulo", "same", _modulo_v, _modulo_s),
+    _plain("xidz", 3, "xidz", "ratio_or_fallback", _xidz_v, _xidz_s),
+    _plain("zidz", 2, "zidz", "ratio", _zidz_v, _zidz_s),
+    _plain("power", 2, "power", "power", np.power, math.pow),
+    VensimFunction("if_then_else", (3,), "where", ("where",), "branches", None, None,
+                   form="if_then_else"),
+    VensimFunction("step", (2,), "step", ("step",), "step", _step_v, _step_s, form="step",
                    switch="at"),
-    VensimFunction("pulse", (2,), "pulse", ("pulse",), "pulse", form="pulse", switch="pulse"),
+    VensimFunction("ramp", (3, 2), "ramp", ("ramp", "ramp_end"), "ramp", _ramp_v, _ramp_s,
+                   form="ramp", switch="at"),
+    VensimFunction("pulse", (2,), "pulse", ("pulse",), "pulse", _pulse_v, _pulse_s,
+                   form="pulse", switch="pulse"),
     # PySD orders PULSE TRAIN's arguments (start, interval, width, end)
     VensimFunction("pulse_train", (4,), "pulse_train", ("pulse_train",), "pulse",
-                   form="pulse_train", switch="pulse_train"),
+                   _pulse_train_v, _pulse_train_s, form="pulse_train", switch="pulse_train"),
 )}
 
 

@@ -257,7 +257,7 @@ class Compiler:
             self._gate_products(compiled, ops, marks)
         deps = set().union(*(c[1] for c in compiled))
         ut = any(c[2] for c in compiled)
-        power = self.B.power
+        power = self._primitive("power")
         if ops and all(op == "^" for op in ops):  # a ^ b ^ c is a ^ (b ^ c), as in Vensim
             acc = compiled[-1][0]
             for arg, _, _ in reversed(compiled[:-1]):
@@ -346,13 +346,17 @@ class Compiler:
         ut = any(c[2] for c in compiled)
         vals = [c[0] for c in compiled]
         if fn.form == "plain":
-            return call(getattr(self.B, fn.primitive), vals), deps, ut
+            return call(self._primitive(fn.ref), vals), deps, ut
         return self.builders()[fn.form](fn, vals, compiled, deps, ut)
 
     def builders(self) -> dict[Form, Callable[..., Any]]:
         """Return the closure builder of each non-plain :data:`~sim.engine.functions.Form`."""
         return {"if_then_else": self._if_then_else, "step": self._step, "ramp": self._ramp,
                 "pulse": self._pulse, "pulse_train": self._pulse_train}
+
+    def _primitive(self, ref: str) -> Callable[..., Any]:
+        """Return the current back end's primitive of the registered function ``ref``."""
+        return getattr(self.B, FUNCTIONS[ref].primitive)
 
     def _lookup_call(self, fname: str, args: list):
         """Compile ``fname(x)``, a call of a lookup defined in the model."""
@@ -381,7 +385,7 @@ class Compiler:
         tol = self._tol
         # a switch at vals[1] unless the height is 0 (a lever left at its default)
         self._add_breakpoint(fn.switch, [vals[1]], compiled[1][1], gate=(vals[0], compiled[0][1]))
-        step = getattr(self.B, fn.primitive)
+        step = self._primitive(fn.ref)
         if not callable(vals[0]) and not callable(vals[1]):
             hc, tsc = float(vals[0]), float(vals[1])
             return (lambda v, t: step(t, v[tol], hc, tsc)), deps | {tol}, True
@@ -392,7 +396,7 @@ class Compiler:
         tol = self._tol
         fs = [lift(x) for x in vals]
         self._add_breakpoint(fn.switch, vals[1:], set().union(*(c[1] for c in compiled[1:])))
-        ramp = getattr(self.B, fn.primitive)
+        ramp = self._primitive(fn.ref)
         if len(fs) == 2:
             s, st = fs
             return (lambda v, t: ramp(t, v[tol], s(v, t), st(v, t))), deps | {tol}, True
@@ -403,7 +407,7 @@ class Compiler:
         tol, dt = self._tol, self._dt
         st, w = (lift(x) for x in vals)
         self._add_breakpoint(fn.switch, vals, deps)
-        pulse = getattr(self.B, fn.primitive)
+        pulse = self._primitive(fn.ref)
         return (lambda v, t: pulse(t, v[tol], v[dt], st(v, t), w(v, t))), deps | {dt, tol}, True
 
     def _pulse_train(self, fn: VensimFunction, vals, compiled, deps, ut):
@@ -411,7 +415,7 @@ class Compiler:
         # PySD orders the arguments (start, interval, width, end)
         st, itv, w, en = (lift(x) for x in vals)
         self._add_breakpoint(fn.switch, vals, deps)
-        ptrain = getattr(self.B, fn.primitive)
+        ptrain = self._primitive(fn.ref)
         return (lambda v, t: ptrain(t, v[tol], v[dt], st(v, t), itv(v, t), w(v, t), en(v, t))), \
             deps | {dt, tol}, True
 
@@ -581,8 +585,8 @@ class Compiler:
         self.prog.rate_fn[s] = lambda v, t: (v[i_in] - v[s]) / v[i_t]
         self.rate_deps[s] = frozenset({i_in, s, i_t})
         out = mk("_output", "hidden_aux")
-        zidz = self.B.zidz
-        absf = self.B.abs
+        zidz = self._primitive("zidz")
+        absf = self._primitive("abs")
         fout = lambda v, t: zidz(v[i_in] - v[s], v[i_t] * absf(v[s]))
         self.prog.run_fn[out] = fout
         self.prog.init_fn[out] = fout

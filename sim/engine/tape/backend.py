@@ -93,6 +93,9 @@ _CMP_NAMES = {operator.eq: "eq", operator.ne: "ne", operator.lt: "lt", operator.
               operator.gt: "gt", operator.ge: "ge"}
 
 
+_RAMP: Callable[..., Any] = VECTOR.ramp  # type: ignore[attr-defined]  # set from the registry
+
+
 class TapeBackend:
     """Recording primitives with the names (and meaning) of :class:`sim.engine.compiling.backends.VectorBackend`.
 
@@ -108,8 +111,8 @@ class TapeBackend:
         self._table_ids: dict[tuple[bytes, bytes], int] = {}
         self._recorders: dict[str, Callable[..., Any]] = {}
         for fn in FUNCTIONS.values():
-            if len(fn.emits) == 1:  # one instruction, recorded under its own name
-                self._recorders[fn.primitive] = _prim(fn.emits[0], getattr(VECTOR, fn.primitive))
+            if len(fn.emits) == 1 and fn.vector is not None:  # one instruction, its own name
+                self._recorders[fn.primitive] = _prim(fn.emits[0], fn.vector)
         for op in OPERATOR_PRIMITIVES:
             if op in INSTRUCTION_OF and not hasattr(TapeBackend, op):
                 self._recorders[op] = _prim(op, getattr(VECTOR, op))
@@ -130,7 +133,7 @@ class TapeBackend:
         args = (t, tol, slope, start) if end is None else (t, tol, slope, start, end)
         if _any_sym(args):
             return Sym("ramp" if end is None else "ramp_end", args)
-        return float(VECTOR.ramp(*args))
+        return float(_RAMP(*args))
 
     def lookup(self, x, xs, ys):
         if not isinstance(x, Sym):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.engine.compiling.backends import SMALL_VENSIM
+from sim.engine.functions import SMALL_VENSIM
 from sim.engine.tape.opcodes import (
     ABS,
     ACOS,
