@@ -27,20 +27,24 @@ How to add a function
    unit rule, and two implementations, ``vector`` (numpy, the reference)
    and ``scalar`` (Python floats). The back ends ``VECTOR`` and ``SCALAR``
    and the tape recorder take their primitive from here.
-2. Add an :class:`Instruction` to :data:`INSTRUCTIONS` (its opcode name and
-   how many operands the kernel reads).
-3. Add the kernel branch for the new opcode in :mod:`sim.engine.tape.kernel`
-   (``_unary``/``_binary`` for one or two operands, else ``execute`` and
-   ``execute1``), and bump ``OPCODES_FINGERPRINT`` there to the new
+2. Add an :class:`Instruction` to :data:`INSTRUCTIONS` (its opcode name,
+   its operand group and how many operands the kernel reads).
+3. The kernel branch, which Numba needs as static code: name the opcode in
+   :mod:`sim.engine.tape.opcodes` (``NEW = OPCODES["NEW"]``, so Numba sees a
+   literal), add its branch in :mod:`sim.engine.tape.kernel` (``_unary`` /
+   ``_binary`` for one or two operands, else in both ``execute`` and
+   ``execute1``), and set ``OPCODES_FINGERPRINT`` there to the new
    :data:`sim.engine.tape.opcodes.FINGERPRINT` (the kernel's disk cache is
    only used while they agree).
 4. Run ``tests/test_registry.py``: it fails while any back end (scalar,
-   vector, tape recorder, kernel, units checker) lacks the function, and
-   checks the kernel's result against ``VectorBackend`` for every
-   instruction.
+   vector, tape recorder, kernel, units checker, the compiler's builders)
+   lacks the function, runs every kernel instruction against its numpy
+   meaning, and checks the scalar implementation against the numpy one.
 
-Nothing else changes: the translator, the compiler and the units checker
-read this table.
+Nothing else changes: the translator, the compiler, the back ends and the
+units checker read this table. Only a function that fits no existing
+``form`` (a new kind of time function) or ``units`` rule needs a new builder
+in the compiler or a new rule in the units checker; the tests name it.
 """
 from __future__ import annotations
 
