@@ -1,5 +1,6 @@
-"""Test helpers: find the SDXorg conformance models, compare with their canonical outputs,
-and write small .mdl models.
+"""Test helpers for the SDXorg conformance models and small .mdl models.
+
+Find the models, compare with their canonical outputs, and write small models.
 """
 from __future__ import annotations
 
@@ -67,13 +68,13 @@ _SUBSCRIPT = re.compile(r"^[^\n~|=]*[^\s:~|]\s*:(?![=:A-Z])|\w\s*\[\s*[^\s(\[\d.
 
 
 def model_text(mdl: Path) -> str:
-    """The equations part of a .mdl (everything before the sketch)."""
+    """Return the equations part of a .mdl (everything before the sketch)."""
     text = Path(mdl).read_text(encoding="utf-8", errors="replace")
     return _SKETCH.split(text, maxsplit=1)[0]
 
 
 def uses_subscripts(mdl: Path, canonical: Path | None = None) -> bool:
-    """True when the model uses subscripts: from its text, or from ``name[sub]`` columns.
+    """Return True when the model uses subscripts: from its text, or from ``name[sub]`` columns.
 
     Independent of the engine: this decides which conformance cases the engine
     must refuse rather than run.
@@ -163,7 +164,7 @@ def compare(sim_df: pd.DataFrame, canon: pd.DataFrame, rtol: float = 1e-3, atol:
 
 def mdl_text(equations: list[str], initial: float | str = 0, final: float | str = 4,
              step: float | str = 0.5, saveper: float | str | None = None) -> str:
-    """A complete .mdl text from equations ("name = expr" or a lookup definition).
+    """Return a complete .mdl text from equations ("name = expr" or a lookup definition).
 
     The control variables are appended (SAVEPER defaults to TIME STEP); each
     may be a number or a Vensim expression.

@@ -25,7 +25,7 @@ import sim
 from sim.engine.compiling.backends import VECTOR
 from sim.engine.running.evaluator import Evaluator
 from sim.engine.tape import kernel
-from sim.engine.tape.backend import Sym, TapeBackend, _Emitter
+from sim.engine.tape.backend import Emitter, Sym, TapeBackend
 from sim.errors import ParameterError
 
 PLAIN = [pytest.param(mdl, id=cid) for cid, mdl, _ in supported_cases(models_dir())]
@@ -40,7 +40,7 @@ def run_traced(node_of, columns: list[np.ndarray]) -> np.ndarray:
     tb = TapeBackend()
     syms = [Sym("slot", (i,)) for i in range(len(columns))]
     node = node_of(tb, *syms)
-    em = _Emitter(frozenset(range(len(columns))))  # every input differs between members
+    em = Emitter(frozenset(range(len(columns))))  # every input differs between members
     code: list = []
     em.assign(node, ("o", 0), code)
     base = em.layout(len(columns), 1)
@@ -368,4 +368,4 @@ def test_kernel_compiles_without_a_writable_cache(monkeypatch):
 
     with pytest.raises(RuntimeError, match="no locator available"):
         njit(cache=True)(plus_one)
-    assert kernel._jit(plus_one)(1.0) == 2.0
+    assert kernel.cached_jit(plus_one)(1.0) == 2.0

@@ -1,16 +1,20 @@
 """Closure builders: turn compiled sub-expressions into ``f(v, t)`` closures.
 
 A compiled node is a Python float (constant-folded), a slot read made by
-:func:`_ref` (tagged with ``.slot`` so arithmetic can read the slot inline instead
+:func:`read_slot` (tagged with ``.slot`` so arithmetic can read the slot inline instead
 of calling another closure), or any other closure ``f(v, t)``. These builders
 specialise on those three kinds, which is what keeps a single run cheap.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 
-def _is_num(x) -> bool:
+def is_num(x: object) -> bool:
+    """Return True for a number of the abstract model (not a bool)."""
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
@@ -30,10 +34,10 @@ def _kind(x):
     return ("r", i) if i is not None else ("f", x)
 
 
-def _ref(i: int):
-    """Closure reading slot ``i``; tagged so arithmetic can inline the read."""
+def read_slot(i: int) -> Callable[[Any, Any], Any]:
+    """Return a closure reading slot ``i``, tagged so arithmetic can inline the read."""
     f = lambda v, t: v[i]  # noqa: E731
-    f.slot = i
+    f.slot = i  # type: ignore[attr-defined]  # a tag on the function object, read by _kind
     return f
 
 
@@ -93,23 +97,27 @@ def _arith2(table, fold, a, b):
     return table[(ka, kb)](xa, xb)
 
 
-def _add(a, b):
+def add(a, b):
+    """Return the compiled node ``a + b`` (folded when both are numbers)."""
     return _arith2(_ADD, lambda x, y: x + y, a, b)
 
 
-def _sub(a, b):
+def sub(a, b):
+    """Return the compiled node ``a - b`` (folded when both are numbers)."""
     return _arith2(_SUB, lambda x, y: x - y, a, b)
 
 
-def _mul(a, b):
+def mul(a, b):
+    """Return the compiled node ``a * b`` (folded when both are numbers)."""
     return _arith2(_MUL, lambda x, y: x * y, a, b)
 
 
-def _div(a, b):
+def div(a, b):
+    """Return the compiled node ``a / b`` (folded when both are numbers; x / 0 folds to inf)."""
     return _arith2(_DIV, lambda x, y: float(np.float64(x) / np.float64(y)), a, b)
 
 
-def _call(fn, args):
+def call(fn, args):
     """Apply ``fn`` to compiled args, folding when all are constant."""
     if not any(callable(a) for a in args):
         with np.errstate(all="ignore"):

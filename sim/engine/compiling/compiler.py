@@ -14,17 +14,24 @@ turned into nested closures.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
 from sim.engine.compiled.program import BackendProgram, Program, Slot
-from sim.engine.compiling.backends import SCALAR, VECTOR
-from sim.engine.compiling.closures import _add, _call, _div, _is_num, _mul, _ref, _sub, lift
+from sim.engine.compiling.backends import SCALAR, VECTOR, BackendKind, ScalarBackend, VectorBackend
+from sim.engine.compiling.closures import add, call, div, is_num, lift, mul, read_slot, sub
+from sim.engine.functions import FUNCTIONS, Form, VensimFunction
 from sim.engine.reading.names import NameTable, reference_form
 from sim.engine.reading.translate import CONTROL_NAMES, RawElement
 from sim.engine.tape.backend import TapeBackend
 from sim.errors import ModelError
+from sim.suggest import did_you_mean
+
+#: A back end's primitives: numpy, Python floats, or the tape recorder.
+Primitives = VectorBackend | ScalarBackend | TapeBackend
 
 _CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le,
         ">": operator.gt, ">=": operator.ge}
@@ -78,8 +85,7 @@ class Compiler:
     def _element_for(self, ref: str, current: str) -> RawElement:
         el = self.by_ref.get(ref) or self.by_ref.get(ref.strip('"'))
         if el is None:
-            guess = self.names.suggest(ref.replace("_", " "))
-            hint = f"; did you mean {', '.join(repr(g) for g in guess)}?" if guess else ""
+            hint = did_you_mean(ref.replace("_", " "), self.names.py)
             raise ModelError(self.path, f"refers to an undefined variable '{ref}'{hint}",
                              variable=current, construct="reference")
         return el
@@ -93,21 +99,23 @@ class Compiler:
         for e in self.elements:
             py = self.names.py[e.name]
             if e.is_lookup:
-                ast = e.ast
+                ast = cast(ae.LookupsStructure, e.ast)
                 self.lookups[py] = (np.asarray(ast.x, float), np.asarray(ast.y, float))
                 self._new_slot(py, Slot(e.name, py, "lookup", e.units, e.doc, e.limits))
                 continue
             kind = "stock" if isinstance(e.ast, ae.IntegStructure) else (
-                "constant" if _is_num(e.ast) else "auxiliary")
+                "constant" if is_num(e.ast) else "auxiliary")
             self._new_slot(py, Slot(e.name, py, kind, e.units, e.doc, e.limits))
         for name in CONTROL_NAMES:
             if name not in self.slot_of:
                 raise ModelError(self.path, f"the control variable {name.upper().replace('_', ' ')} "
                                  "is missing (every Vensim model defines INITIAL TIME, FINAL TIME, "
                                  "TIME STEP and SAVEPER)", construct="control")
-        backends = {}
+        backends: dict[str, BackendProgram] = {}
         self._flows: set[str] = set()
-        for backend in (VECTOR, SCALAR, TapeBackend()):
+        tape = TapeBackend()
+        backend: Primitives
+        for backend in (VECTOR, SCALAR, tape):
             self._pass += 1
             self._hidden_counter = {}
             self.B = backend
@@ -115,9 +123,9 @@ class Compiler:
             for e in self.elements:
                 if not e.is_lookup:
                     self._compile_element(e)
-            if backend.name == "tape":
-                self.prog.tables = backend.tables
-            backends[backend.name] = self.prog
+            if backend is tape:
+                self.prog.tables = tape.tables
+            backends[backend.name.value] = self.prog
         for py in self._flows:
             s = self.slots[self.slot_of[py]]
             if s.kind == "auxiliary":
@@ -144,7 +152,8 @@ class Compiler:
             self.prog.init_fn[slot] = init
             self.rate_deps[slot] = frozenset(rdeps)
             self.init_deps[slot] = frozenset(ideps)
-            ins, outs = [], []
+            ins: list[str] = []
+            outs: list[str] = []
             for d, sign in _signed_refs(ast.flow):
                 el = self.by_ref.get(d)
                 if el is not None:
@@ -177,7 +186,7 @@ class Compiler:
     # ------------------------------------------------------------ expressions
     def expr(self, node):
         """Compile an expression; return (node, slot dependencies, uses time)."""
-        if _is_num(node):
+        if is_num(node):
             return float(node), set(), False
         if isinstance(node, ae.ReferenceStructure):
             ref = node.reference
@@ -190,7 +199,7 @@ class Compiler:
                                  f"argument, e.g. {el.name}(Time)", variable=self._current,
                                  construct="lookup")
             i = self.slot_of[py]
-            return _ref(i), {i}, False
+            return read_slot(i), {i}, False
         if isinstance(node, ae.ArithmeticStructure):
             return self._arith(node)
         if isinstance(node, ae.LogicStructure):
@@ -210,7 +219,7 @@ class Compiler:
             init, ideps, _ = self.expr(node.initial)
             self.prog.init_fn[i] = init
             self.init_deps[i] = frozenset(ideps)
-            return _ref(i), {i}, False
+            return read_slot(i), {i}, False
         if isinstance(node, ae.SmoothStructure):
             return self._smooth(node.input, node.smooth_time, node.initial, int(node.order), "smooth")
         if isinstance(node, ae.SmoothNStructure):
@@ -236,7 +245,7 @@ class Compiler:
         args = list(node.arguments)
         if ops == ["negative"]:
             a, d, ut = self.expr(args[0])
-            return (_mul(-1.0, a) if callable(a) else -a), d, ut
+            return (mul(-1.0, a) if callable(a) else -a), d, ut
         if ops == ["positive"]:
             return self.expr(args[0])
         marks, compiled = [], []
@@ -248,24 +257,24 @@ class Compiler:
             self._gate_products(compiled, ops, marks)
         deps = set().union(*(c[1] for c in compiled))
         ut = any(c[2] for c in compiled)
-        power = self.B.power
+        power = self._primitive("power")
         if ops and all(op == "^" for op in ops):  # a ^ b ^ c is a ^ (b ^ c), as in Vensim
             acc = compiled[-1][0]
             for arg, _, _ in reversed(compiled[:-1]):
-                acc = _call(power, [arg, acc])
+                acc = call(power, [arg, acc])
             return acc, deps, ut
         acc = compiled[0][0]
         for op, (arg, _, _) in zip(ops, compiled[1:], strict=True):
             if op == "+":
-                acc = _add(acc, arg)
+                acc = add(acc, arg)
             elif op == "-":
-                acc = _sub(acc, arg)
+                acc = sub(acc, arg)
             elif op == "*":
-                acc = _mul(acc, arg)
+                acc = mul(acc, arg)
             elif op == "/":
-                acc = _div(acc, arg)  # vector scalars are numpy floats: x / 0 is inf
+                acc = div(acc, arg)  # vector scalars are numpy floats: x / 0 is inf
             elif op == "^":
-                acc = _call(power, [acc, arg])
+                acc = call(power, [acc, arg])
             else:
                 raise ModelError(self.path, f"unsupported operator '{op}'", variable=self._current,
                                  construct=op)
@@ -278,7 +287,7 @@ class Compiler:
         divisor) that is 0 makes the whole product 0, whatever the switch does
         (a shock of size 0 in a scenario).
         """
-        if self.B.name == "tape" or self._evaluating:
+        if self.B.name == BackendKind.TAPE or self._evaluating:
             return
         factors = [0] + [i + 1 for i, op in enumerate(ops) if op == "*"]
         for j, added in enumerate(marks):
@@ -287,10 +296,10 @@ class Compiler:
                 continue
             value = others[0][0]
             for other in others[1:]:
-                value = _mul(value, other[0])
+                value = mul(value, other[0])
             for k in added:
                 self.prog.gates[k].append(value)
-                if self.B.name == "vector":
+                if self.B.name == BackendKind.VECTOR:
                     self.breakpoint_gates[k].append(frozenset().union(*(o[1] for o in others)))
 
     def _logic(self, node):
@@ -300,17 +309,17 @@ class Compiler:
         deps = set().union(*(a[1] for a in args))
         ut = any(a[2] for a in args)
         if ops == [":NOT:"]:
-            return _call(B.logical_not, [args[0][0]]), deps, ut
+            return call(B.logical_not, [args[0][0]]), deps, ut
         acc = args[0][0]
         for op, (arg, _, _) in zip(ops, args[1:], strict=True):
             if op == ":AND:":
-                acc = _call(B.logical_and, [acc, arg])
+                acc = call(B.logical_and, [acc, arg])
             elif op == ":OR:":
-                acc = _call(B.logical_or, [acc, arg])
+                acc = call(B.logical_or, [acc, arg])
             elif op in _CMP:
                 cmpop = _CMP[op]
                 cmp = B.cmp
-                acc = _call(lambda a, b, cmpop=cmpop, cmp=cmp: cmp(cmpop, a, b), [acc, arg])
+                acc = call(lambda a, b, cmpop=cmpop, cmp=cmp: cmp(cmpop, a, b), [acc, arg])
             else:
                 raise ModelError(self.path, f"unsupported operator '{op}'", variable=self._current,
                                  construct=op)
@@ -325,79 +334,90 @@ class Compiler:
         return acc, deps, ut
 
     def _callnode(self, node):
-        B = self.B
         fname = node.function.reference
         args = list(node.arguments)
-        if fname not in ("if_then_else", "step", "ramp", "pulse", "pulse_train") and \
-                fname not in _SIMPLE:
-            el = self.by_ref.get(fname)
-            if el is not None and el.is_lookup:
-                if len(args) != 1:
-                    raise ModelError(self.path, f"lookup '{el.name}' takes one argument, got {len(args)}",
-                                     variable=self._current, construct="lookup")
-                xs, ys = self.lookups[self.names.py[el.name]]
-                arg, deps, ut = self.expr(args[0])
-                if not callable(arg):
-                    return float(np.interp(arg, xs, ys)), deps, ut
-                self._lookup_breakpoints(args[0], xs)
-                return self._lookup_closure(arg, xs, ys), deps, ut
-            raise ModelError(self.path, f"unknown function '{fname.upper()}' (neither a supported "
-                             "Vensim function nor a lookup defined in the model)",
-                             variable=self._current, construct=fname.upper())
+        fn = FUNCTIONS.get(fname)
+        if fn is None:
+            return self._lookup_call(fname, args)
         compiled = [self.expr(a) for a in args]
+        if len(compiled) not in fn.arity:
+            raise self._arity(fn.vensim, fn.arity[0])
         deps = set().union(*(c[1] for c in compiled)) if compiled else set()
         ut = any(c[2] for c in compiled)
         vals = [c[0] for c in compiled]
-        if fname == "if_then_else":
-            if len(vals) != 3:
-                raise self._arity("IF THEN ELSE", 3)
-            c, a, b = vals
-            if not callable(c):
-                return (a if c else b), deps, ut
-            return self._ite(c, a, b), deps, ut
+        if fn.form == "plain":
+            return call(self._primitive(fn.ref), vals), deps, ut
+        return self.builders()[fn.form](fn, vals, compiled, deps, ut)
+
+    def builders(self) -> dict[Form, Callable[..., Any]]:
+        """Return the closure builder of each non-plain :data:`~sim.engine.functions.Form`."""
+        return {"if_then_else": self._if_then_else, "step": self._step, "ramp": self._ramp,
+                "pulse": self._pulse, "pulse_train": self._pulse_train}
+
+    def _primitive(self, ref: str) -> Callable[..., Any]:
+        """Return the current back end's primitive of the registered function ``ref``."""
+        return getattr(self.B, FUNCTIONS[ref].primitive)
+
+    def _lookup_call(self, fname: str, args: list):
+        """Compile ``fname(x)``, a call of a lookup defined in the model."""
+        el = self.by_ref.get(fname)
+        if el is not None and el.is_lookup:
+            if len(args) != 1:
+                raise ModelError(self.path, f"lookup '{el.name}' takes one argument, got {len(args)}",
+                                 variable=self._current, construct="lookup")
+            xs, ys = self.lookups[self.names.py[el.name]]
+            arg, deps, ut = self.expr(args[0])
+            if not callable(arg):
+                return float(np.interp(arg, xs, ys)), deps, ut
+            self._lookup_breakpoints(args[0], xs)
+            return self._lookup_closure(arg, xs, ys), deps, ut
+        raise ModelError(self.path, f"unknown function '{fname.upper()}' (neither a supported "
+                         "Vensim function nor a lookup defined in the model)",
+                         variable=self._current, construct=fname.upper())
+
+    def _if_then_else(self, fn: VensimFunction, vals, compiled, deps, ut):
+        c, a, b = vals
+        if not callable(c):
+            return (a if c else b), deps, ut
+        return self._ite(c, a, b), deps, ut
+
+    def _step(self, fn: VensimFunction, vals, compiled, deps, ut):
+        tol = self._tol
+        # a switch at vals[1] unless the height is 0 (a lever left at its default)
+        self._add_breakpoint(fn.switch, [vals[1]], compiled[1][1], gate=(vals[0], compiled[0][1]))
+        step = self._primitive(fn.ref)
+        if not callable(vals[0]) and not callable(vals[1]):
+            hc, tsc = float(vals[0]), float(vals[1])
+            return (lambda v, t: step(t, v[tol], hc, tsc)), deps | {tol}, True
+        h, ts = (lift(x) for x in vals)
+        return (lambda v, t: step(t, v[tol], h(v, t), ts(v, t))), deps | {tol}, True
+
+    def _ramp(self, fn: VensimFunction, vals, compiled, deps, ut):
+        tol = self._tol
+        fs = [lift(x) for x in vals]
+        self._add_breakpoint(fn.switch, vals[1:], set().union(*(c[1] for c in compiled[1:])))
+        ramp = self._primitive(fn.ref)
+        if len(fs) == 2:
+            s, st = fs
+            return (lambda v, t: ramp(t, v[tol], s(v, t), st(v, t))), deps | {tol}, True
+        s, st, en = fs
+        return (lambda v, t: ramp(t, v[tol], s(v, t), st(v, t), en(v, t))), deps | {tol}, True
+
+    def _pulse(self, fn: VensimFunction, vals, compiled, deps, ut):
         tol, dt = self._tol, self._dt
-        if fname == "step":
-            if len(vals) != 2:
-                raise self._arity("STEP", 2)
-            # a switch at vals[1] unless the height is 0 (a lever left at its default)
-            self._add_breakpoint("at", [vals[1]], compiled[1][1], gate=(vals[0], compiled[0][1]))
-            step = B.step
-            if not callable(vals[0]) and not callable(vals[1]):
-                hc, tsc = float(vals[0]), float(vals[1])
-                return (lambda v, t: step(t, v[tol], hc, tsc)), deps | {tol}, True
-            h, ts = (lift(x) for x in vals)
-            return (lambda v, t: step(t, v[tol], h(v, t), ts(v, t))), deps | {tol}, True
-        if fname == "ramp":
-            if len(vals) not in (2, 3):
-                raise self._arity("RAMP", 3)
-            fs = [lift(x) for x in vals]
-            self._add_breakpoint("at", vals[1:], set().union(*(c[1] for c in compiled[1:])))
-            ramp = B.ramp
-            if len(fs) == 2:
-                s, st = fs
-                return (lambda v, t: ramp(t, v[tol], s(v, t), st(v, t))), deps | {tol}, True
-            s, st, en = fs
-            return (lambda v, t: ramp(t, v[tol], s(v, t), st(v, t), en(v, t))), deps | {tol}, True
-        if fname == "pulse":
-            if len(vals) != 2:
-                raise self._arity("PULSE", 2)
-            st, w = (lift(x) for x in vals)
-            self._add_breakpoint("pulse", vals, deps)
-            pulse = B.pulse
-            return (lambda v, t: pulse(t, v[tol], v[dt], st(v, t), w(v, t))), deps | {dt, tol}, True
-        if fname == "pulse_train":
-            if len(vals) != 4:
-                raise self._arity("PULSE TRAIN", 4)
-            # PySD orders the arguments (start, interval, width, end)
-            st, itv, w, en = (lift(x) for x in vals)
-            self._add_breakpoint("pulse_train", vals, deps)
-            ptrain = B.pulse_train
-            return (lambda v, t: ptrain(t, v[tol], v[dt], st(v, t), itv(v, t), w(v, t), en(v, t))), \
-                deps | {dt, tol}, True
-        fn, arity = _SIMPLE[fname]
-        if len(vals) not in arity:
-            raise self._arity(fname.upper(), arity[0])
-        return _call(getattr(B, fn), vals), deps, ut
+        st, w = (lift(x) for x in vals)
+        self._add_breakpoint(fn.switch, vals, deps)
+        pulse = self._primitive(fn.ref)
+        return (lambda v, t: pulse(t, v[tol], v[dt], st(v, t), w(v, t))), deps | {dt, tol}, True
+
+    def _pulse_train(self, fn: VensimFunction, vals, compiled, deps, ut):
+        tol, dt = self._tol, self._dt
+        # PySD orders the arguments (start, interval, width, end)
+        st, itv, w, en = (lift(x) for x in vals)
+        self._add_breakpoint(fn.switch, vals, deps)
+        ptrain = self._primitive(fn.ref)
+        return (lambda v, t: ptrain(t, v[tol], v[dt], st(v, t), itv(v, t), w(v, t), en(v, t))), \
+            deps | {dt, tol}, True
 
     def _arity(self, fname, n):
         return ModelError(self.path, f"{fname} takes {n} arguments", variable=self._current,
@@ -405,15 +425,15 @@ class Compiler:
 
     def _ite(self, c, a, b):
         B = self.B
-        if B.name == "scalar":
+        if B.name == BackendKind.SCALAR:
             fa, fb = lift(a), lift(b)
             return lambda v, t: fa(v, t) if c(v, t) else fb(v, t)
         where = B.where
-        return _call(lambda c_, a_, b_: where(c_, a_, b_), [c, a, b])
+        return call(lambda c_, a_, b_: where(c_, a_, b_), [c, a, b])
 
     def _lookup_closure(self, arg, xs, ys):
         lk = self.B.lookup
-        if self.B.name == "scalar":
+        if self.B.name == BackendKind.SCALAR:
             xs, ys = [float(x) for x in xs], [float(y) for y in ys]
         return lambda v, t: lk(arg(v, t), xs, ys)
 
@@ -427,11 +447,11 @@ class Compiler:
         ``gate``: (value, its dependencies), a value that cancels the switch
         when it is static and 0 (a STEP's height); products add more gates.
         """
-        if self.B.name == "tape" or self._evaluating:
+        if self.B.name == BackendKind.TAPE or self._evaluating:
             return
         self.prog.breakpoints.append((kind, list(vals)))
         self.prog.gates.append([] if gate is None else [gate[0]])
-        if self.B.name == "vector":
+        if self.B.name == BackendKind.VECTOR:
             self.breakpoint_deps.append(frozenset(deps))
             self.breakpoint_gates.append([] if gate is None else [frozenset(gate[1])])
 
@@ -448,7 +468,7 @@ class Compiler:
         if depth > 50:
             raise ModelError(self.path, "cannot evaluate the order of DELAY N / SMOOTH N (circular)",
                              variable=self._current, construct="DELAY N")
-        if _is_num(node):
+        if is_num(node):
             return float(node)
         if isinstance(node, ae.ReferenceStructure):
             if node.reference == "time":
@@ -515,7 +535,7 @@ class Compiler:
             for p_ in pipes:
                 self.prog.init_fn[p_] = (lambda v, t: v[i_t])
                 self.init_deps[p_] = frozenset({i_t})
-            if self.B.name == "vector":
+            if self.B.name == BackendKind.VECTOR:
                 self.pipelines.append((i_t, pipes))
         n = float(order)
         finit = lift(fini)
@@ -547,7 +567,7 @@ class Compiler:
         self.prog.init_fn[out] = fout
         self.run_deps[out] = frozenset({last, i_t, t_out})
         self.init_deps[out] = frozenset({last, i_t, t_out})
-        return _ref(out), {out}, False
+        return read_slot(out), {out}, False
 
     def _trend(self, node):
         key = self._hidden_key("trend")
@@ -565,24 +585,14 @@ class Compiler:
         self.prog.rate_fn[s] = lambda v, t: (v[i_in] - v[s]) / v[i_t]
         self.rate_deps[s] = frozenset({i_in, s, i_t})
         out = mk("_output", "hidden_aux")
-        zidz = self.B.zidz
-        absf = self.B.abs
+        zidz = self._primitive("zidz")
+        absf = self._primitive("abs")
         fout = lambda v, t: zidz(v[i_in] - v[s], v[i_t] * absf(v[s]))
         self.prog.run_fn[out] = fout
         self.prog.init_fn[out] = fout
         self.run_deps[out] = frozenset({i_in, s, i_t})
         self.init_deps[out] = frozenset({i_in, s, i_t})
-        return _ref(out), {out}, False
-
-
-_SIMPLE = {
-    "abs": ("abs", (1,)), "min": ("minimum", (2,)), "max": ("maximum", (2,)),
-    "sqrt": ("sqrt", (1,)), "exp": ("exp", (1,)), "ln": ("ln", (1,)), "log": ("log", (2,)),
-    "sin": ("sin", (1,)), "cos": ("cos", (1,)), "tan": ("tan", (1,)), "arcsin": ("arcsin", (1,)),
-    "arccos": ("arccos", (1,)), "arctan": ("arctan", (1,)), "integer": ("integer", (1,)),
-    "modulo": ("modulo", (2,)), "xidz": ("xidz", (3,)), "zidz": ("zidz", (2,)),
-    "power": ("power", (2,)),
-}
+        return read_slot(out), {out}, False
 
 
 def _table(lk) -> tuple[np.ndarray, np.ndarray]:
@@ -590,11 +600,6 @@ def _table(lk) -> tuple[np.ndarray, np.ndarray]:
     ys = np.asarray(lk.y, float)
     order = np.argsort(xs, kind="stable")
     return xs[order], ys[order]
-
-
-def _direct_refs(node) -> list[str]:
-    """References at the top of a flow expression (``a - b`` -> [a, b])."""
-    return [ref for ref, _ in _signed_refs(node)]
 
 
 def _signed_refs(node, sign: int = 1) -> list[tuple[str, int]]:

@@ -1,9 +1,10 @@
 """Vensim names and their Python-safe forms."""
 from __future__ import annotations
 
-import difflib
 import keyword
 import re
+
+from sim.suggest import close_matches
 
 
 def reference_form(name: str) -> str:
@@ -27,7 +28,7 @@ def reference_form(name: str) -> str:
 _ELEMENT = re.compile(r'^\s*("[^"]*"|[^"\[\]]+?)\s*\[([^\[\]"]+)\]\s*$')
 
 
-def python_identifier(name: str) -> str:
+def _python_identifier(name: str) -> str:
     """Return a Python identifier for a Vensim name.
 
     Like PySD's rule (lower case, whitespace to ``_``, other punctuation
@@ -65,7 +66,7 @@ class NameTable:
         self.py: dict[str, str] = {}
         taken: set[str] = set()
         for name in names:
-            base = python_identifier(name)
+            base = _python_identifier(name)
             ident, k = base, 0
             while ident in taken:
                 k += 1
@@ -87,8 +88,5 @@ class NameTable:
         return None
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
-        """Return up to ``n`` Vensim names close to ``name``."""
-        pool = list(self.py)
-        lowered = {p.lower(): p for p in pool}
-        hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
-        return [lowered[h] for h in hits]
+        """Return up to ``n`` Vensim names close to ``name`` (:func:`sim.suggest.close_matches`)."""
+        return close_matches(name, self.py, n=n)

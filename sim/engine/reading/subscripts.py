@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
+from pysd.translators.structures.abstract_model import AbstractElement
 
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
 
 #: Vensim functions over a subscript range (``x[Range!]``), and how their terms combine
-REDUCERS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
+_REDUCERS = {"sum": "+", "prod": "*", "vmin": "min", "vmax": "max"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class FlatVariable:
     name : str
         Vensim's name of the element, e.g. ``stock[north]`` (the variable's own
         name when it has no subscripts).
-    element : object
+    element : AbstractElement
         PySD's abstract element it comes from (units, limits, documentation).
     ast : object
         Its equation, with every subscripted reference resolved to one element.
@@ -56,7 +57,7 @@ class FlatVariable:
     """
 
     name: str
-    element: object
+    element: AbstractElement
     ast: object
     kind: str
 
@@ -79,7 +80,7 @@ class _Ranges:
     def _map(self, key: str, name: str, target, raw: dict) -> None:
         """Record ``name: ... -> target`` (a whole range onto another of the same size)."""
         tkey = reference_form(str(target)) if isinstance(target, str) else None
-        if tkey not in raw or key in self.maps \
+        if tkey is None or tkey not in raw or key in self.maps \
                 or set(self.elements[key]) & set(self.elements[tkey]):  # PySD's reading of
             # "-> (Other: e2, e1)" puts Other's elements into this range: refused here too
             raise ModelError(self.path, f"subscript mapping {name} -> {target}: only a mapping "
@@ -93,8 +94,9 @@ class _Ranges:
         self.maps[key] = tkey
 
     def mapped(self, key: str, onto: str, element: str) -> str | None:
-        """The element of range ``key`` that ``element`` of range ``onto`` maps from, if
-        ``key`` is mapped onto ``onto`` (normalised names).
+        """Return the element of range ``key`` that ``element`` of range ``onto`` maps from.
+
+        None unless ``key`` is mapped onto ``onto`` (normalised names).
         """
         if self.maps.get(key) != onto:
             return None
@@ -126,13 +128,13 @@ class _Ranges:
                          variable=variable, construct="subscripts")
 
 
-def flat_name(name: str, elements: tuple[str, ...]) -> str:
+def _flat_name(name: str, elements: tuple[str, ...]) -> str:
     """Vensim's name of one element of a variable: ``name[e1,e2]``."""
     return f"{name}[{','.join(elements)}]" if elements else name
 
 
 def flatten(path: Path, section) -> list[FlatVariable]:
-    """The variables of a PySD model section, every subscripted one split into its elements.
+    """Return the variables of a PySD model section, every subscripted one split into its elements.
 
     Raises
     ------
@@ -159,9 +161,9 @@ def flatten(path: Path, section) -> list[FlatVariable]:
             for combo in combos:
                 key = (ref, tuple(reference_form(e) for e in combo))
                 if key in defined:
-                    raise ModelError(where, f"{flat_name(el.name, combo)} is defined twice",
+                    raise ModelError(where, f"{_flat_name(el.name, combo)} is defined twice",
                                      variable=el.name, construct="subscripts")
-                defined[key] = (flat_name(el.name, combo), el, comp, combo)
+                defined[key] = (_flat_name(el.name, combo), el, comp, combo)
     names = {key: entry[0] for key, entry in defined.items()}
     for el in section.elements:  # a quoted name is referred to without its quotes too
         ref, bare = reference_form(el.name), reference_form(el.name.strip('"'))
@@ -172,7 +174,8 @@ def flatten(path: Path, section) -> list[FlatVariable]:
     for name, el, comp, combo in defined.values():
         subs = comp.subscripts[0] if comp.subscripts else []
         rw = _Rewriter(where, name, ranges, names, dims,
-                       [(reference_form(s), reference_form(e)) for s, e in zip(subs, combo)])
+                       [(reference_form(s), reference_form(e))
+                        for s, e in zip(subs, combo, strict=False)])
         ast = _constant_of(comp.ast, subs, combo, ranges, where, name) \
             if isinstance(comp.ast, np.ndarray) else rw.rewrite(comp.ast)
         out.append(FlatVariable(name, el, ast, type(comp).__name__))
@@ -180,8 +183,8 @@ def flatten(path: Path, section) -> list[FlatVariable]:
 
 
 def _constant_of(values: np.ndarray, subs, combo, ranges: _Ranges, where: str, name: str) -> float:
-    """The entry of a constant list or table (``x[Region, Sector] = 1, 2; 3, 4``) for ``combo``."""
-    axes = [(s, e) for s, e in zip(subs, combo) if ranges.is_range(s)]
+    """Return the entry of a constant list or table (``x[Region, Sector] = 1, 2; 3, 4``) for ``combo``."""
+    axes = [(s, e) for s, e in zip(subs, combo, strict=False) if ranges.is_range(s)]
     shape = tuple(len(ranges.members(s, name)) for s, _ in axes)
     if values.shape != shape:
         raise ModelError(where, f"a list of values shaped {values.shape} does not match the "
@@ -208,11 +211,12 @@ class _Rewriter:
         if isinstance(node, ae.CallStructure):
             fn = node.function
             if isinstance(fn, ae.ReferenceStructure) and fn.subscripts is None \
-                    and fn.reference in REDUCERS:
+                    and fn.reference in _REDUCERS:
                 return self._reduce(fn.reference, node.arguments)
             return dataclasses.replace(node, function=self._reference(fn) if isinstance(
                 fn, ae.ReferenceStructure) else fn, arguments=tuple(self.rewrite(a) for a in node.arguments))
-        if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node):
+        if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node) \
+                or isinstance(node, type):
             return node
         changes = {}
         for field in dataclasses.fields(node):
@@ -246,12 +250,12 @@ class _Rewriter:
         return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
 
     def _element(self, sub: str, ref: str) -> str:
-        """The element ``sub`` stands for here (normalised)."""
+        """Return the element ``sub`` stands for here (normalised)."""
         if sub.endswith("!"):
             key = reference_form(sub[:-1])
             if key not in self.bound:
                 raise self.error(f"'{ref}[{sub}]': a range with '!' is only allowed inside "
-                                 f"{', '.join(f.upper() for f in REDUCERS)}")
+                                 f"{', '.join(f.upper() for f in _REDUCERS)}")
             return self.bound[key]
         key = reference_form(sub)
         if not self.ranges.is_range(key):
@@ -285,10 +289,10 @@ class _Rewriter:
         saved = dict(self.bound)
         terms = []
         for combo in itertools.product(*(self.ranges.elements[b] for b in bangs)):
-            self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo)})
+            self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo, strict=True)})
             terms.append(self.rewrite(args[0]))
         self.bound = saved
-        op = REDUCERS[fname]
+        op = _REDUCERS[fname]
         if len(terms) == 1:
             return terms[0]
         if op in ("+", "*"):
@@ -309,7 +313,7 @@ def _collect_bangs(node, out: list[str]) -> None:
                 out.append(key)
         return
     if isinstance(node, ae.CallStructure) and isinstance(node.function, ae.ReferenceStructure) \
-            and node.function.reference in REDUCERS:
+            and node.function.reference in _REDUCERS:
         return  # an inner SUM binds its own ranges
     if isinstance(node, (tuple, list)):
         for c in node:

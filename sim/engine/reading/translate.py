@@ -17,26 +17,25 @@ from pathlib import Path
 
 import numpy as np
 from parsimonious.exceptions import ParseError, VisitationError
+from pysd.builders.python.python_functions import functionspace as _pysd_functions
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.vensim import vensim_utils
 from pysd.translators.vensim.vensim_element import SubscriptRange
 from pysd.translators.vensim.vensim_file import FileSectionsVisitor, VensimFile
 from pysd.translators.vensim.vensim_section import SectionElementsVisitor
 
+from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
 from sim.engine.reading.subscripts import FlatVariable, flatten
 from sim.errors import ModelError
 
 CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 
-#: Vensim functions the compiler implements, by PySD's reference name.
-SUPPORTED_CALLS = frozenset({
-    "abs", "min", "max", "sqrt", "exp", "ln", "log", "sin", "cos", "tan",
-    "arcsin", "arccos", "arctan", "integer", "modulo", "xidz", "zidz",
-    "power", "if_then_else", "step", "ramp", "pulse", "pulse_train",
-})
+#: Vensim functions the compiler implements, by PySD's reference name
+#: (the registry :data:`sim.engine.functions.FUNCTIONS`).
+SUPPORTED_CALLS = frozenset(FUNCTIONS)
 
 #: Structures PySD knows that we refuse, with the Vensim construct they come from.
-UNSUPPORTED_STRUCTURES = {
+_UNSUPPORTED_STRUCTURES = {
     "GetConstantsStructure": "GET XLS/DIRECT CONSTANTS",
     "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS",
     "GetDataStructure": "GET XLS/DIRECT DATA",
@@ -88,8 +87,8 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_model_text(path: Path) -> tuple[str, str]:
-    """The text of a model file and its encoding, as PySD reads it.
+def _read_model_text(path: Path) -> tuple[str, str]:
+    """Return the text of a model file and its encoding, as PySD reads it.
 
     The encoding is the one the first line declares (``{UTF-8}``), else UTF-8.
 
@@ -134,7 +133,7 @@ def parse_abstract(path: Path):
     path = Path(path)
     if not path.is_file():
         raise ModelError(str(path), "no such model file (expected a Vensim .mdl text file)")
-    text, encoding = read_model_text(path)
+    text, encoding = _read_model_text(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -265,13 +264,13 @@ class _Elements(SectionElementsVisitor):
 
 
 def _name_of(equation: str) -> str | None:
-    """The variable an equation defines (the text before ``=``, ``(``, ``[`` or ``:``)."""
+    """Return the variable an equation defines (the text before ``=``, ``(``, ``[`` or ``:``)."""
     m = re.match(r"\s*([^=(\[:]*[^=(\[:\s])\s*[=(\[:]", equation)
     return m.group(1) if m else None
 
 
 def _problem(exc: Exception) -> str:
-    """A short description of a parser failure."""
+    """Return a short description of a parser failure."""
     if isinstance(exc, ParseError):
         near = exc.text[exc.pos:exc.pos + 20].strip()
         return f"syntax error near '{near}'" if near else "syntax error: the equation ends early"
@@ -328,9 +327,9 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
         raise ModelError(str(path), f"unsupported literal {node!r} (numbers only)", variable=name,
                          construct="literal")
     cls = type(node).__name__
-    if cls in UNSUPPORTED_STRUCTURES:
-        raise ModelError(str(path), f"{UNSUPPORTED_STRUCTURES[cls]} is not supported",
-                         variable=name, construct=UNSUPPORTED_STRUCTURES[cls])
+    if cls in _UNSUPPORTED_STRUCTURES:
+        raise ModelError(str(path), f"{_UNSUPPORTED_STRUCTURES[cls]} is not supported",
+                         variable=name, construct=_UNSUPPORTED_STRUCTURES[cls])
     if isinstance(node, ae.ReferenceStructure):
         if node.subscripts is not None:
             raise ModelError(str(path), f"subscripted reference '{node.reference}"
@@ -340,12 +339,12 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
     if isinstance(node, ae.CallStructure):
         fn = node.function.reference
         # calls to a lookup by name are resolved by the compiler
-        if fn not in SUPPORTED_CALLS and fn.upper().replace("_", " ") in _KNOWN_VENSIM_FUNCTIONS:
-            raise ModelError(str(path), f"function {fn.upper().replace('_', ' ')} is not supported; "
-                             f"supported: {', '.join(sorted(f.upper().replace('_', ' ') for f in SUPPORTED_CALLS))}, "
+        if fn not in SUPPORTED_CALLS and vensim_name(fn) in KNOWN_VENSIM_FUNCTIONS:
+            raise ModelError(str(path), f"function {vensim_name(fn)} is not supported; "
+                             f"supported: {', '.join(supported_names())}, "
                              "INTEG, INITIAL, SMOOTH(I/3/3I/N), DELAY1(I), DELAY3(I), DELAY N, TREND, "
                              "lookups",
-                             variable=name, construct=fn.upper().replace("_", " "))
+                             variable=name, construct=vensim_name(fn))
         for arg in node.arguments:
             _check(path, name, arg)
         return
@@ -372,11 +371,11 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
             _check(path, name, child)
 
 
-# Vensim built-ins we know of but do not implement: calls to them are refused
-# by name. Any other unknown call is checked against the model's lookups.
-_KNOWN_VENSIM_FUNCTIONS = frozenset({
-    "ACTIVE INITIAL", "ALLOCATE AVAILABLE", "ALLOCATE BY PRIORITY", "ARCCOS", "ARCSIN",
-    "ARCTAN", "COSH", "DELAY FIXED", "DELAY N", "ELMCOUNT", "FORECAST", "GAME",
+#: Vensim built-ins we know of (ours, and every function PySD's builder knows):
+#: a call to one that is not in :data:`SUPPORTED_CALLS` is refused by name. Any
+#: other unknown call is checked against the model's lookups.
+KNOWN_VENSIM_FUNCTIONS = frozenset({
+    "ACTIVE INITIAL", "ALLOCATE AVAILABLE", "ALLOCATE BY PRIORITY", "COSH", "DELAY FIXED", "DELAY N", "ELMCOUNT", "FORECAST", "GAME",
     "GAMMA LN", "GET DATA AT TIME", "GET DATA BETWEEN TIMES", "GET TIME VALUE",
     "INVERT MATRIX", "LOOKUP AREA", "LOOKUP BACKWARD", "LOOKUP EXTRAPOLATE",
     "LOOKUP FORWARD", "LOOKUP INVERT", "NPV", "PI", "PROD", "QUANTUM",
@@ -384,4 +383,5 @@ _KNOWN_VENSIM_FUNCTIONS = frozenset({
     "SINH", "SUM", "TANH", "TIME BASE", "VECTOR ELM MAP", "VECTOR SELECT",
     "VECTOR SORT ORDER", "VMAX", "VMIN", "XPULSE", "XPULSE TRAIN", "XRAMP",
     "INVERT", "SHIFT IF TRUE", "DELAY CONVEYOR", "GET VDF DATA", "MESSAGE",
-})
+}) | {vensim_name(f) for f in _pysd_functions if not f.startswith("X")
+     and not f.endswith("_xmile")}

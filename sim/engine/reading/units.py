@@ -30,21 +30,24 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pint
 from pysd.translators.structures import abstract_expressions as ae
 
+from sim.engine.functions import FUNCTIONS, VensimFunction
 from sim.engine.reading.translate import parse_abstract
 
-__all__ = ["UnitIssue", "check_units", "parse_units"]
+__all__ = ["UNIT_RULES", "UnitIssue", "check_units", "parse_units"]
 
 #: names that mean "dimensionless"
-DIMENSIONLESS_NAMES = frozenset({"dmnl", "dimensionless", "1", "unitless", "fraction"})
+_DIMENSIONLESS_NAMES = frozenset({"dmnl", "dimensionless", "1", "unitless", "fraction"})
 
 #: built-in equivalent names (canonical first), extended by the model's ``22:`` lines
-BUILTIN_EQUIVALENTS = (
+_BUILTIN_EQUIVALENTS = (
     ("Year", "Years", "year", "years", "yr"),
     ("Month", "Months", "month", "months"),
     ("Week", "Weeks", "week", "weeks"),
@@ -55,7 +58,7 @@ BUILTIN_EQUIVALENTS = (
 )
 
 #: scale words and letters allowed in front of a unit name
-SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "M": 1e6, "million": 1e6, "B": 1e9, "G": 1e9,
+_SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "M": 1e6, "million": 1e6, "B": 1e9, "G": 1e9,
                "billion": 1e9}
 
 _SCALED = re.compile(r"^(?P<num>\d+(?:\.\d+)?)?\s*(?P<mult>k|M|B|G|thousand|million|billion)?"
@@ -91,10 +94,10 @@ class _UnitSystem:
     """A fresh pint registry plus the name tables of one model (no global state)."""
 
     def __init__(self, equivalents: list[tuple[str, ...]]) -> None:
-        self.ureg = pint.UnitRegistry(None)
+        self.ureg: pint.UnitRegistry = pint.UnitRegistry(None)
         self.alias: dict[str, str] = {}      # written name -> pint symbol
         self.display: dict[str, str] = {}    # pint symbol -> written name
-        for group in list(BUILTIN_EQUIVALENTS) + equivalents:
+        for group in list(_BUILTIN_EQUIVALENTS) + equivalents:
             group = tuple(g.strip() for g in group if g.strip())
             if not group:
                 continue
@@ -118,13 +121,13 @@ class _UnitSystem:
     def atom(self, name: str) -> pint.Quantity:
         """Quantity (magnitude 1) of one unit name such as ``100M USD``."""
         name = " ".join(name.split())
-        if name.lower() in DIMENSIONLESS_NAMES:
+        if name.lower() in _DIMENSIONLESS_NAMES:
             return self.ureg.Quantity(1.0, "dimensionless")
         if name in self.alias:
             return self.ureg.Quantity(1.0, self.alias[name])
         m = _SCALED.match(name)
         if m and (m.group("num") or m.group("mult")):
-            factor = float(m.group("num") or 1) * SCALE_WORDS.get(m.group("mult") or "", 1.0)
+            factor = float(m.group("num") or 1) * _SCALE_WORDS.get(m.group("mult") or "", 1.0)
             base = self.atom(m.group("base"))
             sym = self._symbol(name)
             self.ureg.define(f"{sym} = {factor!r} * {format(base.units, 'D').replace(' ', '')}")
@@ -189,10 +192,10 @@ class _UnitSystem:
         return q
 
     def show(self, q: pint.Quantity | None) -> str:
-        """Write a quantity back in Vensim style."""
+        """Return a quantity written back in Vensim style."""
         if q is None:
             return ""
-        units = dict(q.units._units)
+        units: dict[str, Any] = dict(q.units._units)  # unit name -> exponent
         num = [(self.display.get(k, k), e) for k, e in units.items() if e > 0]
         den = [(self.display.get(k, k), -e) for k, e in units.items() if e < 0]
 
@@ -217,7 +220,7 @@ class _UnitSystem:
 class _U:
     """Inferred unit: ``q`` None = unknown; ``flex`` = a bare number (wildcard)."""
 
-    q: object
+    q: pint.Quantity | None
     flex: bool = False
 
 
@@ -246,8 +249,8 @@ class _Checker:
         text = path.read_text(encoding="utf-8", errors="replace")
         self.us = _UnitSystem(_equivalents(text))
         self.issues: list[UnitIssue] = []
-        self.elements = {}
-        self.declared: dict[str, object] = {}
+        self.elements: dict[str, Any] = {}
+        self.declared: dict[str, pint.Quantity | None] = {}
         self.is_lookup: dict[str, bool] = {}
         self.bad_units: dict[str, str] = {}
         for el in elements:
@@ -389,45 +392,65 @@ class _Checker:
         args = node.arguments
         if self.is_lookup.get(fn):
             return self.lookup_call(fn, args[0])
-        same_unit = {"abs", "integer", "min", "max", "modulo"}
-        if fn in same_unit:
-            acc = self.infer(args[0])
-            for a in args[1:]:
-                acc = self.unify(acc, self.infer(a), fn.upper())
-            return acc
-        if fn == "if_then_else":
-            self.infer(args[0])
-            return self.unify(self.infer(args[1]), self.infer(args[2]), "IF THEN ELSE branches")
-        if fn == "sqrt":
-            u = self.infer(args[0])
-            return _U(None) if u.q is None else _U(u.q ** 0.5, u.flex)
-        if fn in ("exp", "ln", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan"):
+        entry = FUNCTIONS.get(fn)
+        if entry is None:
             for a in args:
-                self.dimensionless(self.infer(a), f"argument of {fn.upper()}")
-            return _U(self.dmnl)
-        if fn == "power":
-            return self.power(self.infer(args[0]), args[1])
-        if fn in ("xidz", "zidz"):
-            a, b = self.infer(args[0]), self.infer(args[1])
-            ratio = _U(None) if a.q is None or b.q is None else _U(a.q / b.q, a.flex and b.flex)
-            if fn == "xidz":
-                return self.unify(ratio, self.infer(args[2]), "XIDZ result and fallback")
-            return ratio
-        if fn == "step":
-            self.expect(self.infer(args[1]), self.time, "STEP time")
-            return self.infer(args[0])
-        if fn == "ramp":
-            for a in args[1:]:
-                self.expect(self.infer(a), self.time, "RAMP start/end time")
-            slope = self.infer(args[0])
-            return _U(None) if slope.q is None else _U(slope.q * self.time)
-        if fn in ("pulse", "pulse_train"):
-            for a in args:
-                self.expect(self.infer(a), self.time, f"{fn.upper().replace('_', ' ')} time")
-            return _U(self.dmnl)
+                self.infer(a)
+            return _U(None)
+        return self.RULES[entry.units](self, entry, args)
+
+    # one method per unit rule of the registry (sim.engine.functions.UnitRule)
+    def _same(self, fn: VensimFunction, args) -> _U:
+        acc = self.infer(args[0])
+        for a in args[1:]:
+            acc = self.unify(acc, self.infer(a), fn.ref.upper())
+        return acc
+
+    def _branches(self, fn: VensimFunction, args) -> _U:
+        self.infer(args[0])
+        return self.unify(self.infer(args[1]), self.infer(args[2]), "IF THEN ELSE branches")
+
+    def _sqrt(self, fn: VensimFunction, args) -> _U:
+        u = self.infer(args[0])
+        return _U(None) if u.q is None else _U(u.q ** 0.5, u.flex)
+
+    def _dimensionless(self, fn: VensimFunction, args) -> _U:
         for a in args:
-            self.infer(a)
-        return _U(None)
+            self.dimensionless(self.infer(a), f"argument of {fn.ref.upper()}")
+        return _U(self.dmnl)
+
+    def _power(self, fn: VensimFunction, args) -> _U:
+        return self.power(self.infer(args[0]), args[1])
+
+    def _ratio(self, fn: VensimFunction, args) -> _U:
+        a, b = self.infer(args[0]), self.infer(args[1])
+        return _U(None) if a.q is None or b.q is None else _U(a.q / b.q, a.flex and b.flex)
+
+    def _ratio_or_fallback(self, fn: VensimFunction, args) -> _U:
+        return self.unify(self._ratio(fn, args), self.infer(args[2]),
+                          f"{fn.vensim} result and fallback")
+
+    def _step(self, fn: VensimFunction, args) -> _U:
+        self.expect(self.infer(args[1]), self.time, f"{fn.vensim} time")
+        return self.infer(args[0])
+
+    def _ramp(self, fn: VensimFunction, args) -> _U:
+        for a in args[1:]:
+            self.expect(self.infer(a), self.time, f"{fn.vensim} start/end time")
+        slope = self.infer(args[0])
+        return _U(None) if slope.q is None else _U(slope.q * self.time)
+
+    def _pulse(self, fn: VensimFunction, args) -> _U:
+        for a in args:
+            self.expect(self.infer(a), self.time, f"{fn.vensim} time")
+        return _U(self.dmnl)
+
+    #: The method of each unit rule.
+    RULES: dict[str, Callable[[_Checker, VensimFunction, Any], _U]] = {
+        "same": _same, "branches": _branches, "sqrt": _sqrt, "dimensionless": _dimensionless,
+        "power": _power, "ratio": _ratio, "ratio_or_fallback": _ratio_or_fallback,
+        "step": _step, "ramp": _ramp, "pulse": _pulse,
+    }
 
     # --------------------------------------------------------------- elements
     def check_element(self, el) -> None:
@@ -465,6 +488,10 @@ class _Checker:
         if u.q is not None and not u.flex and not self.us.same(u.q, declared):
             self.issues.append(UnitIssue(el.name, declared_text, self.show(u),
                                          "the equation's unit differs from the declared unit"))
+
+
+#: The unit rules the checker implements (each registered function names one).
+UNIT_RULES: frozenset[str] = frozenset(_Checker.RULES)
 
 
 def check_units(mdl_path: str | Path) -> list[UnitIssue]:

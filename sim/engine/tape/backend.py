@@ -21,13 +21,16 @@ text is generated and nothing is ``eval``-ed or ``exec``-ed.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from sim.engine.compiled.program import Program
-from sim.engine.compiling.backends import VECTOR
-from sim.engine.tape import opcodes as K
+from sim.engine.compiling.backends import VECTOR, BackendKind
+from sim.engine.functions import FUNCTIONS, INSTRUCTION_OF, OPERATOR_PRIMITIVES
+from sim.engine.tape.opcodes import COPY, OPCODE_OF
 
 
 class Sym:
@@ -76,8 +79,8 @@ def _any_sym(args) -> bool:
     return any(isinstance(a, Sym) for a in args)
 
 
-def _prim(op: str, numeric):
-    """A primitive that records ``op`` on symbolic arguments and computes on numbers."""
+def _prim(op: str, numeric: Callable[..., Any]) -> Callable[..., Any]:
+    """Return a primitive that records ``op`` on symbolic arguments and computes on numbers."""
     def f(*args):
         if _any_sym(args):
             return Sym(op, args)
@@ -90,25 +93,36 @@ _CMP_NAMES = {operator.eq: "eq", operator.ne: "ne", operator.lt: "lt", operator.
               operator.gt: "gt", operator.ge: "ge"}
 
 
-class TapeBackend:
-    """Recording primitives with the names (and meaning) of :class:`sim.engine.compiling.backends.VectorBackend`."""
+_RAMP: Callable[..., Any] = VECTOR.ramp  # type: ignore[attr-defined]  # set from the registry
 
-    name = "tape"
+
+class TapeBackend:
+    """Recording primitives with the names (and meaning) of :class:`sim.engine.compiling.backends.VectorBackend`.
+
+    One recorder per primitive of :data:`sim.engine.functions.FUNCTIONS` and
+    :data:`sim.engine.functions.OPERATOR_PRIMITIVES`, made from the registry;
+    comparisons, RAMP (two instructions) and lookups (a table) are written out.
+    """
+
+    name = BackendKind.TAPE
 
     def __init__(self) -> None:
         self.tables: list[tuple[np.ndarray, np.ndarray]] = []
         self._table_ids: dict[tuple[bytes, bytes], int] = {}
-        for op, fn in (("where", VECTOR.where), ("minimum", VECTOR.minimum),
-                       ("maximum", VECTOR.maximum), ("abs", VECTOR.abs), ("sqrt", VECTOR.sqrt),
-                       ("exp", VECTOR.exp), ("ln", VECTOR.ln), ("sin", VECTOR.sin),
-                       ("cos", VECTOR.cos), ("tan", VECTOR.tan), ("arcsin", VECTOR.arcsin),
-                       ("arccos", VECTOR.arccos), ("arctan", VECTOR.arctan),
-                       ("power", VECTOR.power), ("integer", VECTOR.integer), ("log", VECTOR.log),
-                       ("modulo", VECTOR.modulo), ("xidz", VECTOR.xidz), ("zidz", VECTOR.zidz),
-                       ("logical_and", VECTOR.logical_and), ("logical_or", VECTOR.logical_or),
-                       ("logical_not", VECTOR.logical_not), ("step", VECTOR.step),
-                       ("pulse", VECTOR.pulse), ("pulse_train", VECTOR.pulse_train)):
-            setattr(self, op, _prim(op, fn))
+        self._recorders: dict[str, Callable[..., Any]] = {}
+        for fn in FUNCTIONS.values():
+            if len(fn.emits) == 1 and fn.vector is not None:  # one instruction, its own name
+                self._recorders[fn.primitive] = _prim(fn.emits[0], fn.vector)
+        for op in OPERATOR_PRIMITIVES:
+            if op in INSTRUCTION_OF and not hasattr(TapeBackend, op):
+                self._recorders[op] = _prim(op, getattr(VECTOR, op))
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """Return the recorder of the primitive ``name`` (built from the registry)."""
+        recorders = self.__dict__.get("_recorders", {})
+        if name in recorders:
+            return recorders[name]
+        raise AttributeError(f"the tape back end has no primitive {name!r}")
 
     def cmp(self, op, a, b):
         if _any_sym((a, b)):
@@ -119,7 +133,7 @@ class TapeBackend:
         args = (t, tol, slope, start) if end is None else (t, tol, slope, start, end)
         if _any_sym(args):
             return Sym("ramp" if end is None else "ramp_end", args)
-        return float(VECTOR.ramp(*args))
+        return float(_RAMP(*args))
 
     def lookup(self, x, xs, ys):
         if not isinstance(x, Sym):
@@ -132,17 +146,7 @@ class TapeBackend:
         return Sym("lookup", (x,), self._table_ids[key])
 
 
-OPCODES = {
-    "copy": K.COPY, "add": K.ADD, "sub": K.SUB, "mul": K.MUL, "div": K.DIV, "power": K.POW,
-    "minimum": K.MIN, "maximum": K.MAX, "abs": K.ABS, "sqrt": K.SQRT, "exp": K.EXP, "ln": K.LN,
-    "sin": K.SIN, "cos": K.COS, "tan": K.TAN, "arcsin": K.ASIN, "arccos": K.ACOS,
-    "arctan": K.ATAN, "integer": K.TRUNC, "log": K.LOG, "modulo": K.MOD, "xidz": K.XIDZ,
-    "zidz": K.ZIDZ, "eq": K.EQ, "ne": K.NE, "lt": K.LT, "le": K.LE, "gt": K.GT, "ge": K.GE,
-    "logical_and": K.AND, "logical_or": K.OR, "logical_not": K.NOT, "where": K.WHERE,
-    "step": K.STEP, "ramp": K.RAMP, "ramp_end": K.RAMP_END, "pulse": K.PULSE,
-    "pulse_train": K.PULSE_TRAIN, "lookup": K.LOOKUP,
-}
-WIDTH = 10  # opcode, destination, up to 7 operands (PULSE TRAIN), uniform flag
+_WIDTH = 10  # opcode, destination, up to 7 operands (PULSE TRAIN), uniform flag
 UNIFORM = 9  # column: 1 when the result is the same for every member (computed once, then copied)
 
 
@@ -206,7 +210,7 @@ def pack(code: np.ndarray, time_row: int, stock_rows: np.ndarray, out_rows: np.n
                            code.ravel()]).astype(np.int64)
 
 
-class _Emitter:
+class Emitter:
     """Lay expression trees out as instructions with tagged operands.
 
     Operands are tagged while emitting, ``("r", slot)``, ``("o", k)``,
@@ -268,12 +272,12 @@ class _Emitter:
             self.temp_varying[dst[1]] = varies
         if node.op == "lookup":
             ops = ops + [("table", node.table)]
-        code.append((OPCODES[node.op], dst, ops, not varies))
+        code.append((OPCODE_OF[node.op], dst, ops, not varies))
         return dst
 
     def copy(self, dst, src, code: list) -> None:
         """Emit ``dst = src`` for two tagged operands."""
-        code.append((K.COPY, dst, [src], not self._varies(src)))
+        code.append((COPY, dst, [src], not self._varies(src)))
 
     def layout(self, n_slots: int, n_out: int) -> dict[str, int]:
         """First row of each region, once every equation has been emitted."""
@@ -289,7 +293,7 @@ class _Emitter:
                 return tag[1]
             return base[tag[0]] + (tag[1] if len(tag) > 1 else 0)
 
-        arr = np.zeros((len(code), WIDTH), dtype=np.int64)
+        arr = np.zeros((len(code), _WIDTH), dtype=np.int64)
         for k, (op, dst, ops, uniform) in enumerate(code):
             arr[k, 0] = op
             arr[k, 1] = row(dst)
@@ -310,7 +314,7 @@ class _Emitter:
 
 def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
                 stocks: list[int], pipelines: list, varying: frozenset = frozenset(),
-                init_order: list[int] = ()) -> Tapes:
+                init_order: Sequence[int] = ()) -> Tapes:
     """Trace the tape closures of ``program`` for the given evaluation orders.
 
     ``varying``: the slots whose values may differ between ensemble members
@@ -320,10 +324,10 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
     S = len(program.slots)
     vs = [Sym("slot", (i,)) for i in range(S)]
     ts = Sym("time", ())
-    em = _Emitter(varying)
+    em = Emitter(varying)
     source = {p_: it for it, pipes in pipelines for p_ in pipes}
-    traced = {s: bp.run_fn[s](vs, ts) for s in run_order if s not in source}
-    derivs = [bp.rate_fn[s](vs, ts) for s in stocks]
+    traced = {s: _trace(bp.run_fn[s], vs, ts) for s in run_order if s not in source}
+    derivs = [_trace(bp.rate_fn[s], vs, ts) for s in stocks]
 
     def program_for(order, continuous):
         code: list = []
@@ -340,8 +344,7 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
            for full in (True, False) for cont in (False, True)}
     init_code: list = []
     for s in init_order:
-        node = bp.init_fn[s]
-        em.assign(node(vs, ts) if callable(node) else node, ("r", s), init_code)
+        em.assign(_trace(bp.init_fn[s], vs, ts), ("r", s), init_code)
     n_out = len(stocks)
     base = em.layout(S, n_out)
     tables = bp.tables
@@ -364,8 +367,13 @@ def build_tapes(program: Program, run_order: list[int], rate_order: list[int],
         tx=tx, ty=ty, toff=toff, packed=packed, txy=np.vstack([tx, ty]))
 
 
+def _trace(node: object, vs: list[Sym], ts: Sym) -> object:
+    """Return the expression tree of a compiled node: its closure called on symbols, or the number."""
+    return node(vs, ts) if callable(node) else node
+
+
 def varying_slots(program: Program, seeds) -> frozenset:
-    """The slots that may differ between members when the slots ``seeds`` do.
+    """Return the slots that may differ between members when the slots ``seeds`` do.
 
     Everything that depends on a seed, through equations, initial values and
     (for stocks) rates, to a fixed point. The rest is the same for every member:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.engine.compiling.backends import SMALL_VENSIM
-from sim.engine.tape.opcodes import (  # noqa: F401
+from sim.engine.functions import SMALL_VENSIM
+from sim.engine.tape.opcodes import (
     ABS,
     ACOS,
     ADD,
@@ -30,8 +30,11 @@ from sim.engine.tape.opcodes import (  # noqa: F401
     DIV,
     EQ,
     EXP,
+    FINGERPRINT,
     GE,
     GT,
+    LAST_BINARY,
+    LAST_UNARY,
     LE,
     LN,
     LOG,
@@ -60,16 +63,25 @@ from sim.engine.tape.opcodes import (  # noqa: F401
     ZIDZ,
 )
 
+#: The opcode numbering (:data:`sim.engine.tape.opcodes.FINGERPRINT`) this file's
+#: branches were written for. Numba's disk cache is keyed on this file only, and
+#: freezes the opcode constants: when the registry renumbers the opcodes without
+#: this file changing, a cached kernel would read the wrong ones. So the cache
+#: is used only while the two agree (tests/test_registry.py checks they do).
+OPCODES_FINGERPRINT = "1a9387fbb12e09c0"
+_CACHE = OPCODES_FINGERPRINT == FINGERPRINT
 
-def _jit(fn):
+
+def cached_jit(fn):
     """Compile ``fn`` once per installation (Numba's disk cache), or once per process.
 
     Numba refuses ``cache=True`` when it finds no writable place for the cache
     (a read-only installation without a writable home or ``NUMBA_CACHE_DIR``);
-    the kernel then compiles in each new process instead of failing.
+    the kernel then compiles in each new process instead of failing. The cache
+    is also skipped while :data:`OPCODES_FINGERPRINT` is out of date.
     """
     try:
-        return njit(cache=True, error_model="numpy", nogil=True)(fn)
+        return njit(cache=_CACHE, error_model="numpy", nogil=True)(fn)
     except RuntimeError:
         return njit(cache=False, error_model="numpy", nogil=True)(fn)
 
@@ -98,8 +110,9 @@ def _unary(op, x):
         return np.arctan(x)
     if op == TRUNC:
         return np.trunc(x)
-    # NOT
-    return 0.0 if x != 0.0 else 1.0
+    if op == NOT:
+        return 0.0 if x != 0.0 else 1.0
+    return np.nan  # an opcode without a branch here (tests/test_registry.py fails)
 
 
 @njit(inline="always")
@@ -144,8 +157,9 @@ def _binary(op, a, b):
         return 1.0 if a >= b else 0.0
     if op == AND:
         return 1.0 if (a != 0.0 and b != 0.0) else 0.0
-    # OR
-    return 1.0 if (a != 0.0 or b != 0.0) else 0.0
+    if op == OR:
+        return 1.0 if (a != 0.0 or b != 0.0) else 0.0
+    return np.nan  # an opcode without a branch here (tests/test_registry.py fails)
 
 
 @njit(inline="always")
@@ -214,7 +228,7 @@ def _pulse_train(t, tol, dt, start, interval, width, end):
     return 1.0 if (on and hit) else 0.0
 
 
-@_jit
+@cached_jit
 def execute(code, reg, tx, ty, toff, rep):
     """Run every instruction of ``code`` over all members (columns) of ``reg``, in place.
 
@@ -247,10 +261,10 @@ def execute(code, reg, tx, ty, toff, rep):
         elif op == DIV:
             for j in range(j0, j1):
                 reg[d, j] = reg[a, j] / reg[b, j]
-        elif op <= NOT:
+        elif op <= LAST_UNARY:
             for j in range(j0, j1):
                 reg[d, j] = _unary(op, reg[a, j])
-        elif op <= OR:
+        elif op <= LAST_BINARY:
             for j in range(j0, j1):
                 reg[d, j] = _binary(op, reg[a, j], reg[b, j])
         elif op == XIDZ:
@@ -277,11 +291,14 @@ def execute(code, reg, tx, ty, toff, rep):
             c, e, f = code[k, 4], code[k, 5], code[k, 6]
             for j in range(j0, j1):
                 reg[d, j] = _pulse(reg[a, j], reg[b, j], reg[c, j], reg[e, j], reg[f, j])
-        else:  # PULSE_TRAIN (t, tol, dt, start, interval, width, end)
+        elif op == PULSE_TRAIN:  # (t, tol, dt, start, interval, width, end)
             c, e, f, g, h = code[k, 4], code[k, 5], code[k, 6], code[k, 7], code[k, 8]
             for j in range(j0, j1):
                 reg[d, j] = _pulse_train(reg[a, j], reg[b, j], reg[c, j], reg[e, j], reg[f, j],
                                          reg[g, j], reg[h, j])
+        else:  # an opcode without a branch here (tests/test_registry.py fails)
+            for j in range(j0, j1):
+                reg[d, j] = np.nan
         if uniform:
             d = code[k, 1]
             value = reg[d, rep]
@@ -289,10 +306,12 @@ def execute(code, reg, tx, ty, toff, rep):
                 reg[d, j] = value
 
 
-@_jit
+@cached_jit
 def execute1(code, r, tx, ty, toff):
-    """:func:`execute` for one member: registers ``r`` are 1-D (the same instructions and helpers,
-    without the loops over members, which cost a third of a small model's evaluation).
+    """Run :func:`execute` for one member: registers ``r`` are 1-D.
+
+    The same instructions and helpers, without the loops over members, which
+    cost a third of a small model's evaluation.
     """
     for k in range(code.shape[0]):
         op = code[k, 0]
@@ -309,9 +328,9 @@ def execute1(code, r, tx, ty, toff):
             r[d] = r[a] * r[b]
         elif op == DIV:
             r[d] = r[a] / r[b]
-        elif op <= NOT:
+        elif op <= LAST_UNARY:
             r[d] = _unary(op, r[a])
-        elif op <= OR:
+        elif op <= LAST_BINARY:
             r[d] = _binary(op, r[a], r[b])
         elif op == XIDZ:
             r[d] = _xidz(r[a], r[b], r[code[k, 4]])
@@ -325,12 +344,14 @@ def execute1(code, r, tx, ty, toff):
             r[d] = _ramp(op, r[a], r[b], r[code[k, 4]], r[code[k, 5]], r[code[k, 6]])
         elif op == PULSE:
             r[d] = _pulse(r[a], r[b], r[code[k, 4]], r[code[k, 5]], r[code[k, 6]])
-        else:
+        elif op == PULSE_TRAIN:
             r[d] = _pulse_train(r[a], r[b], r[code[k, 4]], r[code[k, 5]], r[code[k, 6]],
                                 r[code[k, 7]], r[code[k, 8]])
+        else:  # an opcode without a branch here (tests/test_registry.py fails)
+            r[d] = np.nan
 
 
-@_jit
+@cached_jit
 def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
     """Load stocks ``y`` (stocks, N) and time ``t``, run the tape, return the derivatives (stocks, N).
 
@@ -350,10 +371,11 @@ def rates(t, y, code, reg, time_row, stock_rows, out_rows, tx, ty, toff, rep):
     return out
 
 
-@_jit
+@cached_jit
 def rates1(lo, hi, reg, packed, txy, t, y):
-    """:func:`rates` for one member at the time ``t`` clipped into [lo, hi]; ``y`` and the result
-    are 1-D (stocks,).
+    """Return :func:`rates` for one member at the time ``t`` clipped into [lo, hi].
+
+    ``y`` and the result are 1-D (stocks,).
 
     The tape and its row numbers come in one integer array (:func:`sim.engine.tape.backend.pack`) and the
     lookup tables in one (2, L) array: each argument costs Numba's dispatch time, which

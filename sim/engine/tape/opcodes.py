@@ -1,10 +1,44 @@
 """Opcodes of the tape format shared by :mod:`sim.engine.tape.backend` (writer) and :mod:`sim.engine.tape.kernel` (reader).
 
-Grouped so the interpreter can test ranges: one operand 5-16, two operands
-17-30, then the instructions with more operands or a table.
+Numbered from :data:`sim.engine.functions.INSTRUCTIONS`, group by group
+(core, one operand, two operands, then the instructions with more operands or
+a table), so the interpreter can test ranges: ``op <= LAST_UNARY`` and
+``op <= LAST_BINARY``. The named constants below are what Numba compiles
+into the kernel as literals.
 """
-COPY, ADD, SUB, MUL, DIV = 0, 1, 2, 3, 4
-ABS, SQRT, EXP, LN, SIN, COS, TAN, ASIN, ACOS, ATAN, TRUNC, NOT = 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
-POW, MIN, MAX, LOG, MOD, ZIDZ = 17, 18, 19, 20, 21, 22
-EQ, NE, LT, LE, GT, GE, AND, OR = 23, 24, 25, 26, 27, 28, 29, 30
-XIDZ, WHERE, STEP, RAMP, RAMP_END, PULSE, PULSE_TRAIN, LOOKUP = 31, 32, 33, 34, 35, 36, 37, 38
+from __future__ import annotations
+
+import hashlib
+
+from sim.engine.functions import GROUPS, INSTRUCTIONS
+
+
+def _number() -> dict[str, int]:
+    ordered = [i for g in GROUPS for i in INSTRUCTIONS if i.group == g]
+    return {i.opcode: k for k, i in enumerate(ordered)}
+
+
+#: Opcode of every instruction, by its constant name (``"MIN"``).
+OPCODES: dict[str, int] = _number()
+
+#: Opcode by the name the tape recorder gives the instruction (``"minimum"``).
+OPCODE_OF: dict[str, int] = {i.op: OPCODES[i.opcode] for i in INSTRUCTIONS}
+
+#: Last opcode of the one-operand and two-operand groups.
+LAST_UNARY = max(OPCODES[i.opcode] for i in INSTRUCTIONS if i.group == "unary")
+LAST_BINARY = max(OPCODES[i.opcode] for i in INSTRUCTIONS if i.group == "binary")
+
+#: A digest of the numbering; the kernel uses its disk cache only while it
+#: was written for this numbering (``kernel.OPCODES_FINGERPRINT``).
+FINGERPRINT = hashlib.sha256(repr(sorted(OPCODES.items())).encode()).hexdigest()[:16]
+
+COPY, ADD, SUB, MUL, DIV = (OPCODES[k] for k in ("COPY", "ADD", "SUB", "MUL", "DIV"))
+ABS, SQRT, EXP, LN, SIN, COS, TAN = (OPCODES[k] for k in ("ABS", "SQRT", "EXP", "LN", "SIN",
+                                                          "COS", "TAN"))
+ASIN, ACOS, ATAN, TRUNC, NOT = (OPCODES[k] for k in ("ASIN", "ACOS", "ATAN", "TRUNC", "NOT"))
+POW, MIN, MAX, LOG, MOD, ZIDZ = (OPCODES[k] for k in ("POW", "MIN", "MAX", "LOG", "MOD", "ZIDZ"))
+EQ, NE, LT, LE, GT, GE, AND, OR = (OPCODES[k] for k in ("EQ", "NE", "LT", "LE", "GT", "GE", "AND",
+                                                        "OR"))
+XIDZ, WHERE, STEP, RAMP, RAMP_END = (OPCODES[k] for k in ("XIDZ", "WHERE", "STEP", "RAMP",
+                                                          "RAMP_END"))
+PULSE, PULSE_TRAIN, LOOKUP = (OPCODES[k] for k in ("PULSE", "PULSE_TRAIN", "LOOKUP"))
