@@ -356,10 +356,24 @@ def render(results: dict[str, tuple[Outcome, Outcome]]) -> str:
         "*wrong*: runs, numbers differ from Vensim's. *crash*: any other error.",
         f"- PySD {pysd_version()}; PySD runs each case at its SAVEPER, as its own test "
         "runner does, and both runs are compared at the canonical times.",
-        "- Not yet run: the XMILE copies (`*.xmile`, `*.stmx`) of the suite; the "
-        "engine does not read XMILE yet (issue #13).",
+        "- Not yet run: the XMILE copies of the suite (58 `*.xmile` and 49 `*.stmx` "
+        "files upstream, not copied into `tests/sdxorg` yet); the engine does not "
+        "read XMILE yet (issue #13).",
         "",
         "## Refused by the engine",
+        "",
+        "By the construct the refusal names (`ModelError.construct`):",
+        "",
+        "| construct | cases | of which PySD passes |",
+        "|:--|--:|--:|",
+    ]
+    by_construct: dict[str, list[str]] = {}
+    for cid in engine["refused"]:
+        by_construct.setdefault(results[cid][0].construct, []).append(cid)
+    for construct, ids in sorted(by_construct.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        passed = sum(results[c][1].status == "pass" for c in ids)
+        lines.append(f"| {_cell(construct) or '-'} | {len(ids)} | {passed} |")
+    lines += [
         "",
         "| case | construct | message | PySD |",
         "|:--|:--|:--|:--|",
