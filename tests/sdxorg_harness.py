@@ -7,9 +7,10 @@ translates a copy of its folder (PySD writes a ``.py`` beside the model) and
 runs it at its SAVEPER, as PySD's own test runner does
 (``pysd.tools.benchmarking.runner``; canonical times passed as PySD's
 ``return_timestamps`` are rounded to six digits and miss its grid, and they
-override a TIME STEP or FINAL TIME the model changes). Both results are compared with the canonical
-output by :func:`conformance.compare` (relative 1e-3, absolute floor near zero)
-on the canonical columns each one produces, and each run is classified:
+override a TIME STEP or FINAL TIME the model changes). Both results are
+compared with the canonical output by :func:`conformance.compare` (relative
+1e-3, absolute floor near zero) at the canonical times, on the canonical
+columns each one produces, and each run is classified:
 
 ``pass``
     Runs, and every compared column matches.
