@@ -30,10 +30,11 @@ BY_ID = {c.id: c for c in CASES}
 #: remove the entry when the engine is fixed (the xfail then fails as XPASS).
 KNOWN: dict[str, str] = {
     "tests/arithmetics_exp/test_arithmetics_exp.mdl":
-        "a unary minus before a number is folded into the number before '^' "
-        "binds: '-30^2' gives 900 (Vensim, PySD: -900), so expo[sub6] = "
-        "'30^ - 30^-cons' is (-30)^-1.2 = NaN; the non-finite value then masks "
-        "every variable of the run",
+        "PySD's parser folds a unary minus into a number literal, so the AST of "
+        "'-30^2' is (-30)^2 and the engine gives 900 (Vensim: -900; PySD's "
+        "generated Python '-30**2' happens to be right); expo[sub6] = "
+        "'30^ - 30^-cons' becomes 30^((-30)^-1.2) = NaN, and the non-finite "
+        "value then masks every variable of the run",
     "tests/na/test_na.mdl":
         ":NA: evaluates to NaN (as in PySD; Vensim's -1e38 prints blank), but the "
         "engine takes a non-finite value for a failed run and masks every "
