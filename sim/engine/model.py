@@ -85,7 +85,8 @@ class VariableInfo:
     doc : str
     kind : {"stock", "flow", "auxiliary", "constant", "lookup"}
     depends_on : tuple of str
-        Python-safe names of the variables its equation refers to.
+        Python-safe names of the variables its equation refers to (lookups it calls
+        included).
     limits : tuple
         (min, max) from the units field.
     inflows, outflows : tuple of str
@@ -131,7 +132,8 @@ class Model:
         self.variables: dict[str, VariableInfo] = {}
         for i in self._visible:
             s = p.slots[i]
-            deps = set(p.run_deps.get(i, ())) | set(p.init_deps.get(i, ())) | set(p.rate_deps.get(i, ()))
+            deps = set(p.run_deps.get(i, ())) | set(p.init_deps.get(i, ())) | \
+                set(p.rate_deps.get(i, ())) | set(p.lookup_uses.get(i, ()))
             names = tuple(sorted(self._public_names(deps - {i})))
             ins, outs = p.stock_flows.get(s.py_name, ((), ()))
             self.variables[s.py_name] = VariableInfo(s.name, s.py_name, s.units, s.doc, s.kind,

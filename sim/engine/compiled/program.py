@@ -94,3 +94,4 @@ class Program:
     pipelines: list = field(default_factory=list)
     stock_flows: dict = field(default_factory=dict)
     breakpoint_gates: list = field(default_factory=list)  # per breakpoint: deps of each gate value
+    lookup_uses: dict = field(default_factory=dict)  # slot -> frozenset of lookup slots it calls

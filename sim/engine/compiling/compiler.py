@@ -60,6 +60,7 @@ class Compiler:
         self.slots: list[Slot] = []
         self.slot_of: dict[str, int] = {}
         self.lookups: dict[str, tuple] = {}
+        self.lookup_uses: dict[int, set[int]] = {}  # slot -> lookup slots its equation calls
         self.init_deps: dict[int, frozenset] = {}
         self.run_deps: dict[int, frozenset] = {}
         self.rate_deps: dict[int, frozenset] = {}
@@ -137,7 +138,8 @@ class Compiler:
                        stock_slots=self.stock_slots, backends=backends,
                        breakpoint_deps=self.breakpoint_deps,
                        breakpoint_gates=self.breakpoint_gates, tol_slot=self._tol, dt_slot=self._dt,
-                       pipelines=self.pipelines, stock_flows=self.stock_flows)
+                       pipelines=self.pipelines, stock_flows=self.stock_flows,
+                       lookup_uses={k: frozenset(v) for k, v in self.lookup_uses.items()})
 
     def _compile_element(self, e: RawElement) -> None:
         py = self.names.py[e.name]
@@ -366,6 +368,9 @@ class Compiler:
                 raise ModelError(self.path, f"lookup '{el.name}' takes one argument, got {len(args)}",
                                  variable=self._current, construct="lookup")
             xs, ys = self.lookups[self.names.py[el.name]]
+            # a lookup is read, not evaluated: no run-order dependency, but a use of it
+            self.lookup_uses.setdefault(self.slot_of[self._owner], set()).add(
+                self.slot_of[self.names.py[el.name]])
             arg, deps, ut = self.expr(args[0])
             if not callable(arg):
                 return float(np.interp(arg, xs, ys)), deps, ut
