@@ -30,7 +30,11 @@ from sim.data.observed import SERIES_UNITS
 from sim.reporting.labels import series_name
 
 st.set_page_config(page_title="DDS what-if", layout="wide")
-paths = R.AppPaths.from_env()
+try:
+    paths = R.AppPaths.from_env()
+except sim.SimError as exc:  # no project folder: say so instead of a traceback
+    st.error(str(exc))
+    st.stop()
 
 
 def _mtime(path) -> int | None:
@@ -176,7 +180,7 @@ lang = st.session_state["lang"]
 model_key = (str(paths.model), _mtime(paths.model))
 if model_key[1] is None:
     st.title(t("title", lang))
-    st.error(t("model_missing", lang, path=R.display(paths.model)))
+    st.error(t("model_missing", lang, path=paths.display(paths.model)))
     st.stop()
 try:
     model = get_model(*model_key)
@@ -304,9 +308,9 @@ st.caption(t("subtitle", lang, start=int(ctl.initial_time), end=int(ctl.final_ti
 for kind, text in st.session_state.pop("_flash", []):
     getattr(st, kind)(text)
 if calibrated is None and calib_err is None:
-    st.warning(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+    st.warning(t("calibrated_missing", lang, path=paths.display(paths.calibrated)))
 elif calib_err is not None:
-    st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=calib_err))
+    st.error(t("calibrated_bad", lang, path=paths.display(paths.calibrated), msg=calib_err))
 
 render_controls()
 
@@ -356,7 +360,7 @@ def live() -> None:
             if used_calib is None:
                 raise
             # calibrated.yaml that does not fit this model: say so, run on the model's values
-            st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=str(exc)))
+            st.error(t("calibrated_bad", lang, path=paths.display(paths.calibrated), msg=str(exc)))
             used_calib, band = None, False
             base_run, _ = run_point(model_key, used_calib, base_text, budget)
         current, notes = run_point(model_key, used_calib, doc_text, budget)
@@ -458,9 +462,9 @@ def live() -> None:
         view, view_err = get_calibration_view(*calib_key)
         if view is None:
             if view_err:
-                st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=view_err))
+                st.error(t("calibrated_bad", lang, path=paths.display(paths.calibrated), msg=view_err))
             else:
-                st.info(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+                st.info(t("calibrated_missing", lang, path=paths.display(paths.calibrated)))
             return
         st.markdown("#### " + t("calib_fit", lang))
         if view.statistics:

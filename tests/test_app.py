@@ -693,12 +693,12 @@ def test_series_frame_scales_shares_and_keeps_the_window():
 
 def test_sim_app_command_line():
     from sim.cli import build_parser
-    from sim.commands.app import APP_PATH, command
+    from sim.commands.app import APP_FILE, app_folder, command
     args = build_parser().parse_args(["app", "--port", "8600", "--headless"])
     cmd = command(args)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP_PATH)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(app_folder() / APP_FILE)
     assert cmd[5:] == ["--server.port", "8600", "--server.headless", "true"]
-    assert APP_PATH == Path(APP)
+    assert app_folder() / APP_FILE == Path(APP)
 
 
 @pytest.mark.slow

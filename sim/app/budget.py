@@ -176,10 +176,10 @@ def _receive(sock: socket.socket, pid: int, seconds: float, memory: int | None, 
         if not chunk:
             raise WorkerError(f"the app's worker stopped during {what}")
         buf += chunk
-        if need is None and len(buf) >= W._LEN:
-            need = W._LEN + W.frame_length(bytes(buf[:W._LEN]))
+        if need is None and len(buf) >= W.FRAME_PREFIX_BYTES:
+            need = W.FRAME_PREFIX_BYTES + W.frame_length(bytes(buf[:W.FRAME_PREFIX_BYTES]))
     try:
-        return W.decode(bytes(buf[W._LEN:need]))
+        return W.decode(bytes(buf[W.FRAME_PREFIX_BYTES:need]))
     except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError) as exc:
         raise WorkerError(f"the app's worker answered {what} unreadably: {exc}") from None
 
@@ -264,7 +264,7 @@ class _Template:
 
     def _call(self, req: dict, fds: tuple = ()):
         data = json.dumps(req).encode("utf-8")
-        frame = len(data).to_bytes(W._LEN, "big") + data
+        frame = len(data).to_bytes(W.FRAME_PREFIX_BYTES, "big") + data
         socket.send_fds(self.sock, [frame], list(fds))
         return Runner._answer(_receive(self.sock, self.proc.pid, START_SECONDS, None,
                                        "reading the model"))

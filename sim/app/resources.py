@@ -2,8 +2,9 @@
 
 Each loader returns a value or raises :class:`sim.SimError` with a message the
 app shows as it is; the app wraps them in Streamlit caches. Paths default to
-the repository's files and can be redirected with environment variables (used
-by the tests): ``DDS_MODEL``, ``DDS_CALIBRATED``, ``DDS_SCENARIOS`` (a directory).
+the project folder's files (:mod:`sim.paths`) and can be redirected with
+environment variables (used by the tests): ``DDS_MODEL``, ``DDS_CALIBRATED``,
+``DDS_SCENARIOS`` (a directory).
 """
 from __future__ import annotations
 
@@ -15,30 +16,59 @@ from pathlib import Path
 
 from sim import scenarios as sc
 from sim.errors import SimError
-
-ROOT = Path(__file__).resolve().parents[2]
+from sim.paths import find_project_root, project_root
 
 
 @dataclass(frozen=True)
 class AppPaths:
-    """Files the app reads."""
+    """Files the app reads, and the project folder they are shown relative to.
+
+    Attributes
+    ----------
+    model, calibrated, scenarios : Path
+        The model, its calibration, and the folder of scenario files.
+    root : Path or None
+        The project folder (None when every file is named by a variable and
+        there is no project folder).
+    """
 
     model: Path
     calibrated: Path
     scenarios: Path
+    root: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppPaths:
+        """Return the files named by ``DDS_*`` variables, the project's otherwise.
+
+        Raises
+        ------
+        sim.paths.ProjectRootError
+            A file is not named by a variable and there is no project folder.
+        """
         env = os.environ if env is None else env
-        return cls(model=Path(env.get("DDS_MODEL", ROOT / "model" / "digital_trade.mdl")),
-                   calibrated=Path(env.get("DDS_CALIBRATED", ROOT / "model" / "calibrated.yaml")),
-                   scenarios=Path(env.get("DDS_SCENARIOS", ROOT / "scenarios")))
+        named = {"model": env.get("DDS_MODEL"), "calibrated": env.get("DDS_CALIBRATED"),
+                 "scenarios": env.get("DDS_SCENARIOS")}
+        if all(named.values()):
+            return cls(**{k: Path(v) for k, v in named.items()}, root=find_project_root(env=env))
+        root = project_root(env=env)
+        default = {"model": root / "model" / "digital_trade.mdl",
+                   "calibrated": root / "model" / "calibrated.yaml",
+                   "scenarios": root / "scenarios"}
+        return cls(**{k: Path(v) if v else default[k] for k, v in named.items()}, root=root)
+
+    def display(self, path: Path | str) -> str:
+        """Return ``path`` relative to the project folder when inside it."""
+        return display(path, self.root)
 
 
-def display(path: Path | str) -> str:
-    """A path relative to the repository when inside it."""
+def display(path: Path | str, root: Path | None = None) -> str:
+    """Return ``path`` relative to ``root`` (default: the project folder) when inside it."""
+    root = find_project_root() if root is None else root
+    if root is None:
+        return str(path)
     try:
-        return str(Path(path).resolve().relative_to(ROOT))
+        return str(Path(path).resolve().relative_to(root))
     except ValueError:
         return str(path)
 

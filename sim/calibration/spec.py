@@ -29,8 +29,9 @@ from pydantic import (
     model_validator,
 )
 
-from sim.data.observed import SERIES_UNITS, display_path, suggest
+from sim.data.observed import SERIES_UNITS, display_path
 from sim.errors import SimError
+from sim.suggest import did_you_mean
 
 CROSS_CHECK_MARKERS = ("mofcom", "seed001")
 """Series whose names contain one of these are a different vintage or definition
@@ -133,7 +134,7 @@ class FreeParameter(_Strict):
 def _known_series(v: str) -> str:
     """Refuse a series that is not in :data:`sim.data.observed.SERIES_UNITS`."""
     if v not in SERIES_UNITS:
-        raise ValueError(f"unknown series '{v}'{suggest(v, SERIES_UNITS)}; accepted: the "
+        raise ValueError(f"unknown series '{v}'{did_you_mean(v, SERIES_UNITS, n=1)}; accepted: the "
                          "keys of sim.data.observed.SERIES_UNITS")
     return v
 
@@ -431,7 +432,7 @@ class CalibrationSpec(_Strict):
     def _known_inputs(cls, v: list[str]) -> list[str]:
         for name in v:
             if name not in SERIES_UNITS:
-                raise ValueError(f"unknown series '{name}'{suggest(name, SERIES_UNITS)}; "
+                raise ValueError(f"unknown series '{name}'{did_you_mean(name, SERIES_UNITS, n=1)}; "
                                  "accepted: the keys of sim.data.observed.SERIES_UNITS")
         return v
 

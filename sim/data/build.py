@@ -45,8 +45,8 @@ from sim.data.observed import (
     parse_record,
     parse_sources,
     read_records,
-    suggest,
 )
+from sim.suggest import did_you_mean
 
 FACTS_COLUMNS = ("series", "year", "value", "unit", "status", "source", "url", "note")
 
@@ -169,7 +169,7 @@ def _fact_source_id(text: str, where: str, line: int) -> str:
         return DERIVATION_SOURCES[text]
     known = [*SOURCE_REGISTRY, *DERIVATION_SOURCES]
     raise DataError(f"{where}, line {line}, field 'source': unknown source '{text}'"
-                    f"{suggest(text, known)}; add it to "
+                    f"{did_you_mean(text, known, n=1)}; add it to "
                     "sim.data.build.SOURCE_REGISTRY with a short stable id")
 
 
