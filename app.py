@@ -28,6 +28,7 @@ from sim.app import worker as W
 from sim.app.i18n import LANG_NAMES, LANGS, t, unit_label, var_label
 from sim.data.observed import SERIES_UNITS
 from sim.reporting.labels import series_name
+from sim.scenarios import load_calibrated
 
 st.set_page_config(page_title="DDS what-if", layout="wide")
 try:
@@ -54,7 +55,7 @@ def get_model(path: str, mtime: int | None) -> sim.Model:
 def get_calibrated(path: str, mtime: int | None):
     """(Calibrated or None, error message or None)."""
     try:
-        return R.load_calibrated(path), None
+        return load_calibrated(path), None
     except (sim.SimError, OSError, UnicodeDecodeError) as exc:
         return None, str(exc)
 

@@ -168,7 +168,7 @@ def _receive(sock: socket.socket, pid: int, seconds: float, memory: int | None, 
         if memory is not None:
             rss = M.resident_bytes(pid) or 0
             if rss > memory:
-                raise BudgetExceeded(f"{what} was stopped at {M._fmt_bytes(rss)} of memory",
+                raise BudgetExceeded(f"{what} was stopped at {M.format_bytes(rss)} of memory",
                                      "memory")
         if not ready:
             continue
@@ -434,7 +434,7 @@ def _advice(what: str, kind: str, budget: Budget) -> str:
     if kind == "time":
         return (f"{what}, the app's time budget (DDS_APP_TIME_BUDGET); lower members: or "
                 "check the parameters of the scenario, or run it with sim run")
-    return (f"{what}, over the app's memory budget of {M._fmt_bytes(budget.memory)} "
+    return (f"{what}, over the app's memory budget of {M.format_bytes(budget.memory)} "
             "(DDS_APP_MEMORY_BUDGET); lower members: or record fewer outputs, or run it with "
             "sim run")
 
@@ -472,6 +472,6 @@ def check_ensemble(scenario, model, outputs, budget: Budget, resident: int) -> N
              "there is no room for even one member")
     raise BudgetExceeded(
         f"the scenario's ensemble of {shape.members:,} members would need about "
-        f"{M._fmt_bytes(est.total)} ({est.describe()}), more than "
+        f"{M.format_bytes(est.total)} ({est.describe()}), more than "
         f"{limit.describe('the app budget DDS_APP_MEMORY_BUDGET')}; it was not run: {fewer}, "
         "or run it with sim run", "memory")

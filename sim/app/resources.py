@@ -104,7 +104,7 @@ def _mapping(doc: Mapping, key: str, where: str) -> dict:
 
 
 def load_calibration_view(path: Path) -> CalibrationView:
-    """Read ``calibrated.yaml`` for display (schema checked by :mod:`sim.calibration.results`).
+    """Read ``calibrated.yaml`` for display (:meth:`sim.calibration.results.Calibrated.read`).
 
     Raises
     ------
@@ -123,11 +123,6 @@ def load_calibration_view(path: Path) -> CalibrationView:
     return CalibrationView(parameters=_mapping(doc, "parameters", where),
                            statistics=_mapping(doc, "statistics", where),
                            fitted=_mapping(doc, "fitted", where), meta=meta)
-
-
-def load_calibrated(path: Path) -> sc.Calibrated | None:
-    """The calibrated estimates as ``sim run`` reads them (None when there is no file)."""
-    return sc.load_calibrated(path)
 
 
 def interval_text(iv) -> str:

@@ -182,7 +182,7 @@ class _Cache:
     def calibration(self, path: str | None):
         if path is None:
             return None
-        from sim.app.resources import load_calibrated
+        from sim.scenarios import load_calibrated
         key = self._stamp(path)
         if key not in self.calibrated:
             self.calibrated = dict(list(self.calibrated.items())[-3:])

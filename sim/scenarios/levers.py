@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.scenarios.names import _norm
+from sim.scenarios.names import normalise_name
 
 
 @dataclass(frozen=True)
@@ -49,19 +49,19 @@ MAIN_OUTPUTS: tuple[str, ...] = (
 SUMMARY_OUTPUTS: tuple[str, ...] = MAIN_OUTPUTS[:3]
 """Always recorded: exports, imports and balance feed the summary table."""
 
-_CONTROL_CONSTANTS = {"initial time", "final time", "time step", "saveper"}
+CONTROL_CONSTANTS = {"initial time", "final time", "time step", "saveper"}
 
 
 _LEVER_ALIASES: dict[str, str] = {}
 for _lv in LEVERS.values():
-    _LEVER_ALIASES[_norm(_lv.short)] = _lv.short
-    _LEVER_ALIASES[_norm(_lv.value)] = _lv.short
-_LEVER_CONSTANTS: dict[str, str] = {}  # normalised Vensim name -> lever short name
+    _LEVER_ALIASES[normalise_name(_lv.short)] = _lv.short
+    _LEVER_ALIASES[normalise_name(_lv.value)] = _lv.short
+LEVER_CONSTANTS: dict[str, str] = {}  # normalised Vensim name -> lever short name
 for _lv in LEVERS.values():
-    _LEVER_CONSTANTS[_norm(_lv.value)] = _lv.short
-    _LEVER_CONSTANTS[_norm(_lv.start)] = _lv.short
+    LEVER_CONSTANTS[normalise_name(_lv.value)] = _lv.short
+    LEVER_CONSTANTS[normalise_name(_lv.start)] = _lv.short
 
 
 def lever_key(name: str) -> str | None:
     """Short name of the lever called ``name`` (short or Vensim name), else None."""
-    return _LEVER_ALIASES.get(_norm(name))
+    return _LEVER_ALIASES.get(normalise_name(name))

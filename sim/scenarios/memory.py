@@ -75,7 +75,7 @@ def estimate_bytes(members: int, n_recorded: int, n_stocks: int, n_times: int) -
     return int(members) * (int(n_recorded) + int(n_stocks)) * int(n_times) * 8
 
 
-def _fmt_bytes(n: float) -> str:
+def format_bytes(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -191,7 +191,7 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         """``program 260.0 MiB, ensemble results 1.2 GiB, ...`` (parts that hold anything)."""
-        return ", ".join(f"{what} {_fmt_bytes(b)}" for what, b in self.parts if b > 0)
+        return ", ".join(f"{what} {format_bytes(b)}" for what, b in self.parts if b > 0)
 
 
 def estimate_run(shapes: Sequence[RunShape], *, method: str = "scipy",
@@ -306,9 +306,9 @@ class MemoryLimit:
     def describe(self, cap_name: str) -> str:
         """``the limit of 4.0 GiB (--memory-limit)`` or the memory available, whichever binds."""
         if self.available is not None and self.available < self.cap:
-            return (f"the limit of {_fmt_bytes(self.bytes)}, the memory available now "
-                    f"(below {cap_name} {_fmt_bytes(self.cap)})")
-        return f"the limit of {_fmt_bytes(self.bytes)} ({cap_name})"
+            return (f"the limit of {format_bytes(self.bytes)}, the memory available now "
+                    f"(below {cap_name} {format_bytes(self.cap)})")
+        return f"the limit of {format_bytes(self.bytes)} ({cap_name})"
 
 
 def memory_limit(cap: int = DEFAULT_MEMORY_LIMIT, *, held: int | None = None,
@@ -341,8 +341,8 @@ def shape_of(scenario, model, *, members: int | None = None) -> RunShape:
     the model lacks counts nothing: resolving reports it).
     """
     from sim.scenarios.levers import SUMMARY_OUTPUTS
-    from sim.scenarios.namer import _Namer
-    namer = _Namer(model)
+    from sim.scenarios.namer import Namer
+    namer = Namer(model)
     outputs: list[str] = []
     for name in list(scenario.outputs) + list(SUMMARY_OUTPUTS):
         vensim = namer.variable(name)
@@ -415,7 +415,7 @@ def check_run(shapes: Sequence[RunShape], *, cap: int = DEFAULT_MEMORY_LIMIT,
                                <= limit.bytes, shape.members)
         where = (f"{shape.source}, " if shape.source else "") + f"scenario '{shape.name}'"
         refused[shape.name] = (
-            f"{where}: {shape.members:,} member(s) need about {_fmt_bytes(est.total)} at the "
+            f"{where}: {shape.members:,} member(s) need about {format_bytes(est.total)} at the "
             f"run's peak ({est.describe()}), more than {limit.describe(cap_name)}; "
             + _advice(most, members_option, cap_name, limit))
     est = estimate_run(kept, **kw)
@@ -425,7 +425,7 @@ def check_run(shapes: Sequence[RunShape], *, cap: int = DEFAULT_MEMORY_LIMIT,
             [replace(s, members=min(s.members, m)) for s in kept], **kw).total <= limit.bytes, top)
         raise ScenarioError(
             f"the {len(kept)} scenarios of this run ({sum(s.members for s in kept):,} members in "
-            f"all) need about {_fmt_bytes(est.total)} at the run's peak ({est.describe()}), "
+            f"all) need about {format_bytes(est.total)} at the run's peak ({est.describe()}), "
             f"more than {limit.describe(cap_name)}; nothing was run. Run fewer scenarios at "
             "once, or " + _advice(most, members_option, cap_name, limit))
     return MemoryCheck(est, limit, refused)

@@ -10,13 +10,13 @@ from pydantic import ValidationError
 
 from sim.engine.inputs import Ramp, Step, Table
 from sim.ensembles.sampling import sample
-from sim.scenarios.calibrated import Calibrated, _from_calibration, load_calibrated
+from sim.scenarios.calibrated import Calibrated, from_calibration, load_calibrated
 from sim.scenarios.errors import ScenarioError
-from sim.scenarios.levers import _CONTROL_CONSTANTS, LEVERS, SUMMARY_OUTPUTS, lever_key
-from sim.scenarios.memory import DEFAULT_MEMORY_LIMIT, _fmt_bytes, estimate_bytes
-from sim.scenarios.messages import _fmt_path, _line_of, _validation_error
-from sim.scenarios.namer import _fmt, _limit_error, _Namer
-from sim.scenarios.names import _norm
+from sim.scenarios.levers import CONTROL_CONSTANTS, LEVERS, SUMMARY_OUTPUTS, lever_key
+from sim.scenarios.memory import DEFAULT_MEMORY_LIMIT, estimate_bytes, format_bytes
+from sim.scenarios.messages import format_path, line_of, validation_error
+from sim.scenarios.namer import Namer, format_limit, limit_error
+from sim.scenarios.names import normalise_name
 from sim.scenarios.resolved import ResolvedScenario
 from sim.scenarios.schema import ConstantLever, FromCalibration, RampLever, Scenario, StepLever
 
@@ -61,16 +61,16 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
         try:
             scenario = _with_members(scenario, members)
         except ValidationError as exc:
-            raise _validation_error(exc, scenario.source, scenario.name,
+            raise validation_error(exc, scenario.source, scenario.name,
                                     [scenario._lines]) from None
     src, lines = scenario.source, scenario._lines
-    namer = _Namer(model)
+    namer = Namer(model)
     notes: list[str] = []
 
     def where(*loc) -> str:
-        line = _line_of([lines], tuple(loc))
+        line = line_of([lines], tuple(loc))
         return f"{src}" + (f", line {line}" if line else "") + \
-            f", scenario '{scenario.name}', field {_fmt_path(loc)}"
+            f", scenario '{scenario.name}', field {format_path(loc)}"
 
     def need_constant(name: str, *loc) -> str:
         vensim = namer.constant(name)
@@ -82,7 +82,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
                                     "constant; only constants can be set")
             raise ScenarioError(f"{where(*loc)}: the model {model.path.name} has no constant "
                                 f"{name!r}{namer.constant_hint(name)}")
-        if _norm(vensim) in _CONTROL_CONSTANTS:
+        if normalise_name(vensim) in CONTROL_CONSTANTS:
             raise ScenarioError(f"{where(*loc)}: '{vensim}' is a time control; use horizon: for "
                                 "the final year")
         return vensim
@@ -110,7 +110,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
         raise ScenarioError(
             f"{where('members')}: an ensemble of {n_members} members x ({len(outputs)} recorded + "
             f"{len(model.stocks)} stock variables) x {n_times} saved times x 8 bytes needs "
-            f"{_fmt_bytes(need)}, more than the limit of {_fmt_bytes(memory_limit)}; lower "
+            f"{format_bytes(need)}, more than the limit of {format_bytes(memory_limit)}; lower "
             "members, record fewer outputs, or raise the limit (sim run --memory-limit)")
 
     # --- base values
@@ -149,7 +149,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
     # --- parameters
     for name, value in scenario.parameters.items():
         vensim = need_constant(name, "parameters", name)
-        msg = _limit_error(where("parameters", name), vensim, value, namer.info(vensim).limits)
+        msg = limit_error(where("parameters", name), vensim, value, namer.info(vensim).limits)
         out_of_range(msg)
         params[vensim] = float(value)
 
@@ -163,7 +163,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
         if isinstance(setting, ConstantLever):
             for what, v, nm in (("value", setting.value, value_name),
                                 ("start", setting.start, start_name)):
-                msg = _limit_error(where("levers", short, what), nm, v, namer.info(nm).limits)
+                msg = limit_error(where("levers", short, what), nm, v, namer.info(nm).limits)
                 out_of_range(msg)
             params[value_name] = float(setting.value)
             params[start_name] = float(setting.start)
@@ -189,7 +189,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
             checks = [("table", year, v) for year, v in setting.table.items()]
             series = Table(dict(sorted(setting.table.items())))
         for form, key, v in checks:
-            msg = _limit_error(where("levers", short, form, key), value_name, v, limits)
+            msg = limit_error(where("levers", short, form, key), value_name, v, limits)
             out_of_range(msg)
         params[value_name] = series
         # the time series alone decides when the lever acts: switch the model's own start on
@@ -204,7 +204,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
         if vensim in distributions:
             raise ScenarioError(f"{where('uncertainty', name)}: '{vensim}' has two distributions")
         if isinstance(spec, FromCalibration):
-            spec = _from_calibration(vensim, calibrated, namer, where("uncertainty", name))
+            spec = from_calibration(vensim, calibrated, namer, where("uncertainty", name))
         distributions[vensim] = spec
         unc_key[vensim] = name
     if scenario.calibration_uncertainty != "none":
@@ -219,7 +219,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
                 if scenario.calibration_uncertainty == "identified" and \
                         (cp.flag or "").strip().lower() not in ("identified", "weakly identified"):
                     continue
-                distributions[vensim] = _from_calibration(
+                distributions[vensim] = from_calibration(
                     vensim, calibrated, namer, f"{calibrated.path}, parameter {name!r}")
     samples: dict[str, np.ndarray] = {}
     if n_members > 1 and not distributions and scenario.bands == "none":
@@ -239,7 +239,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
                     f"{calibrated.path if calibrated else src}, parameter '{vensim}'"
                 raise ScenarioError(
                     f"{field_}: {int(bad.sum())} of {n_members} sampled values of "
-                    f"'{vensim}' fall outside the model's range [{_fmt(lo)}, {_fmt(hi)}] (e.g. "
+                    f"'{vensim}' fall outside the model's range [{format_limit(lo)}, {format_limit(hi)}] (e.g. "
                     f"{arr[bad][0]:g}); use a distribution bounded inside that range")
             # a step or ramp lever keeps its times; the level it reaches is sampled
             params[vensim] = leveled[vensim](arr) if vensim in leveled else arr
@@ -255,7 +255,7 @@ def resolve(scenario: Scenario, model, calibrated: Calibrated | str | Path | Non
                                                            len(model.stocks), n_times))
 
 
-def _calibrated_band(scenario: Scenario, calibrated: Calibrated | None, namer: _Namer,
+def _calibrated_band(scenario: Scenario, calibrated: Calibrated | None, namer: Namer,
                      params: dict, distributions: dict, n_members: int, final: float, where,
                      notes: list) -> tuple[dict, float | None]:
     """Add the calibrated band's input random walks to ``params``; return its error models."""
@@ -284,7 +284,7 @@ def _calibrated_band(scenario: Scenario, calibrated: Calibrated | None, namer: _
     return errors, float(bdoc["last_observed_year"])
 
 
-def _scenario_set(scenario: Scenario, namer: _Namer) -> set[str]:
+def _scenario_set(scenario: Scenario, namer: Namer) -> set[str]:
     """Vensim names the scenario sets explicitly (parameters and lever values)."""
     out = {namer.constant(n) for n in scenario.parameters}
     out |= {LEVERS[s].value for s in scenario.levers}
