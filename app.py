@@ -88,13 +88,13 @@ def get_choices(directory: str, stamp: tuple):
 
 @st.cache_resource(show_spinner=False)
 def runner() -> B.Runner:
-    """The worker processes every run goes to, shared by the sessions."""
+    """Return the worker processes every run goes to, shared by the sessions."""
     return B.Runner()
 
 
 @st.cache_resource(show_spinner=False)
 def stopped_runs() -> S.LRU:
-    """Runs stopped over the budget, by request: said again at once, not run again."""
+    """Return the runs stopped over the budget, by request: said again at once, not run again."""
     return S.LRU(64)
 
 
@@ -125,8 +125,10 @@ def run_point(model_key: tuple, calib_key: tuple | None, scenario_text: str, bud
 
 def run_band(model_key: tuple, calib_key: tuple | None, scenario_text: str, outputs: tuple,
              base_text: str | None, budget: B.Budget):
-    """The scenario's ensemble, in a worker within ``budget``: {output: (lo, hi)}, members
-    run, members failed, and {output: (lo, hi)} of its difference from the baseline's ensemble.
+    """Return the scenario's ensemble, run in a worker within ``budget``.
+
+    The result: {output: (lo, hi)}, members run, members failed, and
+    {output: (lo, hi)} of its difference from the baseline's ensemble.
 
     The difference is member by member (``base_text``: the baseline with the same
     parameter draws, kept by the worker); empty when there is no such baseline or
@@ -287,7 +289,7 @@ def render_controls() -> None:
 
 
 def render_levers() -> None:
-    """The lever sliders (inside the live fragment: moving one reruns only the fragment)."""
+    """Return the lever sliders (inside the live fragment: moving one reruns only the fragment)."""
     sb = st.sidebar
     sb.subheader(t("levers", lang))
     for spec in specs:

@@ -140,8 +140,9 @@ def default_file(given: str | Path | None, *parts: str) -> str:
 
 
 def optional_project_file(*parts: str) -> Path | None:
-    """Return the project file ``parts`` (relative to the current directory when below
-    it), or None when there is no project folder.
+    """Return the project file ``parts``, or None when there is no project folder.
+
+    The path is relative to the current directory when below it.
     """
     root = find_project_root()
     return None if root is None else relative_to_cwd(root.joinpath(*parts))

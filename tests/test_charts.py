@@ -27,7 +27,7 @@ OUTPUTS = ("Digitally Deliverable Exports", "Digitally Deliverable Imports",
 
 
 def fake_run(name: str, levers: dict, shift: float, samples: np.ndarray) -> ScenarioRun:
-    """A run whose outputs are a common member spread times a level, minus ``shift`` after 2025.
+    """Return a run whose outputs are a common member spread times a level, minus ``shift`` after 2025.
 
     The spread (±40 %) makes the level bands of two runs overlap even where
     every member's difference is ``-shift``.

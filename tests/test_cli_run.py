@@ -205,8 +205,10 @@ def test_bad_options_exit_2(tmp_path, folder, option):
 
 
 def test_a_calibration_of_another_model_is_warned_and_its_hash_recorded(tmp_path, capsys):
-    """A file from the writer whose provenance names another model: `sim run` says so and
-    records that model's hash (the hashes live under ``provenance``)."""
+    """Check `sim run` warns of a calibration of another model and records its hash.
+
+    The file comes from the writer; the hashes live under ``provenance``.
+    """
     import hashlib
 
     from sim.calibration.results import SCHEMA, Calibrated, write_calibrated

@@ -130,7 +130,7 @@ def _can_fork() -> bool:
 
 
 def _start(mode: str) -> tuple[socket.socket, subprocess.Popen]:
-    """A ``python -m sim.app.worker`` process in ``mode`` and our end of its channel."""
+    """Return a ``python -m sim.app.worker`` process in ``mode`` and our end of its channel."""
     ours, theirs = socket.socketpair()
     # one thread: BLAS and OpenMP pools off, and no jemalloc background thread (pyarrow),
     # so the template forks safely
@@ -147,7 +147,7 @@ def _start(mode: str) -> tuple[socket.socket, subprocess.Popen]:
 
 
 def _receive(sock: socket.socket, pid: int, seconds: float, memory: int | None, what: str):
-    """The answer to the request just sent on ``sock``, waited for within the budget.
+    """Return the answer to the request just sent on ``sock``, waited for within the budget.
 
     Raises
     ------
@@ -195,7 +195,7 @@ class _Worker:
 
     @classmethod
     def spawn(cls) -> _Worker:
-        """A worker of its own (where processes cannot fork)."""
+        """Return a worker of its own (where processes cannot fork)."""
         sock, proc = _start("--serve")
         return cls(sock, proc.pid, proc)
 
@@ -270,7 +270,7 @@ class _Template:
                                        "reading the model"))
 
     def fork(self, files: tuple) -> _Worker:
-        """A new worker with ``files`` (model, calibration) read."""
+        """Return a new worker with ``files`` (model, calibration) read."""
         with self.lock:
             if files not in self.loaded:
                 self._call({"op": "load", "model": files[0], "calibrated": files[1]})

@@ -151,7 +151,7 @@ class ScenarioChoice:
 
 
 def list_scenario_files(directory: Path) -> list[Path]:
-    """The scenario files in ``directory`` (``*.yaml``, ``*.yml``), sorted by name."""
+    """Return the scenario files in ``directory`` (``*.yaml``, ``*.yml``), sorted by name."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -169,7 +169,7 @@ def scenario_choices(directory: Path) -> tuple[list[ScenarioChoice], list[str]]:
 
 
 def load_choice(directory: Path, choice_key: str) -> sc.Scenario:
-    """The scenario a picker key names.
+    """Return the scenario a picker key names.
 
     Raises
     ------

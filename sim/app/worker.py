@@ -46,7 +46,7 @@ FRAME_PREFIX_BYTES = 8  # bytes of a frame's length prefix (big-endian)
 
 # --------------------------------------------------------------------------- frames
 def frame_length(head: bytes) -> int:
-    """The payload length a frame's first :data:`FRAME_PREFIX_BYTES` bytes announce."""
+    """Return the payload length a frame's first :data:`FRAME_PREFIX_BYTES` bytes announce."""
     return int.from_bytes(head[:FRAME_PREFIX_BYTES], "big")
 
 
@@ -111,7 +111,7 @@ def encode(value) -> bytes:
 
 
 def decode(data: bytes | bytearray):
-    """The value :func:`encode` wrote (arrays of numeric dtypes only; nothing is unpickled)."""
+    """Return the value :func:`encode` wrote (arrays of numeric dtypes only; nothing is unpickled)."""
     data = bytearray(data)
     n = int.from_bytes(data[:FRAME_PREFIX_BYTES], "big")
     header = json.loads(data[FRAME_PREFIX_BYTES:FRAME_PREFIX_BYTES + n].decode("utf-8"))
@@ -140,14 +140,14 @@ def decode(data: bytes | bytearray):
 
 
 def result_parts(res) -> dict:
-    """A :class:`sim.SimulationResult` as sendable parts."""
+    """Return a :class:`sim.SimulationResult` as sendable parts."""
     return {"times": res.times, "data": dict(res.data), "n_members": int(res.n_members),
             "metadata": json.loads(json.dumps(res.metadata, default=str)),
             "failures": [asdict(f) for f in res.failures], "py_names": dict(res.py_names)}
 
 
 def result_from_parts(parts: dict):
-    """The :class:`sim.SimulationResult` of :func:`result_parts`."""
+    """Return the :class:`sim.SimulationResult` of :func:`result_parts`."""
     from sim.engine.results import Failure, SimulationResult
     return SimulationResult(times=parts["times"], data=parts["data"],
                             n_members=parts["n_members"], metadata=parts["metadata"],

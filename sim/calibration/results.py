@@ -211,7 +211,7 @@ def to_document(out: CalibrationOutcome, provenance: dict) -> dict:
 
 
 def run_counts(out: CalibrationOutcome) -> dict[str, int]:
-    """What a calibration cost: counts printed by ``sim calibrate``, kept out of the file.
+    """Return what a calibration cost: counts printed by ``sim calibrate``, kept out of the file.
 
     They follow the optimiser's path, which last-bit differences between
     machines (SIMD ``exp``/``log``) can lengthen or shorten by an iteration.

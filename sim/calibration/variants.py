@@ -81,7 +81,7 @@ def information_criteria(payoff: float, n: int, k: int) -> tuple[float, float]:
 
 
 def variant_spec(spec: CalibrationSpec, variant: Variant) -> CalibrationSpec:
-    """The specification with the variant's extra free parameters."""
+    """Return the specification with the variant's extra free parameters."""
     if not variant.free:
         return spec
     return spec.model_copy(update={"parameters": {**spec.parameters, **variant.free}})

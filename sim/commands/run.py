@@ -128,7 +128,7 @@ def collect_files(paths: list[str]) -> list[Path]:
 
 
 def _calibrated_path(args: argparse.Namespace) -> str | None:
-    """The calibration file of the run (None: --no-calibration)."""
+    """Return the calibration file of the run (None: --no-calibration)."""
     if args.no_calibration:
         return None
     if args.calibrated is not None:

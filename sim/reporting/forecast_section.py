@@ -147,7 +147,7 @@ def _exante_chart(doc: dict) -> Figure:
 
 
 def variants_section(inp):
-    """The structural hypotheses side by side, and which the evidence prefers."""
+    """Return the structural hypotheses side by side, and which the evidence prefers."""
     cr = _cr()
     doc = inp.doc
     variants = doc.get("variants") or []

@@ -100,7 +100,7 @@ def _check(lang: str) -> None:
 
 
 def series_name(series: str, lang: Lang = "en") -> str:
-    """The name of a series id, e.g. ``"China's DDS exports, UNCTAD"``.
+    """Return the name of a series id, e.g. ``"China's DDS exports, UNCTAD"``.
 
     Parameters
     ----------
@@ -120,7 +120,7 @@ def series_name(series: str, lang: Lang = "en") -> str:
 
 
 def lever_name(short: str, lang: Lang = "en") -> str:
-    """The name of a lever (its short name when unknown)."""
+    """Return the name of a lever (its short name when unknown)."""
     _check(lang)
     entry = LEVER_NAMES.get(short)
     return entry[lang] if entry else short

@@ -41,7 +41,7 @@ def load_calibrated(path: str | Path | None) -> Calibrated | None:
 
 def load_calibrated_option(path: str | Path | None,
                            default: str | Path | None) -> Calibrated | None:
-    """The calibration a command runs from (``--calibrated PATH`` or its default).
+    """Return the calibration a command runs from (``--calibrated PATH`` or its default).
 
     Parameters
     ----------
