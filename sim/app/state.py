@@ -362,12 +362,6 @@ def check_with_model(scenario: sc.Scenario, model, calibrated: sc.Calibrated | N
             raise AppInputError(str(own)) from None
 
 
-def doc_key(doc: Mapping) -> str:
-    """Return a cache key of a scenario document (JSON text, keys in order)."""
-    import json
-    return json.dumps(doc, sort_keys=False, default=str)
-
-
 def download_text(settings: Mapping[str, float], specs: list[LeverSpec], model, *, name: str,
                   description: str, extras: Extras | None = None, band: bool = False,
                   calibrated_band: bool = False) -> str:

@@ -471,10 +471,6 @@ class CalibrationSpec(_Strict):
                              "are their bounds, do not list them as levers")
         return self
 
-    @property
-    def parameter_names(self) -> list[str]:
-        return list(self.parameters)
-
 
 def _loc(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) if loc else "(top level)"

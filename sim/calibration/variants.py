@@ -87,12 +87,6 @@ def variant_spec(spec: CalibrationSpec, variant: Variant) -> CalibrationSpec:
     return spec.model_copy(update={"parameters": {**spec.parameters, **variant.free}})
 
 
-def historical_share_growth(observed: ObservedData, first: int, last: int) -> float:
-    """Mean annual log growth of China's world share, ``first`` to ``last`` [1/year]."""
-    s = observed.series(SHARE_SERIES)
-    return float(math.log(s.loc[last] / s.loc[first]) / (last - first))
-
-
 def evaluate(model, spec: CalibrationSpec, observed: ObservedData, variant: Variant, *,
              starts: int, n_polish: int, seed: int, horizon: float,
              years: tuple[int, ...]) -> VariantResult:

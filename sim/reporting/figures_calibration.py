@@ -184,27 +184,6 @@ def profile_chart(profiles: list[dict], threshold: float) -> Figure:
     return fig
 
 
-def oos_chart(panels: list[dict]) -> Figure:
-    """Forecasts after an origin (model, log-linear trend, naive growth), one panel per series.
-
-    Each panel: title, unit, fit_years, fit_observed, years, observed, model, trend, naive.
-    """
-    fig, axes = _panel_grid(len(panels), width=4.6, height=3.0)
-    for ax, p in zip(axes, panels, strict=True):
-        ax.plot(p["fit_years"], p["fit_observed"], label="observed (fitted years)",
-                **{**OBS, "markerfacecolor": "white"})
-        ax.plot(p["years"], p["observed"], label="observed (held out)", **OBS)
-        ax.plot(p["years"], p["model"], color=MODEL, marker="^", lw=2, label="model forecast")
-        ax.plot(p["years"], p["trend"], color=TREND, marker="s", lw=1, ls="--",
-                label="log-linear trend")
-        ax.plot(p["years"], p["naive"], color=NAIVE, marker="v", lw=1, ls=":",
-                label="naive growth")
-        _style_panel(ax, p)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure_legend(fig)
-    return fig
-
-
 def sensitivity_chart(names: list[str], years: list[float], first, total, method: str,
                       output: str) -> Figure:
     """Plot indices over time: first-order and total (Sobol) or μ* and σ (Morris)."""
