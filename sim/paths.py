@@ -29,11 +29,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sim.errors import SimError
+from sim.project import MODEL_FILE
 
 ROOT_ENV = "DDS_PROJECT_ROOT"
 """Environment variable naming the project folder explicitly."""
 
-MARKER = Path("model") / "digital_trade.mdl"
+MARKER = Path(*MODEL_FILE)
 """The file, relative to the root, whose presence makes a folder the project folder."""
 
 

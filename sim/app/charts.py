@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 
 from sim.app.i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
+from sim.project import CALIBRATION_WINDOW
 from sim.reporting.labels import series_name
 from sim.reporting.timeaxis import DATA_END, Marker, year_ticks
 
 SERIES_COLORS = {"current": "#d62728", "baseline": "#1f77b4", "observed": "#222222",
                  "difference": "#b2182b", "data_end": "#555555", "lever": "#e08214"}
-OBS_WINDOW = (2015, 2022)
+OBS_WINDOW = CALIBRATION_WINDOW
 
 
 def is_share(name: str) -> bool:

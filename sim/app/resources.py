@@ -17,6 +17,7 @@ from pathlib import Path
 from sim import scenarios as sc
 from sim.errors import SimError
 from sim.paths import find_project_root, project_root
+from sim.project import CALIBRATED_FILE, MODEL_FILE, SCENARIOS_FOLDER
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,9 @@ class AppPaths:
         if all(named.values()):
             return cls(**{k: Path(v) for k, v in named.items()}, root=find_project_root(env=env))
         root = project_root(env=env)
-        default = {"model": root / "model" / "digital_trade.mdl",
-                   "calibrated": root / "model" / "calibrated.yaml",
-                   "scenarios": root / "scenarios"}
+        default = {"model": root.joinpath(*MODEL_FILE),
+                   "calibrated": root.joinpath(*CALIBRATED_FILE),
+                   "scenarios": root.joinpath(*SCENARIOS_FOLDER)}
         return cls(**{k: Path(v) if v else default[k] for k, v in named.items()}, root=root)
 
     def display(self, path: Path | str) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 
 from sim import scenarios as sc
 from sim.errors import SimError
+from sim.project import OBSERVED_FOR as PROJECT_OBSERVED_FOR
 
 #: Settings: Vensim name of a lever constant (size or start year) -> value [its model units].
 Settings = dict[str, float]
@@ -27,15 +28,8 @@ TRADE_OUTPUTS: tuple[str, ...] = ("Digitally Deliverable Exports", "Digitally De
 #: Stocks charted on the stocks tab (those the model has).
 STOCK_OUTPUTS: tuple[str, ...] = ("Digital Infrastructure", "Digital Talent", "Openness",
                                   "Foreign Barriers", "Export Capability")
-#: Observed series (``model/data/observed.csv``) drawn beside a model output, and
-#: whether it measures the same quantity (False: a proxy in the same unit).
-OBSERVED_FOR: dict[str, tuple[str, bool]] = {
-    "Digitally Deliverable Exports": ("china_dds_exports_unctad", True),
-    "Digitally Deliverable Imports": ("china_dds_imports_unctad", True),
-    "Digital Trade Balance": ("china_dds_balance_unctad", True),
-    "China World Share": ("china_world_share_dds_exports", True),
-    "Digital Talent": ("rd_personnel_fte", False),
-}
+#: Observed series drawn beside a model output: :data:`sim.project.OBSERVED_FOR`.
+OBSERVED_FOR = PROJECT_OBSERVED_FOR
 #: Integration method of the app's runs: the default of ``sim run``.
 METHOD = "scipy"
 #: ``METHOD`` as the app names it beside its numbers (SciPy's default solver).

@@ -31,6 +31,7 @@ from pydantic import (
 
 from sim.data.observed import SERIES_UNITS, display_path
 from sim.errors import SimError
+from sim.project import CALIBRATION_WINDOW, EXANTE_ORIGINS, REPORT_YEARS
 from sim.suggest import did_you_mean
 
 CROSS_CHECK_MARKERS = ("mofcom", "seed001")
@@ -236,7 +237,7 @@ class OutOfSample(_Strict):
         ``error_scale`` (log). The estimate is the posterior mode (MAP).
     """
 
-    origins: Annotated[list[int], Field(min_length=1)] = [2016, 2017, 2018, 2019, 2020, 2021]
+    origins: Annotated[list[int], Field(min_length=1)] = list(EXANTE_ORIGINS)
     horizon: Annotated[int, Field(ge=1, le=10)] = 3
     min_fit_years: Annotated[int, Field(ge=2)] = 2
     band_members: Annotated[int, Field(ge=20, le=20000)] = 400
@@ -342,7 +343,7 @@ class Sensitivity(_Strict):
 
     method: Literal["sobol", "morris", "auto"] = "auto"
     output: Annotated[str, Field(min_length=1)] = "Digitally Deliverable Exports"
-    years: Annotated[list[Finite], Field(min_length=1)] = [2025, 2030, 2035]
+    years: Annotated[list[Finite], Field(min_length=1)] = list(REPORT_YEARS)
     base_samples: Annotated[int, Field(ge=8)] = 512
     budget_seconds: Annotated[float, Field(gt=0)] = 30.0
     levers: dict[str, Lever] = {}
@@ -408,7 +409,7 @@ class CalibrationSpec(_Strict):
     notes: str = ""
     model: Annotated[str, Field(min_length=1)]
     data: Annotated[str, Field(min_length=1)] = "data/observed.csv"
-    window: tuple[int, int] = (2015, 2022)
+    window: tuple[int, int] = CALIBRATION_WINDOW
     error_model: Literal["log", "relative"] = "log"
     method: Literal["euler", "rk4", "scipy"] = "euler"
     seed: Annotated[int, Field(ge=0)]

@@ -19,8 +19,9 @@ from sim.calibration.spec import load_spec, spec_hash
 from sim.data.observed import display_path, load_observed
 from sim.engine.model import load_model
 from sim.paths import default_file
+from sim.project import CALIBRATION_SPEC_FILE
 
-DEFAULT_SPEC = ("model", "calibration.yaml")
+DEFAULT_SPEC = CALIBRATION_SPEC_FILE
 """The default specification, under the project folder (:mod:`sim.paths`)."""
 
 

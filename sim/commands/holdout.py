@@ -20,11 +20,12 @@ from pathlib import Path
 
 from sim.errors import SimError
 from sim.paths import default_file, find_project_root, installation_root, optional_project_file
+from sim.project import BASELINE_SCENARIO_FILE, CALIBRATED_FILE, CALIBRATION_SPEC_FILE
 
-DEFAULT_SPEC = ("model", "calibration.yaml")
+DEFAULT_SPEC = CALIBRATION_SPEC_FILE
 """Default files, under the project folder (:mod:`sim.paths`)."""
-DEFAULT_SCENARIO = ("scenarios", "00_baseline.yaml")
-DEFAULT_CALIBRATED = ("model", "calibrated.yaml")
+DEFAULT_SCENARIO = BASELINE_SCENARIO_FILE
+DEFAULT_CALIBRATED = CALIBRATED_FILE
 
 
 class HoldoutError(SimError):

@@ -7,6 +7,7 @@ import time
 
 from sim.data.observed import display_path
 from sim.paths import default_file
+from sim.project import CALIBRATED_FILE, REPORT_FILE
 
 
 def register(sub) -> None:
@@ -30,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from sim.reporting.calibration_report import build_report
 
     t0 = time.perf_counter()
-    written = build_report(default_file(args.calibrated, "model", "calibrated.yaml"),
-                           default_file(args.out, "report", "calibration.html"),
+    written = build_report(default_file(args.calibrated, *CALIBRATED_FILE),
+                           default_file(args.out, *REPORT_FILE),
                            markdown=args.markdown)
     print(f"wrote {', '.join(display_path(p) for p in written)} in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)

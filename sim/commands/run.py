@@ -33,13 +33,14 @@ from sim.engine.model import METHODS, load_model, package_version
 from sim.engine.running.integrators import SCIPY_METHODS
 from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
 from sim.paths import default_file, optional_project_file
+from sim.project import CALIBRATED_FILE, MODEL_FILE
 from sim.reporting.rundir import ResultsFolder, RunIdentity
 from sim.scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
 from sim.scenarios.calibrated import load_calibrated_option
 
-DEFAULT_MODEL = ("model", "digital_trade.mdl")
+DEFAULT_MODEL = MODEL_FILE
 """The default model, under the project folder (:mod:`sim.paths`)."""
-DEFAULT_CALIBRATED = ("model", "calibrated.yaml")
+DEFAULT_CALIBRATED = CALIBRATED_FILE
 """The default calibration, under the project folder; optional."""
 DEFAULT_OUT = Path("results")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b|bytes)?\s*$", re.IGNORECASE)

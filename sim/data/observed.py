@@ -28,10 +28,8 @@ from pydantic_core import PydanticCustomError
 
 from sim.errors import SimError
 from sim.paths import project_file
+from sim.project import DATA_FOLDER, FIRST_OBSERVED_YEAR, LAST_OBSERVED_YEAR
 from sim.suggest import did_you_mean
-
-DATA_FOLDER = ("model", "data")
-"""Where the observed tables sit under the project folder (:mod:`sim.paths`)."""
 
 
 def default_observed() -> Path:
@@ -50,8 +48,8 @@ def default_sources() -> Path:
     return project_file(*DATA_FOLDER, "sources.csv")
 
 
-FIRST_YEAR = 2010
-LAST_YEAR = 2022  # later years are held out of the repository (out-of-sample)
+FIRST_YEAR = FIRST_OBSERVED_YEAR
+LAST_YEAR = LAST_OBSERVED_YEAR  # later years are held out of the repository (out-of-sample)
 
 OBSERVED_COLUMNS = ("series", "year", "value", "unit", "status", "source_id", "note")
 SOURCE_COLUMNS = ("source_id", "publisher", "title", "url", "note")

@@ -30,18 +30,14 @@ import pandas as pd
 from sim.ensembles.batch import BatchResult, ScenarioRun, format_summary, summarize
 from sim.io import atomic_write_bytes, atomic_write_text
 from sim.paths import find_project_root
+from sim.project import DATA_FOLDER, observed_series
 from sim.reporting.figures_scenario import comparison_figure
 from sim.reporting.fonts import figure_fonts
 from sim.scenarios import scenario_to_yaml
 
-OBSERVED_SERIES: dict[str, str] = {
-    "Digitally Deliverable Exports": "china_dds_exports_unctad",
-    "Digitally Deliverable Imports": "china_dds_imports_unctad",
-    "Digital Trade Balance": "china_dds_balance_unctad",
-    "Digital Trade Total": "china_dds_total_unctad",
-    "China World Share": "china_world_share_dds_exports",
-}
-"""Observed series (``model/data/observed.csv``) drawn beside each output."""
+OBSERVED_SERIES: dict[str, str] = observed_series()
+"""Observed series (``model/data/observed.csv``) drawn beside each output: those of
+:data:`sim.project.OBSERVED_FOR` that measure the output itself."""
 
 CHART_FORMATS: tuple[str, ...] = ("png", "svg")
 
@@ -74,7 +70,7 @@ def load_history(path: str | Path | None = None) -> tuple[dict[str, pd.Series], 
         root = find_project_root()
         if root is None:
             return {}, None
-        path = root.joinpath(*sdata.DATA_FOLDER, "observed.csv")
+        path = root.joinpath(*DATA_FOLDER, "observed.csv")
     path = Path(path)
     if not path.is_file():
         return {}, None

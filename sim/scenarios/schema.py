@@ -22,6 +22,7 @@ from sim.ensembles.sampling import (
     TruncatedNormal,
     Uniform,
 )
+from sim.project import CALIBRATION_WINDOW, HORIZON
 from sim.scenarios.levers import LEVER_CONSTANTS, LEVERS, MAIN_OUTPUTS, lever_key
 from sim.scenarios.names import normalise_name, slugify
 from sim.suggest import did_you_mean
@@ -168,7 +169,7 @@ class Scenario(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(min_length=1)
     base: Literal["calibrated", "model"] = "calibrated"
-    horizon: int = Field(2035, gt=2015, le=2100)
+    horizon: int = Field(HORIZON, gt=CALIBRATION_WINDOW[0], le=2100)
     members: int = Field(1, ge=1)
     sampling: Literal["latin_hypercube", "monte_carlo"] = "latin_hypercube"
     seed: int | None = Field(None, ge=0, validate_default=True)
