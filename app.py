@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import streamlit as st
 
 import sim
@@ -24,13 +23,19 @@ from sim.app import charts as C
 from sim.app import diagram as D
 from sim.app import resources as R
 from sim.app import state as S
+from sim.app import view as V
 from sim.app import worker as W
 from sim.app.i18n import LANG_NAMES, LANGS, t, unit_label, var_label
 from sim.data.observed import SERIES_UNITS
 from sim.reporting.labels import series_name
+from sim.scenarios import load_calibrated
 
 st.set_page_config(page_title="DDS what-if", layout="wide")
-paths = R.AppPaths.from_env()
+try:
+    paths = R.AppPaths.from_env()
+except sim.SimError as exc:  # no project folder: say so instead of a traceback
+    st.error(str(exc))
+    st.stop()
 
 
 def _mtime(path) -> int | None:
@@ -50,7 +55,7 @@ def get_model(path: str, mtime: int | None) -> sim.Model:
 def get_calibrated(path: str, mtime: int | None):
     """(Calibrated or None, error message or None)."""
     try:
-        return R.load_calibrated(path), None
+        return load_calibrated(path), None
     except (sim.SimError, OSError, UnicodeDecodeError) as exc:
         return None, str(exc)
 
@@ -83,13 +88,13 @@ def get_choices(directory: str, stamp: tuple):
 
 @st.cache_resource(show_spinner=False)
 def runner() -> B.Runner:
-    """The worker processes every run goes to, shared by the sessions."""
+    """Return the worker processes every run goes to, shared by the sessions."""
     return B.Runner()
 
 
 @st.cache_resource(show_spinner=False)
 def stopped_runs() -> S.LRU:
-    """Runs stopped over the budget, by request: said again at once, not run again."""
+    """Return the runs stopped over the budget, by request: said again at once, not run again."""
     return S.LRU(64)
 
 
@@ -120,8 +125,10 @@ def run_point(model_key: tuple, calib_key: tuple | None, scenario_text: str, bud
 
 def run_band(model_key: tuple, calib_key: tuple | None, scenario_text: str, outputs: tuple,
              base_text: str | None, budget: B.Budget):
-    """The scenario's ensemble, in a worker within ``budget``: {output: (lo, hi)}, members
-    run, members failed, and {output: (lo, hi)} of its difference from the baseline's ensemble.
+    """Return the scenario's ensemble, run in a worker within ``budget``.
+
+    The result: {output: (lo, hi)}, members run, members failed, and
+    {output: (lo, hi)} of its difference from the baseline's ensemble.
 
     The difference is member by member (``base_text``: the baseline with the same
     parameter draws, kept by the worker); empty when there is no such baseline or
@@ -176,7 +183,7 @@ lang = st.session_state["lang"]
 model_key = (str(paths.model), _mtime(paths.model))
 if model_key[1] is None:
     st.title(t("title", lang))
-    st.error(t("model_missing", lang, path=R.display(paths.model)))
+    st.error(t("model_missing", lang, path=paths.display(paths.model)))
     st.stop()
 try:
     model = get_model(*model_key)
@@ -282,7 +289,7 @@ def render_controls() -> None:
 
 
 def render_levers() -> None:
-    """The lever sliders (inside the live fragment: moving one reruns only the fragment)."""
+    """Draw the lever sliders (inside the live fragment: moving one reruns only the fragment)."""
     sb = st.sidebar
     sb.subheader(t("levers", lang))
     for spec in specs:
@@ -304,9 +311,9 @@ st.caption(t("subtitle", lang, start=int(ctl.initial_time), end=int(ctl.final_ti
 for kind, text in st.session_state.pop("_flash", []):
     getattr(st, kind)(text)
 if calibrated is None and calib_err is None:
-    st.warning(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+    st.warning(t("calibrated_missing", lang, path=paths.display(paths.calibrated)))
 elif calib_err is not None:
-    st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=calib_err))
+    st.error(t("calibrated_bad", lang, path=paths.display(paths.calibrated), msg=calib_err))
 
 render_controls()
 
@@ -329,22 +336,14 @@ def live() -> None:
         budget = B.Budget()
     try:
         settings = S.settings_from_widgets(st.session_state, specs)
-        doc_text = S.scenario_text(S.scenario_doc(settings, specs, model, name="app",
-                                                  description="app", extras=extras, band=band,
-                                                  calibrated_band=cal_band))
-        base_text = S.scenario_text(S.baseline_doc(model, extras.horizon(model)))
-        names = {v.name for v in model.variables.values()}
-        trade = [n for n in S.TRADE_OUTPUTS if n in names]
-        stocks = [n for n in S.STOCK_OUTPUTS if n in names]
-        band_key = (model_key, used_calib, doc_text, tuple(trade + stocks))
+        runs = V.plan(settings, specs, model, extras, band=band, calibrated_band=cal_band)
+        doc_text, base_text = runs.scenario_text, runs.baseline_text
+        trade, stocks = list(runs.trade), list(runs.stocks)
+        band_key = (model_key, used_calib, doc_text, runs.outputs)
         band_value = band_store().get(band_key) if band else None
-        # the baseline with the band's draws: differences member by member (own ensembles differ)
-        base_band = None if S.has_own_ensemble(extras.fields) else S.scenario_text(S.scenario_doc(
-            S.baseline_settings(specs), specs, model, name="app", description="app",
-            extras=S.Extras(fields={"horizon": extras.horizon(model)}), band=True,
-            calibrated_band=cal_band))
-        # the ensemble starts now, in a worker of its own beside the point runs
-        band_job = band_pool().submit(run_band, *band_key, base_band, budget) \
+        # the ensemble starts now, in a worker of its own beside the point runs (its baseline
+        # has the band's draws: differences member by member)
+        band_job = band_pool().submit(run_band, *band_key, runs.band_baseline_text, budget) \
             if band and band_value is None else None
         try:
             # the baseline first: it reads only the model and calibrated.yaml, so its errors are
@@ -356,7 +355,7 @@ def live() -> None:
             if used_calib is None:
                 raise
             # calibrated.yaml that does not fit this model: say so, run on the model's values
-            st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=str(exc)))
+            st.error(t("calibrated_bad", lang, path=paths.display(paths.calibrated), msg=str(exc)))
             used_calib, band = None, False
             base_run, _ = run_point(model_key, used_calib, base_text, budget)
         current, notes = run_point(model_key, used_calib, doc_text, budget)
@@ -381,11 +380,9 @@ def live() -> None:
 
     final_year = float(current.times[-1])
     cols = st.columns(len(trade) or 1)
-    for col, name in zip(cols, trade, strict=False):
-        value, delta = C.metric_text(name, units_of[name], C.value_at(current, name, final_year),
-                                     C.value_at(base_run, name, final_year), lang)
-        col.metric(C.metric_label(name, units_of[name], int(final_year), lang), value, delta or None,
-                   delta_description=t("delta_vs_baseline", lang) if delta else None)
+    for col, m in zip(cols, V.metrics(current, base_run, trade, units_of, lang), strict=False):
+        col.metric(m.label, m.value, m.delta,
+                   delta_description=t("delta_vs_baseline", lang) if m.delta else None)
     st.caption(t("metrics_shown", lang, year=int(final_year), method=S.METHOD_LABEL,
                  base=t("base_model" if used_calib is None else "base_calibrated", lang)))
 
@@ -396,28 +393,11 @@ def live() -> None:
     marks = C.markers(settings, specs, lang, span)
 
     def draw_chart(holder, name: str, bands: dict, diffs: dict) -> None:
-        obs_name = S.OBSERVED_FOR.get(name, (None, True))[0]
-        frame = C.series_frame(name, current.times, current[name], base_run[name],
-                               observed.get(obs_name) if obs_name else None, bands.get(name), lang)
-        holder.vega_lite_chart(frame, C.line_spec(name, units_of[name], frame, lang,
-                                                  band_layer=band, marks=marks), width="stretch")
-        if np.allclose(current[name], base_run[name], rtol=1e-9, atol=0.0):
-            return  # nothing to compare: the settings are the baseline's
-        diff = C.difference_frame(name, current.times, current[name], base_run[name],
-                                  diffs.get(name))
-        holder.vega_lite_chart(diff, C.difference_spec(name, units_of[name], diff, lang,
-                                                       band_layer=band and name in diffs,
-                                                       marks=marks), width="stretch")
-
-    def band_caption(value) -> str:
-        if isinstance(value, str):
-            return t("band_unavailable", lang, msg=value)
-        bands, n_run, failed = value[:3]
-        if not bands:
-            return t("band_unavailable", lang, msg=t("band_nothing", lang))
-        own = S.has_own_ensemble(extras.fields)
-        note = t("band_caption_own" if own else "band_caption", lang, n=n_run)
-        return note + (" · " + t("band_failures", lang, k=failed) if failed else "")
+        view = V.chart(name, current, base_run, observed, bands, diffs, units_of[name], lang,
+                       band=band, marks=marks)
+        holder.vega_lite_chart(view.frame, view.spec, width="stretch")
+        if view.difference_spec is not None:
+            holder.vega_lite_chart(view.difference_frame, view.difference_spec, width="stretch")
 
     # The charts wait for the band (started beside the point run, ~50 ms for 200 members), so
     # each chart is sent once, band included: a second render pass in the browser cost more
@@ -428,8 +408,8 @@ def live() -> None:
         except sim.SimError as exc:
             band_value = str(exc)
         band_store().put(band_key, band_value)
-    shown_bands = band_value[0] if isinstance(band_value, tuple) else {}
-    diff_bands = band_value[3] if isinstance(band_value, tuple) else {}
+    shown_bands, diff_bands = V.band_parts(band_value)
+    caption = V.band_caption(band_value, S.has_own_ensemble(extras.fields), lang)
     for tab, names in ((tabs[0], trade), (tabs[1], stocks)):
         if not tab.open:
             continue
@@ -437,9 +417,8 @@ def live() -> None:
             grid = st.columns(2)
             for i, name in enumerate(names):
                 draw_chart(grid[i % 2], name, shown_bands, diff_bands)
-            if band_value is not None:  # a band stopped or refused is a warning, not a note
-                (st.warning if isinstance(band_value, str) else st.caption)(
-                    band_caption(band_value))
+            if caption is not None:  # a band stopped or refused is a warning, not a note
+                getattr(st, caption[0])(caption[1])
             if tab is tabs[0]:
                 st.caption(t("observed_source", lang, src="UNCTAD"))
             else:
@@ -458,9 +437,9 @@ def live() -> None:
         view, view_err = get_calibration_view(*calib_key)
         if view is None:
             if view_err:
-                st.error(t("calibrated_bad", lang, path=R.display(paths.calibrated), msg=view_err))
+                st.error(t("calibrated_bad", lang, path=paths.display(paths.calibrated), msg=view_err))
             else:
-                st.info(t("calibrated_missing", lang, path=R.display(paths.calibrated)))
+                st.info(t("calibrated_missing", lang, path=paths.display(paths.calibrated)))
             return
         st.markdown("#### " + t("calib_fit", lang))
         if view.statistics:

@@ -50,7 +50,7 @@ def specs(model):
 
 
 def calibrated_doc(model) -> dict:
-    """A small calibrated.yaml for the model: three constants, one moved off its default."""
+    """Return a small calibrated.yaml for the model: three constants, one moved off its default."""
     picked = []
     for py, value in sorted(model.constants.items()):
         info = model.variables[py]
@@ -117,7 +117,7 @@ def scen_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(monkeypatch, calib_path, scen_dir):
-    """The app on the repository's model with the fixture calibration and scenarios."""
+    """Return the app on the repository's model with the fixture calibration and scenarios."""
     monkeypatch.setenv("DDS_MODEL", str(MODEL))
     monkeypatch.setenv("DDS_CALIBRATED", str(calib_path))
     monkeypatch.setenv("DDS_SCENARIOS", str(scen_dir))
@@ -693,12 +693,12 @@ def test_series_frame_scales_shares_and_keeps_the_window():
 
 def test_sim_app_command_line():
     from sim.cli import build_parser
-    from sim.commands.app import APP_PATH, command
+    from sim.commands.app import APP_FILE, app_folder, command
     args = build_parser().parse_args(["app", "--port", "8600", "--headless"])
     cmd = command(args)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP_PATH)
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(app_folder() / APP_FILE)
     assert cmd[5:] == ["--server.port", "8600", "--server.headless", "true"]
-    assert APP_PATH == Path(APP)
+    assert app_folder() / APP_FILE == Path(APP)
 
 
 @pytest.mark.slow
@@ -751,8 +751,10 @@ def test_sim_app_serves_the_app_and_stops_with_it(tmp_path):
 
 
 def test_app_band_is_the_calibrated_forecast_band(model, specs):
-    """With a calibrated.yaml that has a bands section, the app's band (and the scenario it
-    offers for download) is the baseline scenario's: bands: calibrated.
+    """Check the app's band is the baseline scenario's ``bands: calibrated``.
+
+    With a calibrated.yaml that has a bands section, the app's band (and the
+    scenario it offers for download) is the baseline scenario's.
     """
     settings = S.baseline_settings(specs)
     doc = S.scenario_doc(settings, specs, model, name="s", description="d", band=True,

@@ -70,7 +70,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> Non
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The app served on 127.0.0.1; the subprocess is always terminated."""
+    """Return the app served on 127.0.0.1; the subprocess is always terminated."""
     port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDS_")}

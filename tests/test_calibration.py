@@ -66,7 +66,7 @@ def make_workspace(root: Path, spec_text: str = SPEC, noise: float = 0.03) -> Pa
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    """The fixture calibrated twice by the same command (same seed)."""
+    """Return the fixture calibrated twice by the same command (same seed)."""
     root = tmp_path_factory.mktemp("calib")
     spec = make_workspace(root)
     docs = []

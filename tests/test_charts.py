@@ -27,7 +27,7 @@ OUTPUTS = ("Digitally Deliverable Exports", "Digitally Deliverable Imports",
 
 
 def fake_run(name: str, levers: dict, shift: float, samples: np.ndarray) -> ScenarioRun:
-    """A run whose outputs are a common member spread times a level, minus ``shift`` after 2025.
+    """Return a run whose outputs are a common member spread times a level, minus ``shift`` after 2025.
 
     The spread (±40 %) makes the level bands of two runs overlap even where
     every member's difference is ``-shift``.
@@ -321,7 +321,8 @@ def test_app_draws_a_difference_chart_once_a_lever_moves(specs, monkeypatch, tmp
 # ------------------------------------------------------------------------------- names
 def test_every_series_has_a_name_in_both_languages():
     from sim.data.observed import SERIES_UNITS
-    from sim.reporting.labels import SERIES_NAMES, series_name
+    from sim.project import SERIES_NAMES
+    from sim.reporting.labels import series_name
     assert set(SERIES_NAMES) == set(SERIES_UNITS)
     assert series_name("china_dds_exports_unctad") == "China's DDS exports, UNCTAD"
     assert series_name("china_dds_exports_unctad", "zh") == "中国数字可交付服务出口（UNCTAD）"
@@ -333,6 +334,6 @@ def test_every_series_has_a_name_in_both_languages():
 
 
 def test_every_lever_has_a_name():
-    from sim.reporting.labels import LEVER_NAMES
+    from sim.project import LEVER_NAMES
     from sim.scenarios.levers import LEVERS
     assert set(LEVER_NAMES) == set(LEVERS)

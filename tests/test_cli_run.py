@@ -202,3 +202,31 @@ def test_bad_options_exit_2(tmp_path, folder, option):
     with pytest.raises(SystemExit) as info:
         main(["run", str(folder), *option])
     assert info.value.code == 2
+
+
+def test_a_calibration_of_another_model_is_warned_and_its_hash_recorded(tmp_path, capsys):
+    """Check `sim run` warns of a calibration of another model and records its hash.
+
+    The file comes from the writer; the hashes live under ``provenance``.
+    """
+    import hashlib
+
+    from sim.calibration.results import SCHEMA, Calibrated, write_calibrated
+    other = "0" * 64
+    path = write_calibrated(tmp_path / "calibrated.yaml", {
+        "schema": SCHEMA, "parameters": {"Capability Growth Rate": {"estimate": 0.04}},
+        "statistics": {}, "provenance": {"model": {"path": "m.mdl", "hash": other},
+                                         "data": {"path": "d.csv", "hash": "d" * 64}}})
+    cal = Calibrated.read(path)
+    assert (cal.model_hash, cal.data_hash) == (other, "d" * 64)
+    assert cal.file_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert cal.parameters["Capability Growth Rate"].estimate == 0.04
+    (tmp_path / "b.yaml").write_text("name: b\ndescription: calibrated\n", encoding="utf-8")
+    assert main(["run", str(tmp_path / "b.yaml"), "--out", str(tmp_path / "out"), "--model",
+                 str(FIXTURE), "--calibrated", str(path), "--method", "euler", "--no-progress",
+                 "--no-charts"]) == 0
+    assert "was calibrated on another version of the model" in capsys.readouterr().err
+    prov = yaml.safe_load((tmp_path / "out" / "b" / "scenario.resolved.yaml")
+                          .read_text(encoding="utf-8"))["provenance"]
+    assert prov["calibrated_model_hash"] == other and prov["calibrated_data_hash"] == "d" * 64
+    assert prov["calibrated_hash"] == cal.file_hash

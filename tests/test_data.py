@@ -24,8 +24,6 @@ from sim.data.build import (
     write_observed,
 )
 from sim.data.observed import (
-    DEFAULT_OBSERVED,
-    DEFAULT_SOURCES,
     OBSERVED_COLUMNS,
     SERIES_UNITS,
     SOURCE_COLUMNS,
@@ -33,6 +31,8 @@ from sim.data.observed import (
     ObservedRow,
     Source,
     Status,
+    default_observed,
+    default_sources,
     load_observed,
     load_sources,
     parse_observed,
@@ -367,7 +367,7 @@ def _to_csv(records: list[list[str]]) -> str:
 
 @pytest.fixture(scope="module")
 def committed():
-    return load_observed(DEFAULT_OBSERVED, DEFAULT_SOURCES)
+    return load_observed(default_observed(), default_sources())
 
 
 def test_committed_data_loads_with_every_registered_series(committed):
@@ -386,13 +386,13 @@ def test_no_year_after_2022_is_committed(committed):
 
 @pytest.mark.parametrize("name", ["observed.csv", "sources.csv", "README.md"])
 def test_no_later_year_token_in_data_dir(name):
-    text = (DEFAULT_OBSERVED.parent / name).read_text(encoding="utf-8")
+    text = (default_observed().parent / name).read_text(encoding="utf-8")
     late = re.findall(r"(?:^|[,;\t ])(20(?:2[3-9]|[3-9]\d))(?=[,;\t ]|$)", text, re.M)
     assert late == []
 
 
 def test_readme_documents_every_series():
-    readme = (DEFAULT_OBSERVED.parent / "README.md").read_text(encoding="utf-8")
+    readme = (default_observed().parent / "README.md").read_text(encoding="utf-8")
     assert [s for s in SERIES_UNITS if f"`{s}`" not in readme] == []
 
 
@@ -461,8 +461,8 @@ def test_digital_economy_size_covers_2015_to_2022(committed):
 def test_committed_csvs_equal_a_fresh_build(tmp_path):
     rows, sources = build_observed(FACTS)
     write_observed(rows, sources, tmp_path)
-    assert (tmp_path / "observed.csv").read_bytes() == DEFAULT_OBSERVED.read_bytes()
-    assert (tmp_path / "sources.csv").read_bytes() == DEFAULT_SOURCES.read_bytes()
+    assert (tmp_path / "observed.csv").read_bytes() == default_observed().read_bytes()
+    assert (tmp_path / "sources.csv").read_bytes() == default_sources().read_bytes()
 
 
 def test_main_is_deterministic(tmp_path, capsys):

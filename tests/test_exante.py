@@ -52,7 +52,7 @@ def _altered_data(observed, after: int, factor: float):
 
 
 def _altered_model(tmp_path: Path, after: int, factor: float):
-    """The model with every point of its observed-input lookups after ``after`` scaled."""
+    """Return the model with every point of its observed-input lookups after ``after`` scaled."""
     text = MODEL.read_text(encoding="utf-8")
 
     def scale(m):
@@ -67,7 +67,7 @@ def _altered_model(tmp_path: Path, after: int, factor: float):
 
 def _exante_numbers(fc):
     out = [fc.theta]
-    for s, f in sorted(fc.series.items()):
+    for _s, f in sorted(fc.series.items()):
         out += [f.low, f.median, f.high] + [f.exante[m] for m in sorted(f.exante)]
     return out
 
@@ -176,7 +176,7 @@ def test_every_variant_runs_and_calibrates(setting):
         for name, fp in {**spec.parameters, **vs.free}.items():
             assert fp.bounds[0] - 1e-9 <= v.estimates[name] <= fp.bounds[1] + 1e-9
         assert 0 < v.share[2035] < 1 and np.isfinite(v.share_growth)
-        for s, (k, n) in v.coverage.items():
+        for k, n in v.coverage.values():
             assert 0 <= k <= n == 15
     adopted = out.variants[0]
     assert adopted.payoff == pytest.approx(out.fit.payoff, rel=1e-3)
@@ -207,8 +207,10 @@ def test_shrinkage_barely_moves_the_full_window_estimate(setting):
 
 
 def test_scenarios_draw_the_calibrated_band(tmp_path):
-    """``bands: calibrated``: inputs as per-member random walks and the AR(1) model error on
-    the targets after 2022, the same paths for every scenario of one seed (paired).
+    """Check ``bands: calibrated`` draws the same paths for every scenario of one seed.
+
+    Inputs as per-member random walks and the AR(1) model error on the targets
+    after 2022, the same paths for every scenario of one seed (paired).
     """
     from sim.ensembles.batch import run_scenario
     from sim.scenarios import load_calibrated, load_scenarios_text, resolve

@@ -33,7 +33,7 @@ def _facts_2022() -> dict[str, dict]:
 
 
 def write_facts(path: Path, values: dict[tuple[str, int], float], extra: list[dict] = ()) -> Path:
-    """A facts table with the 2022 row's unit/source/url for each (series, year) -> value."""
+    """Return a facts table with the 2022 row's unit/source/url for each (series, year) -> value."""
     base = _facts_2022()
     rows = [{**base[s], "year": str(y), "value": repr(v)} for (s, y), v in values.items()]
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -247,7 +247,7 @@ def test_band_coverage_counts_the_figures_inside_the_band():
 # ------------------------------------------------------------------------ CLI
 @pytest.fixture(scope="module")
 def projection_median():
-    """The baseline projection's median exports at 2023-2024 with 20 members (what the CLI runs)."""
+    """Return the baseline projection's median exports at 2023-2024 with 20 members (what the CLI runs)."""
     import sim
     from sim.ensembles.batch import run_scenario
     from sim.scenarios import load_calibrated, read_scenario_file, resolve

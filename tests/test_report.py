@@ -1,5 +1,6 @@
-"""The calibration report: built from a quick calibration of the fixture; its numbers are
-the calibrated YAML's.
+"""The calibration report, built from a quick calibration of the fixture.
+
+Its numbers are the calibrated YAML's.
 """
 import html
 import json
@@ -205,7 +206,7 @@ def test_contents_a_reviewer_needs(report):
 
 
 def _visible(text: str) -> str:
-    """The page without the machine-readable parts (data-key attributes, the JSON block)."""
+    """Return the page without the machine-readable parts (data-key attributes, the JSON block)."""
     text = re.sub(r'<script type="application/json".*?</script>', "", text, flags=re.S)
     return re.sub(r'data-key="[^"]*"', "", text)
 

@@ -48,7 +48,7 @@ def one(text: str, source: str = "test.yaml"):
 
 
 def write_calibrated(path: Path, params: dict, model_hash: str | None = None) -> Path:
-    """A calibrated.yaml in the writer's layout (hashes under ``provenance``)."""
+    """Return a calibrated.yaml in the writer's layout (hashes under ``provenance``)."""
     prov = {"data": {"path": "data/observed.csv", "hash": "abc"}}
     if model_hash is not None:
         prov["model"] = {"path": "model.mdl", "hash": model_hash}
@@ -710,10 +710,11 @@ def test_shipped_scenarios_load_and_cite_their_seed():
 
 
 def _seed_folder(root: Path, tamper: bool = False) -> Path:
-    """Seed documents made of the shipped scenarios' own quotes (the real seeds, which hold
-    figures after 2022, stay outside the repository; a reviewer checks them with
-    ``python -m sim.scenarios.quotes SEEDS_DIR``). ``tamper``: a character is
-    inserted in the middle of every quote.
+    """Write seed documents made of the shipped scenarios' own quotes.
+
+    The real seeds, which hold figures after 2022, stay outside the repository;
+    a reviewer checks them with ``python -m sim.scenarios.quotes SEEDS_DIR``.
+    ``tamper``: a character is inserted in the middle of every quote.
     """
     seeds = root / "seeds"
     seeds.mkdir(parents=True)

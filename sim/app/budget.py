@@ -130,7 +130,7 @@ def _can_fork() -> bool:
 
 
 def _start(mode: str) -> tuple[socket.socket, subprocess.Popen]:
-    """A ``python -m sim.app.worker`` process in ``mode`` and our end of its channel."""
+    """Return a ``python -m sim.app.worker`` process in ``mode`` and our end of its channel."""
     ours, theirs = socket.socketpair()
     # one thread: BLAS and OpenMP pools off, and no jemalloc background thread (pyarrow),
     # so the template forks safely
@@ -147,7 +147,7 @@ def _start(mode: str) -> tuple[socket.socket, subprocess.Popen]:
 
 
 def _receive(sock: socket.socket, pid: int, seconds: float, memory: int | None, what: str):
-    """The answer to the request just sent on ``sock``, waited for within the budget.
+    """Return the answer to the request just sent on ``sock``, waited for within the budget.
 
     Raises
     ------
@@ -168,7 +168,7 @@ def _receive(sock: socket.socket, pid: int, seconds: float, memory: int | None, 
         if memory is not None:
             rss = M.resident_bytes(pid) or 0
             if rss > memory:
-                raise BudgetExceeded(f"{what} was stopped at {M._fmt_bytes(rss)} of memory",
+                raise BudgetExceeded(f"{what} was stopped at {M.format_bytes(rss)} of memory",
                                      "memory")
         if not ready:
             continue
@@ -176,10 +176,10 @@ def _receive(sock: socket.socket, pid: int, seconds: float, memory: int | None, 
         if not chunk:
             raise WorkerError(f"the app's worker stopped during {what}")
         buf += chunk
-        if need is None and len(buf) >= W._LEN:
-            need = W._LEN + W.frame_length(bytes(buf[:W._LEN]))
+        if need is None and len(buf) >= W.FRAME_PREFIX_BYTES:
+            need = W.FRAME_PREFIX_BYTES + W.frame_length(bytes(buf[:W.FRAME_PREFIX_BYTES]))
     try:
-        return W.decode(bytes(buf[W._LEN:need]))
+        return W.decode(bytes(buf[W.FRAME_PREFIX_BYTES:need]))
     except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError) as exc:
         raise WorkerError(f"the app's worker answered {what} unreadably: {exc}") from None
 
@@ -195,7 +195,7 @@ class _Worker:
 
     @classmethod
     def spawn(cls) -> _Worker:
-        """A worker of its own (where processes cannot fork)."""
+        """Return a worker of its own (where processes cannot fork)."""
         sock, proc = _start("--serve")
         return cls(sock, proc.pid, proc)
 
@@ -264,13 +264,13 @@ class _Template:
 
     def _call(self, req: dict, fds: tuple = ()):
         data = json.dumps(req).encode("utf-8")
-        frame = len(data).to_bytes(W._LEN, "big") + data
+        frame = len(data).to_bytes(W.FRAME_PREFIX_BYTES, "big") + data
         socket.send_fds(self.sock, [frame], list(fds))
         return Runner._answer(_receive(self.sock, self.proc.pid, START_SECONDS, None,
                                        "reading the model"))
 
     def fork(self, files: tuple) -> _Worker:
-        """A new worker with ``files`` (model, calibration) read."""
+        """Return a new worker with ``files`` (model, calibration) read."""
         with self.lock:
             if files not in self.loaded:
                 self._call({"op": "load", "model": files[0], "calibrated": files[1]})
@@ -434,7 +434,7 @@ def _advice(what: str, kind: str, budget: Budget) -> str:
     if kind == "time":
         return (f"{what}, the app's time budget (DDS_APP_TIME_BUDGET); lower members: or "
                 "check the parameters of the scenario, or run it with sim run")
-    return (f"{what}, over the app's memory budget of {M._fmt_bytes(budget.memory)} "
+    return (f"{what}, over the app's memory budget of {M.format_bytes(budget.memory)} "
             "(DDS_APP_MEMORY_BUDGET); lower members: or record fewer outputs, or run it with "
             "sim run")
 
@@ -472,6 +472,6 @@ def check_ensemble(scenario, model, outputs, budget: Budget, resident: int) -> N
              "there is no room for even one member")
     raise BudgetExceeded(
         f"the scenario's ensemble of {shape.members:,} members would need about "
-        f"{M._fmt_bytes(est.total)} ({est.describe()}), more than "
+        f"{M.format_bytes(est.total)} ({est.describe()}), more than "
         f"{limit.describe('the app budget DDS_APP_MEMORY_BUDGET')}; it was not run: {fewer}, "
         "or run it with sim run", "memory")

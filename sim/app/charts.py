@@ -19,16 +19,17 @@ import numpy as np
 import pandas as pd
 
 from sim.app.i18n import fmt_delta, fmt_number, fmt_share, short_label, t, unit_label, var_label
+from sim.project import CALIBRATION_WINDOW
 from sim.reporting.labels import series_name
 from sim.reporting.timeaxis import DATA_END, Marker, year_ticks
 
 SERIES_COLORS = {"current": "#d62728", "baseline": "#1f77b4", "observed": "#222222",
                  "difference": "#b2182b", "data_end": "#555555", "lever": "#e08214"}
-OBS_WINDOW = (2015, 2022)
+OBS_WINDOW = CALIBRATION_WINDOW
 
 
 def is_share(name: str) -> bool:
-    """Outputs shown as a percentage."""
+    """Return outputs shown as a percentage."""
     return name == "China World Share"
 
 
@@ -37,7 +38,7 @@ def _scale(name: str) -> float:
 
 
 def axis_title(name: str, units: str, lang: str) -> str:
-    """The unit of a chart's y axis (the variable's name is the chart's title)."""
+    """Return the unit of a chart's y axis (the variable's name is the chart's title)."""
     return "%" if is_share(name) else unit_label(units, lang)
 
 
@@ -262,7 +263,7 @@ def difference_frame(name: str, times: np.ndarray, current: np.ndarray, baseline
 
 
 def difference_axis_title(name: str, units: str, lang: str) -> str:
-    """Unit of a difference: percentage points for a share, else the variable's unit."""
+    """Return unit of a difference: percentage points for a share, else the variable's unit."""
     return t("unit_pp", lang) if is_share(name) else unit_label(units, lang)
 
 
@@ -310,7 +311,7 @@ def results_table(result, names: list[str], units: Mapping[str, str], lang: str)
 
 
 def results_csv(result, names: list[str] | None = None) -> str:
-    """The current run as CSV: one row per saved time, one column per variable (Vensim names).
+    """Return the current run as CSV: one row per saved time, one column per variable (Vensim names).
 
     The same layout as ``sim simulate``.
     """
@@ -339,7 +340,7 @@ def metric_text(name: str, units: str, value: float, base: float | None, lang: s
 
 
 def metric_label(name: str, units: str, year: int, lang: str) -> str:
-    """``Exports, 2035 (100M USD)`` / ``出口（2035 年，亿美元）``."""
+    """Return ``Exports, 2035 (100M USD)`` / ``出口（2035 年，亿美元）``."""
     unit = "%" if is_share(name) else unit_label(units, lang)
     if lang == "zh":
         return f"{short_label(name, lang)}（{year} 年，{unit}）"
@@ -352,7 +353,7 @@ def value_at(result, name: str, year: float) -> float:
 
 
 def slug(name: str) -> str:
-    """A file-name-safe version of a scenario name (Chinese characters kept)."""
+    """Return a file-name-safe version of a scenario name (Chinese characters kept)."""
     out = "".join(ch if (ch.isalnum() or ch in "-_") else "-" for ch in name.strip())
     out = "-".join(p for p in out.split("-") if p)
     return out or "scenario"
@@ -457,7 +458,7 @@ def fit_frames(view, observed_for: Mapping[str, tuple], lang: str):
 
 
 def param_table(parameters: Mapping[str, Mapping], model, lang: str) -> pd.DataFrame:
-    """The calibrated parameters: estimate, intervals, bounds, flag, model default and units."""
+    """Return the calibrated parameters: estimate, intervals, bounds, flag, model default and units."""
     from sim.app.resources import interval_text
     rows = []
     for name, p in parameters.items():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from sim.project import SHORT_NAMES, UNIT_NAMES, VARIABLE_NAMES
+
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 LANG_NAMES: dict[str, str] = {"zh": "中文", "en": "English"}
@@ -126,45 +128,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "diff_title": {"zh": "{name}：与基准之差", "en": "{name}: difference from the baseline"},
     "unit_pp": {"zh": "百分点", "en": "percentage points"},
 }
-
-SHORT_NAMES: dict[str, dict[str, str]] = {
-    "Digitally Deliverable Exports": {"zh": "出口", "en": "Exports"},
-    "Digitally Deliverable Imports": {"zh": "进口", "en": "Imports"},
-    "Digital Trade Balance": {"zh": "贸易差额", "en": "Balance"},
-    "China World Share": {"zh": "世界份额", "en": "World share"},
-}
-
-VARIABLE_NAMES: dict[str, dict[str, str]] = {
-    "Digitally Deliverable Exports": {"zh": "数字可交付服务出口", "en": "Digitally deliverable exports"},
-    "Digitally Deliverable Imports": {"zh": "数字可交付服务进口", "en": "Digitally deliverable imports"},
-    "Digital Trade Balance": {"zh": "数字贸易差额", "en": "Digital trade balance"},
-    "China World Share": {"zh": "中国占世界份额", "en": "China's world share"},
-    "Digital Infrastructure": {"zh": "数字基础设施", "en": "Digital infrastructure"},
-    "Digital Talent": {"zh": "数字人才", "en": "Digital talent"},
-    "Openness": {"zh": "开放度", "en": "Openness"},
-    "Foreign Barriers": {"zh": "外国壁垒", "en": "Foreign barriers"},
-    "Export Capability": {"zh": "出口能力", "en": "Export capability"},
-    "Internet Penetration": {"zh": "互联网普及率", "en": "Internet penetration"},
-    "Infrastructure Investment Lever": {"zh": "基础设施投资", "en": "Infrastructure investment"},
-    "Talent Training Lever": {"zh": "人才培养", "en": "Talent training"},
-    "Reform Pace Lever": {"zh": "改革开放步伐", "en": "Reform pace"},
-    "Data Flow Tightening Lever": {"zh": "数据流动收紧", "en": "Data-flow tightening"},
-    "Innovation Protection Lever": {"zh": "创新与知识产权保护", "en": "Innovation protection"},
-    "World Demand Growth Lever": {"zh": "世界需求增长", "en": "World demand growth"},
-    "Foreign Barrier Shock Size": {"zh": "外国壁垒冲击幅度", "en": "Foreign barrier shock size"},
-}
-
-UNIT_NAMES: dict[str, dict[str, str]] = {
-    "100M USD": {"zh": "亿美元", "en": "100M USD"},
-    "10k FTE": {"zh": "万人年", "en": "10k FTE"},
-    "10k person-years": {"zh": "万人年", "en": "10k person-years"},
-    "percent": {"zh": "%", "en": "%"},
-    "Dmnl": {"zh": "无量纲", "en": "dimensionless"},
-    "dimensionless": {"zh": "无量纲", "en": "dimensionless"},
-    "Year": {"zh": "年", "en": "year"},
-    "year": {"zh": "年", "en": "year"},
-}
-
 
 def check_lang(lang: str) -> Lang:
     """Return ``lang`` if it is a supported language code, else raise ``ValueError``."""

@@ -2,8 +2,9 @@
 
 Each loader returns a value or raises :class:`sim.SimError` with a message the
 app shows as it is; the app wraps them in Streamlit caches. Paths default to
-the repository's files and can be redirected with environment variables (used
-by the tests): ``DDS_MODEL``, ``DDS_CALIBRATED``, ``DDS_SCENARIOS`` (a directory).
+the project folder's files (:mod:`sim.paths`) and can be redirected with
+environment variables (used by the tests): ``DDS_MODEL``, ``DDS_CALIBRATED``,
+``DDS_SCENARIOS`` (a directory).
 """
 from __future__ import annotations
 
@@ -15,30 +16,60 @@ from pathlib import Path
 
 from sim import scenarios as sc
 from sim.errors import SimError
-
-ROOT = Path(__file__).resolve().parents[2]
+from sim.paths import find_project_root, project_root
+from sim.project import CALIBRATED_FILE, MODEL_FILE, SCENARIOS_FOLDER
 
 
 @dataclass(frozen=True)
 class AppPaths:
-    """Files the app reads."""
+    """Files the app reads, and the project folder they are shown relative to.
+
+    Attributes
+    ----------
+    model, calibrated, scenarios : Path
+        The model, its calibration, and the folder of scenario files.
+    root : Path or None
+        The project folder (None when every file is named by a variable and
+        there is no project folder).
+    """
 
     model: Path
     calibrated: Path
     scenarios: Path
+    root: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppPaths:
+        """Return the files named by ``DDS_*`` variables, the project's otherwise.
+
+        Raises
+        ------
+        sim.paths.ProjectRootError
+            A file is not named by a variable and there is no project folder.
+        """
         env = os.environ if env is None else env
-        return cls(model=Path(env.get("DDS_MODEL", ROOT / "model" / "digital_trade.mdl")),
-                   calibrated=Path(env.get("DDS_CALIBRATED", ROOT / "model" / "calibrated.yaml")),
-                   scenarios=Path(env.get("DDS_SCENARIOS", ROOT / "scenarios")))
+        named = {"model": env.get("DDS_MODEL"), "calibrated": env.get("DDS_CALIBRATED"),
+                 "scenarios": env.get("DDS_SCENARIOS")}
+        if all(named.values()):
+            return cls(**{k: Path(v) for k, v in named.items()}, root=find_project_root(env=env))
+        root = project_root(env=env)
+        default = {"model": root.joinpath(*MODEL_FILE),
+                   "calibrated": root.joinpath(*CALIBRATED_FILE),
+                   "scenarios": root.joinpath(*SCENARIOS_FOLDER)}
+        return cls(**{k: Path(v) if v else default[k] for k, v in named.items()}, root=root)
+
+    def display(self, path: Path | str) -> str:
+        """Return ``path`` relative to the project folder when inside it."""
+        return display(path, self.root)
 
 
-def display(path: Path | str) -> str:
-    """A path relative to the repository when inside it."""
+def display(path: Path | str, root: Path | None = None) -> str:
+    """Return ``path`` relative to ``root`` (default: the project folder) when inside it."""
+    root = find_project_root() if root is None else root
+    if root is None:
+        return str(path)
     try:
-        return str(Path(path).resolve().relative_to(ROOT))
+        return str(Path(path).resolve().relative_to(root))
     except ValueError:
         return str(path)
 
@@ -74,7 +105,7 @@ def _mapping(doc: Mapping, key: str, where: str) -> dict:
 
 
 def load_calibration_view(path: Path) -> CalibrationView:
-    """Read ``calibrated.yaml`` for display (schema checked by :mod:`sim.calibration.results`).
+    """Read ``calibrated.yaml`` for display (:meth:`sim.calibration.results.Calibrated.read`).
 
     Raises
     ------
@@ -93,11 +124,6 @@ def load_calibration_view(path: Path) -> CalibrationView:
     return CalibrationView(parameters=_mapping(doc, "parameters", where),
                            statistics=_mapping(doc, "statistics", where),
                            fitted=_mapping(doc, "fitted", where), meta=meta)
-
-
-def load_calibrated(path: Path) -> sc.Calibrated | None:
-    """The calibrated estimates as ``sim run`` reads them (None when there is no file)."""
-    return sc.load_calibrated(path)
 
 
 def interval_text(iv) -> str:
@@ -126,7 +152,7 @@ class ScenarioChoice:
 
 
 def list_scenario_files(directory: Path) -> list[Path]:
-    """The scenario files in ``directory`` (``*.yaml``, ``*.yml``), sorted by name."""
+    """Return the scenario files in ``directory`` (``*.yaml``, ``*.yml``), sorted by name."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -144,7 +170,7 @@ def scenario_choices(directory: Path) -> tuple[list[ScenarioChoice], list[str]]:
 
 
 def load_choice(directory: Path, choice_key: str) -> sc.Scenario:
-    """The scenario a picker key names.
+    """Return the scenario a picker key names.
 
     Raises
     ------

@@ -17,6 +17,7 @@ import numpy as np
 
 from sim import scenarios as sc
 from sim.errors import SimError
+from sim.project import OBSERVED_FOR as PROJECT_OBSERVED_FOR
 
 #: Settings: Vensim name of a lever constant (size or start year) -> value [its model units].
 Settings = dict[str, float]
@@ -27,15 +28,8 @@ TRADE_OUTPUTS: tuple[str, ...] = ("Digitally Deliverable Exports", "Digitally De
 #: Stocks charted on the stocks tab (those the model has).
 STOCK_OUTPUTS: tuple[str, ...] = ("Digital Infrastructure", "Digital Talent", "Openness",
                                   "Foreign Barriers", "Export Capability")
-#: Observed series (``model/data/observed.csv``) drawn beside a model output, and
-#: whether it measures the same quantity (False: a proxy in the same unit).
-OBSERVED_FOR: dict[str, tuple[str, bool]] = {
-    "Digitally Deliverable Exports": ("china_dds_exports_unctad", True),
-    "Digitally Deliverable Imports": ("china_dds_imports_unctad", True),
-    "Digital Trade Balance": ("china_dds_balance_unctad", True),
-    "China World Share": ("china_world_share_dds_exports", True),
-    "Digital Talent": ("rd_personnel_fte", False),
-}
+#: Observed series drawn beside a model output: :data:`sim.project.OBSERVED_FOR`.
+OBSERVED_FOR = PROJECT_OBSERVED_FOR
 #: Integration method of the app's runs: the default of ``sim run``.
 METHOD = "scipy"
 #: ``METHOD`` as the app names it beside its numbers (SciPy's default solver).
@@ -89,7 +83,7 @@ class LeverSpec:
 
 
 def nice_step(span: float) -> float:
-    """A round slider step giving 30-100 steps over ``span`` (1, 2 or 5 x 10^k)."""
+    """Return a round slider step giving 30-100 steps over ``span`` (1, 2 or 5 x 10^k)."""
     if not (span > 0 and math.isfinite(span)):
         return 0.01
     raw = span / 60
@@ -128,7 +122,7 @@ def _has(model, name: str) -> bool:
 
 
 def lever_specs(model, horizon: float | None = None) -> tuple[list[LeverSpec], list[str]]:
-    """The levers the model has, with ranges from its units fields.
+    """Return the levers the model has, with ranges from its units fields.
 
     Parameters
     ----------
@@ -161,7 +155,7 @@ def sliders(specs: list[LeverSpec]) -> list[Slider]:
 
 
 def baseline_settings(specs: list[LeverSpec]) -> Settings:
-    """The model's own lever values (1 = baseline, shock 0)."""
+    """Return the model's own lever values (1 = baseline, shock 0)."""
     return {s.name: s.default for s in sliders(specs)}
 
 
@@ -250,7 +244,7 @@ def _plain(x: float) -> float | int:
 
 
 def default_outputs(model) -> list[str]:
-    """The scenario outputs (:data:`sim.scenarios.MAIN_OUTPUTS`) this model has."""
+    """Return the scenario outputs (:data:`sim.scenarios.MAIN_OUTPUTS`) this model has."""
     names = {v.name for v in model.variables.values() if v.kind != "lookup"}
     return [n for n in sc.MAIN_OUTPUTS if n in names] or \
         [model.variables[p].name for p in model.stocks]
@@ -259,7 +253,7 @@ def default_outputs(model) -> list[str]:
 def scenario_doc(settings: Mapping[str, float], specs: list[LeverSpec], model, *, name: str,
                  description: str, extras: Extras | None = None, band: bool = False,
                  calibrated_band: bool = False) -> dict:
-    """The current settings as a scenario document (the schema of ``scenarios/*.yaml``).
+    """Return the current settings as a scenario document (the schema of ``scenarios/*.yaml``).
 
     Only levers whose size differs from the baseline are listed ("base +
     changes"). With ``band``, and unless the loaded scenario brings its own
@@ -297,7 +291,7 @@ def scenario_doc(settings: Mapping[str, float], specs: list[LeverSpec], model, *
 
 
 def has_own_ensemble(fields_: Mapping) -> bool:
-    """A loaded scenario that samples something itself (members > 1)."""
+    """Return a loaded scenario that samples something itself (members > 1)."""
     return int(fields_.get("members", 1) or 1) > 1 and (
         bool(fields_.get("uncertainty")) or fields_.get("calibration_uncertainty", "none") != "none"
         or fields_.get("bands", "none") != "none")
@@ -323,7 +317,7 @@ def validate_doc(doc: Mapping) -> sc.Scenario:
 
 
 def scenario_text(doc: Mapping) -> str:
-    """A scenario document as the YAML ``sim run`` reads: what the app's runs read too.
+    """Return a scenario document as the YAML ``sim run`` reads: what the app's runs read too.
 
     Through the same loader as ``sim run``, every lever form runs as there
     (a JSON round trip made a ``table:`` lever's years text, which the schema
@@ -338,7 +332,7 @@ def scenario_text(doc: Mapping) -> str:
 
 
 def scenario_from_text(text: str) -> sc.Scenario:
-    """The scenario of :func:`scenario_text`'s YAML (the ``sim run`` loader)."""
+    """Return the scenario of :func:`scenario_text`'s YAML (the ``sim run`` loader)."""
     return sc.load_scenarios_text(text, "app")[0]
 
 
@@ -362,16 +356,10 @@ def check_with_model(scenario: sc.Scenario, model, calibrated: sc.Calibrated | N
             raise AppInputError(str(own)) from None
 
 
-def doc_key(doc: Mapping) -> str:
-    """A cache key of a scenario document (JSON text, keys in order)."""
-    import json
-    return json.dumps(doc, sort_keys=False, default=str)
-
-
 def download_text(settings: Mapping[str, float], specs: list[LeverSpec], model, *, name: str,
                   description: str, extras: Extras | None = None, band: bool = False,
                   calibrated_band: bool = False) -> str:
-    """The scenario YAML offered for download; ``sim run`` runs it as it is.
+    """Return the scenario YAML offered for download; ``sim run`` runs it as it is.
 
     The document is validated by the schema of ``sim run`` and written by
     :func:`sim.scenarios.scenario_to_yaml` (every field explicit), whose
@@ -462,7 +450,7 @@ def from_scenario(scenario: sc.Scenario, specs: list[LeverSpec]) -> LoadedScenar
 
 def parse_upload(data: bytes, filename: str, specs: list[LeverSpec], *, model=None,
                  calibrated: sc.Calibrated | None = None) -> list[LoadedScenario]:
-    """The upload handler: bytes of a scenario YAML -> the scenarios it holds.
+    """Return the upload handler: bytes of a scenario YAML -> the scenarios it holds.
 
     With ``model``, each scenario is also checked against it
     (:func:`check_with_model`), so the file's own errors are reported as its.
@@ -539,7 +527,7 @@ _QUIET_NOTES = ("members = 1", "base: calibrated was asked for")
 
 
 def notes_to_show(notes) -> list[str]:
-    """Resolver notes worth showing beside the point run.
+    """Return resolver notes worth showing beside the point run.
 
     Left out: that the point run samples nothing (the band is a separate run)
     and that calibrated.yaml is missing (the app says so itself).
@@ -547,7 +535,7 @@ def notes_to_show(notes) -> list[str]:
     return [n for n in notes if not n.startswith(_QUIET_NOTES)]
 
 def baseline_doc(model, horizon: float | None = None) -> dict:
-    """The comparison run: the calibrated model with no lever moved."""
+    """Return the comparison run: the calibrated model with no lever moved."""
     return {"name": "baseline", "description": "Calibrated model, no policy change.",
             "base": "calibrated",
             "horizon": int(model.controls.final_time if horizon is None else horizon),

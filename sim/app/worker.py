@@ -41,13 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-_LEN = 8  # bytes of a frame's length prefix (big-endian)
+FRAME_PREFIX_BYTES = 8  # bytes of a frame's length prefix (big-endian)
 
 
 # --------------------------------------------------------------------------- frames
 def frame_length(head: bytes) -> int:
-    """The payload length a frame's first :data:`_LEN` bytes announce."""
-    return int.from_bytes(head[:_LEN], "big")
+    """Return the payload length a frame's first :data:`FRAME_PREFIX_BYTES` bytes announce."""
+    return int.from_bytes(head[:FRAME_PREFIX_BYTES], "big")
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -66,7 +66,7 @@ def recv_exact(sock: socket.socket, n: int) -> bytes | None:
 
 def send_frame(sock: socket.socket, payload: bytes) -> None:
     """One frame on a socket: the length, then ``payload``."""
-    sock.sendall(len(payload).to_bytes(_LEN, "big") + payload)
+    sock.sendall(len(payload).to_bytes(FRAME_PREFIX_BYTES, "big") + payload)
 
 
 # --------------------------------------------------------------------------- values
@@ -106,16 +106,16 @@ def encode(value) -> bytes:
 
     tree = walk(value)
     header = json.dumps({"value": tree, "arrays": places}).encode("utf-8")
-    return b"".join([len(header).to_bytes(_LEN, "big"), header] +
+    return b"".join([len(header).to_bytes(FRAME_PREFIX_BYTES, "big"), header] +
                     [a.tobytes() for a in arrays])
 
 
 def decode(data: bytes | bytearray):
-    """The value :func:`encode` wrote (arrays of numeric dtypes only; nothing is unpickled)."""
+    """Return the value :func:`encode` wrote (arrays of numeric dtypes only; nothing is unpickled)."""
     data = bytearray(data)
-    n = int.from_bytes(data[:_LEN], "big")
-    header = json.loads(data[_LEN:_LEN + n].decode("utf-8"))
-    start = _LEN + n
+    n = int.from_bytes(data[:FRAME_PREFIX_BYTES], "big")
+    header = json.loads(data[FRAME_PREFIX_BYTES:FRAME_PREFIX_BYTES + n].decode("utf-8"))
+    start = FRAME_PREFIX_BYTES + n
     arrays = []
     for dtype, shape, offset in header["arrays"]:
         dt = np.dtype(dtype)
@@ -140,14 +140,14 @@ def decode(data: bytes | bytearray):
 
 
 def result_parts(res) -> dict:
-    """A :class:`sim.SimulationResult` as sendable parts."""
+    """Return a :class:`sim.SimulationResult` as sendable parts."""
     return {"times": res.times, "data": dict(res.data), "n_members": int(res.n_members),
             "metadata": json.loads(json.dumps(res.metadata, default=str)),
             "failures": [asdict(f) for f in res.failures], "py_names": dict(res.py_names)}
 
 
 def result_from_parts(parts: dict):
-    """The :class:`sim.SimulationResult` of :func:`result_parts`."""
+    """Return the :class:`sim.SimulationResult` of :func:`result_parts`."""
     from sim.engine.results import Failure, SimulationResult
     return SimulationResult(times=parts["times"], data=parts["data"],
                             n_members=parts["n_members"], metadata=parts["metadata"],
@@ -182,7 +182,7 @@ class _Cache:
     def calibration(self, path: str | None):
         if path is None:
             return None
-        from sim.app.resources import load_calibrated
+        from sim.scenarios import load_calibrated
         key = self._stamp(path)
         if key not in self.calibrated:
             self.calibrated = dict(list(self.calibrated.items())[-3:])
@@ -259,7 +259,7 @@ def handle(cache: _Cache, req: dict) -> dict:
 def serve(channel: socket.socket, cache: _Cache) -> int:
     """Answer requests on ``channel`` until it closes."""
     while True:
-        head = recv_exact(channel, _LEN)
+        head = recv_exact(channel, FRAME_PREFIX_BYTES)
         if head is None:
             return 0
         req = json.loads(recv_exact(channel, frame_length(head)).decode("utf-8"))
@@ -286,11 +286,11 @@ def template(control: socket.socket) -> int:
     cache = _Cache()
     send_frame(control, encode({"ready": os.getpid()}))
     while True:
-        head, fds, _, _ = socket.recv_fds(control, _LEN, 1)
+        head, fds, _, _ = socket.recv_fds(control, FRAME_PREFIX_BYTES, 1)
         if not head:
             return 0
-        if len(head) < _LEN:
-            head += recv_exact(control, _LEN - len(head)) or b""
+        if len(head) < FRAME_PREFIX_BYTES:
+            head += recv_exact(control, FRAME_PREFIX_BYTES - len(head)) or b""
         req = json.loads(recv_exact(control, frame_length(head)).decode("utf-8"))
         if req.get("op") == "fork" and len(fds) == 1 and _threads() > 1:
             os.close(fds[0])

@@ -143,7 +143,7 @@ def coverage(observed: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[i
 
 
 def rates_from_document(bands_doc: dict) -> list[InputRate]:
-    """The inputs' projection as written under ``bands.inputs`` of ``calibrated.yaml``."""
+    """Return the inputs' projection as written under ``bands.inputs`` of ``calibrated.yaml``."""
     return [InputRate(constant=c, growth=float(d["growth"]), drift=float(d["drift"]),
                       step_sd=float(d["step_sd"]), drift_se=float(d["drift_se"]),
                       years=tuple(d["years"]), n_steps=int(d["n_steps"]))

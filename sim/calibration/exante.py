@@ -143,7 +143,7 @@ def conditional_persistence(observed: ObservedData, spec: CalibrationSpec, serie
 
 def shrinkage(model, spec: CalibrationSpec, space: ParameterSpace
               ) -> tuple[np.ndarray, float] | None:
-    """The prior ``(u0, w)`` of :attr:`Objective.prior` for fits from an origin, or None.
+    """Return the prior ``(u0, w)`` of :attr:`Objective.prior` for fits from an origin, or None.
 
     ``u0``: the model's own values of the free parameters in unit coordinates
     (clipped into the bounds); ``w = error_scale / prior_sd``.
@@ -196,7 +196,7 @@ def forecast_from(model, spec: CalibrationSpec, observed: ObservedData, origin: 
     cond = cond_obj.simulate(res.theta[None, :], final_time=last)
 
     out = {}
-    for i, t in enumerate(spec.targets):
+    for t in spec.targets:
         if t.role != "primary":
             continue
         s = observed.series(t.series)

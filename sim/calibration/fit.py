@@ -72,7 +72,7 @@ def latin_hypercube(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def start_points(objective: Objective, n: int, rng: np.random.Generator) -> np.ndarray:
-    """The model's own parameter values (clipped into the bounds) and ``n − 1`` LHS points."""
+    """Return the model's own parameter values (clipped into the bounds) and ``n − 1`` LHS points."""
     space = objective.space
     default = np.array([objective.model.constants[objective.model.py_name(p)]
                         for p in space.names])

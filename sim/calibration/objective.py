@@ -64,7 +64,7 @@ class ParameterSpace:
         return len(self.names)
 
     def to_theta(self, u: np.ndarray) -> np.ndarray:
-        """Unit coordinates (..., k) -> parameter values (..., k)."""
+        """Map unit coordinates (..., k) -> parameter values (..., k)."""
         u = np.asarray(u, dtype=float)
         lin = self.lower + u * (self.upper - self.lower)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -85,7 +85,7 @@ class ParameterSpace:
         return np.where(self.log, lg, lin)
 
     def dtheta_du(self, u: np.ndarray) -> np.ndarray:
-        """Derivative of the map at ``u`` (k,)."""
+        """Return the derivative of the map at ``u`` (k,)."""
         theta = self.to_theta(u)
         lin = self.upper - self.lower
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -30,6 +30,7 @@ from sim.calibration.uncertainty import (
 )
 from sim.calibration.variants import VariantResult, evaluate
 from sim.data.observed import ObservedData
+from sim.project import REPORT_YEARS
 
 STAGES = ("fit", "profile likelihood", "bootstrap", "ex-ante forecasts", "variants",
           "statistics")
@@ -42,7 +43,6 @@ THEIL_MAX = 0.1
 """Largest acceptable U^M and U^S of a primary target (bias and unequal
 variation below 10% of the MSE; Sterman 1984)."""
 
-REPORT_YEARS = (2025, 2030, 2035)
 """Years the variants' baseline share is reported at."""
 
 QUICK = {"starts": 16, "polish": 2, "bootstrap": 40, "profile_points": 9}

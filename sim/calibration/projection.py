@@ -78,7 +78,7 @@ def _log_growth(observed: ObservedData, rule: ProjectedInput, first: int, last: 
 
 def input_rate(observed: ObservedData, projection: Projection, rule: ProjectedInput,
                last_year: int) -> InputRate:
-    """The rule's growth and spread from data up to ``last_year`` only.
+    """Return the rule's growth and spread from data up to ``last_year`` only.
 
     Raises
     ------

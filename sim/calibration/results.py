@@ -17,16 +17,22 @@ counts and the date instead). Rerunning the same calibration with the same
 package versions rewrites the same bytes; a file read back and written again
 is byte-identical.
 
-:func:`read_calibrated` is the one reader of the file (the report, the app and
-the scenarios' :func:`sim.scenarios.load_calibrated` go through it), and
-:func:`provenance_of` the one place that knows where the hashes are.
+:meth:`Calibrated.read` is the one reader of the file and
+:func:`write_calibrated` its one writer. :class:`Calibrated` is the document
+typed: the parameters' estimates, intervals and bounds, the provenance
+(:func:`provenance_of`, the one place that knows where the hashes are), the
+file's sha256 and the sections as read. The report reads the sections
+(:func:`read_calibrated`), the scenarios, ``sim run``, ``sim holdout`` and the
+app the typed parameters (:func:`sim.scenarios.load_calibrated`, which adds
+"no file: no calibration"). The module needs neither SciPy nor the fit.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,7 +211,7 @@ def to_document(out: CalibrationOutcome, provenance: dict) -> dict:
 
 
 def run_counts(out: CalibrationOutcome) -> dict[str, int]:
-    """What a calibration cost: counts printed by ``sim calibrate``, kept out of the file.
+    """Return what a calibration cost: counts printed by ``sim calibrate``, kept out of the file.
 
     They follow the optimiser's path, which last-bit differences between
     machines (SIMD ``exp``/``log``) can lengthen or shorten by an iteration.
@@ -229,26 +235,18 @@ def write_calibrated(path: str | Path, doc: dict) -> Path:
 
 
 def read_calibrated(path: str | Path) -> dict:
-    """Read a ``calibrated.yaml``.
+    """Return the sections of a ``calibrated.yaml`` as read (:meth:`Calibrated.read`).
 
     Raises
     ------
     CalibratedError
-        Missing file, invalid YAML, wrong schema or missing sections.
+        See :meth:`Calibrated.read`.
     """
-    path = Path(path)
-    where = display_path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CalibratedError(f"{where}: not found; run `sim calibrate` first") from None
-    except IsADirectoryError:
-        raise CalibratedError(f"{where}: is a folder, not a calibrated.yaml file") from None
-    return parse_calibrated(raw, where)
+    return Calibrated.read(path).document
 
 
 def parse_calibrated(raw: bytes, where: str) -> dict:
-    """The document in the bytes of a ``calibrated.yaml`` (``where`` names it in errors).
+    """Return the document in the bytes of a ``calibrated.yaml`` (``where`` names it in errors).
 
     Raises
     ------
@@ -267,8 +265,8 @@ def parse_calibrated(raw: bytes, where: str) -> dict:
     return doc
 
 
-def estimates(doc: dict) -> dict[str, float]:
-    """Free parameter name -> estimate (to pass as ``params`` to ``Model.simulate``)."""
+def estimates(doc: Mapping) -> dict[str, float]:
+    """Return free parameter name -> estimate (``params`` for ``Model.simulate``)."""
     return {name: float(p["estimate"]) for name, p in doc["parameters"].items()}
 
 
@@ -295,7 +293,7 @@ class CalibrationProvenance:
 
 
 def provenance_of(doc: Mapping, where: str = "calibrated.yaml") -> CalibrationProvenance:
-    """The typed provenance of a document written by :func:`to_document`.
+    """Return the typed provenance of a document written by :func:`to_document`.
 
     The hashes sit under ``provenance`` as ``{model,data,spec}: {path, hash}``.
 
@@ -331,9 +329,145 @@ def provenance_of(doc: Mapping, where: str = "calibrated.yaml") -> CalibrationPr
 
 
 def without_date(doc: dict) -> dict:
-    """The document less ``provenance.date``, which files written before the date was
-    dropped still carry (what a rerun must reproduce).
+    """Return the document less ``provenance.date``.
+
+    Files written before the date was dropped still carry it; the rest is what
+    a rerun must reproduce.
     """
     out = dict(doc)
     out["provenance"] = {k: v for k, v in doc["provenance"].items() if k != "date"}
     return out
+
+
+@dataclass(frozen=True)
+class CalibratedParameter:
+    """One free parameter of ``calibrated.yaml`` [the parameter's units].
+
+    Attributes
+    ----------
+    name : str
+        Vensim name.
+    estimate : float
+    interval : (float, float) or None
+        Profile-likelihood 95% interval; None when absent or not finite.
+    bounds : (float, float) or None
+        The fit's bounds; None when absent or not finite.
+    flag : str or None
+        Identification flag.
+    scale : str
+        ``linear`` or ``log``: the scale the parameter was fitted on.
+    """
+
+    name: str
+    estimate: float
+    interval: tuple[float, float] | None
+    bounds: tuple[float, float] | None
+    flag: str | None
+    scale: str = "linear"
+
+
+def _pair(value: Any, what: str, where: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if (not isinstance(value, (list, tuple)) or len(value) != 2 or
+            not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)):
+        raise CalibratedError(f"{where}: '{what}' must be a list [low, high] of two numbers, "
+                              f"got {value!r}")
+    lo, hi = float(value[0]), float(value[1])
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return lo, hi
+
+
+def _parameters(doc: Mapping, where: str) -> dict[str, CalibratedParameter]:
+    if not isinstance(doc.get("parameters"), Mapping):
+        raise CalibratedError(f"{where}: expected a mapping with 'parameters: {{name: {{estimate, "
+                              "interval, bounds, flag}}}}'")
+    params = {}
+    for name, entry in doc["parameters"].items():
+        at = f"{where}, parameter {name!r}"
+        if not isinstance(entry, Mapping):
+            raise CalibratedError(f"{at}: expected a mapping with 'estimate'")
+        est = entry.get("estimate")
+        if isinstance(est, bool) or not isinstance(est, (int, float)) or not math.isfinite(est):
+            raise CalibratedError(f"{at}: 'estimate' must be a finite number, got {est!r}")
+        flag = entry.get("flag")
+        params[str(name)] = CalibratedParameter(str(name), float(est),
+                                                _pair(entry.get("interval"), "interval", at),
+                                                _pair(entry.get("bounds"), "bounds", at),
+                                                None if flag is None else str(flag),
+                                                str(entry.get("scale") or "linear"))
+    return params
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """A ``calibrated.yaml``, typed: what :func:`to_document` wrote, read back.
+
+    Attributes
+    ----------
+    path : str
+        The file, as it was named.
+    parameters : dict
+        Vensim name -> :class:`CalibratedParameter`.
+    provenance : CalibrationProvenance
+        Hashes of the model, data and specification the calibration used.
+    file_hash : str
+        sha256 of the file's bytes.
+    bands : dict or None
+        The ``bands`` section (inputs' projection and the model's error model).
+    document : dict
+        Every section as read (schema checked), for the report and the app.
+    """
+
+    path: str
+    parameters: dict[str, CalibratedParameter]
+    provenance: CalibrationProvenance
+    file_hash: str
+    bands: dict | None = None
+    document: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def model_hash(self) -> str | None:
+        """Return the sha256 of the model the calibration used (None if not recorded)."""
+        return self.provenance.model_hash
+
+    @property
+    def data_hash(self) -> str | None:
+        """Return the hash of the data the calibration used (None if not recorded)."""
+        return self.provenance.data_hash
+
+    @classmethod
+    def parse(cls, raw: bytes, path: str | Path, where: str | None = None) -> Calibrated:
+        """Return the typed document in the bytes ``raw`` of the file ``path``.
+
+        Raises
+        ------
+        CalibratedError
+            Invalid YAML, wrong schema, missing sections, a parameter without a
+            finite ``estimate``, a malformed interval or provenance.
+        """
+        where = str(path) if where is None else where
+        doc = parse_calibrated(raw, where)
+        bands = doc.get("bands")
+        return cls(str(path), _parameters(doc, where), provenance_of(doc, where),
+                   hashlib.sha256(raw).hexdigest(),
+                   dict(bands) if isinstance(bands, Mapping) else None, doc)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Calibrated:
+        """Read a ``calibrated.yaml``: the one reader of the file.
+
+        Raises
+        ------
+        CalibratedError
+            Missing file, a folder, or anything :meth:`parse` refuses.
+        """
+        where = display_path(path)
+        try:
+            raw = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise CalibratedError(f"{where}: not found; run `sim calibrate` first") from None
+        except IsADirectoryError:
+            raise CalibratedError(f"{where}: is a folder, not a calibrated.yaml file") from None
+        return cls.parse(raw, path, where)

@@ -29,8 +29,10 @@ from pydantic import (
     model_validator,
 )
 
-from sim.data.observed import SERIES_UNITS, display_path, suggest
+from sim.data.observed import SERIES_UNITS, display_path
 from sim.errors import SimError
+from sim.project import CALIBRATION_WINDOW, EXANTE_ORIGINS, REPORT_YEARS
+from sim.suggest import did_you_mean
 
 CROSS_CHECK_MARKERS = ("mofcom", "seed001")
 """Series whose names contain one of these are a different vintage or definition
@@ -133,7 +135,7 @@ class FreeParameter(_Strict):
 def _known_series(v: str) -> str:
     """Refuse a series that is not in :data:`sim.data.observed.SERIES_UNITS`."""
     if v not in SERIES_UNITS:
-        raise ValueError(f"unknown series '{v}'{suggest(v, SERIES_UNITS)}; accepted: the "
+        raise ValueError(f"unknown series '{v}'{did_you_mean(v, SERIES_UNITS, n=1)}; accepted: the "
                          "keys of sim.data.observed.SERIES_UNITS")
     return v
 
@@ -235,7 +237,7 @@ class OutOfSample(_Strict):
         ``error_scale`` (log). The estimate is the posterior mode (MAP).
     """
 
-    origins: Annotated[list[int], Field(min_length=1)] = [2016, 2017, 2018, 2019, 2020, 2021]
+    origins: Annotated[list[int], Field(min_length=1)] = list(EXANTE_ORIGINS)
     horizon: Annotated[int, Field(ge=1, le=10)] = 3
     min_fit_years: Annotated[int, Field(ge=2)] = 2
     band_members: Annotated[int, Field(ge=20, le=20000)] = 400
@@ -341,7 +343,7 @@ class Sensitivity(_Strict):
 
     method: Literal["sobol", "morris", "auto"] = "auto"
     output: Annotated[str, Field(min_length=1)] = "Digitally Deliverable Exports"
-    years: Annotated[list[Finite], Field(min_length=1)] = [2025, 2030, 2035]
+    years: Annotated[list[Finite], Field(min_length=1)] = list(REPORT_YEARS)
     base_samples: Annotated[int, Field(ge=8)] = 512
     budget_seconds: Annotated[float, Field(gt=0)] = 30.0
     levers: dict[str, Lever] = {}
@@ -407,7 +409,7 @@ class CalibrationSpec(_Strict):
     notes: str = ""
     model: Annotated[str, Field(min_length=1)]
     data: Annotated[str, Field(min_length=1)] = "data/observed.csv"
-    window: tuple[int, int] = (2015, 2022)
+    window: tuple[int, int] = CALIBRATION_WINDOW
     error_model: Literal["log", "relative"] = "log"
     method: Literal["euler", "rk4", "scipy"] = "euler"
     seed: Annotated[int, Field(ge=0)]
@@ -431,7 +433,7 @@ class CalibrationSpec(_Strict):
     def _known_inputs(cls, v: list[str]) -> list[str]:
         for name in v:
             if name not in SERIES_UNITS:
-                raise ValueError(f"unknown series '{name}'{suggest(name, SERIES_UNITS)}; "
+                raise ValueError(f"unknown series '{name}'{did_you_mean(name, SERIES_UNITS, n=1)}; "
                                  "accepted: the keys of sim.data.observed.SERIES_UNITS")
         return v
 
@@ -469,10 +471,6 @@ class CalibrationSpec(_Strict):
             raise ValueError(f"{sorted(overlap)} are free parameters; their sensitivity ranges "
                              "are their bounds, do not list them as levers")
         return self
-
-    @property
-    def parameter_names(self) -> list[str]:
-        return list(self.parameters)
 
 
 def _loc(loc: tuple) -> str:

@@ -81,16 +81,10 @@ def information_criteria(payoff: float, n: int, k: int) -> tuple[float, float]:
 
 
 def variant_spec(spec: CalibrationSpec, variant: Variant) -> CalibrationSpec:
-    """The specification with the variant's extra free parameters."""
+    """Return the specification with the variant's extra free parameters."""
     if not variant.free:
         return spec
     return spec.model_copy(update={"parameters": {**spec.parameters, **variant.free}})
-
-
-def historical_share_growth(observed: ObservedData, first: int, last: int) -> float:
-    """Mean annual log growth of China's world share, ``first`` to ``last`` [1/year]."""
-    s = observed.series(SHARE_SERIES)
-    return float(math.log(s.loc[last] / s.loc[first]) / (last - first))
 
 
 def evaluate(model, spec: CalibrationSpec, observed: ObservedData, variant: Variant, *,

@@ -1,13 +1,39 @@
-"""``sim app``: start the what-if app (``streamlit run app.py``) on this repository's model."""
+"""``sim app``: start the what-if app (``streamlit run app.py``) on the project's model.
+
+The app is the project folder's ``app.py`` (:mod:`sim.paths`), or, run outside
+any project, the one of the installation's checkout; Streamlit is started with
+``DDS_PROJECT_ROOT`` naming that folder, so the app reads its files wherever
+the command was run from.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
+from sim.paths import ROOT_ENV, find_project_root, installation_root
+
+APP_FILE = "app.py"
+"""The app's file name in the project folder."""
+
+
+def app_folder() -> Path:
+    """Return the folder whose ``app.py`` is served: the project's, else the installation's.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither holds ``app.py``.
+    """
+    for folder in (find_project_root(), installation_root()):
+        if folder is not None and (folder / APP_FILE).is_file():
+            return folder
+    raise FileNotFoundError(f"{APP_FILE}: the app is neither in a project folder at or above "
+                            f"{Path.cwd()} nor in this installation (install the repository "
+                            "in editable mode: pip install -e .)")
 
 
 def register(sub) -> None:
@@ -24,11 +50,8 @@ def register(sub) -> None:
 
 
 def command(args: argparse.Namespace) -> list[str]:
-    """The ``streamlit run`` command line for ``args``."""
-    if not APP_PATH.is_file():
-        raise FileNotFoundError(f"{APP_PATH}: the app is not in this installation (install the "
-                                "repository in editable mode: pip install -e .)")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP_PATH)]
+    """Return the ``streamlit run`` command line for ``args``."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_folder() / APP_FILE)]
     if args.port is not None:
         cmd += ["--server.port", str(args.port)]
     if args.address is not None:
@@ -43,7 +66,9 @@ def command(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run Streamlit until it exits; SIGTERM/SIGINT sent to ``sim app`` reach it too."""
-    proc = subprocess.Popen(command(args))
+    env = dict(os.environ)
+    env.setdefault(ROOT_ENV, str(app_folder()))
+    proc = subprocess.Popen(command(args), env=env)
 
     def forward(signum, frame):  # noqa: ARG001
         proc.send_signal(signum)

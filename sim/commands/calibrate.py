@@ -18,8 +18,11 @@ from sim.calibration.results import run_counts, to_document, write_calibrated
 from sim.calibration.spec import load_spec, spec_hash
 from sim.data.observed import display_path, load_observed
 from sim.engine.model import load_model
+from sim.paths import default_file
+from sim.project import CALIBRATION_SPEC_FILE
 
-DEFAULT_SPEC = Path("model/calibration.yaml")
+DEFAULT_SPEC = CALIBRATION_SPEC_FILE
+"""The default specification, under the project folder (:mod:`sim.paths`)."""
 
 
 def register(sub) -> None:
@@ -28,8 +31,9 @@ def register(sub) -> None:
         description="Multi-start bounded least squares to the targets of the specification, "
                     "profile-likelihood and bootstrap intervals, out-of-sample checks and fit "
                     "statistics; writes the result atomically.")
-    p.add_argument("--spec", default=str(DEFAULT_SPEC),
-                   help="calibration specification (default: %(default)s)")
+    p.add_argument("--spec", default=None,
+                   help="calibration specification (default: model/calibration.yaml of the "
+                        "project folder)")
     p.add_argument("--out", default=None,
                    help="result file (default: calibrated.yaml beside the specification)")
     p.add_argument("--quick", action="store_true",
@@ -55,7 +59,7 @@ def provenance(spec_path: Path, out: Path, model, model_path: Path, data_path: P
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    spec_path = Path(args.spec)
+    spec_path = Path(default_file(args.spec, *DEFAULT_SPEC))
     spec = load_spec(spec_path)
     out = Path(args.out) if args.out else spec_path.parent / "calibrated.yaml"
     model_path = spec_path.parent / spec.model

@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sim.errors import SimError
+from sim.paths import default_file, find_project_root, installation_root, optional_project_file
+from sim.project import BASELINE_SCENARIO_FILE, CALIBRATED_FILE, CALIBRATION_SPEC_FILE
 
-DEFAULT_SPEC = Path("model/calibration.yaml")
-DEFAULT_SCENARIO = Path("scenarios/00_baseline.yaml")
-DEFAULT_CALIBRATED = Path("model/calibrated.yaml")
-REPOSITORY = Path(__file__).resolve().parents[2]
+DEFAULT_SPEC = CALIBRATION_SPEC_FILE
+"""Default files, under the project folder (:mod:`sim.paths`)."""
+DEFAULT_SCENARIO = BASELINE_SCENARIO_FILE
+DEFAULT_CALIBRATED = CALIBRATED_FILE
 
 
 class HoldoutError(SimError):
@@ -41,14 +43,15 @@ def register(sub) -> None:
                    help="facts table with years after 2022: columns series, year, value, unit "
                         "(as in observed_facts.csv) and, optionally, status, source, url, note "
                         "(free text)")
-    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO),
-                   help="projection to check (default: %(default)s)")
-    p.add_argument("--spec", default=str(DEFAULT_SPEC),
+    p.add_argument("--scenario", default=None,
+                   help="projection to check (default: scenarios/00_baseline.yaml of the "
+                        "project folder)")
+    p.add_argument("--spec", default=None,
                    help="calibration specification: which series measure which variables "
-                        "(default: %(default)s)")
+                        "(default: model/calibration.yaml of the project folder)")
     p.add_argument("--calibrated", default=None,
-                   help=f"calibrated parameters (default: {DEFAULT_CALIBRATED}); a file given "
-                        "here must exist")
+                   help="calibrated parameters (default: model/calibrated.yaml of the project "
+                        "folder); a file given here must exist")
     p.add_argument("--members", type=int, default=None, help="override the ensemble size")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write to FILE (.md, or .csv plus FILE.scores.csv) outside the repository "
@@ -67,8 +70,7 @@ def _inside(path: Path, folder: Path) -> bool:
 def _repository_folders(spec_path: Path) -> list[Path]:
     """Folders that must not receive post-2022 figures: this checkout, the model's folder."""
     folders = [spec_path.resolve().parent]
-    if (REPOSITORY / "pyproject.toml").is_file():
-        folders.append(REPOSITORY)
+    folders += [root for root in (find_project_root(), installation_root()) if root is not None]
     return folders
 
 
@@ -111,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     from sim.scenarios import ScenarioError, read_scenario_file, resolve
     from sim.scenarios.calibrated import load_calibrated_option
 
-    facts, spec_path = Path(args.facts), Path(args.spec)
+    facts, spec_path = Path(args.facts), Path(default_file(args.spec, *DEFAULT_SPEC))
+    args.scenario = default_file(args.scenario, *DEFAULT_SCENARIO)
     out = Path(args.out) if args.out else None
     check_paths(facts, out, spec_path)
     rows = read_held_out(facts)
@@ -123,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         reason = "; ".join(str(e) for e in loaded.errors) or \
             f"{len(loaded.scenarios)} scenarios; expected one"
         raise ScenarioError(f"{args.scenario}: {reason}")
-    calibrated = load_calibrated_option(args.calibrated, DEFAULT_CALIBRATED)
+    calibrated = load_calibrated_option(args.calibrated,
+                                        optional_project_file(*DEFAULT_CALIBRATED))
     resolved = resolve(loaded.scenarios[0], model, calibrated, members=args.members)
     print(f"running '{resolved.scenario.name}' ({resolved.members} members) ...", file=sys.stderr)
     projection = run_scenario(resolved, model, "scipy")

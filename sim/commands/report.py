@@ -6,6 +6,8 @@ import sys
 import time
 
 from sim.data.observed import display_path
+from sim.paths import default_file
+from sim.project import CALIBRATED_FILE, REPORT_FILE
 
 
 def register(sub) -> None:
@@ -14,10 +16,12 @@ def register(sub) -> None:
         description="Read calibrated.yaml, run the model for the uncertainty bands, the "
                     "global sensitivity and the validity tests, and write one HTML file "
                     "with every figure embedded.")
-    p.add_argument("--calibrated", default="model/calibrated.yaml",
-                   help="calibration result (default: %(default)s)")
-    p.add_argument("--out", default="report/calibration.html",
-                   help="HTML file to write (default: %(default)s)")
+    p.add_argument("--calibrated", default=None,
+                   help="calibration result (default: model/calibrated.yaml of the project "
+                        "folder)")
+    p.add_argument("--out", default=None,
+                   help="HTML file to write (default: report/calibration.html of the project "
+                        "folder)")
     p.add_argument("--markdown", action="store_true",
                    help="also write the Markdown version (same name, .md)")
     p.set_defaults(func=run)
@@ -27,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from sim.reporting.calibration_report import build_report
 
     t0 = time.perf_counter()
-    written = build_report(args.calibrated, args.out, markdown=args.markdown)
+    written = build_report(default_file(args.calibrated, *CALIBRATED_FILE),
+                           default_file(args.out, *REPORT_FILE),
+                           markdown=args.markdown)
     print(f"wrote {', '.join(display_path(p) for p in written)} in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

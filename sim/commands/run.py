@@ -32,12 +32,16 @@ from sim.commands.simulate import (
 from sim.engine.model import load_model, package_version
 from sim.engine.running.methods import METHODS, SCIPY_METHODS
 from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
+from sim.paths import default_file, optional_project_file
+from sim.project import CALIBRATED_FILE, MODEL_FILE
 from sim.reporting.rundir import ResultsFolder, RunIdentity
 from sim.scenarios import DEFAULT_MEMORY_LIMIT, ScenarioError, read_scenario_file
 from sim.scenarios.calibrated import load_calibrated_option
 
-DEFAULT_MODEL = Path("model/digital_trade.mdl")
-DEFAULT_CALIBRATED = Path("model/calibrated.yaml")
+DEFAULT_MODEL = MODEL_FILE
+"""The default model, under the project folder (:mod:`sim.paths`)."""
+DEFAULT_CALIBRATED = CALIBRATED_FILE
+"""The default calibration, under the project folder; optional."""
 DEFAULT_OUT = Path("results")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b|bytes)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "bytes": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6,
@@ -76,8 +80,8 @@ def register(sub) -> None:
                         "compiled Dormand-Prince)")
     p.add_argument("--members", type=_members, metavar="N",
                    help="override every scenario's ensemble size")
-    p.add_argument("--model", default=str(DEFAULT_MODEL), metavar="MDL",
-                   help="Vensim model (default: model/digital_trade.mdl)")
+    p.add_argument("--model", default=None, metavar="MDL",
+                   help="Vensim model (default: model/digital_trade.mdl of the project folder)")
     calib = p.add_mutually_exclusive_group()
     calib.add_argument("--calibrated", default=None, metavar="YAML",
                        help="calibrated parameters (default: model/calibrated.yaml; when that is "
@@ -125,10 +129,13 @@ def collect_files(paths: list[str]) -> list[Path]:
 
 
 def _calibrated_path(args: argparse.Namespace) -> str | None:
-    """The calibration file of the run (None: --no-calibration)."""
+    """Return the calibration file of the run (None: --no-calibration)."""
     if args.no_calibration:
         return None
-    return args.calibrated if args.calibrated is not None else str(DEFAULT_CALIBRATED)
+    if args.calibrated is not None:
+        return args.calibrated
+    default = optional_project_file(*DEFAULT_CALIBRATED)
+    return str(Path(*DEFAULT_CALIBRATED) if default is None else default)
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -152,10 +159,11 @@ def _command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from sim.reporting.scenario_output import load_history, write_batch
 
+    args.model = default_file(args.model, *DEFAULT_MODEL)
     files = collect_files(args.paths)
     model = load_model(args.model)
     calibrated = None if args.no_calibration else load_calibrated_option(
-        args.calibrated, DEFAULT_CALIBRATED)
+        args.calibrated, optional_project_file(*DEFAULT_CALIBRATED))
     items: list = []
     for path in files:
         loaded = read_scenario_file(path, allowed=files)  # extends may read what is named

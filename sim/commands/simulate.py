@@ -11,7 +11,7 @@ from sim.engine.running.integrators import DEFAULT_MAX_STEPS, DEFAULT_TIME_LIMIT
 from sim.engine.running.methods import DEFAULT_SCIPY_METHOD, METHODS, SCIPY_METHODS
 from sim.errors import ParameterError
 from sim.io import atomic_write_text
-from sim.scenarios.namer import _limit_error
+from sim.scenarios.namer import limit_error
 
 
 def register(sub) -> None:
@@ -95,7 +95,7 @@ def parse_sets(items: list[str]) -> dict[str, float]:
 def check_ranges(model, params: dict[str, float]) -> list[str]:
     """Messages for the ``--set`` values outside their constant's declared range.
 
-    The rule is the scenarios' (:func:`sim.scenarios.namer._limit_error`): a
+    The rule is the scenarios' (:func:`sim.scenarios.namer.limit_error`): a
     constant whose units field gives ``[min, max]`` takes values within it.
     Names the model does not have are left to ``simulate()`` to report.
     """
@@ -107,7 +107,7 @@ def check_ranges(model, params: dict[str, float]) -> list[str]:
             continue
         if info.kind != "constant":
             continue
-        msg = _limit_error(f"--set '{name}={value:g}'", info.name, value, info.limits)
+        msg = limit_error(f"--set '{name}={value:g}'", info.name, value, info.limits)
         if msg:
             out.append(msg)
     return out

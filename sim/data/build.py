@@ -45,8 +45,8 @@ from sim.data.observed import (
     parse_record,
     parse_sources,
     read_records,
-    suggest,
 )
+from sim.suggest import did_you_mean
 
 FACTS_COLUMNS = ("series", "year", "value", "unit", "status", "source", "url", "note")
 
@@ -169,7 +169,7 @@ def _fact_source_id(text: str, where: str, line: int) -> str:
         return DERIVATION_SOURCES[text]
     known = [*SOURCE_REGISTRY, *DERIVATION_SOURCES]
     raise DataError(f"{where}, line {line}, field 'source': unknown source '{text}'"
-                    f"{suggest(text, known)}; add it to "
+                    f"{did_you_mean(text, known, n=1)}; add it to "
                     "sim.data.build.SOURCE_REGISTRY with a short stable id")
 
 
@@ -262,13 +262,13 @@ def world_share(china: Mapping[int, float], world: Mapping[int, float]
 
 def balance(exports: Mapping[int, float], imports: Mapping[int, float]
             ) -> dict[int, float]:
-    """Exports minus imports [100M USD]; positive is a surplus."""
+    """Return exports minus imports [100M USD]; positive is a surplus."""
     return _combine(exports, imports, lambda x, m: round(x - m, MONEY_DECIMALS))
 
 
 def total(exports: Mapping[int, float], imports: Mapping[int, float]
           ) -> dict[int, float]:
-    """Exports plus imports [100M USD]."""
+    """Return exports plus imports [100M USD]."""
     return _combine(exports, imports, lambda x, m: round(x + m, MONEY_DECIMALS))
 
 
@@ -321,7 +321,7 @@ def derive_rows(rows: Sequence[ObservedRow]) -> list[ObservedRow]:
 
 
 def read_held_out(facts_csv: Path | str) -> list[HeldOutRow]:
-    """The figures after 2022 of a facts table, with the derived series, for an out-of-sample check.
+    """Return the figures after 2022 of a facts table, with the derived series, for an out-of-sample check.
 
     The columns of ``observed_facts.csv``; series, units and derivations as in
     :func:`build_observed`, while ``status``, ``source``, ``url`` and ``note``

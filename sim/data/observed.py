@@ -12,7 +12,6 @@ later years are held out of the repository.
 from __future__ import annotations
 
 import csv
-import difflib
 import hashlib
 import io
 import math
@@ -28,13 +27,29 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from sim.errors import SimError
+from sim.paths import project_file
+from sim.project import DATA_FOLDER, FIRST_OBSERVED_YEAR, LAST_OBSERVED_YEAR
+from sim.suggest import did_you_mean
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "model" / "data"
-DEFAULT_OBSERVED = DATA_DIR / "observed.csv"
-DEFAULT_SOURCES = DATA_DIR / "sources.csv"
 
-FIRST_YEAR = 2010
-LAST_YEAR = 2022  # later years are held out of the repository (out-of-sample)
+def default_observed() -> Path:
+    """Return the project's ``model/data/observed.csv`` (see :func:`sim.paths.project_root`).
+
+    Raises
+    ------
+    sim.paths.ProjectRootError
+        No project folder.
+    """
+    return project_file(*DATA_FOLDER, "observed.csv")
+
+
+def default_sources() -> Path:
+    """Return the project's ``model/data/sources.csv`` (see :func:`default_observed`)."""
+    return project_file(*DATA_FOLDER, "sources.csv")
+
+
+FIRST_YEAR = FIRST_OBSERVED_YEAR
+LAST_YEAR = LAST_OBSERVED_YEAR  # later years are held out of the repository (out-of-sample)
 
 OBSERVED_COLUMNS = ("series", "year", "value", "unit", "status", "source_id", "note")
 SOURCE_COLUMNS = ("source_id", "publisher", "title", "url", "note")
@@ -94,12 +109,6 @@ class DataError(SimError):
     """
 
 
-def suggest(name: str, known: Iterable[str]) -> str:
-    """Return a "did you mean" clause for ``name`` among ``known`` ('' if none)."""
-    hits = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f"; did you mean '{hits[0]}'?" if hits else ""
-
-
 def display_path(path: Path | str) -> str:
     """Return ``path`` relative to the working directory when it lies below it."""
     path = Path(path)
@@ -124,7 +133,7 @@ def _single_line(v: str, field: str) -> str:
 
 def _known_series(v: str) -> str:
     if v not in SERIES_UNITS:
-        raise _custom("series", f"unknown series '{v}'{suggest(v, SERIES_UNITS)}"
+        raise _custom("series", f"unknown series '{v}'{did_you_mean(v, SERIES_UNITS, n=1)}"
                       " (known series are the keys of sim.data.observed.SERIES_UNITS)")
     return v
 
@@ -429,7 +438,7 @@ def _check_header(header: list[str], where: str, columns: Sequence[str],
                         f"{','.join(columns)}")
     if unknown:
         raise DataError(f"{where}, line 1, field {unknown[0]!r}: unknown column"
-                        f"{suggest(unknown[0], columns)}; expected columns "
+                        f"{did_you_mean(unknown[0], columns, n=1)}; expected columns "
                         f"{','.join(columns)}")
     if len(set(header)) != len(header):
         raise DataError(f"{where}, line 1: duplicate column names in {header}")
@@ -525,7 +534,7 @@ def _check_source(row: ObservedRow, known: frozenset[str], where: str, line: int
                   ) -> None:
     if row.source_id not in known:
         raise DataError(f"{where}, line {line}, field 'source_id': unknown source_id "
-                        f"'{row.source_id}'{suggest(row.source_id, known)} (expected "
+                        f"'{row.source_id}'{did_you_mean(row.source_id, known, n=1)} (expected "
                         "an id listed in sources.csv)")
 
 
@@ -618,7 +627,7 @@ class ObservedData:
             ``name`` is not a known series.
         """
         if name not in SERIES_UNITS:
-            raise KeyError(f"unknown series '{name}'{suggest(name, SERIES_UNITS)}")
+            raise KeyError(f"unknown series '{name}'{did_you_mean(name, SERIES_UNITS, n=1)}")
         picked = sorted((r.year, r.value) for r in self.rows if r.series == name)
         index = pd.Index([y for y, _ in picked], name="year", dtype="int64")
         out = pd.Series([v for _, v in picked], index=index, name=name, dtype="float64")
@@ -637,33 +646,35 @@ class ObservedData:
             if s.source_id == source_id:
                 return s
         raise KeyError(f"unknown source_id '{source_id}'"
-                       f"{suggest(source_id, [s.source_id for s in self.sources])}")
+                       f"{did_you_mean(source_id, [s.source_id for s in self.sources], n=1)}")
 
 
-def load_sources(path: Path | str = DEFAULT_SOURCES) -> tuple[Source, ...]:
+def load_sources(path: Path | str | None = None) -> tuple[Source, ...]:
     """Read and validate a sources table.
 
     Parameters
     ----------
-    path : path-like
-        CSV with columns :data:`SOURCE_COLUMNS`.
+    path : path-like, optional
+        CSV with columns :data:`SOURCE_COLUMNS`; default :func:`default_sources`.
 
     Raises
     ------
     DataError
         Missing file or columns, invalid or duplicate ids, empty titles.
     """
+    path = default_sources() if path is None else path
     return parse_sources(_read_bytes(Path(path)), display_path(path))
 
 
-def load_observed(path: Path | str = DEFAULT_OBSERVED,
+def load_observed(path: Path | str | None = None,
                   sources_path: Path | str | None = None) -> ObservedData:
     """Read and validate the observed table and its sources.
 
     Parameters
     ----------
-    path : path-like
-        ``observed.csv`` (columns :data:`OBSERVED_COLUMNS`).
+    path : path-like, optional
+        ``observed.csv`` (columns :data:`OBSERVED_COLUMNS`); default
+        :func:`default_observed`.
     sources_path : path-like, optional
         ``sources.csv``; default: ``sources.csv`` beside ``path``.
 
@@ -678,7 +689,7 @@ def load_observed(path: Path | str = DEFAULT_OBSERVED,
         year outside 2010-2022, non-numeric or non-finite value, unknown
         source_id, missing columns, and any error in the sources table.
     """
-    path = Path(path)
+    path = default_observed() if path is None else Path(path)
     sources_path = path.with_name("sources.csv") if sources_path is None else Path(
         sources_path)
     source_bytes = _read_bytes(sources_path)

@@ -223,7 +223,7 @@ def compute(inp: ReportInputs, sobol_samples: int | None = None) -> Computed:
 
 # ------------------------------------------------------------------- tables
 def fmt(x, sig: int = 4) -> str:
-    """A number for a table cell ('–' for missing)."""
+    """Return a number for a table cell ('–' for missing)."""
     if x is None:
         return "–"
     if isinstance(x, bool):
@@ -367,7 +367,7 @@ def _setup_section(inp: ReportInputs) -> Section:
 
 
 def _series_label(inp: ReportInputs, series: str) -> str:
-    """A chart title: the series as people name it (the model variable is in 'Data used')."""
+    """Return a chart title: the series as people name it (the model variable is in 'Data used')."""
     return series_name(series)
 
 
@@ -752,7 +752,7 @@ def _block_md(b) -> str:
 
 
 def machine_readable(doc: dict) -> str:
-    """The report's JSON block: the calibrated document's sections, verbatim."""
+    """Return the report's JSON block: the calibrated document's sections, verbatim."""
     data = {k: doc[k] for k in JSON_SECTIONS if k in doc}
     text = json.dumps(plain(data), ensure_ascii=False, allow_nan=True)
     return text.replace("</", "<\\/")

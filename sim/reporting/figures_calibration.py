@@ -74,7 +74,7 @@ def figure_legend(fig: Figure, ncol: int = 3) -> None:
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:
-    """A figure with constrained layout: room for a legend outside the panels.
+    """Return a figure with constrained layout: room for a legend outside the panels.
 
     Build figures inside :func:`sim.reporting.fonts.figure_fonts` for names in
     Chinese (:func:`sim.reporting.calibration_report.build_report` does).
@@ -90,7 +90,7 @@ def _panel_grid(n: int, width: float = 5.2, height: float = 3.3, cols: int = 2):
 
 
 def fit_chart(panels: list[dict]) -> Figure:
-    """Simulated (line, with an uncertainty band) against observed (points), one panel each.
+    """Plot simulated (line, with an uncertainty band) against observed (points), one panel each.
 
     Each panel: title, unit, years, observed, times, simulated, band (2, T) or None,
     trend or None.
@@ -184,30 +184,9 @@ def profile_chart(profiles: list[dict], threshold: float) -> Figure:
     return fig
 
 
-def oos_chart(panels: list[dict]) -> Figure:
-    """Forecasts after an origin (model, log-linear trend, naive growth), one panel per series.
-
-    Each panel: title, unit, fit_years, fit_observed, years, observed, model, trend, naive.
-    """
-    fig, axes = _panel_grid(len(panels), width=4.6, height=3.0)
-    for ax, p in zip(axes, panels, strict=True):
-        ax.plot(p["fit_years"], p["fit_observed"], label="observed (fitted years)",
-                **{**OBS, "markerfacecolor": "white"})
-        ax.plot(p["years"], p["observed"], label="observed (held out)", **OBS)
-        ax.plot(p["years"], p["model"], color=MODEL, marker="^", lw=2, label="model forecast")
-        ax.plot(p["years"], p["trend"], color=TREND, marker="s", lw=1, ls="--",
-                label="log-linear trend")
-        ax.plot(p["years"], p["naive"], color=NAIVE, marker="v", lw=1, ls=":",
-                label="naive growth")
-        _style_panel(ax, p)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure_legend(fig)
-    return fig
-
-
 def sensitivity_chart(names: list[str], years: list[float], first, total, method: str,
                       output: str) -> Figure:
-    """Indices over time: first-order and total (Sobol) or μ* and σ (Morris)."""
+    """Plot indices over time: first-order and total (Sobol) or μ* and σ (Morris)."""
     first, total = np.asarray(first), np.asarray(total)
     fig = _figure((10.0, 4.2))
     labels = ("first-order S1", "total ST") if method == "sobol" else (

@@ -34,7 +34,7 @@ def _installed() -> set[str]:
 
 @lru_cache(maxsize=1)
 def cjk_families() -> tuple[str, ...]:
-    """The CJK families of :data:`CJK_FAMILIES` matplotlib can use here (maybe none).
+    """Return the CJK families of :data:`CJK_FAMILIES` matplotlib can use here (maybe none).
 
     Matplotlib caches its font list on first use; a font installed later is not
     in it. When none is listed, the system's font files are searched once and

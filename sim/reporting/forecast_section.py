@@ -14,6 +14,15 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sim.calibration.exante import METHODS
+from sim.project import (
+    EXPORTS,
+    LAST_OBSERVED_YEAR,
+    OBSERVED_FOR,
+    REPORT_YEARS,
+    SHARE,
+    SHARE_PACE_STARTS,
+    WORLD_EXPORTS,
+)
 from sim.reporting import figures_calibration as figs
 
 METHOD_LABELS = {"model": "model", "trend": "log-linear trend", "naive": "naive growth",
@@ -22,10 +31,11 @@ METHOD_LABELS = {"model": "model", "trend": "log-linear trend", "naive": "naive 
 
 VARIANTS_TITLE = "Structural hypotheses for China's share"
 SHARE_TITLE = "China's world share: growth decomposition and history"
-SHARE_SERIES = "china_world_share_dds_exports"
-WORLD = "World DDS Exports"
-EXPORTS = "Digitally Deliverable Exports"
-SHARE = "China World Share"
+SHARE_SERIES = OBSERVED_FOR[SHARE][0]
+WORLD = WORLD_EXPORTS
+
+_PACES = tuple(f"{first}-{LAST_OBSERVED_YEAR}" for first in SHARE_PACE_STARTS)
+"""The historical paces of the share, as the report names them (``2010-2022``)."""
 
 
 def _label(series: str) -> str:
@@ -147,7 +157,7 @@ def _exante_chart(doc: dict) -> Figure:
 
 
 def variants_section(inp):
-    """The structural hypotheses side by side, and which the evidence prefers."""
+    """Return the structural hypotheses side by side, and which the evidence prefers."""
     cr = _cr()
     doc = inp.doc
     variants = doc.get("variants") or []
@@ -180,7 +190,8 @@ def variants_section(inp):
     text = (f"Each hypothesis is calibrated with the same specification. Lowest AICc: "
             f"{[v['name'] for v in variants if v['aicc'] == best_aicc][0]}; lowest mean ex-ante "
             f"error: {best_skill['name']}. China's share of world DDS exports grew "
-            f"{100 * hist[0]:.1f}%/yr over 2010-2022 and {100 * hist[1]:.1f}%/yr over 2017-2022. "
+            f"{100 * hist[0]:.1f}%/yr over {_PACES[0]} and {100 * hist[1]:.1f}%/yr over "
+            f"{_PACES[1]}. "
             "The model card (model/README.md) records which structure is adopted and why.")
     t = cr.Table(headers, rows, "Structural hypotheses: fit penalised for parameters (AICc, BIC "
                  "on the weighted least-squares payoff), ex-ante skill, band coverage and the "
@@ -190,7 +201,10 @@ def variants_section(inp):
 
 def _share_pace(inp) -> tuple[float, float]:
     s = inp.observed.series(SHARE_SERIES)
-    return (math.log(s.loc[2022] / s.loc[2010]) / 12, math.log(s.loc[2022] / s.loc[2017]) / 5)
+    last = LAST_OBSERVED_YEAR
+    first, recent = SHARE_PACE_STARTS
+    return (math.log(s.loc[last] / s.loc[first]) / (last - first),
+            math.log(s.loc[last] / s.loc[recent]) / (last - recent))
 
 
 def share_section(inp, comp):
@@ -202,7 +216,7 @@ def share_section(inp, comp):
         return cr.Section(SHARE_TITLE, ["The model has no variables named "
                                        f"{', '.join(need)}: no share decomposition."], "share")
     last = float(inp.spec.window[1])
-    marks = [last] + [y for y in (2025.0, 2030.0, 2035.0) if y > last and y <= t[-1] + 1e-9]
+    marks = [last] + [float(y) for y in REPORT_YEARS if y > last and y <= t[-1] + 1e-9]
     idx = [int(np.argmin(np.abs(t - y))) for y in marks]
     rows = []
     for a, b in zip(idx[:-1], idx[1:], strict=True):
@@ -217,10 +231,10 @@ def share_section(inp, comp):
     tbl = cr.Table(["period", "export growth %/yr", "= world demand %/yr", "+ share %/yr"], rows,
                    "Baseline (calibrated point run): mean log growth; exports = world demand x "
                    "share, so the growth rates add.")
-    text = (f"China's share of world DDS exports grew {100 * hist[0]:.1f}%/yr over 2010-2022 "
-            f"(UNCTAD) and {100 * hist[1]:.1f}%/yr over 2017-2022. The chart shows the "
+    text = (f"China's share of world DDS exports grew {100 * hist[0]:.1f}%/yr over {_PACES[0]} "
+            f"(UNCTAD) and {100 * hist[1]:.1f}%/yr over {_PACES[1]}. The chart shows the "
             "projected share beside that history; the lines mark the two historical paces "
-            "carried forward from 2022.")
+            f"carried forward from {LAST_OBSERVED_YEAR}.")
     fig = Figure(figsize=(7.5, 3.8))
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(s.index, 100 * s.to_numpy(), label="observed (UNCTAD)", **figs.OBS)
@@ -231,7 +245,7 @@ def share_section(inp, comp):
                         label="parameter band")
     future = t[t >= last]
     s_last = float(s.loc[int(last)])
-    for pace, ls, lab in ((hist[0], "--", "2010-2022 pace"), (hist[1], ":", "2017-2022 pace")):
+    for pace, ls, lab in ((hist[0], "--", f"{_PACES[0]} pace"), (hist[1], ":", f"{_PACES[1]} pace")):
         ax.plot(future, 100 * s_last * np.exp(pace * (future - last)), color=figs.TREND, ls=ls,
                 lw=1, label=lab)
     ax.axvline(last, color="#555", lw=0.8)

@@ -36,8 +36,10 @@ def coverage_text(inside: int, n: int) -> str:
 
 
 def points_frame(check: HeldOutCheck) -> pd.DataFrame:
-    """One row per compared figure: series id and name, role, year, observed, median, band,
-    error, inside the band, benchmarks.
+    """Return one row per compared figure.
+
+    Columns: series id and name, role, year, observed, median, band, error,
+    inside the band, benchmarks.
     """
     return pd.DataFrame([{
         "series": p.series, "name": series_name(p.series), "role": p.role, "year": p.year,
@@ -78,17 +80,17 @@ def _csv(frame: pd.DataFrame) -> bytes:
 
 
 def holdout_csv(check: HeldOutCheck) -> bytes:
-    """The points table (:func:`points_frame`) as CSV (UTF-8)."""
+    """Return the points table (:func:`points_frame`) as CSV (UTF-8)."""
     return _csv(points_frame(check))
 
 
 def scores_csv(check: HeldOutCheck) -> bytes:
-    """The scores with the band coverage (:func:`scores_frame`) as CSV (UTF-8)."""
+    """Return the scores with the band coverage (:func:`scores_frame`) as CSV (UTF-8)."""
     return _csv(scores_frame(check))
 
 
 def coverage_lines(check: HeldOutCheck) -> list[str]:
-    """The band coverage for the console: overall, then one line per series."""
+    """Return the band coverage for the console: overall, then one line per series."""
     head = (f"band coverage: {coverage_text(check.inside, check.n)} of the held-out figures "
             f"inside the ensemble's {_band_text()} band (a {NOMINAL_COVERAGE:g} % band)")
     return [head] + [f"  {series_name(s.series)}: {coverage_text(s.inside, s.n)}"
@@ -96,8 +98,9 @@ def coverage_lines(check: HeldOutCheck) -> list[str]:
 
 
 def holdout_markdown(check: HeldOutCheck, provenance: Mapping[str, object]) -> str:
-    """The check as a Markdown page: coverage and scores per series, every figure, what was
-    skipped, provenance.
+    """Return the check as a Markdown page.
+
+    Coverage and scores per series, every figure, what was skipped, provenance.
     """
     band = _band_text()
     years = sorted({p.year for p in check.points})

@@ -146,7 +146,7 @@ def _text_blocks(text: str) -> list:
 
 
 def notes_blocks(notes: str | Sequence[object] | None) -> list:
-    """The calibrator's notes as report blocks.
+    """Return the calibrator's notes as report blocks.
 
     Parameters
     ----------

@@ -107,7 +107,7 @@ class RunIdentity:
 
     @classmethod
     def from_dict(cls, data: object) -> RunIdentity | None:
-        """The identity recorded in a manifest; None when it is not one."""
+        """Return the identity recorded in a manifest; None when it is not one."""
         if not isinstance(data, dict):
             return None
         try:
@@ -216,8 +216,9 @@ def _listed_files(manifest: dict) -> set[str]:
 
 
 def _files_below(folder: Path) -> list[str]:
-    """Every file and folder below ``folder``, as POSIX paths relative to it (folders that
-    hold something are represented by their files).
+    """Return every file and folder below ``folder``, as POSIX paths relative to it.
+
+    Folders that hold something are represented by their files.
     """
     out = []
     for p in sorted(folder.rglob("*")):
@@ -252,7 +253,7 @@ def file_sha256(path: Path) -> str:
 
 def build_manifest(folder: str | Path, identity: RunIdentity, *, command_line: str,
                    scenarios: dict[str, str], failures: int, created: str) -> dict:
-    """The manifest of a written results folder.
+    """Return the manifest of a written results folder.
 
     Parameters
     ----------
@@ -313,7 +314,7 @@ def verify_manifest(folder: str | Path) -> list[str]:
 
 # ------------------------------------------------------------------ the lock
 def lock_path(target: str | Path) -> Path:
-    """The lock file of an output folder: ``.NAME.lock`` beside it."""
+    """Return the lock file of an output folder: ``.NAME.lock`` beside it."""
     target = Path(target).absolute()
     return target.parent / f".{target.name}.lock"
 
@@ -603,7 +604,7 @@ class ResultsFolder:
 
 
 def _mkdtemp(parent: Path, prefix: str) -> str:
-    """A new folder ``prefix<pid>-<random>`` in ``parent`` (the pid tells whose it is)."""
+    """Return a new folder ``prefix<pid>-<random>`` in ``parent`` (the pid tells whose it is)."""
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent)
 
 

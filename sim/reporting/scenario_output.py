@@ -29,18 +29,15 @@ import pandas as pd
 
 from sim.ensembles.batch import BatchResult, ScenarioRun, format_summary, summarize
 from sim.io import atomic_write_bytes, atomic_write_text
+from sim.paths import find_project_root
+from sim.project import DATA_FOLDER, observed_series
 from sim.reporting.figures_scenario import comparison_figure
 from sim.reporting.fonts import figure_fonts
 from sim.scenarios import scenario_to_yaml
 
-OBSERVED_SERIES: dict[str, str] = {
-    "Digitally Deliverable Exports": "china_dds_exports_unctad",
-    "Digitally Deliverable Imports": "china_dds_imports_unctad",
-    "Digital Trade Balance": "china_dds_balance_unctad",
-    "Digital Trade Total": "china_dds_total_unctad",
-    "China World Share": "china_world_share_dds_exports",
-}
-"""Observed series (``model/data/observed.csv``) drawn beside each output."""
+OBSERVED_SERIES: dict[str, str] = observed_series()
+"""Observed series (``model/data/observed.csv``) drawn beside each output: those of
+:data:`sim.project.OBSERVED_FOR` that measure the output itself."""
 
 CHART_FORMATS: tuple[str, ...] = ("png", "svg")
 
@@ -57,7 +54,8 @@ def load_history(path: str | Path | None = None) -> tuple[dict[str, pd.Series], 
     Parameters
     ----------
     path : path-like, optional
-        ``observed.csv``; default ``model/data/observed.csv`` of the project.
+        ``observed.csv``; default ``model/data/observed.csv`` of the project
+        (:mod:`sim.paths`; no history when there is no project folder).
 
     Returns
     -------
@@ -68,7 +66,12 @@ def load_history(path: str | Path | None = None) -> tuple[dict[str, pd.Series], 
         does not validate; None when there is no file.
     """
     from sim.data import observed as sdata
-    path = Path(path) if path is not None else sdata.DEFAULT_OBSERVED
+    if path is None:
+        root = find_project_root()
+        if root is None:
+            return {}, None
+        path = root.joinpath(*DATA_FOLDER, "observed.csv")
+    path = Path(path)
     if not path.is_file():
         return {}, None
     try:

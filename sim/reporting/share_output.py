@@ -19,11 +19,10 @@ import pandas as pd
 
 from sim.ensembles.batch import BatchResult, ScenarioRun
 from sim.io import atomic_write_bytes
+from sim.project import EXPORTS, LAST_OBSERVED_YEAR, REPORT_YEARS, SHARE, SHARE_PACE_STARTS
 
-EXPORTS = "Digitally Deliverable Exports"
-SHARE = "China World Share"
-LAST_OBSERVED = 2022
-YEARS = (2025, 2030, 2035)
+LAST_OBSERVED = LAST_OBSERVED_YEAR
+YEARS = REPORT_YEARS
 
 
 def _median_at(run: ScenarioRun, variable: str, year: float) -> float:
@@ -67,7 +66,7 @@ def share_table(batch: BatchResult, *, last: int = LAST_OBSERVED,
 def historical_paces(history: pd.Series, last: int = LAST_OBSERVED) -> dict[str, float]:
     """Mean log growth of the observed share over 2010-last and 2017-last [1/year]."""
     out = {}
-    for first in (2010, 2017):
+    for first in SHARE_PACE_STARTS:
         if first in history.index and last in history.index:
             out[f"{first}-{last}"] = math.log(history.loc[last] / history.loc[first]) / (last - first)
     return out

@@ -70,7 +70,7 @@ class Marker:
 
 
 def lever_starts(levers: Mapping[str, object]) -> dict[str, float]:
-    """The year each lever of a scenario departs from the baseline.
+    """Return the year each lever of a scenario departs from the baseline.
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ def lever_starts(levers: Mapping[str, object]) -> dict[str, float]:
 
 def markers(starts: Mapping[str, float], names: Mapping[str, str] | None = None,
             span: tuple[float, float] | None = None, data_end: float = DATA_END) -> list[Marker]:
-    """The end of the data and one marker per lever start year (levers of one year together).
+    """Return the end of the data and one marker per lever start year (levers of one year together).
 
     Parameters
     ----------

@@ -52,10 +52,11 @@ The package, one concern per module:
 - ``resolved``: :class:`ResolvedScenario`.
 - ``resolution``: :func:`resolve`.
 """
+from sim.calibration.results import Calibrated, CalibratedParameter
 from sim.ensembles.sampling import (
                      sample as sample,  # the name resolve() samples with (was a module global)
 )
-from sim.scenarios.calibrated import Calibrated, CalibratedParameter, load_calibrated
+from sim.scenarios.calibrated import load_calibrated
 from sim.scenarios.errors import ScenarioError
 from sim.scenarios.levers import LEVERS, MAIN_OUTPUTS
 from sim.scenarios.levers import SUMMARY_OUTPUTS as SUMMARY_OUTPUTS

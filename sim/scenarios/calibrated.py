@@ -1,83 +1,28 @@
-"""``model/calibrated.yaml``: reading the estimates, and the distributions built from them.
+"""``model/calibrated.yaml`` for scenarios: the optional calibration, and distributions from it.
 
-The file is read by :func:`sim.calibration.results.read_calibrated` (the one
-reader, schema checked) and its hashes by
-:func:`sim.calibration.results.provenance_of`; this module keeps what
-scenarios need: the estimates, intervals and bounds, typed.
+The file is read and typed by :meth:`sim.calibration.results.Calibrated.read`
+(the one reader); this module adds what scenarios need: an absent default file
+means "no calibration", errors are :class:`ScenarioError`, and a parameter's
+calibrated interval becomes a truncated normal.
 """
 from __future__ import annotations
 
-import difflib
-import hashlib
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from sim.calibration.results import CalibratedError, parse_calibrated, provenance_of
+from sim.calibration.results import Calibrated, CalibratedError
 from sim.ensembles.sampling import TruncatedLogNormal, TruncatedNormal
 from sim.scenarios.errors import ScenarioError
-from sim.scenarios.namer import _Namer
-from sim.scenarios.names import _closest
+from sim.scenarios.namer import Namer
+from sim.suggest import close_matches, did_you_mean
 
 _Z95 = 1.959963984540054  # a two-sided 95% interval spans +-1.96 sd of a normal
 
 
-@dataclass(frozen=True)
-class CalibratedParameter:
-    """One entry of calibrated.yaml [the parameter's units]."""
-
-    name: str
-    estimate: float
-    interval: tuple[float, float] | None
-    bounds: tuple[float, float] | None
-    flag: str | None
-    scale: str = "linear"
-
-
-@dataclass(frozen=True)
-class Calibrated:
-    """Calibrated parameter estimates (``model/calibrated.yaml``).
-
-    Attributes
-    ----------
-    path : str
-    parameters : dict
-        Vensim name -> CalibratedParameter.
-    model_hash, data_hash : str or None
-        Hashes of the model and data the calibration used.
-    file_hash : str
-        sha256 of the file's bytes.
-    bands : dict or None
-        The ``bands`` section (inputs' projection and the model's error model).
-    """
-
-    path: str
-    parameters: dict
-    model_hash: str | None
-    data_hash: str | None
-    file_hash: str
-    bands: dict | None = None
-
-
-def _pair(value: Any, what: str, where: str) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    if (not isinstance(value, (list, tuple)) or len(value) != 2 or
-            not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)):
-        raise ScenarioError(f"{where}: '{what}' must be a list [low, high] of two numbers, "
-                            f"got {value!r}")
-    lo, hi = float(value[0]), float(value[1])
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return None
-    return lo, hi
-
-
-def load_calibrated(path: str | Path) -> Calibrated | None:
-    """Read calibrated parameters; None when the file does not exist.
+def load_calibrated(path: str | Path | None) -> Calibrated | None:
+    """Read calibrated parameters; None when there is no file (or no path).
 
     Raises
     ------
@@ -86,50 +31,26 @@ def load_calibrated(path: str | Path) -> Calibrated | None:
         another schema, missing sections), or an entry without a numeric
         ``estimate``.
     """
-    path = Path(path)
-    if not path.exists():
+    if path is None or not Path(path).exists():
         return None
     try:
-        raw = path.read_bytes()
-        data = parse_calibrated(raw, str(path))
-        prov = provenance_of(data, str(path))
-    except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a folder, not a calibrated.yaml file") from None
+        return Calibrated.read(path)
     except CalibratedError as exc:
         raise ScenarioError(str(exc)) from None
-    if not isinstance(data.get("parameters"), Mapping):
-        raise ScenarioError(f"{path}: expected a mapping with 'parameters: {{name: {{estimate, "
-                            "interval, bounds, flag}}}}'")
-    params = {}
-    for name, entry in data["parameters"].items():
-        where = f"{path}, parameter {name!r}"
-        if not isinstance(entry, Mapping):
-            raise ScenarioError(f"{where}: expected a mapping with 'estimate'")
-        est = entry.get("estimate")
-        if isinstance(est, bool) or not isinstance(est, (int, float)) or not math.isfinite(est):
-            raise ScenarioError(f"{where}: 'estimate' must be a finite number, got {est!r}")
-        flag = entry.get("flag")
-        params[str(name)] = CalibratedParameter(str(name), float(est),
-                                                _pair(entry.get("interval"), "interval", where),
-                                                _pair(entry.get("bounds"), "bounds", where),
-                                                None if flag is None else str(flag),
-                                                str(entry.get("scale") or "linear"))
-    bands = data.get("bands")
-    return Calibrated(str(path), params, prov.model_hash, prov.data_hash,
-                      hashlib.sha256(raw).hexdigest(),
-                      dict(bands) if isinstance(bands, Mapping) else None)
 
 
-def load_calibrated_option(path: str | Path | None, default: str | Path) -> Calibrated | None:
-    """The calibration a command runs from (``--calibrated PATH`` or its default).
+def load_calibrated_option(path: str | Path | None,
+                           default: str | Path | None) -> Calibrated | None:
+    """Return the calibration a command runs from (``--calibrated PATH`` or its default).
 
     Parameters
     ----------
     path : path-like or None
         The file asked for explicitly; None when the option was not given.
-    default : path-like
-        Read when ``path`` is None; its absence is not an error (None: the
-        scenarios run on the model's own values and their notes say so).
+    default : path-like or None
+        Read when ``path`` is None; its absence (or None: no project folder)
+        is not an error (the scenarios run on the model's own values and
+        their notes say so).
 
     Raises
     ------
@@ -152,7 +73,7 @@ def _nearby(path: Path) -> str:
     if not folder.is_dir():
         return f" The folder {folder} does not exist."
     names = sorted(p.name for p in folder.iterdir() if p.is_file())
-    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    close = close_matches(path.name, names, n=1)
     if close:
         return f" Did you mean {folder / close[0]}?"
     yaml_files = [n for n in names if n.lower().endswith((".yaml", ".yml"))]
@@ -160,19 +81,26 @@ def _nearby(path: Path) -> str:
             else f" There is no YAML file in {folder}.")
 
 
-def _opt_str(v: Any) -> str | None:
-    return None if v is None else str(v)
+def from_calibration(vensim: str, calibrated: Calibrated | None, namer: Namer,
+                     where: str) -> TruncatedNormal | TruncatedLogNormal:
+    """Return the distribution of ``vensim`` from its calibrated 95% interval.
 
+    A truncated normal (log-normal for a parameter fitted on the log scale)
+    whose 95% interval is the calibrated one, truncated at the fit's bounds,
+    else the constant's declared limits, else 4 sd from the estimate.
 
-def _from_calibration(vensim: str, calibrated: Calibrated | None, namer: _Namer,
-                      where: str) -> TruncatedNormal | TruncatedLogNormal:
+    Raises
+    ------
+    ScenarioError
+        No calibration, the parameter is not in it, or it has no usable interval.
+    """
     if calibrated is None:
         raise ScenarioError(f"{where}: 'calibration' needs calibrated.yaml, which was not found; "
                             "give an explicit distribution instead")
     cp = next((c for n, c in calibrated.parameters.items() if namer.constant(n) == vensim), None)
     if cp is None:
         raise ScenarioError(f"{where}: '{vensim}' is not in {calibrated.path}"
-                            f"{_closest(vensim, list(calibrated.parameters))}; give an explicit "
+                            f"{did_you_mean(vensim, list(calibrated.parameters))}; give an explicit "
                             "distribution instead")
     if cp.interval is None or not cp.interval[1] > cp.interval[0]:
         raise ScenarioError(f"{where}: '{vensim}' has no usable interval in {calibrated.path} "

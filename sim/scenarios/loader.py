@@ -9,11 +9,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from sim.scenarios.errors import ScenarioError
-from sim.scenarios.merge import _merge_entry, file_reference
-from sim.scenarios.messages import _validation_error
-from sim.scenarios.names import _closest
-from sim.scenarios.parse import MAX_TEXT_BYTES, _parse_yaml
-from sim.scenarios.schema import _FIELD_ORDER, Scenario
+from sim.scenarios.merge import file_reference, merge_entry
+from sim.scenarios.messages import validation_error
+from sim.scenarios.parse import MAX_TEXT_BYTES, parse_yaml
+from sim.scenarios.schema import FIELD_ORDER, Scenario
+from sim.suggest import did_you_mean
 
 
 @dataclass
@@ -36,7 +36,7 @@ class ScenarioFile:
 
 
 _WRAPPER_KEYS = ("scenarios", "provenance")
-_ENTRY_KEYS = frozenset(_FIELD_ORDER) | {"extends"}
+_ENTRY_KEYS = frozenset(FIELD_ORDER) | {"extends"}
 
 
 def read_scenario_text(text: str, source: str = "upload", folder: Path | None = None,
@@ -70,7 +70,7 @@ def read_scenario_text(text: str, source: str = "upload", folder: Path | None = 
     """
     out = ScenarioFile(source)
     try:
-        data, lines = _parse_yaml(text, source)
+        data, lines = parse_yaml(text, source)
         _refuse_foreign(data, source)
         entries, out.provenance = _entries(data, lines, source)
     except ScenarioError as exc:
@@ -100,11 +100,11 @@ def read_scenario_text(text: str, source: str = "upload", folder: Path | None = 
         try:
             outside = None if folder is None else \
                 _outside(folder, _visiting + ((str(Path(source).resolve()), i),), tree, allowed)
-            merged, chain = _merge_entry(i, entries, by_name, lines, source, wrapped, outside)
+            merged, chain = merge_entry(i, entries, by_name, lines, source, wrapped, outside)
             try:
                 scenario = Scenario.model_validate(merged)
             except ValidationError as exc:
-                raise _validation_error(exc, source, label, chain) from None
+                raise validation_error(exc, source, label, chain) from None
             scenario._source = source
             scenario._lines = chain[0]
             out.scenarios.append(scenario)
@@ -153,7 +153,7 @@ def _refuse_foreign(data: Any, source: str) -> None:
     if isinstance(data, Mapping) and data and \
             not any(k in _ENTRY_KEYS or k in _WRAPPER_KEYS for k in data):
         raise ScenarioError(f"{source}, line 1: not a scenario file: none of its top-level keys "
-                            f"is a scenario field (accepted: {', '.join(_FIELD_ORDER)}, or "
+                            f"is a scenario field (accepted: {', '.join(FIELD_ORDER)}, or "
                             "'scenarios:' with a list of them)")
 
 
@@ -190,7 +190,7 @@ def _read_parent(rel: str, target: Path, where: str) -> tuple[Any, dict, list[di
     try:
         if target.stat().st_size > MAX_TEXT_BYTES:
             raise ScenarioError(f"larger than {MAX_TEXT_BYTES} bytes")
-        data, lines = _parse_yaml(target.read_text(encoding="utf-8-sig"), str(target),
+        data, lines = parse_yaml(target.read_text(encoding="utf-8-sig"), str(target),
                                   names=False)
     except (ScenarioError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{where}: {rel!r} cannot be read: {exc}") from None
@@ -199,7 +199,7 @@ def _read_parent(rel: str, target: Path, where: str) -> tuple[Any, dict, list[di
     problem = _not_a_scenario(data)
     if problem is not None:
         raise ScenarioError(f"{where}: {rel!r} is not a scenario file ({problem}; accepted: "
-                            f"{', '.join(_FIELD_ORDER)}, extends, or 'scenarios:' with a list "
+                            f"{', '.join(FIELD_ORDER)}, extends, or 'scenarios:' with a list "
                             "of them); its content is not shown")
     try:
         entries, _ = _entries(data, lines, str(target))
@@ -209,7 +209,7 @@ def _read_parent(rel: str, target: Path, where: str) -> tuple[Any, dict, list[di
 
 
 def _outside(folder: Path, visiting: tuple, tree: Path, allowed: frozenset):
-    """``outside(reference, where)`` for :func:`_merge_entry`: a scenario of another file, merged.
+    """``outside(reference, where)`` for :func:`merge_entry`: a scenario of another file, merged.
 
     Only files under ``tree`` (resolved, symbolic links followed) or in
     ``allowed`` are read; any other is refused before it is opened.
@@ -234,7 +234,7 @@ def _outside(folder: Path, visiting: tuple, tree: Path, allowed: frozenset):
             index = names.index(name)
         else:
             raise ScenarioError(f"{where}: no scenario named {name!r} in {rel!r}"
-                                f"{_closest(name, names)}")
+                                f"{did_you_mean(name, names)}")
         key = (str(target), index)
         if key in visiting:
             trail = " -> ".join(f"{Path(f).name}#{k + 1}" for f, k in visiting + (key,))
@@ -243,7 +243,7 @@ def _outside(folder: Path, visiting: tuple, tree: Path, allowed: frozenset):
         wrapped = isinstance(data, Mapping) and "scenarios" in data
         by_name = {n: k for k, n in enumerate(names) if n}
         try:
-            merged, _ = _merge_entry(index, entries, by_name, lines, str(target), wrapped,
+            merged, _ = merge_entry(index, entries, by_name, lines, str(target), wrapped,
                                      _outside(target.parent, visiting + (key,), tree, allowed))
         except ScenarioError as exc:
             if "cycle across files" in str(exc):

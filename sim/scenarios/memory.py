@@ -75,7 +75,7 @@ def estimate_bytes(members: int, n_recorded: int, n_stocks: int, n_times: int) -
     return int(members) * (int(n_recorded) + int(n_stocks)) * int(n_times) * 8
 
 
-def _fmt_bytes(n: float) -> str:
+def format_bytes(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -121,11 +121,11 @@ class RunShape:
         return self.members * self.n_times * len(self.outputs)
 
     def ensemble_bytes(self) -> int:
-        """The recorded results [bytes]."""
+        """Return the recorded results [bytes]."""
         return self.rows * 8
 
     def simulation_bytes(self, method: str, scipy_method: str = "RK45") -> int:
-        """What the simulation leaves resident besides its results [bytes]."""
+        """Return what the simulation leaves resident besides its results [bytes]."""
         per = SIM_DOUBLES.get(method, SIM_DOUBLES["scipy"])[int(self.drawn_series and
                                                                self.members > 1)]
         out = per * self.members * self.n_quantities * 8
@@ -140,7 +140,7 @@ class RunShape:
         return digits + len(_csv_field(self.name)) + 4 + names + VALUE_CHARS + 5
 
     def write_bytes(self) -> int:
-        """Writing this scenario's files: tidy table + CSV text or Parquet [bytes]."""
+        """Return the cost of writing this scenario's files: tidy table + CSV text or Parquet [bytes]."""
         chars = self.csv_row_chars()
         text = [self.name, *self.outputs]
         width = _str_width(text)     # bytes per character of the whole text as a Python str
@@ -191,13 +191,13 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         """``program 260.0 MiB, ensemble results 1.2 GiB, ...`` (parts that hold anything)."""
-        return ", ".join(f"{what} {_fmt_bytes(b)}" for what, b in self.parts if b > 0)
+        return ", ".join(f"{what} {format_bytes(b)}" for what, b in self.parts if b > 0)
 
 
 def estimate_run(shapes: Sequence[RunShape], *, method: str = "scipy",
                  scipy_method: str = "RK45", write: bool = True, charts: bool = True,
                  base: int = PROCESS_BYTES) -> MemoryEstimate:
-    """The peak of running ``shapes`` one after the other and then writing them.
+    """Return the peak of running ``shapes`` one after the other and then writing them.
 
     The program and every ensemble's results are held throughout; on top,
     the larger of the largest simulation's working arrays (while it runs)
@@ -238,7 +238,7 @@ def estimate_run(shapes: Sequence[RunShape], *, method: str = "scipy",
 
 
 def fitting_members(fits: Callable[[int], bool], upper: int) -> int:
-    """The largest member count in [1, upper) for which ``fits`` holds (0 if none)."""
+    """Return the largest member count in [1, upper) for which ``fits`` holds (0 if none)."""
     lo, hi = 0, int(upper)   # fits(lo) holds (or lo = 0), fits(hi) does not
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -304,16 +304,16 @@ class MemoryLimit:
     available: int | None
 
     def describe(self, cap_name: str) -> str:
-        """``the limit of 4.0 GiB (--memory-limit)`` or the memory available, whichever binds."""
+        """Return ``the limit of 4.0 GiB (--memory-limit)`` or the memory available, whichever binds."""
         if self.available is not None and self.available < self.cap:
-            return (f"the limit of {_fmt_bytes(self.bytes)}, the memory available now "
-                    f"(below {cap_name} {_fmt_bytes(self.cap)})")
-        return f"the limit of {_fmt_bytes(self.bytes)} ({cap_name})"
+            return (f"the limit of {format_bytes(self.bytes)}, the memory available now "
+                    f"(below {cap_name} {format_bytes(self.cap)})")
+        return f"the limit of {format_bytes(self.bytes)} ({cap_name})"
 
 
 def memory_limit(cap: int = DEFAULT_MEMORY_LIMIT, *, held: int | None = None,
                  available: int | None = None) -> MemoryLimit:
-    """The smaller of ``cap`` and the memory available to this process.
+    """Return the smaller of ``cap`` and the memory available to this process.
 
     Parameters
     ----------
@@ -335,14 +335,14 @@ def memory_limit(cap: int = DEFAULT_MEMORY_LIMIT, *, held: int | None = None,
 
 # ------------------------------------------------------------------ shapes and the check
 def shape_of(scenario, model, *, members: int | None = None) -> RunShape:
-    """The counts of ``scenario``'s run on ``model``, before resolving anything.
+    """Return the counts of ``scenario``'s run on ``model``, before resolving anything.
 
     Outputs are matched by name as :func:`sim.scenarios.resolve` does (a name
     the model lacks counts nothing: resolving reports it).
     """
     from sim.scenarios.levers import SUMMARY_OUTPUTS
-    from sim.scenarios.namer import _Namer
-    namer = _Namer(model)
+    from sim.scenarios.namer import Namer
+    namer = Namer(model)
     outputs: list[str] = []
     for name in list(scenario.outputs) + list(SUMMARY_OUTPUTS):
         vensim = namer.variable(name)
@@ -411,11 +411,11 @@ def check_run(shapes: Sequence[RunShape], *, cap: int = DEFAULT_MEMORY_LIMIT,
         if est.total <= limit.bytes:
             kept.append(shape)
             continue
-        most = fitting_members(lambda m: estimate_run([replace(shape, members=m)], **kw).total
-                               <= limit.bytes, shape.members)
+        most = fitting_members(lambda m, shape=shape: estimate_run(
+            [replace(shape, members=m)], **kw).total <= limit.bytes, shape.members)
         where = (f"{shape.source}, " if shape.source else "") + f"scenario '{shape.name}'"
         refused[shape.name] = (
-            f"{where}: {shape.members:,} member(s) need about {_fmt_bytes(est.total)} at the "
+            f"{where}: {shape.members:,} member(s) need about {format_bytes(est.total)} at the "
             f"run's peak ({est.describe()}), more than {limit.describe(cap_name)}; "
             + _advice(most, members_option, cap_name, limit))
     est = estimate_run(kept, **kw)
@@ -425,7 +425,7 @@ def check_run(shapes: Sequence[RunShape], *, cap: int = DEFAULT_MEMORY_LIMIT,
             [replace(s, members=min(s.members, m)) for s in kept], **kw).total <= limit.bytes, top)
         raise ScenarioError(
             f"the {len(kept)} scenarios of this run ({sum(s.members for s in kept):,} members in "
-            f"all) need about {_fmt_bytes(est.total)} at the run's peak ({est.describe()}), "
+            f"all) need about {format_bytes(est.total)} at the run's peak ({est.describe()}), "
             f"more than {limit.describe(cap_name)}; nothing was run. Run fewer scenarios at "
             "once, or " + _advice(most, members_option, cap_name, limit))
     return MemoryCheck(est, limit, refused)

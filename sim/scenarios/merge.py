@@ -6,13 +6,13 @@ from typing import Any
 
 from sim.scenarios.errors import ScenarioError
 from sim.scenarios.levers import lever_key
-from sim.scenarios.names import _closest
-from sim.scenarios.schema import _lever_form
+from sim.scenarios.schema import lever_form
+from sim.suggest import did_you_mean
 
 
 def _form_of(path: tuple, value: Any) -> str | None:
     if len(path) == 2 and path[0] == "levers":
-        return _lever_form(value)
+        return lever_form(value)
     if len(path) == 2 and path[0] == "uncertainty" and isinstance(value, Mapping):
         return str(value.get("dist"))
     return None
@@ -56,7 +56,7 @@ def file_reference(parent: Any) -> tuple[str, str | None] | None:
     return ref.strip(), (name.strip() or None)
 
 
-def _merge_entry(i: int, entries: list[dict], by_name: dict, lines: dict, source: str,
+def merge_entry(i: int, entries: list[dict], by_name: dict, lines: dict, source: str,
                  wrapped: bool, outside=None) -> tuple[dict, list[dict]]:
     """Entry ``i`` merged over its ``extends`` chain; also the line maps, child first.
 
@@ -99,7 +99,7 @@ def _merge_entry(i: int, entries: list[dict], by_name: dict, lines: dict, source
             raise ScenarioError(f"{source}" + (f", line {line}" if line else "") +
                                 f", scenario '{entries[j].get('name')}', field extends: no "
                                 f"scenario named {parent!r} in this file"
-                                f"{_closest(str(parent), list(by_name))}")
+                                f"{did_you_mean(str(parent), list(by_name))}")
         j = by_name[parent.strip()]
     merged: dict = {}
     if ref is not None:

@@ -6,10 +6,10 @@ import re
 from pydantic import ValidationError
 
 from sim.scenarios.errors import ScenarioError
-from sim.scenarios.schema import _FIELD_ORDER, DISTRIBUTIONS_TEXT, LEVER_FORMS_TEXT
+from sim.scenarios.schema import DISTRIBUTIONS_TEXT, FIELD_ORDER, LEVER_FORMS_TEXT
 
 
-def _fmt_path(loc) -> str:
+def format_path(loc) -> str:
     out = ""
     for part in loc:
         if isinstance(part, (int, float)) and not isinstance(part, bool):
@@ -34,7 +34,7 @@ def _display_loc(loc: tuple) -> tuple:
 def _accepted(loc: tuple, err_type: str) -> str:
     if err_type == "extra_forbidden":
         if len(loc) == 1:
-            return f"; accepted keys: {', '.join(_FIELD_ORDER)}"
+            return f"; accepted keys: {', '.join(FIELD_ORDER)}"
         if loc[0] == "levers":
             return f"; a lever takes {LEVER_FORMS_TEXT}"
         if loc[0] == "uncertainty":
@@ -47,7 +47,7 @@ def _accepted(loc: tuple, err_type: str) -> str:
     return ""
 
 
-def _line_of(lines_chain: list[dict], loc: tuple) -> int | None:
+def line_of(lines_chain: list[dict], loc: tuple) -> int | None:
     for k in range(len(loc), -1, -1):
         for lines in lines_chain:
             if loc[:k] in lines:
@@ -55,12 +55,12 @@ def _line_of(lines_chain: list[dict], loc: tuple) -> int | None:
     return None
 
 
-def _validation_error(exc: ValidationError, source: str, name: str,
+def validation_error(exc: ValidationError, source: str, name: str,
                       lines_chain: list[dict]) -> ScenarioError:
     parts = []
     for err in exc.errors()[:6]:
         loc = _display_loc(err["loc"])
-        line = _line_of(lines_chain, loc)
+        line = line_of(lines_chain, loc)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing"
@@ -68,7 +68,7 @@ def _validation_error(exc: ValidationError, source: str, name: str,
             msg = "unknown key"
         where = f"{source}" + (f", line {line}" if line else "") + f", scenario '{name}'"
         if loc:
-            where += f", field {_fmt_path(loc)}"
+            where += f", field {format_path(loc)}"
         parts.append(f"{where}: {msg}{_accepted(loc, err['type'])}")
     more = len(exc.errors()) - 6
     if more > 0:

@@ -1,22 +1,12 @@
-"""Name helpers shared by the scenario modules: normalising, close-match hints, slugs."""
+"""Name helpers shared by the scenario modules: normalising and slugs."""
 from __future__ import annotations
 
-import difflib
 import re
 
 
-def _norm(name: str) -> str:
+def normalise_name(name: str) -> str:
+    """Return ``name`` in lower case, underscores as spaces, runs of spaces as one."""
     return " ".join(str(name).replace("_", " ").lower().split())
-
-
-def _closest(name: str, pool, n: int = 3) -> str:
-    pool = list(dict.fromkeys(pool))
-    close = difflib.get_close_matches(name, pool, n=n, cutoff=0.5)
-    if not close:
-        lowered = {p.lower(): p for p in pool}
-        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered),
-                                                                 n=n, cutoff=0.4)]
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 def slugify(name: str) -> str:

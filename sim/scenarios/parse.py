@@ -72,7 +72,7 @@ def _yaml_error(source: str, exc: yaml.YAMLError) -> ScenarioError:
     return ScenarioError(f"{where}: invalid YAML: {text}")
 
 
-def _parse_yaml(text: str, source: str, names: bool = True) -> tuple[Any, dict]:
+def parse_yaml(text: str, source: str, names: bool = True) -> tuple[Any, dict]:
     """Safe-load ``text``; also return {path tuple: line} and refuse duplicate keys.
 
     ``names=False`` keeps the keys out of the messages (a file not yet known to

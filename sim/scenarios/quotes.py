@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sim.paths import ProjectRootError, project_file
+from sim.project import SCENARIOS_FOLDER
 from sim.scenarios.loader import load_scenarios
 
 CITATION = re.compile(r"shared/seeds/(00\d_[0-9a-f]+\.txt)")
@@ -68,7 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not seeds.is_dir():
         print(f"error: {seeds}: not a folder of seed documents", file=sys.stderr)
         return 2
-    files = files or sorted(Path("scenarios").glob("*.yaml"))
+    if not files:
+        try:
+            files = sorted(project_file(*SCENARIOS_FOLDER).glob("*.yaml"))
+        except ProjectRootError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     problems = check_quotes(files, seeds)
     for p in problems:
         print(p)

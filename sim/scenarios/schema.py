@@ -22,8 +22,10 @@ from sim.ensembles.sampling import (
     TruncatedNormal,
     Uniform,
 )
-from sim.scenarios.levers import _LEVER_CONSTANTS, LEVERS, MAIN_OUTPUTS, lever_key
-from sim.scenarios.names import _closest, _norm, slugify
+from sim.project import CALIBRATION_WINDOW, HORIZON
+from sim.scenarios.levers import LEVER_CONSTANTS, LEVERS, MAIN_OUTPUTS, lever_key
+from sim.scenarios.names import normalise_name, slugify
+from sim.suggest import did_you_mean
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
@@ -81,7 +83,7 @@ LEVER_FORMS_TEXT = ("{value, start}, {step: {value, start}}, {ramp: {value, star
                     "or {table: {year: value, ...}}")
 
 
-def _lever_form(v: Any) -> str | None:
+def lever_form(v: Any) -> str | None:
     if isinstance(v, Mapping):
         for form in _LEVER_FORMS:
             if form in v:
@@ -96,7 +98,7 @@ def _lever_form(v: Any) -> str | None:
 
 LeverSetting = Annotated[
     Annotated[ConstantLever, Tag("constant")] | Annotated[StepLever, Tag("step")] | Annotated[RampLever, Tag("ramp")] | Annotated[TableLever, Tag("table")],
-    Discriminator(_lever_form, custom_error_type="lever_form",
+    Discriminator(lever_form, custom_error_type="lever_form",
                   custom_error_message=f"a lever setting is a mapping: {LEVER_FORMS_TEXT}"),
 ]
 
@@ -167,7 +169,7 @@ class Scenario(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(min_length=1)
     base: Literal["calibrated", "model"] = "calibrated"
-    horizon: int = Field(2035, gt=2015, le=2100)
+    horizon: int = Field(HORIZON, gt=CALIBRATION_WINDOW[0], le=2100)
     members: int = Field(1, ge=1)
     sampling: Literal["latin_hypercube", "monte_carlo"] = "latin_hypercube"
     seed: int | None = Field(None, ge=0, validate_default=True)
@@ -201,7 +203,7 @@ class Scenario(BaseModel):
             short = lever_key(key) if isinstance(key, str) else None
             if short is None:
                 pool = list(LEVERS) + [lv.value for lv in LEVERS.values()]
-                hint = _closest(str(key), pool)
+                hint = did_you_mean(str(key), pool)
                 raise ValueError(f"unknown lever {key!r}{hint} (levers: {', '.join(LEVERS)})")
             if short in out:
                 raise ValueError(f"lever '{short}' is given twice (as {key!r} and another name)")
@@ -216,12 +218,12 @@ class Scenario(BaseModel):
         for key in v:
             if not isinstance(key, str):
                 raise ValueError(f"names must be text, got {key!r}")
-            lv = _LEVER_CONSTANTS.get(_norm(key))
+            lv = LEVER_CONSTANTS.get(normalise_name(key))
             if info.field_name == "parameters" and lv is not None:
                 raise ValueError(f"{key!r} belongs to the policy lever '{lv}'; set it under "
                                  f"levers: {{{lv}: {{value, start}}}}")
             if info.field_name == "uncertainty" and lv is not None and \
-                    _norm(key) == _norm(LEVERS[lv].start):
+                    normalise_name(key) == normalise_name(LEVERS[lv].start):
                 raise ValueError(f"{key!r} is a start year; only a lever's value can be uncertain")
         if info.field_name == "uncertainty":
             return {k: ({"dist": "calibration"} if s == "calibration" else s) for k, s in v.items()}
@@ -232,9 +234,9 @@ class Scenario(BaseModel):
     def _unique_outputs(cls, v: list[str]) -> list[str]:
         seen = set()
         for name in v:
-            if _norm(name) in seen:
+            if normalise_name(name) in seen:
                 raise ValueError(f"output {name!r} is listed twice")
-            seen.add(_norm(name))
+            seen.add(normalise_name(name))
         return v
 
     @field_validator("levers")
@@ -291,4 +293,4 @@ class Scenario(BaseModel):
         return self._source
 
 
-_FIELD_ORDER = tuple(Scenario.model_fields)
+FIELD_ORDER = tuple(Scenario.model_fields)

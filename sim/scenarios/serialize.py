@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sim.scenarios.schema import _FIELD_ORDER, Scenario
+from sim.scenarios.schema import FIELD_ORDER, Scenario
 
 
 def _safe_dump(data: Any) -> str:
@@ -33,7 +33,7 @@ def scenario_to_yaml(scenario: Scenario, provenance: Mapping | None = None) -> s
         Every field written explicitly (no reliance on defaults).
     """
     data = scenario.model_dump(mode="python")
-    data = {k: data[k] for k in _FIELD_ORDER}
+    data = {k: data[k] for k in FIELD_ORDER}
     if provenance is None:
         return _safe_dump(data)
     return _safe_dump({"scenarios": [data], "provenance": _plain(provenance)})

@@ -130,7 +130,7 @@ def test_a_scenario_too_large_alone_is_refused_before_any_work(tmp_path, capsys,
         charts=False).total <= 4 * 2**30, 1_000_000)
     assert 50_000 < most < 200_000
     assert (f"FAILED: {tmp_path / 's0.yaml'}, scenario 'baseline': 1,000,000 member(s) need "
-            f"about {M._fmt_bytes(est.total)} at the run's peak ({est.describe()}), more than the "
+            f"about {M.format_bytes(est.total)} at the run's peak ({est.describe()}), more than the "
             f"limit of 4.0 GiB (--memory-limit); lower the members to at most {most:,} (members: "
             "in the file, or --members), record fewer outputs (outputs: in the file), or raise "
             "--memory-limit\n") in err
