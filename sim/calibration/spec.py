@@ -532,7 +532,7 @@ def load_spec(path: str | Path) -> CalibrationSpec:
     """
     raw = read_spec_bytes(path)
     where = display_path(path)
-    from sim.scenarios.parse import SafeNumbersLoader  # numbers as YAML 1.2 reads them
+    from sim.yaml12 import SafeNumbersLoader  # numbers as YAML 1.2 reads them
     try:
         data = yaml.load(raw.decode("utf-8"), Loader=SafeNumbersLoader)  # noqa: S506 (safe)
     except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:

@@ -138,7 +138,7 @@ def load_expectations(path: str | Path) -> ExpectationsFile:
         Naming the file, the field (e.g. ``expectations[0].expect[1]``) and what
         would be accepted.
     """
-    from sim.scenarios.parse import SafeNumbersLoader
+    from sim.yaml12 import SafeNumbersLoader
 
     path = Path(path)
     try:

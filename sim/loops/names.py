@@ -45,7 +45,7 @@ def load_loop_names(path: str | Path, model=None) -> dict[str, list[str]]:
     dict
         Name -> Vensim names (as the model spells them) the loop passes through.
     """
-    from sim.scenarios.parse import SafeNumbersLoader
+    from sim.yaml12 import SafeNumbersLoader
 
     path = Path(path)
     try:

@@ -181,7 +181,7 @@ def load_spec(path: str | Path) -> OptimizeSpec:
     OptimizeSpecError
         Naming the file, the field and what would be accepted.
     """
-    from sim.scenarios.parse import SafeNumbersLoader
+    from sim.yaml12 import SafeNumbersLoader
 
     path = Path(path)
     try:

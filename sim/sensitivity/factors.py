@@ -45,7 +45,7 @@ class FactorFile(BaseModel):
 
 def load_factor_file(path: str | Path) -> FactorFile:
     """Read and validate a factor file; errors name the file and the field."""
-    from sim.scenarios.parse import SafeNumbersLoader
+    from sim.yaml12 import SafeNumbersLoader
 
     path = Path(path)
     try:
