@@ -65,6 +65,8 @@ def command(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.extras import require
+    require("streamlit", "sim app")
     """Run Streamlit until it exits; SIGTERM/SIGINT sent to ``sim app`` reach it too."""
     env = dict(os.environ)
     env.setdefault(ROOT_ENV, str(app_folder()))

@@ -59,6 +59,9 @@ def provenance(spec_path: Path, out: Path, model, model_path: Path, data_path: P
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from sim.extras import require
+    require("SALib", "sim calibrate's sensitivity stage")
+
     spec_path = Path(default_file(args.spec, *DEFAULT_SPEC))
     spec = load_spec(spec_path)
     out = Path(args.out) if args.out else spec_path.parent / "calibrated.yaml"

@@ -25,6 +25,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.out:
+        from sim.extras import require
+        require("matplotlib", "sim loops --out (its chart)")
     from sim.engine.model import load_model
     from sim.errors import ParameterError
     from sim.io import atomic_write_bytes, atomic_write_text

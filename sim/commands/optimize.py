@@ -43,6 +43,9 @@ def run(args) -> int:
     from sim.scenarios.calibrated import load_calibrated_option
 
     spec = load_spec(args.spec)
+    if spec.pareto:
+        from sim.extras import require
+        require("matplotlib", "sim optimize's Pareto chart")
     if args.members is not None:
         if args.members < 2:
             raise ParameterError(f"--members: expected a whole number >= 2, got {args.members}")

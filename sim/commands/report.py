@@ -28,6 +28,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.extras import require
+    require("matplotlib", "sim report's figures")
     from sim.reporting.calibration_report import build_report
 
     t0 = time.perf_counter()

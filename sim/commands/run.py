@@ -157,6 +157,8 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.extras import require
+    require("matplotlib", "sim run's charts")
     from sim.reporting.scenario_output import load_history, write_batch
 
     args.model = default_file(args.model, *DEFAULT_MODEL)

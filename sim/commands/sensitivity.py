@@ -30,6 +30,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from sim.extras import require
+    require("SALib", "sim sensitivity")
+    require("matplotlib", "sim sensitivity's charts")
     from sim.engine.model import load_model
     from sim.errors import ParameterError
     from sim.sensitivity.factors import declared_factors, factors_from_file, load_factor_file
