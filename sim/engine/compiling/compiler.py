@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
-from sim.engine.compiled.program import BackendProgram, Program, Slot
+from sim.engine.compiled.program import BackendProgram, Program, Slot, SlotKind
 from sim.engine.compiling.backends import SCALAR, VECTOR, BackendKind, ScalarBackend, VectorBackend
 from sim.engine.compiling.closures import add, call, div, is_num, lift, mul, read_slot, sub
 from sim.engine.functions import FUNCTIONS, Form, VensimFunction
@@ -104,7 +104,7 @@ class Compiler:
                 self.lookups[py] = (np.asarray(ast.x, float), np.asarray(ast.y, float))
                 self._new_slot(py, Slot(e.name, py, "lookup", e.units, e.doc, e.limits))
                 continue
-            kind = "stock" if isinstance(e.ast, ae.IntegStructure) else (
+            kind: SlotKind = "stock" if isinstance(e.ast, ae.IntegStructure) else (
                 "constant" if is_num(e.ast) else "auxiliary")
             self._new_slot(py, Slot(e.name, py, kind, e.units, e.doc, e.limits))
         for name in CONTROL_NAMES:
