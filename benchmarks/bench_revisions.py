@@ -15,8 +15,9 @@ Workloads (the project's model ``model/digital_trade.mdl``, 2015-2035):
 - ``ensemble euler``: the same with Euler [s];
 - ``load``: ``sim.load_model`` (translate + compile), median [ms].
 
-The result is the ratio new / base of the medians over rounds; a ratio above 1.05
-is a slowdown of more than 5 %.
+The result is the ratio new / base of the fastest time seen over all rounds (the
+run least disturbed by other load: medians on these machines move by 10-30 % from
+one minute to the next); a ratio above 1.05 is a slowdown of more than 5 %.
 
 Usage::
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,17 +44,17 @@ DEFAULT_BASE = "66b3ef2"  # main before the issue #15 redesign
 # Only the public API (sim.load_model, Model.simulate) is used, so it runs unchanged on
 # both sides of a redesign.
 WORKER = r"""
-import json, statistics, sys, time
+import json, sys, time
 import numpy as np
 import sim
 
 path, repeats = sys.argv[1], int(sys.argv[2])
 
-def median(fn, n):
+def best(fn, n):
     out = []
     for _ in range(n):
         t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
-    return statistics.median(out)
+    return min(out)
 
 model = sim.load_model(path)
 rng = np.random.default_rng(7)
@@ -65,11 +65,11 @@ model.simulate(method="scipy"); model.simulate(method="euler")
 small = {k: v[:2] for k, v in params.items()}
 model.simulate(small, method="scipy"); model.simulate(small, method="euler")
 out = {
-    "single scipy [ms]": 1e3 * median(lambda: model.simulate(method="scipy"), repeats),
-    "single euler [ms]": 1e3 * median(lambda: model.simulate(method="euler"), repeats),
-    "ensemble scipy [s]": median(lambda: model.simulate(params, method="scipy"), 1),
-    "ensemble euler [s]": median(lambda: model.simulate(params, method="euler"), 1),
-    "load [ms]": 1e3 * median(lambda: sim.load_model(path), 3),
+    "single scipy [ms]": 1e3 * best(lambda: model.simulate(method="scipy"), repeats),
+    "single euler [ms]": 1e3 * best(lambda: model.simulate(method="euler"), repeats),
+    "ensemble scipy [s]": best(lambda: model.simulate(params, method="scipy"), 3),
+    "ensemble euler [s]": best(lambda: model.simulate(params, method="euler"), 3),
+    "load [ms]": 1e3 * best(lambda: sim.load_model(path), 5),
 }
 print(json.dumps(out))
 """
@@ -117,13 +117,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     keys = list(runs["new"][0])
-    lines = [f"Working tree against `{args.base}`, {args.rounds} alternating rounds, medians "
-             "(`python benchmarks/bench_revisions.py`):", "",
+    lines = [f"Working tree against `{args.base}`, {args.rounds} alternating rounds, the "
+             "fastest time of each workload (the least disturbed by other load on a noisy "
+             "machine; `python benchmarks/bench_revisions.py`):", "",
              "| workload | base | new | new / base |", "| --- | ---: | ---: | ---: |"]
     worst = 0.0
     for k in keys:
-        b = statistics.median(x[k] for x in runs["base"])
-        n = statistics.median(x[k] for x in runs["new"])
+        b = min(x[k] for x in runs["base"])
+        n = min(x[k] for x in runs["new"])
         worst = max(worst, n / b)
         lines.append(f"| {k} | {b:.3g} | {n:.3g} | {n / b:.2f} |")
     lines += ["", f"Largest ratio {worst:.2f} (target: no workload above 1.05)."]
