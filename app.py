@@ -160,7 +160,8 @@ def band_store() -> S.LRU:
 
 
 # ---------------------------------------------------------------- language
-TAB_KEYS = ("tab_trade", "tab_stocks", "tab_structure", "tab_calibration", "tab_table")
+TAB_KEYS = ("tab_trade", "tab_stocks", "tab_structure", "tab_calibration", "tab_table",
+            "tab_loops")
 
 
 def on_language() -> None:
@@ -464,7 +465,21 @@ def live() -> None:
         st.dataframe(C.results_table(current, trade + stocks, units_of, lang), width="stretch",
                      hide_index=True)
 
-    for tab, draw_tab in ((tabs[2], structure_tab), (tabs[3], calibration_tab), (tabs[4], table_tab)):
+    def loops_tab() -> None:
+        try:
+            answer = runner().run({"op": "loops", **_files(model_key, used_calib),
+                                   "scenario": doc_text}, budget, "the loop analysis")
+        except (B.BudgetExceeded, sim.SimError) as exc:
+            st.error(t("settings_bad", lang, msg=str(exc)))
+            return
+        view = V.loops(answer, lang)
+        st.markdown("#### " + t("loops_title", lang))
+        st.vega_lite_chart(view.frame, view.spec, width="stretch")
+        st.caption(t("loops_caption", lang, top=V.LOOPS_DRAWN))
+        st.dataframe(view.table, width="stretch", hide_index=True)
+
+    for tab, draw_tab in ((tabs[2], structure_tab), (tabs[3], calibration_tab), (tabs[4], table_tab),
+                          (tabs[5], loops_tab)):
         if tab.open:
             with tab:
                 draw_tab()

@@ -765,3 +765,24 @@ def test_app_band_is_the_calibrated_forecast_band(model, specs):
     text = S.download_text(settings, specs, model, name="s", description="d", band=True,
                            calibrated_band=True)
     assert sc.load_scenarios_text(text, "s.yaml")[0].bands == "calibrated"
+
+
+def test_loops_tab_scores_the_loops_of_the_current_settings(env, model, specs):
+    at = start("en")
+    assert not [d for d in at.dataframe if "Polarity" in d.value.columns]  # closed: not drawn
+    open_tab(at, "tab_loops")
+    table = next(d.value for d in at.dataframe if "Polarity" in d.value.columns)
+    names = " ".join(table["Loop"])
+    for loop in ("R1 learning by exporting", "R2 talent attraction", "B1 protection response"):
+        assert loop in names
+    assert set(table["Polarity"]) <= {"reinforcing", "balancing", "mixed", "inactive"}
+    assert any(i18n.t("loops_axis", "en") in s for s in _specs_of(at))
+    before = table.set_index("Loop")["Mean relative score"]
+    # the scores follow the levers: a talent push changes the loops' shares
+    talent = next(s for s in specs if s.short == "talent")
+    at.slider(key=talent.value.key).set_value(talent.value.max)
+    at.slider(key=talent.start.key).set_value(2020)
+    at.run()
+    assert not at.exception
+    after = next(d.value for d in at.dataframe if "Polarity" in d.value.columns)
+    assert not after.set_index("Loop")["Mean relative score"].equals(before)

@@ -183,7 +183,7 @@ def test_self_contained(report):
     "Projection and its 90% band", "Ex-ante forecasts: skill and band coverage",
     "Structural hypotheses for China's share",
     "China's world share: growth decomposition and history",
-    "Global sensitivity", "Validity tests",
+    "Global sensitivity", "Validity tests", "Feedback loop dominance", "Model checks",
     "Reproducibility"])
 def test_sections_present(report, heading):
     _, text, _, _ = report
@@ -195,7 +195,14 @@ def test_contents_a_reviewer_needs(report):
     assert "cross-check only (not fitted)" in text
     assert "Sobol indices" in text and "World Demand Growth Lever" in text
     assert re.search(r"no demand growth.*?pass", text, re.S)
-    assert "Integration error" in text and "FAIL" not in text
+    validity = text[text.index(">Validity tests</h2>"):]
+    validity = validity[:validity.index("<h2", 1)]
+    assert "Integration error" in validity and "FAIL" not in validity
+    checks = text[text.index(">Model checks</h2>"):]
+    checks = checks[:checks.index("<h2", 1)]
+    # the fixture declares Last Observed Year and never uses it: sim check says so
+    assert re.search(r"used by no equation: Last Observed Year</td><td>FAIL", checks)
+    assert "4 of 5 checks pass" in checks
     assert "run with --quick" in text  # warned: a smoke run
     assert doc["provenance"]["model"]["hash"] in text
     assert doc["provenance"]["data"]["hash"] in text

@@ -74,6 +74,26 @@ STRINGS: dict[str, dict[str, str]] = {
     "tab_structure": {"zh": "模型结构", "en": "Model structure"},
     "tab_calibration": {"zh": "校准", "en": "Calibration"},
     "tab_table": {"zh": "数据表", "en": "Table"},
+    "tab_loops": {"zh": "反馈回路", "en": "Feedback loops"},
+    "loops_title": {"zh": "各反馈回路的相对得分（当前设置）",
+                    "en": "Relative loop scores (current settings)"},
+    "loops_axis": {"zh": "相对回路得分（+ 增强，- 调节）",
+                   "en": "relative loop score (+ reinforcing, - balancing)"},
+    "loops_caption": {"zh": "按 Loops That Matter 方法（Schoenberg、Davidsen 与 Eberlein，2020）计算："
+                            "每个回路对模型行为变化的贡献，各时刻所有回路得分的绝对值之和为 1。"
+                            "图中为最强的 {top} 个回路。",
+                      "en": "Loops That Matter (Schoenberg, Davidsen & Eberlein 2020): each "
+                            "loop's share of the change in the model's behaviour; at every time "
+                            "the magnitudes add up to 1. The {top} strongest loops are drawn."},
+    "loops_loop": {"zh": "回路", "en": "Loop"},
+    "loops_polarity": {"zh": "极性", "en": "Polarity"},
+    "loops_peak": {"zh": "最大 |相对得分|", "en": "Largest |relative score|"},
+    "loops_mean": {"zh": "平均相对得分", "en": "Mean relative score"},
+    "loops_variables": {"zh": "经过的变量", "en": "Variables"},
+    "polarity_reinforcing": {"zh": "增强", "en": "reinforcing"},
+    "polarity_balancing": {"zh": "调节", "en": "balancing"},
+    "polarity_mixed": {"zh": "混合", "en": "mixed"},
+    "polarity_inactive": {"zh": "不活跃", "en": "inactive"},
     "series_current": {"zh": "当前设置", "en": "Current settings"},
     "series_baseline": {"zh": "基准", "en": "Baseline"},
     "series_observed": {"zh": "观测值", "en": "Observed"},

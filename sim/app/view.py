@@ -144,3 +144,70 @@ def band_caption(value, own_ensemble: bool, lang: str) -> tuple[str, str] | None
         return "caption", t("band_unavailable", lang, msg=t("band_nothing", lang))
     note = t("band_caption_own" if own_ensemble else "band_caption", lang, n=n_run)
     return "caption", note + (" · " + t("band_failures", lang, k=failed) if failed else "")
+
+
+LOOPS_DRAWN = 8
+"""Loops drawn in the loops tab's chart (the strongest by largest relative score)."""
+
+
+@dataclass(frozen=True)
+class LoopView:
+    """The loops tab: a chart of relative loop scores and a table of every loop."""
+
+    frame: pd.DataFrame
+    spec: dict
+    table: pd.DataFrame
+
+
+def loop_label(k: int, loop: Mapping) -> str:
+    """Return ``L<k+1>`` and the loop's name, if it has one."""
+    return f"L{k + 1}" + (f" {loop['name']}" if loop.get("name") else "")
+
+
+def loops(answer: Mapping, lang: str, top: int = LOOPS_DRAWN) -> LoopView:
+    """Return the loops tab's chart and table from the worker's loop analysis.
+
+    Parameters
+    ----------
+    answer : mapping
+        ``{"times": [...], "loops": [{name, polarity, variables, relative}, ...]}``,
+        strongest loop first (:func:`sim.app.worker.run_loops`).
+    lang : {'zh', 'en'}
+    top : int
+        Loops drawn in the chart; the table lists all.
+    """
+    from sim.app.i18n import var_label
+
+    times = np.asarray(answer["times"], float)
+    rows = []
+    for k, lp in enumerate(answer["loops"][:top]):
+        label = loop_label(k, lp)
+        rows += [{"year": float(x), "loop": label, "value": float(v)}
+                 for x, v in zip(times, lp["relative"], strict=True)]
+    frame = pd.DataFrame(rows, columns=["year", "loop", "value"])
+    spec = {
+        "mark": {"type": "line", "strokeWidth": 1.6},
+        "height": 320,
+        "encoding": {
+            "x": {"field": "year", "type": "quantitative", "title": t("year", lang),
+                  "axis": {"format": "d"}},
+            "y": {"field": "value", "type": "quantitative", "title": t("loops_axis", lang),
+                  "scale": {"domain": [-1, 1]}},
+            "color": {"field": "loop", "type": "nominal", "title": None,
+                      "legend": {"orient": "right", "labelLimit": 260}},
+            "tooltip": [{"field": "loop", "type": "nominal", "title": t("loops_loop", lang)},
+                        {"field": "year", "type": "quantitative", "format": ".2f",
+                         "title": t("year", lang)},
+                        {"field": "value", "type": "quantitative", "format": ".3f",
+                         "title": t("value", lang)}],
+        },
+    }
+    table = pd.DataFrame([{
+        t("loops_loop", lang): loop_label(k, lp),
+        t("loops_polarity", lang): t(f"polarity_{lp['polarity']}", lang),
+        t("loops_peak", lang): round(float(np.max(np.abs(lp["relative"]))), 3)
+        if lp["relative"] else 0.0,
+        t("loops_mean", lang): round(float(np.mean(lp["relative"])), 3) if lp["relative"] else 0.0,
+        t("loops_variables", lang): " → ".join(var_label(v, lang) for v in lp["variables"]),
+    } for k, lp in enumerate(answer["loops"])])
+    return LoopView(frame, spec, table)

@@ -240,7 +240,29 @@ def run_band(cache: _Cache, req: dict) -> dict:
             "failed": failed, "diffs": diffs}
 
 
-OPERATIONS = {"load": run_load, "point": run_point, "band": run_band}
+def run_loops(cache: _Cache, req: dict) -> dict:
+    """Loop dominance of the scenario's point run: {times, loops} (strongest loop first).
+
+    Each loop: its name (from ``NAME.loops.yaml`` beside the model), polarity,
+    variables and relative loop score at every time step (Loops That Matter).
+    """
+    from sim.app import state as S
+    from sim.loops.names import default_path, load_loop_names
+    from sim.loops.scores import analyse_loops
+    from sim.scenarios import resolve
+
+    model = cache.model(req["model"])
+    resolved = resolve(S.scenario_from_text(req["scenario"]), model,
+                       cache.calibration(req.get("calibrated")), members=1)
+    names_file = default_path(req["model"])
+    names = load_loop_names(names_file, model) if names_file.exists() else None
+    a = analyse_loops(model, params=resolved.params, final_time=resolved.final_time, names=names)
+    return {"times": a.times.tolist(),
+            "loops": [{"name": lp.name, "polarity": lp.polarity, "variables": list(lp.variables),
+                       "relative": lp.relative.tolist()} for lp in a.loops]}
+
+
+OPERATIONS = {"load": run_load, "point": run_point, "band": run_band, "loops": run_loops}
 
 
 def handle(cache: _Cache, req: dict) -> dict:

@@ -40,8 +40,8 @@ def loops_csv(a: LoopAnalysis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def loops_png(a: LoopAnalysis, title: str = "") -> bytes:
-    """Return a chart of the relative loop scores over time (strongest loops in colour)."""
+def loops_figure(a: LoopAnalysis, title: str = ""):
+    """Return a matplotlib Figure of the relative loop scores over time (strongest in colour)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -60,6 +60,12 @@ def loops_png(a: LoopAnalysis, title: str = "") -> bytes:
     ax.set_title(title or "Loop dominance", fontsize=9)
     ax.grid(alpha=0.3)
     fig.legend(loc="outside right upper", fontsize=7)
+    return fig
+
+
+def loops_png(a: LoopAnalysis, title: str = "") -> bytes:
+    """Return :func:`loops_figure` as PNG bytes."""
+    fig = loops_figure(a, title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
     return buf.getvalue()

@@ -141,6 +141,7 @@ class Computed:
     extremes: list[ExtremeResult]
     integration: IntegrationResult
     seconds: dict
+    analyses: object = None  # sim.reporting.analyses_section.AnalysesInputs
 
 
 def compute(inp: ReportInputs, sobol_samples: int | None = None) -> Computed:
@@ -215,10 +216,17 @@ def compute(inp: ReportInputs, sobol_samples: int | None = None) -> Computed:
     extremes = extreme_conditions(model, spec, est)
     integ = integration_error(model, spec, est, [t.variable for t in spec.targets])
     secs["validity"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    from sim.reporting.analyses_section import compute_analyses
+    analyses = compute_analyses(model, inp.model_path, est,
+                                float((doc.get("bands") or {}).get("last_observed_year",
+                                                                   spec.window[1])))
+    secs["analyses"] = time.perf_counter() - t0
     return Computed(times=central.times, central={v: np.asarray(central[v]) for v in variables},
                     default={v: np.asarray(default[v]) for v in variables}, band=band,
                     n_band=len(boot), sensitivity=sens, sensitivity_error=sens_err,
-                    units=units, extremes=extremes, integration=integ, seconds=secs)
+                    units=units, extremes=extremes, integration=integ, seconds=secs,
+                    analyses=analyses)
 
 
 # ------------------------------------------------------------------- tables
@@ -687,12 +695,17 @@ def _summary(inp: ReportInputs) -> list:
 
 def sections(inp: ReportInputs, comp: Computed, report_cmd: str) -> list[Section]:
     """All sections of the report, in reading order."""
+    from sim.reporting import analyses_section as an
     from sim.reporting import forecast_section as fs
+    extra = []
+    if comp.analyses is not None:
+        extra = [an.loops_section(comp.analyses, Section, Table, Num),
+                 an.checks_section(comp.analyses, Section, Table, inp.model_path.name)]
     return [_targets_section(inp), _sources_section(inp), _setup_section(inp),
             _fit_section(inp, comp), _cross_section(inp, comp), _param_section(inp),
             _projection_section(inp, comp), fs.exante_section(inp), fs.variants_section(inp),
             fs.share_section(inp, comp), _sensitivity_section(inp, comp),
-            _validity_section(inp, comp), _repro_section(inp, comp, report_cmd)]
+            _validity_section(inp, comp), *extra, _repro_section(inp, comp, report_cmd)]
 
 
 # ------------------------------------------------------------------- render
