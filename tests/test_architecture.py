@@ -13,14 +13,14 @@ import pytest
 
 SIM = Path(__file__).resolve().parents[1] / "sim"
 
-LEAVES = {"errors", "suggest", "io", "yaml12"}
+LEAVES = {"errors", "suggest", "io", "yaml12", "extras"}
 ENGINE = {"engine", "engine.functions", "engine.reading", "engine.compiled", "engine.compiling",
           "engine.tape", "engine.running", "engine.model", "engine.inputs", "engine.results"}
 BASE = LEAVES | {"project", "paths"}
 ANALYSES = {"checks", "sensitivity", "loops", "optimize", "ema"}
 
 ALLOWED: dict[str, set[str]] = {
-    "errors": set(), "suggest": set(), "io": set(), "yaml12": set(),
+    "errors": set(), "suggest": set(), "io": set(), "yaml12": set(), "extras": {"errors"},
     "project": set(), "paths": {"sim", "project", "errors"},
     "engine": set(),
     "engine.functions": set(),

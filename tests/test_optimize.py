@@ -199,3 +199,21 @@ def test_the_shipped_example_is_valid():
     spec = load_spec(REPO / "scenarios" / "optimize" / "offset_fragmentation.yaml")
     assert spec.goal == "min_cost" and spec.objective.measure == "gain"
     assert (REPO / "scenarios" / "optimize" / spec.scenario).resolve().exists()
+
+
+def test_regret_is_measured_against_the_best_reference_mix_per_member(toy):
+    from sim.optimize.search import set_regret_reference
+
+    text = toy_spec(goal="goal: max_objective\nbudget: 1.0\n").replace(
+        "robustness: {rule: percentile, q: 10}", "robustness: {rule: regret, q: 90}")
+    pr = problem(toy, text)
+    set_regret_reference(pr, seed=3)
+    # the reference set's best per member is at most the bounds' best, Y = K (2*3 + 3)
+    k = np.asarray(pr.resolved.params["K"])
+    assert np.all(pr.best_per_member <= 9 * k + 1e-9)
+    ev = pr.evaluate(np.array([[1.0, 1.0], [2.0, 1.0]]))
+    regret = np.maximum(pr.best_per_member[None, :] - ev.members, 0)
+    np.testing.assert_allclose(ev.objective, -np.percentile(regret, 90, axis=1))
+    assert ev.objective[1] > ev.objective[0]                   # more A, less regret
+    res = run_search(pr, progress=None)
+    np.testing.assert_allclose(res.best.x, [2.0, 1.0], atol=0.03)  # the budget spent on A
