@@ -57,3 +57,49 @@ SafeNumbersLoader.yaml_implicit_resolvers = {
 SafeNumbersLoader.add_constructor(_INT_TAG, _construct_int)
 
 
+
+
+MAX_USER_YAML_BYTES = 2**20
+"""Largest YAML file a user gives a command [bytes]."""
+
+
+def read_user_yaml(path, error: type[Exception], what: str,
+                   max_bytes: int = MAX_USER_YAML_BYTES) -> dict:
+    """Read a user's YAML file that must hold a mapping; errors name the file.
+
+    Parameters
+    ----------
+    path : path-like
+    error : exception class
+        Raised (with the file named) for a file that cannot be read, is too large,
+        is not YAML or does not hold a mapping.
+    what : str
+        What the file is, for messages ("the optimisation spec").
+    max_bytes : int
+        Largest file accepted [bytes].
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+    if len(raw) > max_bytes:
+        raise error(f"{path}: {what} is larger than {max_bytes} bytes")
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=SafeNumbersLoader)  # noqa: S506
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: {what} must be a mapping (keys and values)")
+    return data
+
+
+def first_error(exc) -> dict:
+    """Return the validation error to report from a pydantic ``ValidationError``.
+
+    An unknown key explains a missing one next to it, so it is reported first.
+    """
+    errors = exc.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])

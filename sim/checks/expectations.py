@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sim.checks.outcome import CheckOutcome
@@ -138,28 +137,18 @@ def load_expectations(path: str | Path) -> ExpectationsFile:
         Naming the file, the field (e.g. ``expectations[0].expect[1]``) and what
         would be accepted.
     """
-    from sim.yaml12 import SafeNumbersLoader
+    from sim.yaml12 import read_user_yaml
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ExpectationsError(f"{path}: cannot read the expectations file ({exc.strerror})") \
-            from None
-    if len(raw) > MAX_BYTES:
-        raise ExpectationsError(f"{path}: larger than {MAX_BYTES} bytes")
-    try:
-        data = yaml.load(raw.decode("utf-8"), Loader=SafeNumbersLoader)  # noqa: S506 (safe loader)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ExpectationsError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ExpectationsError(f"{path}: expected a mapping with 'schema: {SCHEMA}' and "
-                                "'expectations:' (a list)")
+    data = read_user_yaml(path, ExpectationsError, "the expectations file", MAX_BYTES)
+    if not isinstance(data.get("expectations", []), list):
+        raise ExpectationsError(f"{path}, field 'expectations': expected a list")
     try:
         return ExpectationsFile.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()  # an unknown key explains a missing one next to it: report it first
-        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        from sim.yaml12 import first_error
+
+        err = first_error(exc)
         loc = tuple("from" if p == "from_" else "schema" if p == "schema_" else p
                     for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sim.errors import SimError
@@ -45,19 +44,16 @@ def load_loop_names(path: str | Path, model=None) -> dict[str, list[str]]:
     dict
         Name -> Vensim names (as the model spells them) the loop passes through.
     """
-    from sim.yaml12 import SafeNumbersLoader
+    from sim.yaml12 import read_user_yaml
 
     path = Path(path)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeNumbersLoader)  # noqa: S506
-    except OSError as exc:
-        raise LoopNamesError(f"{path}: cannot read the loop names ({exc.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise LoopNamesError(f"{path}: invalid YAML: {exc}") from None
+    data = read_user_yaml(path, LoopNamesError, "the loop names")
     try:
         spec = _File.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        from sim.yaml12 import first_error
+
+        err = first_error(exc)
         loc = ".".join("schema" if p == "schema_" else str(p) for p in err["loc"])
         msg = ("expected 'sim.loops/1'" if err["type"] == "string_pattern_mismatch"
                else "unknown key; accepted: schema, loops" if err["type"] == "extra_forbidden"

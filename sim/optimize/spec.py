@@ -32,7 +32,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.errors import SimError
@@ -181,27 +180,16 @@ def load_spec(path: str | Path) -> OptimizeSpec:
     OptimizeSpecError
         Naming the file, the field and what would be accepted.
     """
-    from sim.yaml12 import SafeNumbersLoader
+    from sim.yaml12 import read_user_yaml
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise OptimizeSpecError(f"{path}: cannot read the optimisation spec ({exc.strerror})") \
-            from None
-    if len(raw) > MAX_BYTES:
-        raise OptimizeSpecError(f"{path}: larger than {MAX_BYTES} bytes")
-    try:
-        data = yaml.load(raw.decode("utf-8"), Loader=SafeNumbersLoader)  # noqa: S506
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise OptimizeSpecError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise OptimizeSpecError(f"{path}: expected a mapping starting 'schema: {SCHEMA}'")
+    data = read_user_yaml(path, OptimizeSpecError, "the optimisation spec", MAX_BYTES)
     try:
         return OptimizeSpec.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        from sim.yaml12 import first_error
+
+        err = first_error(exc)
         loc = tuple("schema" if p == "schema_" else p for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sim.calibration.sensitivity import Factor
@@ -45,23 +44,16 @@ class FactorFile(BaseModel):
 
 def load_factor_file(path: str | Path) -> FactorFile:
     """Read and validate a factor file; errors name the file and the field."""
-    from sim.yaml12 import SafeNumbersLoader
+    from sim.yaml12 import read_user_yaml
 
     path = Path(path)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeNumbersLoader)  # noqa: S506
-    except OSError as exc:
-        raise SensitivityError(f"{path}: cannot read the factor file ({exc.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SensitivityError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise SensitivityError(f"{path}: expected a mapping with 'schema: {SCHEMA}' and "
-                               "'factors:'")
+    data = read_user_yaml(path, SensitivityError, "the factor file")
     try:
         return FactorFile.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()  # an unknown key explains a missing one next to it: report it first
-        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        from sim.yaml12 import first_error
+
+        err = first_error(exc)
         loc = ".".join("schema" if p == "schema_" else str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
