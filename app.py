@@ -52,6 +52,13 @@ def get_model(path: str, mtime: int | None) -> sim.Model:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def get_checks(path: str, mtime: int | None, checks_mtime: int | None):
+    """``sim check``'s outcomes for the model (and its NAME.checks.yaml beside it)."""
+    from sim.checks.run import run_checks
+    return run_checks(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
 def get_calibrated(path: str, mtime: int | None):
     """(Calibrated or None, error message or None)."""
     try:
@@ -433,6 +440,15 @@ def live() -> None:
         ds = D.stats(model)
         st.caption(t("diagram_caption", lang) + " " + t("diagram_stats", lang, stocks=ds.stocks,
                    flows=ds.flows, aux=ds.auxiliaries, const=ds.constants))
+        from sim.checks.expectations import default_path
+        try:
+            outcomes = get_checks(model_key[0], model_key[1], _mtime(default_path(model_key[0])))
+        except sim.SimError as exc:
+            st.error(t("checks_bad", lang, msg=str(exc)))
+            return
+        st.markdown("#### " + t("checks_title", lang, passed=sum(o.passed for o in outcomes),
+                                total=len(outcomes)))
+        st.dataframe(V.checks_table(outcomes, lang), width="stretch", hide_index=True)
 
     def calibration_tab() -> None:
         view, view_err = get_calibration_view(*calib_key)

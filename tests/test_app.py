@@ -505,6 +505,16 @@ def test_structure_tab_draws_the_model(env, model):
     assert len(at.get("graphviz_chart")[0].proto.spec) > len(dot)
 
 
+def test_structure_tab_shows_the_model_checks(env, model):
+    at = start("en")
+    open_tab(at, "tab_structure")
+    table = next(d.value for d in at.dataframe if "Check" in d.value.columns)
+    assert set(table["Category"]) == {"structure", "units", "step", "expectations"}
+    assert (table["Result"] == "✓").all()
+    n = len(table)
+    assert any(f"{n} of {n} pass" in m.value for m in at.markdown)
+
+
 # ------------------------------------------------ downloads run with `sim run`
 def test_downloaded_scenario_runs_unchanged_and_reproduces_the_app(env, model, specs, tmp_path):
     settings = S.baseline_settings(specs)

@@ -211,3 +211,11 @@ def loops(answer: Mapping, lang: str, top: int = LOOPS_DRAWN) -> LoopView:
         t("loops_variables", lang): " → ".join(var_label(v, lang) for v in lp["variables"]),
     } for k, lp in enumerate(answer["loops"])])
     return LoopView(frame, spec, table)
+
+
+def checks_table(outcomes, lang: str) -> pd.DataFrame:
+    """Return ``sim check``'s outcomes as the structure tab's table."""
+    return pd.DataFrame([{t("checks_result", lang): "✓" if o.passed else "✗",
+                          t("checks_category", lang): o.category,
+                          t("checks_check", lang): o.name,
+                          t("checks_detail", lang): o.detail} for o in outcomes])
