@@ -168,7 +168,9 @@ def band_store() -> S.LRU:
 
 # ---------------------------------------------------------------- language
 TAB_KEYS = ("tab_trade", "tab_stocks", "tab_structure", "tab_calibration", "tab_table",
-            "tab_loops")
+            "tab_loops", "tab_sensitivity")
+SENSITIVITY_SAMPLES = 64
+"""Sobol base sample of the app's sensitivity analysis (N x (factors + 2) runs)."""
 
 
 def on_language() -> None:
@@ -494,8 +496,31 @@ def live() -> None:
         st.caption(t("loops_caption", lang, top=V.LOOPS_DRAWN))
         st.dataframe(view.table, width="stretch", hide_index=True)
 
+    def sensitivity_tab() -> None:
+        from sim.sensitivity.factors import declared_factors
+        n_runs = SENSITIVITY_SAMPLES * (len(declared_factors(model, dates=False)) + 2)
+        output = st.selectbox(t("sens_output", lang), trade + stocks, key="sens_output",
+                              format_func=lambda v: var_label(v, lang))
+        st.caption(t("sens_hint", lang, runs=f"{n_runs:,}"))
+        key = (doc_text, output)
+        store = st.session_state.setdefault("sens_results", {})
+        if st.button(t("sens_run", lang), key="sens_run"):
+            try:
+                store[key] = runner().run({"op": "sensitivity", **_files(model_key, used_calib),
+                                           "scenario": doc_text, "output": output,
+                                           "samples": SENSITIVITY_SAMPLES}, budget,
+                                          "the sensitivity analysis")
+            except (B.BudgetExceeded, sim.SimError) as exc:
+                st.error(t("settings_bad", lang, msg=str(exc)))
+                return
+        if key in store:
+            frame, spec, table = V.sensitivity(store[key], lang)
+            st.markdown("#### " + t("sens_title", lang, output=var_label(output, lang)))
+            st.vega_lite_chart(frame, spec, width="stretch")
+            st.dataframe(table, width="stretch", hide_index=True)
+
     for tab, draw_tab in ((tabs[2], structure_tab), (tabs[3], calibration_tab), (tabs[4], table_tab),
-                          (tabs[5], loops_tab)):
+                          (tabs[5], loops_tab), (tabs[6], sensitivity_tab)):
         if tab.open:
             with tab:
                 draw_tab()

@@ -796,3 +796,18 @@ def test_loops_tab_scores_the_loops_of_the_current_settings(env, model, specs):
     assert not at.exception
     after = next(d.value for d in at.dataframe if "Polarity" in d.value.columns)
     assert not after.set_index("Loop")["Mean relative score"].equals(before)
+
+
+def test_sensitivity_tab_runs_sobol_for_the_chosen_output(env, model):
+    at = start("en")
+    open_tab(at, "tab_sensitivity")
+    assert not [d for d in at.dataframe if "Factor" in d.value.columns]   # nothing until asked
+    at.button(key="sens_run").click()
+    at.run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "Factor" in d.value.columns)
+    totals = table["ST (final year)"]
+    assert len(table) == 42                # the constants with a declared range, dates left out
+    assert totals.max() > 0.05                                    # something matters
+    assert (totals >= -0.1).all()                                 # Sobol ST: not negative
+    assert any(i18n.t("sens_axis", "en") in s for s in _specs_of(at))

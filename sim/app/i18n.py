@@ -75,6 +75,20 @@ STRINGS: dict[str, dict[str, str]] = {
     "tab_calibration": {"zh": "校准", "en": "Calibration"},
     "tab_table": {"zh": "数据表", "en": "Table"},
     "tab_loops": {"zh": "反馈回路", "en": "Feedback loops"},
+    "tab_sensitivity": {"zh": "敏感性", "en": "Sensitivity"},
+    "sens_output": {"zh": "分析的输出", "en": "Output analysed"},
+    "sens_run": {"zh": "运行敏感性分析", "en": "Run the sensitivity analysis"},
+    "sens_hint": {"zh": "Sobol 全局敏感性（SALib）：模型中声明了取值范围的常数在其范围内抽样，"
+                        "当前设置作为其余输入；共 {runs} 次运行，约需数秒。",
+                  "en": "Sobol global sensitivity (SALib): the constants whose range the model "
+                        "declares are sampled over it, the current settings hold the rest; "
+                        "{runs} runs, a few seconds."},
+    "sens_title": {"zh": "{output} 的总效应指数 ST（随时间）",
+                   "en": "Total-order index ST of {output}, over time"},
+    "sens_axis": {"zh": "总效应指数 ST", "en": "total-order index ST"},
+    "sens_factor": {"zh": "因素", "en": "Factor"},
+    "sens_total": {"zh": "ST（末年）", "en": "ST (final year)"},
+    "sens_first": {"zh": "S1（末年）", "en": "S1 (final year)"},
     "checks_title": {"zh": "模型检验（sim check）：{passed}/{total} 项通过",
                      "en": "Model checks (sim check): {passed} of {total} pass"},
     "checks_bad": {"zh": "模型检验无法运行：{msg}", "en": "The model checks could not run: {msg}"},

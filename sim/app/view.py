@@ -219,3 +219,35 @@ def checks_table(outcomes, lang: str) -> pd.DataFrame:
                           t("checks_category", lang): o.category,
                           t("checks_check", lang): o.name,
                           t("checks_detail", lang): o.detail} for o in outcomes])
+
+
+SENSITIVITY_DRAWN = 8
+"""Factors drawn in the sensitivity tab's chart (the largest total index)."""
+
+
+def sensitivity(answer: Mapping, lang: str, top: int = SENSITIVITY_DRAWN) -> tuple:
+    """Return the sensitivity tab's (frame, Vega-Lite spec, table) from the worker's answer."""
+    from sim.app.i18n import var_label
+
+    times = np.asarray(answer["times"], float)
+    rows = []
+    for f in answer["factors"][:top]:
+        rows += [{"year": float(x), "factor": var_label(f["name"], lang), "value": float(v)}
+                 for x, v in zip(times, f["total"], strict=True)]
+    frame = pd.DataFrame(rows, columns=["year", "factor", "value"])
+    spec = {
+        "mark": {"type": "line", "strokeWidth": 1.6},
+        "height": 300,
+        "encoding": {
+            "x": {"field": "year", "type": "quantitative", "title": t("year", lang),
+                  "axis": {"format": "d"}},
+            "y": {"field": "value", "type": "quantitative", "title": t("sens_axis", lang)},
+            "color": {"field": "factor", "type": "nominal", "title": None,
+                      "legend": {"orient": "right", "labelLimit": 260}},
+        },
+    }
+    table = pd.DataFrame([{t("sens_factor", lang): var_label(f["name"], lang),
+                           t("sens_total", lang): round(float(f["total"][-1]), 3),
+                           t("sens_first", lang): round(float(f["first"][-1]), 3)}
+                          for f in answer["factors"]])
+    return frame, spec, table

@@ -262,7 +262,37 @@ def run_loops(cache: _Cache, req: dict) -> dict:
                        "relative": lp.relative.tolist()} for lp in a.loops]}
 
 
-OPERATIONS = {"load": run_load, "point": run_point, "band": run_band, "loops": run_loops}
+def run_sensitivity(cache: _Cache, req: dict) -> dict:
+    """Sobol total indices of ``output`` over time around the scenario's settings.
+
+    The factors are the model's constants with a declared ``[min, max]`` (dates left
+    out), each sampled over its range with the scenario's settings under them.
+    Returns {times, factors: [{name, total, first}]}, the largest total index first.
+    """
+    from sim.app import state as S
+    from sim.scenarios import resolve
+    from sim.sensitivity.factors import declared_factors
+    from sim.sensitivity.run import sensitivity_over_time
+
+    model = cache.model(req["model"])
+    resolved = resolve(S.scenario_from_text(req["scenario"]), model,
+                       cache.calibration(req.get("calibrated")), members=1)
+    factors = declared_factors(model, dates=False)
+    base = {k: v for k, v in resolved.params.items()
+            if k not in {f.name for f in factors}}
+    r = sensitivity_over_time(model, factors, [req["output"]], samples=int(req["samples"]),
+                              seed=int(req.get("seed", 1)), base_params=base,
+                              final_time=resolved.final_time, progress=None)
+    order = np.argsort(-np.nan_to_num(np.nanmax(r.total[0], axis=0), nan=-1.0))
+    return {"times": r.times.tolist(), "runs": r.n_runs, "failed": r.failed,
+            "factors": [{"name": r.factors[j].name,
+                         "total": np.nan_to_num(r.total[0, :, j], nan=0.0).tolist(),
+                         "first": np.nan_to_num(r.first[0, :, j], nan=0.0).tolist()}
+                        for j in order]}
+
+
+OPERATIONS = {"load": run_load, "point": run_point, "band": run_band, "loops": run_loops,
+              "sensitivity": run_sensitivity}
 
 
 def handle(cache: _Cache, req: dict) -> dict:

@@ -75,8 +75,11 @@ def factors_from_file(model, spec: FactorFile, source: str) -> list[Factor]:
     return out
 
 
-def declared_factors(model) -> list[Factor]:
+def declared_factors(model, *, dates: bool = True) -> list[Factor]:
     """Return every constant with a finite declared ``[min, max]`` range (not the controls).
+
+    ``dates=False`` leaves out constants measured in years (a lever's start year,
+    a shock's year): dates, not quantities.
 
     Raises
     ------
@@ -86,6 +89,8 @@ def declared_factors(model) -> list[Factor]:
     out = []
     for py, info in model.variables.items():
         if info.kind != "constant" or py in ("initial_time", "final_time", "time_step", "saveper"):
+            continue
+        if not dates and info.units.strip().lower() in ("year", "years"):
             continue
         lo, hi = (tuple(info.limits) + (None, None))[:2]
         if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:

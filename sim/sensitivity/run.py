@@ -55,7 +55,8 @@ def _say(text: str) -> None:
 
 def sensitivity_over_time(model, factors: list[Factor], outputs: list[str], *,
                           method: str = "sobol", samples: int = 256, seed: int = 1,
-                          sim_method: str = "euler",
+                          sim_method: str = "euler", base_params: dict | None = None,
+                          final_time: float | None = None,
                           progress: Callable[[str], None] | None = _say) -> IndicesOverTime:
     """Run one ensemble and compute the indices of every output at every saved time.
 
@@ -74,6 +75,11 @@ def sensitivity_over_time(model, factors: list[Factor], outputs: list[str], *,
     seed : int
         Seeds the sampler and the bootstrap: the same seed gives the same numbers.
     sim_method : {'euler', 'rk4', 'scipy'}
+    base_params : dict, optional
+        Constants (or time series) set in every run, under the factors (e.g. a
+        scenario's settings); the factors' samples replace any of the same name.
+    final_time : float, optional
+        Stop the runs here [model time unit].
     progress : callable, optional
         Called with one line per stage (default: standard error).
 
@@ -99,8 +105,9 @@ def sensitivity_over_time(model, factors: list[Factor], outputs: list[str], *,
         U = morris_sample.sample(problem, MORRIS_TRAJECTORIES, num_levels=MORRIS_LEVELS, seed=seed)
     names = [model.variables[model.py_name(o)].name for o in outputs]
     say(f"sensitivity: {method}, {D} factors, {U.shape[0]:,} runs in one ensemble ({sim_method})")
-    params = {f.name: f.value(U[:, j]) for j, f in enumerate(factors)}
-    res = model.simulate(params, method=sim_method, outputs=names)
+    params = dict(base_params or {})
+    params.update({f.name: f.value(U[:, j]) for j, f in enumerate(factors)})
+    res = model.simulate(params, method=sim_method, outputs=names, final_time=final_time)
     times = np.asarray(res.times, float)
     shape = (len(names), len(times), D)
     first, total, c1, ct = (np.full(shape, np.nan) for _ in range(4))
