@@ -217,3 +217,23 @@ def test_regret_is_measured_against_the_best_reference_mix_per_member(toy):
     assert ev.objective[1] > ev.objective[0]                   # more A, less regret
     res = run_search(pr, progress=None)
     np.testing.assert_allclose(res.best.x, [2.0, 1.0], atol=0.03)  # the budget spent on A
+
+
+def test_the_report_section_states_the_answer_and_the_starting_point(toy):
+    from sim.reporting.analyses_section import AnalysesInputs, optimize_section
+    from sim.reporting.calibration_report import Num, Section, Table
+
+    pr = problem(toy, toy_spec())
+    neutral = pr.evaluate(pr.neutral())
+    res = run_search(pr, progress=None)
+    a = AnalysesInputs(None, "", [], "", 2022.0, ((toy / "opt.yaml", pr, res, neutral),))
+    sec = optimize_section(a, Section, Table, Num)
+    assert sec.title == "Cheapest robust lever mix"
+    text = " ".join(b for b in sec.blocks if isinstance(b, str))
+    assert f"robust objective is {float(neutral.objective[0]):.4g}" in text
+    table = next(b for b in sec.blocks if isinstance(b, Table))
+    cells = {row[0]: row[1].value for row in table.rows}
+    assert cells["A"] == pytest.approx(res.best.x[0]) and cells["B"] == pytest.approx(1.0, abs=0.02)
+    assert cells["cost (lever units)"] == pytest.approx(res.best.cost)
+    none = AnalysesInputs(None, "", [], "", 2022.0, ())
+    assert optimize_section(none, Section, Table, Num) is None

@@ -21,10 +21,16 @@ class AnalysesInputs:
     checks: list  # list of sim.checks.outcome.CheckOutcome
     checks_error: str
     split: float  # the last observed year: means before and after it
+    optimizations: tuple = ()  # (spec path, Problem, SearchResult, neutral Evaluation) or error
 
 
-def compute_analyses(model, model_path, estimates: dict, split: float) -> AnalysesInputs:
-    """Run the loop analysis at the calibrated estimates and every model check."""
+def compute_analyses(model, model_path, estimates: dict, split: float,
+                     optimize_specs=(), calibrated=None) -> AnalysesInputs:
+    """Run the loop analysis, every model check and the given optimisation specs.
+
+    The loops are scored at the calibrated ``estimates``; ``optimize_specs`` are
+    paths of optimisation specs, run from ``calibrated``.
+    """
     from sim.checks.run import run_checks
     from sim.loops.names import default_path, load_loop_names
     from sim.loops.scores import analyse_loops
@@ -40,7 +46,53 @@ def compute_analyses(model, model_path, estimates: dict, split: float) -> Analys
         checks = run_checks(model_path)
     except Exception as exc:  # shown in the report
         checks_err = f"{type(exc).__name__}: {exc}"
-    return AnalysesInputs(loops, loops_err, checks, checks_err, split)
+    optimizations = tuple(_optimize(path, model, calibrated) for path in optimize_specs)
+    return AnalysesInputs(loops, loops_err, checks, checks_err, split, optimizations)
+
+
+def _optimize(path, model, calibrated):
+    from sim.optimize.evaluate import Problem
+    from sim.optimize.search import run_search
+    from sim.optimize.spec import load_spec
+
+    try:
+        problem = Problem(load_spec(path), path, model, calibrated)
+        neutral = problem.evaluate(problem.neutral())
+        return (path, problem, run_search(problem, progress=None), neutral)
+    except Exception as exc:  # shown in the report; the rest still builds
+        return (path, None, f"{type(exc).__name__}: {exc}", None)
+
+
+def optimize_section(a: AnalysesInputs, section, table, num):
+    """Return the "Cheapest robust lever mix" section: each shipped optimisation's answer."""
+    if not a.optimizations:
+        return None
+    blocks: list = []
+    for path, problem, result, neutral in a.optimizations:
+        name = getattr(path, "name", str(path))
+        if problem is None:
+            blocks.append(f"{name}: not run: {result}")
+            continue
+        spec = problem.spec
+        blocks.append(("h3", spec.name))
+        blocks.append(f"{spec.description} (`sim optimize scenarios/optimize/{name}`; "
+                      f"{problem.m} members, {problem.runs:,} member runs, seed "
+                      f"{spec.search.seed}.) Without the searched levers the robust objective "
+                      f"is {float(neutral.objective[0]):.4g}; the requirement is at least "
+                      + (f"{spec.require.at_least:g}." if spec.require else "none."))
+        levers = [lv[0] for lv in problem.levers]
+        if result.best is None:
+            c = result.closest
+            blocks.append("No mix within the bounds meets the requirement; the highest robust "
+                          f"objective reached was {c.objective:.4g} with "
+                          + ", ".join(f"{k} = {c.x[j]:.3f}" for j, k in enumerate(levers)) + ".")
+            continue
+        b = result.best
+        rows = [[k, num(float(b.x[j]), (), 4)] for j, k in enumerate(levers)]
+        rows.append(["cost (lever units)", num(b.cost, (), 4)])
+        rows.append(["robust objective", num(b.objective, (), 4)])
+        blocks.append(table(["lever", "best value"], rows))
+    return section("Cheapest robust lever mix", blocks, "optimize")
 
 
 def loops_section(a: AnalysesInputs, section, table, num):

@@ -218,9 +218,13 @@ def compute(inp: ReportInputs, sobol_samples: int | None = None) -> Computed:
     secs["validity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     from sim.reporting.analyses_section import compute_analyses
+    from sim.scenarios import load_calibrated
+    shipped = inp.calibrated_path.parent.parent / "scenarios" / "optimize"
+    specs = sorted(shipped.glob("*.yaml")) if shipped.is_dir() else []
     analyses = compute_analyses(model, inp.model_path, est,
                                 float((doc.get("bands") or {}).get("last_observed_year",
-                                                                   spec.window[1])))
+                                                                   spec.window[1])),
+                                specs, load_calibrated(inp.calibrated_path) if specs else None)
     secs["analyses"] = time.perf_counter() - t0
     return Computed(times=central.times, central={v: np.asarray(central[v]) for v in variables},
                     default={v: np.asarray(default[v]) for v in variables}, band=band,
@@ -701,6 +705,9 @@ def sections(inp: ReportInputs, comp: Computed, report_cmd: str) -> list[Section
     if comp.analyses is not None:
         extra = [an.loops_section(comp.analyses, Section, Table, Num),
                  an.checks_section(comp.analyses, Section, Table, inp.model_path.name)]
+        opt = an.optimize_section(comp.analyses, Section, Table, Num)
+        if opt is not None:
+            extra.append(opt)
     return [_targets_section(inp), _sources_section(inp), _setup_section(inp),
             _fit_section(inp, comp), _cross_section(inp, comp), _param_section(inp),
             _projection_section(inp, comp), fs.exante_section(inp), fs.variants_section(inp),
