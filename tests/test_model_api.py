@@ -1,6 +1,8 @@
 """The Model object's metadata: kinds, dependencies, flows in and out, controls."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conformance import models_dir
@@ -9,6 +11,7 @@ import sim
 
 SIR = models_dir() / "samples" / "SIR" / "SIR.mdl"
 TEACUP = models_dir() / "samples" / "teacup" / "teacup.mdl"
+REPO_MODEL = Path(__file__).resolve().parents[1] / "model" / "digital_trade.mdl"
 
 pytestmark = pytest.mark.skipif(not SIR.is_file(), reason="conformance models not found")
 
@@ -62,3 +65,42 @@ def test_switch_times_beyond_the_segment_cap_are_noted(tmp_path, monkeypatch):
     assert res.metadata["notes"] == ["5 switch times; the horizon was split at the first 2 only"]
     # the solver's error control still meets the switches it was not told about
     np.testing.assert_allclose(res.values("Level")[-1], 10.0 - switch, rtol=1e-4)
+
+
+# ------------------------------------------------- PySD's conventions (issue #13)
+def test_a_pandas_series_is_a_time_series_as_in_pysd(tmp_path):
+    import pandas as pd
+
+    m = sim.load_model(REPO_MODEL)
+    name = "World Demand Growth Lever"
+    series = pd.Series([1.0, 1.0, 1.5, 1.5], index=[2015, 2024.999, 2025, 2035])
+    via_series = m.simulate({name: series}, method="euler")
+    via_table = m.simulate({name: sim.Table({2015: 1.0, 2024.999: 1.0, 2025: 1.5, 2035: 1.5})},
+                           method="euler")
+    assert via_series.n_members == 1                       # not a 4-member ensemble
+    np.testing.assert_array_equal(via_series["World DDS Exports"], via_table["World DDS Exports"])
+    assert via_series.metadata["time_series"] == [name]
+
+
+@pytest.mark.parametrize("value, words", [
+    ("frame", "a DataFrame is ambiguous"),
+    ("text_index", "its index must be times"),
+    ("repeated", "must be distinct finite times"),
+])
+def test_ambiguous_pandas_input_is_refused_naming_the_parameter(value, words):
+    import pandas as pd
+
+    m = sim.load_model(REPO_MODEL)
+    given = {"frame": pd.DataFrame({"a": [1.0, 2.0]}),
+             "text_index": pd.Series([1.0, 2.0], index=["a", "b"]),
+             "repeated": pd.Series([1.0, 2.0], index=[2020, 2020])}[value]
+    with pytest.raises(sim.ParameterError, match=f"parameter 'Trade Adjustment Time': .*{words}"):
+        m.simulate({"Trade Adjustment Time": given})
+
+
+def test_return_columns_is_pysds_name_for_outputs():
+    m = sim.load_model(REPO_MODEL)
+    res = m.simulate(method="euler", return_columns=["Openness"])
+    assert res.variables == ["Openness"]
+    with pytest.raises(sim.ParameterError, match="not both"):
+        m.simulate(outputs=["Openness"], return_columns=["Openness"])

@@ -159,6 +159,32 @@ class Model:
             raise ModelError(str(self.path), f"FINAL TIME ({c.final_time}) must be after INITIAL TIME "
                              f"({c.initial_time})", variable="FINAL TIME", construct="control")
 
+
+    # ------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict:
+        """Pickle the model as data: its file's path and text (closures are not kept).
+
+        Unpickling compiles the text again (:meth:`__setstate__`), so a model crosses
+        to another process (a spawn-method pool, a Dask worker) as a few kilobytes.
+        """
+        return {"path": str(self.path), "text": self.path.read_bytes(),
+                "model_hash": self.model_hash}
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild the model from its pickled text (the file's own path if unchanged)."""
+        import tempfile
+
+        path = Path(state["path"])
+        text = state["text"]
+        if path.is_file() and path.read_bytes() == text:
+            other = load_model(path)
+        else:  # the file moved or changed: compile the pickled text from a private copy
+            with tempfile.TemporaryDirectory(prefix="sim-model-") as tmp:
+                copy = Path(tmp) / path.name
+                copy.write_bytes(text)
+                other = load_model(copy)
+            other.path = path
+        self.__dict__.update(other.__dict__)  # model_hash: the text's, as before pickling
     def _public_names(self, slots) -> set[str]:
         """Map slots (hidden ones through their own dependencies) to visible names."""
         p, todo = self.program, list(slots)
@@ -234,6 +260,7 @@ class Model:
                 raise ParameterError(f"{self.path}: '{info.name}' is a {info.kind}, not a constant; "
                                      "only constants can be set (its equation would be replaced)")
             slot = p.slot_of[py]
+            value = _pandas_param(info.name, value)
             if isinstance(value, (Step, Ramp, Table)):
                 fn, b = value.resolve(p.default_constants[slot])
                 size = np.size(fn(b[0]))  # one value, or one per member (Step/Ramp arrays)
@@ -279,7 +306,8 @@ class Model:
                  time_step: float | None = None, saveper: float | None = None,
                  outputs: list[str] | None = None, kernel: str = "auto",
                  max_steps: int = DEFAULT_MAX_STEPS,
-                 time_limit: float = DEFAULT_TIME_LIMIT) -> SimulationResult:
+                 time_limit: float = DEFAULT_TIME_LIMIT,
+                 return_columns: list[str] | None = None) -> SimulationResult:
         """Simulate the model once, or an ensemble of N members at once.
 
         Parameters
@@ -288,7 +316,9 @@ class Model:
             Constant name (Vensim or Python-safe) -> float, 1-D array of N
             values (an ensemble), or :class:`sim.Step` / :class:`sim.Ramp` /
             :class:`sim.Table` (the constant replaced over time; Step and Ramp levels
-            may be 1-D arrays, one value per member).
+            may be 1-D arrays, one value per member). A :class:`pandas.Series`
+            indexed by time is a time series, as in PySD (a :class:`sim.Table`
+            of its points); an ensemble is a 1-D numpy array or a list.
         method : {"scipy", "euler", "rk4"}
             ``euler``/``rk4``: fixed step at TIME STEP, as Vensim;
             ``scipy``: :func:`scipy.integrate.solve_ivp` with ``rtol``/``atol``,
@@ -301,6 +331,8 @@ class Model:
             Override the model's control variables [model time unit].
         outputs : list of str, optional
             Variables to record (default: all).
+        return_columns : list of str, optional
+            PySD's name for ``outputs`` (give one or the other).
         kernel : {"auto", "jit", "python"}
             "jit" evaluates the derivatives with the model's traced tape in the
             compiled interpreter (:mod:`sim.engine.tape.kernel`); "python" with the
@@ -323,6 +355,11 @@ class Model:
         SimulationResult
         """
         self._check_options(method, scipy_method, rtol, atol, kernel)
+        if return_columns is not None:
+            if outputs is not None:
+                raise ParameterError("give outputs= or return_columns= (PySD's name for it), "
+                                     "not both")
+            outputs = list(return_columns)
         setup = self._prepare(params, method, kernel, {
             "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
             "saveper": saveper}, outputs)
@@ -452,7 +489,7 @@ class Model:
         }
         return SimulationResult(times=times, data=dict(zip(names, columns, strict=True)),
                                 n_members=n, metadata=meta, failures=failures,
-                                py_names=dict(py_names))
+                                py_names=dict(py_names), attrs=self._attrs(names))
 
     def _simulate_dynamic_controls(self, setup: _Setup) -> SimulationResult:
         """Euler run of a model whose TIME STEP/SAVEPER/FINAL TIME depend on time."""
@@ -487,7 +524,18 @@ class Model:
                 "time_series": sorted(p.slots[s].name for s in setup.series)}
         return SimulationResult(times=np.asarray(times), data=data, n_members=1, metadata=meta,
                                 failures=scan_nonfinite(arr, names, np.asarray(times)),
-                                py_names={p.slots[i].py_name: p.slots[i].name for i in rec_slots})
+                                py_names={p.slots[i].py_name: p.slots[i].name for i in rec_slots},
+                                attrs=self._attrs(names))
+
+    def _attrs(self, names: list[str]) -> dict[str, dict[str, str]]:
+        """Return each recorded variable's units and description (Vensim names)."""
+        out = {}
+        for name in names:
+            py = self._by_name.get(name) or self._by_name.get(name.lower())
+            info = self.variables.get(py) if py else None
+            if info is not None:
+                out[name] = {"units": info.units, "description": info.doc}
+        return out
 
     def _names(self, slots: list[int]) -> tuple[list[str], dict[str, str]]:
         """Return the Vensim names of ``slots`` and their Python-safe name -> Vensim name."""
@@ -576,6 +624,37 @@ class _Store:
             for i in rec:
                 columns[i][k] = ev.value(i)
         return cls(sample_all, columns=columns)
+
+
+def _pandas_param(name: str, value):
+    """Return a pandas parameter as the engine's form: a Series indexed by time is a Table.
+
+    As in PySD, a :class:`pandas.Series` is a time series (its index the times, its
+    values the constant's values over time). Anything else pandas (a DataFrame, an
+    Index) or a Series whose index is not unique, numeric, finite times is ambiguous
+    and refused, naming the parameter. Non-pandas values pass through unchanged.
+    """
+    module = type(value).__module__ or ""
+    if not module.startswith("pandas"):
+        return value
+    import pandas as pd
+
+    if not isinstance(value, pd.Series):
+        raise ParameterError(f"parameter '{name}': a {type(value).__name__} is ambiguous; give a "
+                             "pandas Series indexed by time (a time series, as in PySD) or a 1-D "
+                             "numpy array or list (an ensemble, one value per member)")
+    try:
+        times = np.asarray(value.index, dtype=float)
+        values = np.asarray(value.to_numpy(), dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(f"parameter '{name}': a pandas Series is a time series, so its index "
+                             "must be times (numbers) and its values numbers; for an ensemble "
+                             "give a 1-D numpy array or a list") from None
+    if len(times) == 0 or not np.all(np.isfinite(times)) or len(set(times)) != len(times):
+        raise ParameterError(f"parameter '{name}': a pandas Series is a time series: its index "
+                             "must be distinct finite times (got "
+                             f"{'none' if len(times) == 0 else 'repeated or non-finite ones'})")
+    return Table({float(t_): float(v) for t_, v in zip(times, values, strict=True)})
 
 
 def load_model(path: str | Path) -> Model:

@@ -146,6 +146,10 @@ class SimulationResult:
         model_hash, method, tolerances, package version, parameters, ...
     failures : list of Failure
         Members masked to NaN after going non-finite or making the solver fail.
+    py_names : dict
+        Python-safe name -> Vensim name of each recorded variable.
+    attrs : dict
+        Vensim name -> {"units": ..., "description": ...} of each recorded variable.
     """
 
     times: np.ndarray
@@ -154,6 +158,20 @@ class SimulationResult:
     metadata: dict
     failures: list = field(default_factory=list)
     py_names: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        t = np.asarray(self.times, dtype=float)
+        span = f"{t[0]:g}..{t[-1]:g} ({len(t)} saved)" if len(t) else "none saved"
+        names = list(self.data)
+        shown = ", ".join(names[:4]) + (f", ... (+{len(names) - 4})" if len(names) > 4 else "")
+        method = self.metadata.get("method", "?")
+        if self.metadata.get("scipy_method"):
+            method += f" ({self.metadata['scipy_method']})"
+        failed = len({f.member for f in self.failures})
+        return (f"SimulationResult({self.n_members} member{'s' * (self.n_members != 1)}, "
+                f"{len(names)} variables [{shown}], times {span}, method {method}, "
+                f"{failed} failed)")
 
     @property
     def success(self) -> bool:
@@ -202,6 +220,32 @@ class SimulationResult:
     def tidy(self) -> pd.DataFrame:
         """Return the long table: run_id (the member), time, variable, value (:func:`tidy_frame`)."""
         return tidy_frame(self.times, self.data, self.n_members)
+
+    def to_xarray(self):
+        """Return the result as an :class:`xarray.Dataset`.
+
+        Dimensions ``time`` [model time unit] and ``member`` (0..N-1, also for a
+        single run); one data variable per recorded variable (Vensim names), with
+        ``units`` and ``description`` attributes; the run's metadata (model hash,
+        method, tolerances, version, ...) as the dataset's attributes, JSON-safe,
+        and the failures as ``failures`` (one line each), so the dataset writes to
+        netCDF or Zarr as it is.
+        """
+        import json
+
+        import xarray as xr
+
+        members = np.arange(self.n_members)
+        data_vars = {}
+        for name, arr in self.data.items():
+            attrs = {k: str(v) for k, v in self.attrs.get(name, {}).items()}
+            data_vars[name] = (("time", "member"), np.asarray(arr, dtype=float), attrs)
+        meta = {k: (v if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+                    else json.dumps(v, default=str)) for k, v in self.metadata.items()
+                if v is not None}
+        meta["failures"] = "\n".join(str(f) for f in self.failures)
+        return xr.Dataset(data_vars, coords={"time": np.asarray(self.times, dtype=float),
+                                             "member": members}, attrs=meta)
 
     def to_frame(self) -> pd.DataFrame:
         """Return a table of the result.
