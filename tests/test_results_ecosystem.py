@@ -70,3 +70,24 @@ def test_a_pickled_model_survives_its_file_moving(tmp_path):
     assert back.path == path and back.model_hash == m.model_hash
     np.testing.assert_array_equal(back.simulate(method="euler")["Openness"],
                                   m.simulate(method="euler")["Openness"])
+
+
+def test_sim_run_writes_the_formats_asked_for(tmp_path):
+    xr = pytest.importorskip("xarray")
+    import pandas as pd
+
+    from sim.cli import main
+
+    out = tmp_path / "res"
+    assert main(["run", str(REPO / "scenarios" / "00_baseline.yaml"), "--out", str(out),
+                 "--members", "12", "--method", "euler", "--no-charts", "--no-progress",
+                 "--format", "netcdf", "--format", "csv"]) == 0
+    files = {p.name for p in (out / "baseline").iterdir()}
+    assert {"results.nc", "results.csv"} <= files and "results.parquet" not in files
+    ds = xr.open_dataset(out / "baseline" / "results.nc")
+    assert dict(ds.sizes)["member"] == 12 and ds.attrs["scenario"] == "baseline"
+    tidy = pd.read_csv(out / "baseline" / "results.csv")
+    rows = tidy[(tidy["variable"] == "Digitally Deliverable Exports") & (tidy["time"] == 2035)]
+    np.testing.assert_allclose(np.sort(rows["value"].to_numpy()),
+                               np.sort(ds["Digitally Deliverable Exports"].sel(time=2035).values),
+                               rtol=1e-9)

@@ -43,6 +43,9 @@ DEFAULT_MODEL = MODEL_FILE
 DEFAULT_CALIBRATED = CALIBRATED_FILE
 """The default calibration, under the project folder; optional."""
 DEFAULT_OUT = Path("results")
+RESULT_FORMATS = ("csv", "parquet", "netcdf")
+"""Formats of each scenario's member-by-member values (``--format``)."""
+DEFAULT_FORMATS = ("csv", "parquet")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b|bytes)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "bytes": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6,
           "mb": 10**6, "mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12,
@@ -93,6 +96,11 @@ def register(sub) -> None:
                    help="refuse a run whose estimated peak memory (simulation, tables, files) "
                         "exceeds this, or the memory available (default: 4GiB)")
     p.add_argument("--no-charts", action="store_true", help="skip the PNG/SVG charts")
+    p.add_argument("--format", action="append", choices=list(RESULT_FORMATS), default=None,
+                   metavar="FORMAT",
+                   help="each scenario's member-by-member values as csv, parquet or netcdf "
+                        "(results.nc: an xarray Dataset, time x member, with units); "
+                        "repeatable; default csv and parquet")  # zarr: not yet (issue #14)
     p.add_argument("--allow-out-of-range", action="store_true",
                    help="run set values outside a constant's declared range (default: refuse "
                         "them, naming the range), as sim simulate --allow-out-of-range")
@@ -158,7 +166,11 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from sim.extras import require
-    require("matplotlib", "sim run's charts")
+    args.format = list(dict.fromkeys(args.format or DEFAULT_FORMATS))
+    if not args.no_charts:
+        require("matplotlib", "sim run's charts (or give --no-charts)")
+    if "netcdf" in args.format:
+        require("xarray", "sim run --format netcdf")
     from sim.reporting.scenario_output import load_history, write_batch
 
     args.model = default_file(args.model, *DEFAULT_MODEL)
@@ -248,7 +260,8 @@ def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, proven
         table = summary_table(batch)
         try:
             write_batch(batch, folder.staging, provenance=provenance, summary=table,
-                        history=history, charts=not args.no_charts, on_written=step)
+                        history=history, charts=not args.no_charts, on_written=step,
+                        formats=tuple(args.format))
         except OSError as exc:
             raise ScenarioError(f"{args.out}: cannot write the results: {exc}") from None
     finally:

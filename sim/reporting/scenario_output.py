@@ -96,6 +96,23 @@ def _csv(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False, float_format="%.10g").encode("utf-8")
 
 
+def _netcdf(run: ScenarioRun) -> bytes:
+    """Return the run's values as netCDF bytes (an xarray Dataset, time x member)."""
+    import os
+    import tempfile
+
+    ds = run.result.to_xarray()
+    ds.attrs["scenario"] = run.name
+    fd, tmp = tempfile.mkstemp(suffix=".nc")
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp)
+        with open(tmp, "rb") as fh:
+            return fh.read()
+    finally:
+        os.unlink(tmp)
+
+
 def _parquet(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
@@ -131,8 +148,13 @@ def _figure_bytes(fig, fmt: str) -> bytes:
 
 def write_scenario(run: ScenarioRun, out_dir: str | Path, *, baseline: ScenarioRun | None,
                    provenance: Mapping, history: Mapping[str, pd.Series] | None = None,
-                   summary: pd.DataFrame | None = None, charts: bool = True) -> list[Path]:
+                   summary: pd.DataFrame | None = None, charts: bool = True,
+                   formats: tuple[str, ...] = ("csv", "parquet")) -> list[Path]:
     """Write one scenario's files into ``out_dir / run.slug``.
+
+    ``formats`` of the member-by-member values: ``csv`` and ``parquet`` (the tidy
+    table), ``netcdf`` (``results.nc``, :meth:`sim.SimulationResult.to_xarray` with
+    the scenario's name and provenance as attributes).
 
     Returns
     -------
@@ -141,10 +163,16 @@ def write_scenario(run: ScenarioRun, out_dir: str | Path, *, baseline: ScenarioR
     """
     folder = Path(out_dir) / run.slug
     summary = summarize(run, baseline) if summary is None else summary
-    tidy = run.tidy()
-    written = [
-        atomic_write_bytes(folder / "results.csv", _csv(tidy)),
-        atomic_write_bytes(folder / "results.parquet", _parquet(tidy)),
+    written = []
+    if "csv" in formats or "parquet" in formats:
+        tidy = run.tidy()
+        if "csv" in formats:
+            written.append(atomic_write_bytes(folder / "results.csv", _csv(tidy)))
+        if "parquet" in formats:
+            written.append(atomic_write_bytes(folder / "results.parquet", _parquet(tidy)))
+    if "netcdf" in formats:
+        written.append(atomic_write_bytes(folder / "results.nc", _netcdf(run)))
+    written += [
         atomic_write_bytes(folder / "percentiles.csv", _csv(run.percentiles())),
         atomic_write_bytes(folder / "experiments.csv", _csv(run.experiments())),
         atomic_write_bytes(folder / "summary.csv", _csv(summary)),
@@ -166,7 +194,8 @@ def _resolved_yaml(run: ScenarioRun, provenance: Mapping) -> str:
 
 def write_batch(batch: BatchResult, out_dir: str | Path, *, provenance: Mapping,
                 summary: pd.DataFrame, history: Mapping[str, pd.Series] | None = None,
-                charts: bool = True, on_written=None) -> list[Path]:
+                charts: bool = True, on_written=None,
+                formats: tuple[str, ...] = ("csv", "parquet")) -> list[Path]:
     """Write every run of a batch, the combined summary and the failures.
 
     Parameters
@@ -193,7 +222,7 @@ def write_batch(batch: BatchResult, out_dir: str | Path, *, provenance: Mapping,
     for run in batch.runs:
         part = summary[summary["scenario"] == run.name]
         written += write_scenario(run, out_dir, baseline=batch.baseline, provenance=provenance,
-                                  history=history, summary=part, charts=charts)
+                                  history=history, summary=part, charts=charts, formats=formats)
         if on_written is not None:
             on_written(run.name)
     written.append(atomic_write_bytes(out_dir / "summary.csv", _csv(summary)))
