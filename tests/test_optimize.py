@@ -237,3 +237,36 @@ def test_the_report_section_states_the_answer_and_the_starting_point(toy):
     assert cells["cost (lever units)"] == pytest.approx(res.best.cost)
     none = AnalysesInputs(None, "", [], "", 2022.0, ())
     assert optimize_section(none, Section, Table, Num) is None
+
+
+def test_the_shipped_examples_answer_loads_in_the_app_and_sim_run(tmp_path):
+    """A short search of the shipped spec: its best.yaml is a scenario the app and sim run load."""
+    from sim.app import state as S
+    from sim.scenarios import load_calibrated
+
+    src = REPO / "scenarios" / "optimize" / "offset_fragmentation.yaml"
+    text = src.read_text(encoding="utf-8")
+    text = text.replace("scenario: ../04_fragmentation.yaml",
+                        f"scenario: {REPO / 'scenarios' / '04_fragmentation.yaml'}")
+    text = text.replace("reference: ../00_baseline.yaml",
+                        f"reference: {REPO / 'scenarios' / '00_baseline.yaml'}")
+    text = text.replace("generations: 100, population: 8", "generations: 3, population: 4")
+    spec = tmp_path / "short.yaml"
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    model = REPO / "model" / "digital_trade.mdl"
+    rc = main(["optimize", str(spec), "--model", str(model), "--members", "20",
+               "--out", str(out)])
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "without the searched levers: robust objective" in summary
+    assert rc == 0, summary           # 32 mixes x 20 members: some meet the target
+    m = load_model(model)
+    specs = S.lever_specs(m)[0]
+    (loaded,) = S.parse_upload((out / "best.yaml").read_bytes(), "best.yaml", specs, model=m,
+                               calibrated=load_calibrated(REPO / "model" / "calibrated.yaml"))
+    (best,) = load_scenarios(out / "best.yaml")
+    assert loaded.settings["Innovation Protection Lever"] == pytest.approx(
+        best.levers["innovation"].value)
+    assert main(["run", str(out / "best.yaml"), "--model", str(model), "--members", "10",
+                 "--method", "euler", "--no-charts", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
