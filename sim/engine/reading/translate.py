@@ -20,11 +20,15 @@ from parsimonious.exceptions import ParseError, VisitationError
 from pysd.builders.python.python_functions import functionspace as _pysd_functions
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.vensim import vensim_utils
-from pysd.translators.vensim.vensim_element import (Component, EquationVisitor, Lookup,
-                                                    SubscriptRange)
-from pysd.translators.vensim.vensim_structures import parsing_ops
+from pysd.translators.vensim.vensim_element import (
+    Component,
+    EquationVisitor,
+    Lookup,
+    SubscriptRange,
+)
 from pysd.translators.vensim.vensim_file import FileSectionsVisitor, VensimFile
 from pysd.translators.vensim.vensim_section import SectionElementsVisitor
+from pysd.translators.vensim.vensim_structures import parsing_ops
 
 from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
 from sim.engine.reading.subscripts import FlatVariable, flatten
