@@ -415,3 +415,16 @@ def test_small_models_match_pysd(tmp_path_factory, equations):
                                        err_msg=f"{name} in\n" + "\n".join(equations))
             compared += 1
     assert compared == len(equations)  # every variable of the model
+
+
+def test_na_is_vensims_number(tmp_path):
+    """``:NA:`` is Vensim's -2^109, not NaN: it compares equal to itself, the run goes on."""
+    path = _write(tmp_path, ["x = IF THEN ELSE(Time > 5, :NA:, Time)",
+                             "is na = IF THEN ELSE(x = :NA:, 1, 0)"], final=8, step=1)
+    ours = engine_run(path)
+    assert list(ours["x"]) == [0, 1, 2, 3, 4, 5] + [-(2.0 ** 109)] * 3
+    assert list(ours["is na"]) == [0] * 6 + [1] * 3
+    assert list(ours["SAVEPER"]) == [1.0] * 9  # nothing masked
+    # PySD reads :NA: as NaN (x = :NA: is never true there)
+    theirs = pysd_run(path)
+    assert np.isnan(theirs["x"][6:]).all() and list(theirs["is na"]) == [0] * 9
