@@ -28,8 +28,19 @@ arithmetic on the result of a comparison or a logical operator (PySD's numpy
 booleans refuse ``-`` and ``b - b``); division by zero, ``LN``/``SQRT``
 outside their domain, a negative base with a fractional exponent and any
 non-finite intermediate value (PySD's Python floats raise; Vensim reports a
-floating point error). :AND: and :OR: are not mixed without parentheses
-(PySD reads them at one level, left to right; the test does not rely on it).
+floating point error).
+
+Found by these tests and decided:
+
+- ``:NOT: Time > 5`` is ``:NOT: (Time > 5)`` (PySD's grammar; Vensim's
+  canonical output of ``tests/subscripted_logicals``, ``not scalar``, agrees).
+- ``a :OR: b :AND: c`` without parentheses: PySD groups the chain from the
+  right (``a :OR: (b :AND: c)``, and ``a :AND: (b :OR: c)`` for the other
+  order), the engine grouped it from the left; no case of the suite shows
+  Vensim's grouping, so the engine now refuses the mixed chain by name (a
+  chain of one operator is associative and runs). The generator
+  parenthesises mixed chains.
+- ``:NA:`` is Vensim's number -2^109, not PySD's NaN (:func:`test_na_is_vensims_number`).
 """
 from __future__ import annotations
 
@@ -428,3 +439,29 @@ def test_na_is_vensims_number(tmp_path):
     # PySD reads :NA: as NaN (x = :NA: is never true there)
     theirs = pysd_run(path)
     assert np.isnan(theirs["x"][6:]).all() and list(theirs["is na"]) == [0] * 9
+
+
+@pytest.mark.parametrize("condition", ["1 :OR: 0 :AND: 0", "0 :AND: 0 :OR: 1",
+                                       "a > 1 :AND: c < 1 :OR: :NOT: z"])
+def test_mixed_and_or_without_parentheses_is_refused(tmp_path, condition):
+    """PySD groups ``x :OR: y :AND: z`` from the right, the engine would from the left.
+
+    Vensim's own grouping is not shown by any case of the suite, so the engine
+    refuses the chain by name rather than guess; a chain of one operator
+    (associative) and any parenthesised grouping run.
+    """
+    path = _write(tmp_path, [f"{n} = {_num_text(v)}" for n, v in CONSTANTS.items()]
+                  + [f"x = IF THEN ELSE({condition}, 1, 0)"])
+    with pytest.raises(sim.ModelError, match=r"variable 'x'.*:AND: and :OR: are mixed") as info:
+        sim.load_model(path)
+    assert info.value.construct == ":AND: :OR:"
+
+
+def test_grouped_and_or_run(tmp_path):
+    path = _write(tmp_path, ["x = IF THEN ELSE((1 :OR: 0) :AND: 0, 1, 0)",
+                             "y = IF THEN ELSE(1 :OR: (0 :AND: 0), 1, 0)",
+                             "w = IF THEN ELSE(1 :AND: 1 :AND: 0, 1, 0)",
+                             "v = IF THEN ELSE(0 :OR: 0 :OR: 1, 1, 0)"])
+    ours, theirs = engine_run(path), pysd_run(path)
+    assert [ours[k][0] for k in "xywv"] == [0, 1, 0, 1]
+    assert [theirs[k][0] for k in "xywv"] == [0, 1, 0, 1]

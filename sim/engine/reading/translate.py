@@ -404,6 +404,11 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
         for arg in node.arguments:
             _check(path, name, arg)
         return
+    if isinstance(node, ae.LogicStructure) and {":AND:", ":OR:"} <= set(node.operators):
+        raise ModelError(str(path), ":AND: and :OR: are mixed without parentheses; write the "
+                         "grouping with parentheses, e.g. (a :AND: b) :OR: c (PySD's translator "
+                         "groups such a chain from the right, a :AND: (b :OR: c), which need not "
+                         "be Vensim's reading)", variable=name, construct=":AND: :OR:")
     if isinstance(node, ae.IntegStructure) and not top:
         raise ModelError(str(path), "INTEG must be the whole equation of a stock", variable=name,
                          construct="INTEG")
