@@ -29,16 +29,6 @@ BY_ID = {c.id: c for c in CASES}
 #: Engine cases that run but are ``wrong`` (or ``crash``), each a strict xfail:
 #: remove the entry when the engine is fixed (the xfail then fails as XPASS).
 KNOWN: dict[str, str] = {
-    "tests/arithmetics_exp/test_arithmetics_exp.mdl":
-        "PySD's parser folds a unary minus into a number literal, so the AST of "
-        "'-30^2' is (-30)^2 and the engine gives 900 (Vensim: -900; PySD's "
-        "generated Python '-30**2' happens to be right); expo[sub6] = "
-        "'30^ - 30^-cons' becomes 30^((-30)^-1.2) = NaN, and the non-finite "
-        "value then masks every variable of the run",
-    "tests/na/test_na.mdl":
-        ":NA: evaluates to NaN (as in PySD; Vensim's -1e38 prints blank), but the "
-        "engine takes a non-finite value for a failed run and masks every "
-        "variable (SAVEPER too) from t=6",
     "samples/Roessler_Chaos/roessler_chaos.mdl":
         "chaotic model: the engine's run is PySD's bit for bit; both leave "
         "Vensim's output by about 1e-4 (1e-5 of the column's range) where x, y, "
@@ -102,9 +92,6 @@ PYSD_ONLY: dict[str, str] = {
     "tests/conditional_subscripts/test_conditional_subscripts.mdl": "reference",
     "tests/except_multiple/test_except_multiple.mdl": "reference",
     "tests/subscript_logicals/test_subscript_logicals.mdl": "reference",
-    # wrong in the engine (see KNOWN)
-    "tests/arithmetics_exp/test_arithmetics_exp.mdl": "wrong",
-    "tests/na/test_na.mdl": "wrong",
 }
 
 _RESULTS: dict[str, tuple[harness.Outcome, harness.Outcome]] = {}

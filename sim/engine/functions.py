@@ -57,6 +57,11 @@ import numpy as np
 
 SMALL_VENSIM = 1e-6  # what Vensim calls zero in XIDZ/ZIDZ (Vensim help; PySD)
 
+#: Vensim's value of ``:NA:`` (-2^109, about -6.49e32; Vensim's output prints it
+#: blank). A number, not NaN, as in Vensim: ``x = :NA:`` is true when x is
+#: :NA:, and a run that holds it has not failed (PySD uses NaN).
+VENSIM_NA = -(2.0 ** 109)
+
 #: How the compiler turns a call into a closure.
 #: ``plain``: ``primitive(*args)``; the others read the time (and the tolerance,
 #: or the time step) or branch, and have their own builder in the compiler.

@@ -23,7 +23,7 @@ from pysd.translators.structures import abstract_expressions as ae
 from sim.engine.compiled.program import BackendProgram, Program, Slot, SlotKind
 from sim.engine.compiling.backends import SCALAR, VECTOR, BackendKind, ScalarBackend, VectorBackend
 from sim.engine.compiling.closures import add, call, div, is_num, lift, mul, read_slot, sub
-from sim.engine.functions import FUNCTIONS, Form, VensimFunction
+from sim.engine.functions import FUNCTIONS, VENSIM_NA, Form, VensimFunction
 from sim.engine.reading.names import NameTable, reference_form
 from sim.engine.reading.translate import CONTROL_NAMES, RawElement
 from sim.engine.tape.backend import TapeBackend
@@ -189,7 +189,7 @@ class Compiler:
     def expr(self, node):
         """Compile an expression; return (node, slot dependencies, uses time)."""
         if is_num(node):
-            return float(node), set(), False
+            return _number(node), set(), False
         if isinstance(node, ae.ReferenceStructure):
             ref = node.reference
             if ref == "time":
@@ -474,7 +474,7 @@ class Compiler:
             raise ModelError(self.path, "cannot evaluate the order of DELAY N / SMOOTH N (circular)",
                              variable=self._current, construct="DELAY N")
         if is_num(node):
-            return float(node)
+            return _number(node)
         if isinstance(node, ae.ReferenceStructure):
             if node.reference == "time":
                 return self._static_value(self.by_ref["initial_time"].ast, depth + 1)
@@ -598,6 +598,12 @@ class Compiler:
         self.run_deps[out] = frozenset({i_in, s, i_t})
         self.init_deps[out] = frozenset({i_in, s, i_t})
         return read_slot(out), {out}, False
+
+
+def _number(node) -> float:
+    """Return a literal's value; PySD reads ``:NA:`` as NaN, Vensim's value is :data:`VENSIM_NA`."""
+    value = float(node)
+    return VENSIM_NA if value != value else value
 
 
 def _table(lk) -> tuple[np.ndarray, np.ndarray]:

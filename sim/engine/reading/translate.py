@@ -20,9 +20,15 @@ from parsimonious.exceptions import ParseError, VisitationError
 from pysd.builders.python.python_functions import functionspace as _pysd_functions
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.vensim import vensim_utils
-from pysd.translators.vensim.vensim_element import SubscriptRange
+from pysd.translators.vensim.vensim_element import (
+    Component,
+    EquationVisitor,
+    Lookup,
+    SubscriptRange,
+)
 from pysd.translators.vensim.vensim_file import FileSectionsVisitor, VensimFile
 from pysd.translators.vensim.vensim_section import SectionElementsVisitor
+from pysd.translators.vensim.vensim_structures import parsing_ops
 
 from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
 from sim.engine.reading.subscripts import FlatVariable, flatten
@@ -148,6 +154,7 @@ def parse_abstract(path: Path):
                 if located is None:
                     raise
                 raise located from exc
+            _reparse_powers(vf)
             return vf.get_abstract_model()
     except _Located as loc:
         err = ModelError(str(path), f"cannot be parsed as a Vensim model: {loc}")
@@ -155,6 +162,55 @@ def parse_abstract(path: Path):
         raise err from loc.__cause__
     except Exception as exc:  # PySD raises bare exceptions of several kinds
         raise ModelError(str(path), f"cannot be parsed as a Vensim model: {type(exc).__name__}: {exc}") from exc
+
+
+class _PowerVisitor(EquationVisitor):
+    """PySD's equation visitor, keeping a minus before a number out of a power's base.
+
+    PySD's visitor folds ``-30`` into the literal -30 as soon as it reads it,
+    so ``-30^2`` and ``(-30)^2`` both become ``(-30)^2``. In Vensim the
+    exponent binds tighter than a unary minus to its left (``-30^2`` is -900,
+    ``-Time^2`` is ``-(Time^2)``, as PySD already reads it for a variable), and
+    ``(-30)^2`` is 900. This visitor treats a negated number as PySD treats a
+    negated variable (a ``negative`` around the whole power to its right), then
+    folds a negated number that is not the base of a power back into a literal,
+    so every other equation gets PySD's own tree.
+    """
+
+    def visit_neg_expr(self, n, vc):
+        id_ = vc[2]
+        if vc[0] == "-" and is_number(self.elements[id_]):
+            self.negatives.add(id_)
+            return id_
+        return super().visit_neg_expr(n, vc)
+
+    def visit_exp_expr(self, n, vc):
+        id_ = super().visit_exp_expr(n, vc)
+        node = self.elements.get(id_)
+        if isinstance(node, ae.ArithmeticStructure) and list(node.operators) == ["negative"] \
+                and is_number(node.arguments[0]):
+            self.elements[id_] = -node.arguments[0]
+        return id_
+
+
+def is_number(node) -> bool:
+    """Return True for a number literal of PySD's abstract model (not a bool)."""
+    return isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool)
+
+
+def _reparse_powers(vf: VensimFile) -> None:
+    """Parse again, with :class:`_PowerVisitor`, every equation that raises to a power.
+
+    Only equations holding ``^`` can differ from PySD's reading; the others keep
+    PySD's tree untouched.
+    """
+    for section in vf.sections:
+        for component in getattr(section, "components", []):
+            if isinstance(component, Lookup) or not isinstance(component, Component) \
+                    or "^" not in (component.expression or ""):
+                continue
+            tree = vensim_utils.Grammar.get("components", parsing_ops).parse(component.expression)
+            component.ast = _PowerVisitor(tree).translation
 
 
 class _Located(Exception):
@@ -348,6 +404,11 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
         for arg in node.arguments:
             _check(path, name, arg)
         return
+    if isinstance(node, ae.LogicStructure) and {":AND:", ":OR:"} <= set(node.operators):
+        raise ModelError(str(path), ":AND: and :OR: are mixed without parentheses; write the "
+                         "grouping with parentheses, e.g. (a :AND: b) :OR: c (PySD's translator "
+                         "groups such a chain from the right, a :AND: (b :OR: c), which need not "
+                         "be Vensim's reading)", variable=name, construct=":AND: :OR:")
     if isinstance(node, ae.IntegStructure) and not top:
         raise ModelError(str(path), "INTEG must be the whole equation of a stock", variable=name,
                          construct="INTEG")
