@@ -80,7 +80,7 @@ def dask_executor(workers: int | None = None, scheduler: str | None = None, *,
                 client = Client(scheduler, timeout=timeout, set_as_default=False)
             else:
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
                 client = Client(cluster, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             where = f"the Dask scheduler at {scheduler}" if scheduler else \
