@@ -132,3 +132,53 @@ def test_ctrl_c_closes_the_cluster_we_started():
         raise KeyboardInterrupt
     assert client.status == "closed" and cluster.status.name == "closed"
     assert time.monotonic() - t0 < 60
+
+
+def test_workers_run_without_dasks_malloc_trim_threshold(cluster_executor):
+    import os
+    env = cluster_executor._client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert len(env) == 2 and set(env.values()) == {None}
+
+
+CTRL_C_SCRIPT = """
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+import numpy as np, sim
+from sim.ensembles.executors import dask_executor
+model = sim.load_model(sys.argv[1])
+try:
+    with dask_executor(workers=1) as ex:
+        client = ex._client
+        print("running", flush=True)
+        model.simulate({"decay_time": np.linspace(1, 3, 4_000_000)}, method="euler",
+                       executor=ex, chunk_size=500_000, final_time=1000, saveper=500,
+                       outputs=["Amount"])
+except KeyboardInterrupt:
+    print("interrupted", client.status, client.cluster.status.name, flush=True)
+"""
+
+
+def test_a_real_ctrl_c_while_chunks_run_closes_the_cluster_in_bounded_time(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(CTRL_C_SCRIPT, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script), str(REPO / "tests" / "models" /
+                                                              "decay.mdl")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=REPO)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        time.sleep(3)  # chunks submitted and running on the worker
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert time.monotonic() - t0 < 60
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.strip() == "interrupted closed closed"
+    assert proc.returncode == 0
