@@ -142,19 +142,21 @@ def test_workers_run_without_dasks_malloc_trim_threshold(cluster_executor):
 
 CTRL_C_SCRIPT = """
 import signal, sys, time
-signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
 import numpy as np, sim
 from sim.ensembles.executors import dask_executor
-model = sim.load_model(sys.argv[1])
-try:
-    with dask_executor(workers=1) as ex:
-        client = ex._client
-        print("running", flush=True)
-        model.simulate({"decay_time": np.linspace(1, 3, 4_000_000)}, method="euler",
-                       executor=ex, chunk_size=500_000, final_time=1000, saveper=500,
-                       outputs=["Amount"])
-except KeyboardInterrupt:
-    print("interrupted", client.status, client.cluster.status.name, flush=True)
+
+if __name__ == "__main__":  # the workers are spawned: they import this file
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
+    model = sim.load_model(sys.argv[1])
+    try:
+        with dask_executor(workers=1) as ex:
+            client = ex._client
+            print("running", flush=True)
+            model.simulate({"decay_time": np.linspace(1, 3, 4_000_000)}, method="euler",
+                           executor=ex, chunk_size=500_000, final_time=1000, saveper=500,
+                           outputs=["Amount"])
+    except KeyboardInterrupt:
+        print("interrupted", client.status, client.cluster.status.name, flush=True)
 """
 
 
