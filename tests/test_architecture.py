@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "engine.model": LEAVES | ENGINE,
     "data": BASE,
     "ensembles.sampling": BASE,
+    "ensembles.executors": BASE,
     "calibration": BASE | ENGINE | {"data", "ensembles.sampling"},
     "scenarios": BASE | ENGINE | {"data", "ensembles.sampling", "calibration"},
     "ensembles.batch": BASE | ENGINE | {"data", "ensembles.sampling", "calibration", "scenarios"},

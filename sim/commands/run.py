@@ -13,6 +13,13 @@ path, model that does not load, a ``--calibrated`` file that does not exist,
 an output folder that cannot be written or is in use); 143 SIGTERM. After
 SIGTERM or Ctrl-C (KeyboardInterrupt) the staging folder is removed and the
 output folder is as it was.
+
+``--workers N`` starts a local Dask cluster of N processes, ``--scheduler
+ADDRESS`` uses a running one (:mod:`sim.ensembles.executors`, the ``[dask]``
+extra): each scenario's ensemble runs in chunks (``--chunk-size``) on it and the
+scenarios run in parallel over it; a cluster started here is closed at the end,
+after an error or a Ctrl-C too. Euler and RK4 give the same numbers as without
+it; SciPy's depend on the chunk size, so ``--method scipy`` needs ``--chunk-size``.
 """
 from __future__ import annotations
 
@@ -61,6 +68,8 @@ def parse_size(text: str) -> int:
 
 
 _members = whole_number_arg("members")
+_workers = whole_number_arg("--workers")
+_chunk_size = whole_number_arg("--chunk-size")
 
 
 def register(sub) -> None:
@@ -105,6 +114,16 @@ def register(sub) -> None:
                    help="run set values outside a constant's declared range (default: refuse "
                         "them, naming the range), as sim simulate --allow-out-of-range")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_workers, default=None, metavar="N",
+                       help="run the ensembles in chunks on a local Dask cluster of N processes "
+                            "(needs the [dask] extra); scenarios run in parallel on it")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the ensembles in chunks on the workers of this running Dask "
+                            "scheduler (e.g. tcp://10.0.0.5:8786; they need this package)")
+    p.add_argument("--chunk-size", type=_chunk_size, default=None, metavar="N",
+                   help="members per chunk (default with --workers/--scheduler: a quarter of a "
+                        "worker's share); needed with --method scipy, whose numbers depend on it")
     add_bound_options(p)  # --max-steps, --time-limit: of each scenario's SciPy run
     p.set_defaults(func=run)
 
@@ -155,6 +174,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--scipy-method", args.scipy_method]
     if args.members is not None:
         parts += ["--members", str(args.members)]
+    if args.chunk_size is not None:  # scipy's numbers depend on it (the workers' do not)
+        parts += ["--chunk-size", str(args.chunk_size)]
     if args.memory_limit != DEFAULT_MEMORY_LIMIT:
         parts += ["--memory-limit", str(args.memory_limit)]
     for opt, value, default in (("--max-steps", args.max_steps, DEFAULT_MAX_STEPS),
@@ -171,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         require("matplotlib", "sim run's charts (or give --no-charts)")
     if "netcdf" in args.format:
         require("xarray", "sim run --format netcdf")
+    _check_executor_options(args)
     from sim.reporting.scenario_output import load_history, write_batch
 
     args.model = default_file(args.model, *DEFAULT_MODEL)
@@ -252,11 +274,13 @@ def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, proven
             bar.update(1)
 
     try:
-        batch = run_batch(items, model, calibrated, method=args.method,
-                          scipy_method=args.scipy_method, members=args.members,
-                          memory_limit=args.memory_limit, progress=step,
-                          max_steps=args.max_steps, time_limit=args.time_limit,
-                          allow_out_of_range=args.allow_out_of_range)
+        with _executor(args) as executor:
+            batch = run_batch(items, model, calibrated, method=args.method,
+                              scipy_method=args.scipy_method, members=args.members,
+                              memory_limit=args.memory_limit, progress=step,
+                              max_steps=args.max_steps, time_limit=args.time_limit,
+                              allow_out_of_range=args.allow_out_of_range, executor=executor,
+                              chunk_size=args.chunk_size)
         table = summary_table(batch)
         try:
             write_batch(batch, folder.staging, provenance=provenance, summary=table,
@@ -268,6 +292,28 @@ def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, proven
         if bar is not None:
             bar.close()
     return batch, table
+
+
+def _check_executor_options(args: argparse.Namespace) -> None:
+    """Refuse, before any work, executor options that cannot run (a usage error)."""
+    if args.workers is None and args.scheduler is None:
+        return
+    from sim.ensembles.executors import require_dask
+    require_dask("sim run --workers/--scheduler")
+    if args.method == "scipy" and args.chunk_size is None:
+        raise ScenarioError("--method scipy with --workers/--scheduler needs --chunk-size N: "
+                            "SciPy's solver shares one step-size control among the members of "
+                            "a chunk, so its numbers depend on the chunk size; or use --method "
+                            "euler or rk4, whose numbers do not")
+
+
+def _executor(args: argparse.Namespace):
+    """Return a context giving the run's executor (None: one vectorised call per scenario)."""
+    import contextlib
+    if args.workers is None and args.scheduler is None:
+        return contextlib.nullcontext(None)
+    from sim.ensembles.executors import dask_executor
+    return dask_executor(workers=args.workers, scheduler=args.scheduler)
 
 
 def check_memory(args: argparse.Namespace, items: list, model) -> list:

@@ -70,6 +70,9 @@ class FailureKind(StrEnum):
     SOLVER_ERROR = "error"
     #: any other failure the solver reports
     SOLVER_FAILED = "failed"
+    #: the chunk of an ensemble this member ran in raised (a worker died, an error in
+    #: it, ...; ``reason`` names the exception); the other chunks completed
+    CHUNK_ERROR = "chunk"
 
     @property
     def of_solver(self) -> bool:

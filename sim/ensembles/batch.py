@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -247,7 +248,8 @@ def model_error_factors(resolved: ResolvedScenario, times: np.ndarray,
 
 def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
                  scipy_method: ScipyMethod = DEFAULT_SCIPY_METHOD, *, max_steps: int | None = None,
-                 time_limit: float | None = None) -> ScenarioRun:
+                 time_limit: float | None = None, executor: Executor | None = None,
+                 chunk_size: int | None = None) -> ScenarioRun:
     """Run a resolved scenario: one vectorised simulation over all members.
 
     Parameters
@@ -259,6 +261,9 @@ def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
         The SciPy solver when ``method == "scipy"`` (see :meth:`sim.Model.simulate`).
     max_steps, time_limit : optional
         Bounds of the SciPy run [steps], [s] (default: :meth:`sim.Model.simulate`'s).
+    executor, chunk_size : optional
+        Run the ensemble in chunks of ``chunk_size`` members on ``executor``
+        (see :meth:`sim.Model.simulate`); default: one vectorised call here.
 
     Returns
     -------
@@ -272,6 +277,8 @@ def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
     sc = resolved.scenario
     kw = {"scipy_method": scipy_method} if method == "scipy" else {}
     kw |= {k: v for k, v in (("max_steps", max_steps), ("time_limit", time_limit))
+           if v is not None}
+    kw |= {k: v for k, v in (("executor", executor), ("chunk_size", chunk_size))
            if v is not None}
     res = model.simulate(method=method, **kw, **resolved.simulate_kwargs())
     _apply_model_error(res, resolved)
@@ -340,8 +347,9 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
               memory_limit: int = DEFAULT_MEMORY_LIMIT,
               progress: Callable[[str], None] | None = None,
               max_steps: int | None = None, time_limit: float | None = None,
-              allow_out_of_range: bool = False) -> BatchResult:
-    """Run scenarios one after another (each one vectorised call).
+              allow_out_of_range: bool = False, executor: Executor | None = None,
+              chunk_size: int | None = None) -> BatchResult:
+    """Run scenarios one after another (each one vectorised call), or over an executor.
 
     Parameters
     ----------
@@ -361,6 +369,12 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
         Called with the scenario name after each run (e.g. to advance a bar).
     max_steps, time_limit : optional
         Bounds of each scenario's SciPy run (see :func:`run_scenario`).
+    executor : concurrent.futures.Executor, optional
+        Each scenario's ensemble runs in chunks on it (:meth:`sim.Model.simulate`),
+        and up to :data:`PARALLEL_SCENARIOS` scenarios at once over it; the
+        results are the same as one after another (in input order).
+    chunk_size : int, optional
+        Members per chunk (needed with ``method="scipy"`` and an executor).
 
     Returns
     -------
@@ -368,24 +382,52 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
     """
     todo, failures, baseline_of = plan_batch(items)
     out = BatchResult(failures=list(failures), baseline_of=baseline_of)
-    for sc in todo:
+
+    def one(sc: Scenario) -> ScenarioRun | RunFailure:
         try:
             resolved = resolve(sc, model, calibrated, members=members, memory_limit=memory_limit,
                                allow_out_of_range=allow_out_of_range)
-            run = run_scenario(resolved, model, method, scipy_method, max_steps=max_steps,
-                               time_limit=time_limit)
+            return run_scenario(resolved, model, method, scipy_method, max_steps=max_steps,
+                                time_limit=time_limit, executor=executor, chunk_size=chunk_size)
         except (SimError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             reason = str(exc)
             if not isinstance(exc, SimError):
                 reason = f"{sc.source}, scenario '{sc.name}': {type(exc).__name__}: {exc}"
-            out.failures.append(RunFailure(sc.source, sc.name, reason))
+            return RunFailure(sc.source, sc.name, reason)
+
+    if executor is None or len(todo) < 2:
+        done = ((sc, one(sc)) for sc in todo)
+    else:
+        done = _in_parallel(one, todo)
+    for sc, got in done:
+        if isinstance(got, RunFailure):
+            out.failures.append(got)
         else:
-            out.runs.append(run)
+            out.runs.append(got)
             if sc.slug == BASELINE_NAME:
-                out.baseline = run
+                out.baseline = got
         if progress is not None:
             progress(sc.name)
     return out
+
+
+PARALLEL_SCENARIOS = 4
+"""Most scenarios whose chunks are submitted to one executor at the same time."""
+
+
+def _in_parallel(one: Callable, todo: list[Scenario]):
+    """Yield (scenario, ``one(scenario)``) in input order, running up to 4 at once.
+
+    Each scenario's thread here only submits its chunks to the shared executor and
+    assembles them. On an error or Ctrl-C the scenarios not yet started are cancelled.
+    """
+    pool = ThreadPoolExecutor(min(PARALLEL_SCENARIOS, len(todo)), thread_name_prefix="scenario")
+    try:
+        futures = [pool.submit(one, sc) for sc in todo]
+        for sc, fut in zip(todo, futures, strict=True):
+            yield sc, fut.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ------------------------------------------------------------------ summaries

@@ -1,0 +1,167 @@
+"""Chunked ensembles at scale (issue #14): 10^6 members, time and peak memory; 2 workers vs 1.
+
+Three cases on the same ensemble of ``model/digital_trade.mdl`` (Euler, a few
+outputs, chunks of ``--chunk-size`` members), each in a fresh child process:
+
+- ``here``: chunks one after another in the process (``simulate(chunk_size=...)``);
+  its peak resident memory is the process's (``resource.getrusage``);
+- ``dask1`` / ``dask2``: a ``distributed.LocalCluster`` of 1 and 2 worker processes
+  (one thread each) running the chunks (``simulate(executor=client.get_executor())``);
+  the cluster's start and a warm-up (each worker compiles the model once) are not
+  timed. Peaks: the client process's and each worker's.
+
+The ratio dask1 / dask2 is the speed-up of a second worker (target >= 1.7x on
+this 2-core machine; another job sharing the cores lowers it, so the load
+average is printed). Every case's result is hashed: the three must be the same
+bytes.
+
+Usage::
+
+    python benchmarks/bench_scaleout.py [--members 1000000] [--chunk-size 50000]
+                                        [--write-readme README.md]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+MODEL = REPO / "model" / "digital_trade.mdl"
+OUTPUTS = ["Digitally Deliverable Exports", "China World Share", "Digital Economy Size"]
+VARIED = 5  # constants varied per member, each by a factor from U(0.8, 1.2)
+TARGET_RATIO = 1.7
+
+
+def ensemble(model, members: int, seed: int = 0) -> dict:
+    """Return ``VARIED`` non-zero constants of ``model``, each one value per member."""
+    controls = {"initial_time", "final_time", "time_step", "saveper"}
+    names = [c for c, v in model.constants.items() if v != 0 and c not in controls][:VARIED]
+    rng = np.random.default_rng(seed)
+    return {c: model.constants[c] * rng.uniform(0.8, 1.2, members) for c in names}
+
+
+def digest(res) -> str:
+    """sha256 of a result's arrays (names and bytes)."""
+    h = hashlib.sha256()
+    for name, arr in res.data.items():
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _peak() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def case(name: str, members: int, chunk_size: int) -> dict:
+    """Run one case here (in a child process); return its figures."""
+    import sim
+
+    model = sim.load_model(MODEL)
+    params = ensemble(model, members)
+    kw = {"method": "euler", "outputs": OUTPUTS, "chunk_size": chunk_size}
+    out: dict = {"case": name}
+    if name == "here":
+        model.simulate(ensemble(model, 100), **{**kw, "chunk_size": 50})  # warm-up
+        t0 = time.perf_counter()
+        res = model.simulate(params, **kw)
+        out["seconds"] = time.perf_counter() - t0
+    else:
+        from sim.ensembles.executors import dask_executor
+        with dask_executor(workers=int(name[-1])) as ex:
+            model.simulate(ensemble(model, 200), executor=ex, **{**kw, "chunk_size": 50})
+            t0 = time.perf_counter()
+            res = model.simulate(params, executor=ex, **kw)
+            out["seconds"] = time.perf_counter() - t0
+            out["worker_peaks"] = sorted(ex._client.run(_peak).values())
+    out["peak"] = _peak()
+    out["digest"] = digest(res)
+    out["failed"] = len(res.failures)
+    out["shape"] = [len(res.times), res.n_members, len(res.data)]
+    return out
+
+
+def run_child(name: str, members: int, chunk_size: int) -> dict:
+    """Run a case in a fresh process (its own peak memory); return its figures."""
+    cmd = [sys.executable, __file__, "--case", name, "--members", str(members),
+           "--chunk-size", str(chunk_size)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"case {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def table(rows: dict, members: int, chunk_size: int, load: tuple) -> str:
+    here, one, two = rows["here"], rows["dask1"], rows["dask2"]
+    ratio = one["seconds"] / two["seconds"]
+    same = len({r["digest"] for r in rows.values()}) == 1
+    lines = [
+        "| case | time [s] | peak resident memory | members/s |",
+        "| --- | ---: | ---: | ---: |",
+        f"| in one process, chunks one after another | {here['seconds']:.1f} | "
+        f"{_mib(here['peak'])} | {members / here['seconds']:,.0f} |",
+        f"| LocalCluster, 1 worker | {one['seconds']:.1f} | client {_mib(one['peak'])}, worker "
+        f"{_mib(max(one['worker_peaks']))} | {members / one['seconds']:,.0f} |",
+        f"| LocalCluster, 2 workers | {two['seconds']:.1f} | client {_mib(two['peak'])}, workers "
+        f"{' + '.join(_mib(p) for p in two['worker_peaks'])} | {members / two['seconds']:,.0f} |",
+        "",
+        f"2 workers against 1 (same run): **{ratio:.2f}x** (target >= {TARGET_RATIO}x: "
+        f"{'met' if ratio >= TARGET_RATIO else 'not met'}). The three results are "
+        f"{'the same bytes' if same else 'NOT the same bytes'} (sha256 {here['digest']}).",
+        "",
+        f"{members:,} members of `model/digital_trade.mdl` (Euler, {VARIED} constants varied, "
+        f"{len(OUTPUTS)} outputs x {here['shape'][0]} saved years kept), chunks of "
+        f"{chunk_size:,}; each case in a fresh process, a warm-up not timed. Load average "
+        f"before the run {load[0]:.2f} on {os.cpu_count()} CPUs (another job on the cores "
+        f"lowers the ratio). Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, "
+        f"Python {platform.python_version()}, numpy {np.__version__}. "
+        f"`python benchmarks/bench_scaleout.py --write-readme README.md`",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--members", type=int, default=1_000_000)
+    ap.add_argument("--chunk-size", type=int, default=50_000)
+    ap.add_argument("--case", choices=["here", "dask1", "dask2"], help=argparse.SUPPRESS)
+    ap.add_argument("--write-readme", metavar="README", default=None)
+    args = ap.parse_args(argv)
+    if args.case:
+        print(json.dumps(case(args.case, args.members, args.chunk_size)))
+        return 0
+    load = os.getloadavg()
+    rows = {}
+    for name in ("here", "dask1", "dask2"):
+        rows[name] = run_child(name, args.members, args.chunk_size)
+        print(json.dumps(rows[name]), file=sys.stderr)
+    block = table(rows, args.members, args.chunk_size, load)
+    print(block)
+    if args.write_readme:
+        from _common import write_readme_block
+        write_readme_block(Path(args.write_readme), "scaleout", block)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
