@@ -159,9 +159,23 @@ class LoopView:
     table: pd.DataFrame
 
 
-def loop_label(k: int, loop: Mapping) -> str:
-    """Return ``L<k+1>`` and the loop's name, if it has one."""
-    return f"L{k + 1}" + (f" {loop['name']}" if loop.get("name") else "")
+def _lines_spec(series: str, y_title: str, lang: str, height: int,
+                y_scale: dict | None = None, tooltip: list | None = None) -> dict:
+    """Return a Vega-Lite spec of one line per ``series`` value over ``year``."""
+    y = {"field": "value", "type": "quantitative", "title": y_title}
+    if y_scale is not None:
+        y["scale"] = y_scale
+    encoding = {
+        "x": {"field": "year", "type": "quantitative", "title": t("year", lang),
+              "axis": {"format": "d"}},
+        "y": y,
+        "color": {"field": series, "type": "nominal", "title": None,
+                  "legend": {"orient": "right", "labelLimit": 260}},
+    }
+    if tooltip is not None:
+        encoding["tooltip"] = tooltip
+    return {"mark": {"type": "line", "strokeWidth": 1.6}, "height": height,
+            "encoding": encoding}
 
 
 def loops(answer: Mapping, lang: str, top: int = LOOPS_DRAWN) -> LoopView:
@@ -177,33 +191,24 @@ def loops(answer: Mapping, lang: str, top: int = LOOPS_DRAWN) -> LoopView:
         Loops drawn in the chart; the table lists all.
     """
     from sim.app.i18n import var_label
+    from sim.loops.output import label
 
     times = np.asarray(answer["times"], float)
     rows = []
     for k, lp in enumerate(answer["loops"][:top]):
-        label = loop_label(k, lp)
-        rows += [{"year": float(x), "loop": label, "value": float(v)}
+        shown = label(k, lp.get("name", ""))
+        rows += [{"year": float(x), "loop": shown, "value": float(v)}
                  for x, v in zip(times, lp["relative"], strict=True)]
     frame = pd.DataFrame(rows, columns=["year", "loop", "value"])
-    spec = {
-        "mark": {"type": "line", "strokeWidth": 1.6},
-        "height": 320,
-        "encoding": {
-            "x": {"field": "year", "type": "quantitative", "title": t("year", lang),
-                  "axis": {"format": "d"}},
-            "y": {"field": "value", "type": "quantitative", "title": t("loops_axis", lang),
-                  "scale": {"domain": [-1, 1]}},
-            "color": {"field": "loop", "type": "nominal", "title": None,
-                      "legend": {"orient": "right", "labelLimit": 260}},
-            "tooltip": [{"field": "loop", "type": "nominal", "title": t("loops_loop", lang)},
-                        {"field": "year", "type": "quantitative", "format": ".2f",
-                         "title": t("year", lang)},
-                        {"field": "value", "type": "quantitative", "format": ".3f",
-                         "title": t("value", lang)}],
-        },
-    }
+    spec = _lines_spec("loop", t("loops_axis", lang), lang, 320, y_scale={"domain": [-1, 1]},
+                       tooltip=[{"field": "loop", "type": "nominal",
+                                 "title": t("loops_loop", lang)},
+                                {"field": "year", "type": "quantitative", "format": ".2f",
+                                 "title": t("year", lang)},
+                                {"field": "value", "type": "quantitative", "format": ".3f",
+                                 "title": t("value", lang)}])
     table = pd.DataFrame([{
-        t("loops_loop", lang): loop_label(k, lp),
+        t("loops_loop", lang): label(k, lp.get("name", "")),
         t("loops_polarity", lang): t(f"polarity_{lp['polarity']}", lang),
         t("loops_peak", lang): round(float(np.max(np.abs(lp["relative"]))), 3)
         if lp["relative"] else 0.0,
@@ -235,17 +240,7 @@ def sensitivity(answer: Mapping, lang: str, top: int = SENSITIVITY_DRAWN) -> tup
         rows += [{"year": float(x), "factor": var_label(f["name"], lang), "value": float(v)}
                  for x, v in zip(times, f["total"], strict=True)]
     frame = pd.DataFrame(rows, columns=["year", "factor", "value"])
-    spec = {
-        "mark": {"type": "line", "strokeWidth": 1.6},
-        "height": 300,
-        "encoding": {
-            "x": {"field": "year", "type": "quantitative", "title": t("year", lang),
-                  "axis": {"format": "d"}},
-            "y": {"field": "value", "type": "quantitative", "title": t("sens_axis", lang)},
-            "color": {"field": "factor", "type": "nominal", "title": None,
-                      "legend": {"orient": "right", "labelLimit": 260}},
-        },
-    }
+    spec = _lines_spec("factor", t("sens_axis", lang), lang, 300)
     table = pd.DataFrame([{t("sens_factor", lang): var_label(f["name"], lang),
                            t("sens_total", lang): round(float(f["total"][-1]), 3),
                            t("sens_first", lang): round(float(f["first"][-1]), 3)}

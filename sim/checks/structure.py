@@ -5,7 +5,7 @@ from sim.checks.outcome import CheckOutcome
 
 #: Control variables: used by the engine, not by equations.
 CONTROLS = {"initial_time", "final_time", "time_step", "saveper"}
-#: Units that say "dimensionless" in Vensim's and the project's habits.
+#: A units field that declares no unit (empty, or Vensim's "?").
 _BLANK = {"", "?"}
 
 

@@ -28,23 +28,15 @@ def run(args) -> int:
     if args.out:
         from sim.extras import require
         require("matplotlib", "sim loops --out (its chart)")
+    from sim.commands.simulate import parse_sets
     from sim.engine.model import load_model
-    from sim.errors import ParameterError
     from sim.io import atomic_write_bytes, atomic_write_text
     from sim.loops.names import default_path, load_loop_names
     from sim.loops.output import loops_csv, loops_png, loops_table
     from sim.loops.scores import analyse_loops
 
     model = load_model(args.model)
-    params = {}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        try:
-            params[name.strip()] = float(value)
-        except ValueError:
-            raise ParameterError(f"--set {item!r}: expected NAME=NUMBER") from None
-        if not sep:
-            raise ParameterError(f"--set {item!r}: expected NAME=NUMBER")
+    params = parse_sets(args.set)
     names_path = Path(args.names) if args.names else default_path(args.model)
     names = load_loop_names(names_path, model) if (args.names or names_path.exists()) else None
     if args.variable is not None:

@@ -33,7 +33,7 @@ def run(args) -> int:
     from sim.extras import require
     require("SALib", "sim sensitivity")
     require("matplotlib", "sim sensitivity's charts")
-    from sim.engine.model import load_model
+    from sim.engine.model import load_model, package_version
     from sim.errors import ParameterError
     from sim.sensitivity.factors import declared_factors, factors_from_file, load_factor_file
     from sim.sensitivity.output import write_outputs
@@ -55,18 +55,10 @@ def run(args) -> int:
     meta = {"model": str(args.model),
             "model_hash": hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
             "factor_file": args.factors, "sim_method": args.sim_method,
-            "version": _version()}
+            "version": package_version()}
     written = write_outputs(result, Path(args.out), meta)
     print(f"wrote {len(written)} files to {args.out}/ ({result.n_runs:,} runs"
           + (f", {result.failed} failed members replaced by the median" if result.failed else "")
           + ")")
     return 0
 
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("dds-sim")
-    except metadata.PackageNotFoundError:
-        return "unknown"

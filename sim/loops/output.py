@@ -11,16 +11,16 @@ TOP = 8
 """Loops drawn in colour in the chart (largest relative score); the rest grey."""
 
 
-def label(k: int, loop) -> str:
-    """Return ``L<k>`` plus the loop's name, if it has one."""
-    return f"L{k + 1}" + (f" {loop.name}" if loop.name else "")
+def label(k: int, name: str = "") -> str:
+    """Return ``L<k+1>`` plus the loop's name, if it has one."""
+    return f"L{k + 1}" + (f" {name}" if name else "")
 
 
 def loops_table(a: LoopAnalysis, top: int | None = None) -> str:
     """Return a text table: loop, polarity, largest and mean relative score, variables."""
     rows = [("loop", "polarity", "max |rel|", "mean rel", "variables")]
     for k, lp in enumerate(a.loops[:top] if top else a.loops):
-        rows.append((label(k, lp), lp.polarity, f"{float(np.max(np.abs(lp.relative))):.3f}",
+        rows.append((label(k, lp.name), lp.polarity, f"{float(np.max(np.abs(lp.relative))):.3f}",
                      f"{float(np.mean(lp.relative)):+.3f}", " -> ".join(lp.variables)))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(w[i]) for i in range(4)) + "  " + r[4] for r in rows]
@@ -50,7 +50,7 @@ def loops_figure(a: LoopAnalysis, title: str = ""):
     ax = fig.add_subplot()
     for k, lp in enumerate(a.loops):
         if k < TOP:
-            ax.plot(a.times, lp.relative, lw=1.5, label=label(k, lp))
+            ax.plot(a.times, lp.relative, lw=1.5, label=label(k, lp.name))
         else:
             ax.plot(a.times, lp.relative, color="0.8", lw=0.7)
     ax.axhline(0, color="0.4", lw=0.6)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.engine.inputs import Ramp, Step, Table
+from sim.ensembles.batch import model_error_factors
 from sim.optimize.spec import OptimizeSpec, OptimizeSpecError, Quantity
 
 #: A lever's neutral value: 1 for a multiplier, 0 for the barrier shock (no shock).
@@ -69,7 +70,7 @@ class Problem:
     """
 
     def __init__(self, spec: OptimizeSpec, spec_path: Path, model, calibrated) -> None:
-        from sim.ensembles.batch import model_error_factors, run_scenario
+        from sim.ensembles.batch import run_scenario
         from sim.scenarios import LEVERS, load_scenarios, resolve
 
         self.spec, self.model = spec, model
@@ -101,7 +102,6 @@ class Problem:
                         run.result.times, {v: np.asarray(run.result[v], float) for v in q.sum_of},
                         q, 1, level=True)[0]
         self.times: np.ndarray | None = None
-        self._factors = model_error_factors
         self.best_per_member: np.ndarray | None = None  # regret's reference, set by search
         self.runs = 0
 
@@ -195,7 +195,7 @@ class Problem:
                                   final_time=self.final_time, outputs=self.outputs)
         self.runs += p * self.m
         times = np.asarray(res.times, float)
-        factors = self._factors(self.resolved, times, self.m)
+        factors = model_error_factors(self.resolved, times, self.m)
         data = {}
         for v in self.outputs:
             arr = np.asarray(res[v], float).reshape(len(times), p, self.m)

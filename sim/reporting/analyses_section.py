@@ -105,7 +105,7 @@ def loops_section(a: AnalysesInputs, section, table, num):
     before, after = la.times <= a.split, la.times > a.split
     rows = []
     for k, lp in enumerate(la.loops):
-        rows.append([label(k, lp), lp.polarity, num(float(np.max(np.abs(lp.relative))), (), 3),
+        rows.append([label(k, lp.name), lp.polarity, num(float(np.max(np.abs(lp.relative))), (), 3),
                      num(float(np.mean(lp.relative[before])) if before.any() else np.nan, (), 3),
                      num(float(np.mean(lp.relative[after])) if after.any() else np.nan, (), 3),
                      " → ".join(lp.variables)])
