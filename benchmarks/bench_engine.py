@@ -42,7 +42,7 @@ import numpy as np
 from _common import median_time, write_readme_block  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "tests" / "sd-test-models" / "samples"  # the copy in the repository
+SAMPLES = REPO / "tests" / "sdxorg" / "samples"  # the suite's copy in the repository
 DIGITAL_TRADE = REPO / "model" / "digital_trade.mdl"
 CONTROLS = {"initial_time", "final_time", "time_step", "saveper"}
 

@@ -1,8 +1,9 @@
 """Conformance: every SDXorg test model against Vensim's canonical output.
 
-The cases are the repository's copy of the SDXorg test models,
-``tests/sd-test-models`` (``$SD_TEST_MODELS`` points at another folder of the
-same layout). Vensim integrates with Euler at the model's
+The cases are the core set (``conformance.CORE_CASES``, the suite's first 26)
+of the repository's copy of the SDXorg test models, ``tests/sdxorg``
+(``$SD_TEST_MODELS`` points at another folder of the same layout; the whole
+suite runs in ``tests/test_sdxorg.py``). Vensim integrates with Euler at the model's
 TIME STEP, so each model is run with ``method="euler"`` and its own control
 variables and compared at every canonical time and column (rtol 1e-3, with an
 absolute floor near zero; see :func:`conformance.compare`).
