@@ -17,6 +17,7 @@ from threadpoolctl import ThreadpoolController
 from sim.engine.compiled.program import Program
 from sim.engine.compiling.compiler import Compiler
 from sim.engine.inputs import Ramp, Step, Table
+from sim.engine.reading.external import model_identity
 from sim.engine.reading.translate import CONTROL_NAMES, file_hash, read_abstract
 from sim.engine.results import Failure, SimulationResult
 from sim.engine.running import chunks
@@ -123,12 +124,15 @@ class Model:
     Use :func:`load_model` to make one.
     """
 
-    def __init__(self, path: Path, program: Program) -> None:
+    def __init__(self, path: Path, program: Program,
+                 data_files: dict[Path, str] | None = None) -> None:
         self.path = Path(path)
         self.program = program
         # what runs derive from the program (orders, tapes, switches): shared by threads
         self._cache = ProgramCache(program)
-        self.model_hash = file_hash(self.path)
+        #: the data files read at load (GET XLS/DIRECT): path -> sha256
+        self.data_files = dict(data_files or {})
+        self.model_hash = model_identity(self.path, file_hash(self.path), self.data_files)
         p = program
         self._visible = [i for i, s in enumerate(p.slots) if s.visible]
         self.variables: dict[str, VariableInfo] = {}
@@ -716,6 +720,7 @@ def load_model(path: str | Path) -> Model:
         Unreadable file, unsupported construct (named), or a broken equation.
     """
     path = Path(path)
-    elements = read_abstract(path)
+    sources: dict[Path, str] = {}
+    elements = read_abstract(path, sources)
     program = Compiler(str(path), elements).compile()
-    return Model(path, program)
+    return Model(path, program, sources)
