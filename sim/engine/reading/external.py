@@ -103,9 +103,12 @@ class ExternalReader:
     ----------
     path : Path
         The model file; data files are found relative to its folder.
-    missing : {"warning", "ignore", "keep", "raise"}
-        What PySD does with an empty cell inside a data or lookup series:
-        interpolate it (with a warning, or silently), keep it (NaN) or raise.
+    missing : {"skip", "raise"}
+        What to do with an empty cell inside a data or lookup series: leave
+        the point out (Vensim's reading: a data variable holds or
+        interpolates over the gap as its keyword says, a lookup interpolates
+        over it), or raise a ModelError. An empty cell of a constant is
+        always an error.
 
     Attributes
     ----------
@@ -113,7 +116,9 @@ class ExternalReader:
         Every data file read: resolved path -> sha256 of its bytes (hex).
     """
 
-    def __init__(self, path: Path, missing: str = "warning") -> None:
+    def __init__(self, path: Path, missing: str = "skip") -> None:
+        if missing not in ("skip", "raise"):
+            raise ValueError(f"missing must be 'skip' or 'raise', got {missing!r}")
         self.path = Path(path)
         self.missing = missing
         self.sources: dict[Path, str] = {}
@@ -163,7 +168,12 @@ class ExternalReader:
         x, values = self._read[key]
         index = tuple(list(c).index(e) for c, e in zip(coords, combo, strict=True))
         if isinstance(ast, ae.GetConstantsStructure):
-            return float(x[index]), "AbstractComponent"
+            value = float(x[index])
+            if value != value:
+                raise ModelError(str(self.path), f"{CONSTRUCTS[type(ast)]} {_describe(ast)}: the "
+                                 f"cell of {name} is empty or not a number", variable=name,
+                                 construct=CONSTRUCTS[type(ast)])
+            return value, "AbstractComponent"
         y = np.asarray(values)[(slice(None),) + index] if values is not None else x
         xs, ys = _series(x, y)
         if not len(xs):
@@ -185,6 +195,58 @@ class ExternalReader:
         return ae.InlineLookupsStructure(
             argument=ae.ReferenceStructure(reference="time", subscripts=None),
             lookups=table), "AbstractComponent"
+
+    def subscript(self, variable: str, spec: dict) -> list[str]:
+        """Return the elements of a range given by GET XLS/DIRECT SUBSCRIPT.
+
+        Parameters
+        ----------
+        variable : str
+            The range's name, for messages.
+        spec : dict
+            PySD's reading of the call: ``file``, ``tab``, ``firstcell``,
+            ``lastcell``, ``prefix``.
+
+        Returns
+        -------
+        list of str
+            The elements, each the prefix followed by a cell's text.
+        """
+        from pysd.py_backend import external as ext
+
+        construct = "GET XLS/DIRECT SUBSCRIPT"
+        what = "(" + ", ".join(f"'{spec.get(k, '')}'" for k in
+                               ("file", "tab", "firstcell", "lastcell", "prefix")) + ")"
+        file = self._file(variable, construct, what, str(spec.get("file", "")))
+        try:
+            with warnings.catch_warnings():
+                _quiet()
+                elements = ext.ExtSubscript(spec["file"], spec["tab"], spec["firstcell"],
+                                            spec.get("lastcell"), spec.get("prefix") or "",
+                                            self.path.parent).subscript
+        except Exception as exc:
+            raise ModelError(str(self.path), f"{construct} {what}: cannot read '{file}': "
+                             f"{' '.join(str(exc).split())}", variable=variable,
+                             construct=construct) from exc
+        self._read[id(spec)] = (np.zeros(0), None)  # a workbook may be open: close() cleans
+        self.sources[file.resolve()] = hashlib.sha256(file.read_bytes()).hexdigest()
+        if not elements:
+            raise ModelError(str(self.path), f"{construct} {what}: no subscript found in "
+                             f"'{file}'", variable=variable, construct=construct)
+        return [str(e) for e in elements]
+
+    def _file(self, variable: str, construct: str, what: str, name: str) -> Path:
+        """Return the data file ``name`` relative to the model, checked to exist."""
+        if name.startswith("?"):
+            raise ModelError(str(self.path), f"{construct} {what}: an indirect file reference "
+                             "('?name', resolved from a Vensim .lst/.vdf) is not supported; give "
+                             "the file name", variable=variable, construct=construct)
+        file = self.path.parent / name
+        if not file.is_file():
+            raise ModelError(str(self.path), f"{construct} {what}: data file '{file}' not found "
+                             "(the path is relative to the model file)", variable=variable,
+                             construct=construct)
+        return file
 
     def close(self) -> None:
         """Forget the workbooks PySD keeps open between reads (its class-level cache)."""
@@ -213,20 +275,13 @@ class ExternalReader:
         else:
             make = lambda: ext.ExtData(ast.file, ast.tab, ast.time_row_or_col, ast.cell,
                                        "interpolate", dims, root, dims, py_name)
-        file = root / str(ast.file)
-        if str(ast.file).startswith("?"):
-            raise ModelError(str(self.path), f"{construct} {what}: an indirect file reference "
-                             "('?name', resolved from a Vensim .lst/.vdf) is not supported; give "
-                             "the file name", variable=variable, construct=construct)
-        if not file.is_file():
-            raise ModelError(str(self.path), f"{construct} {what}: data file '{file}' not found "
-                             "(the path is relative to the model file)", variable=variable,
-                             construct=construct)
+        file = self._file(variable, construct, what, str(ast.file))
         try:
             obj = make()
-            obj.missing = self.missing
+            # "keep": an empty cell stays NaN (left out of a series by _series)
+            obj.missing = "raise" if self.missing == "raise" else "keep"
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+                _quiet()
                 obj.initialize()
         except Exception as exc:  # PySD raises ValueError, KeyError, FileNotFoundError, ...
             detail = " ".join(str(exc).replace(py_name, "").split()) or type(exc).__name__
@@ -299,3 +354,14 @@ def _relative(path: Path, folder: Path) -> str:
     import os
 
     return Path(os.path.relpath(path, folder)).as_posix()
+
+
+def _quiet() -> None:
+    """Silence, inside a ``catch_warnings`` block, the readers' notices about themselves.
+
+    openpyxl's notes on workbook features it skips and pandas' deprecations of
+    its Excel engines say nothing about the model.
+    """
+    warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -66,8 +66,9 @@ class FlatVariable:
 class _Ranges:
     """The model's subscript ranges: range name -> its elements (Vensim's spelling)."""
 
-    def __init__(self, path: str, ranges) -> None:
+    def __init__(self, path: str, ranges, reader: ExternalReader | None = None) -> None:
         self.path = path
+        self.reader = reader if reader is not None else ExternalReader(Path(path))
         raw = {reference_form(r.name): r for r in ranges}
         self.elements: dict[str, tuple[str, ...]] = {}
         for key in raw:
@@ -109,7 +110,10 @@ class _Ranges:
             raise ModelError(self.path, f"subscript range {raw[key].name} is defined through itself",
                              variable=raw[key].name, construct="subscripts")
         out: list[str] = []
-        for item in raw[key].subscripts:
+        items = raw[key].subscripts
+        if isinstance(items, dict):  # GET XLS/DIRECT SUBSCRIPT, as PySD reads it
+            items = self.reader.subscript(raw[key].name, items)
+        for item in items:
             sub = reference_form(str(item))
             members = self._expand(sub, raw, seen + (key,)) if sub in raw and sub != key else (item,)
             out += [m for m in members if m not in out]
@@ -148,7 +152,8 @@ def flatten(path: Path, section, reader: ExternalReader | None = None) -> list[F
         the file, the variable and the construct.
     """
     where = str(path)
-    ranges = _Ranges(where, section.subscripts)
+    reader = reader if reader is not None else ExternalReader(path)
+    ranges = _Ranges(where, section.subscripts, reader)
     # every element of every variable: (ref, normalised elements) -> (flat name, element, comp, combo)
     defined: dict[tuple, tuple] = {}
     dims: dict[str, int] = {}
@@ -176,7 +181,6 @@ def flatten(path: Path, section, reader: ExternalReader | None = None) -> list[F
             dims[bare] = dims[ref]
             names.update({(bare, k[1]): v for k, v in list(names.items()) if k[0] == ref})
     out = []
-    reader = reader if reader is not None else ExternalReader(path)
     try:
         for name, el, comp, combo in defined.values():
             out.append(_flat(where, name, el, comp, combo, ranges, names, dims, reader))
