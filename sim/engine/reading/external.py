@@ -25,6 +25,7 @@ PySD's ``data_files``) are refused (construct ``data variable``).
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -103,6 +104,10 @@ class ExternalReader:
     ----------
     path : Path
         The model file; data files are found relative to its folder.
+    data_files : sequence of Path
+        Tab- or comma-separated files (Vensim run outputs: a ``Time`` column or
+        row, one column or row per variable element) that fill the data
+        variables with no equation, searched in order (PySD's ``data_files``).
     missing : {"skip", "raise"}
         What to do with an empty cell inside a data or lookup series: leave
         the point out (Vensim's reading: a data variable holds or
@@ -116,10 +121,12 @@ class ExternalReader:
         Every data file read: resolved path -> sha256 of its bytes (hex).
     """
 
-    def __init__(self, path: Path, missing: str = "skip") -> None:
+    def __init__(self, path: Path, missing: str = "skip",
+                 data_files: Sequence[Path] = ()) -> None:
         if missing not in ("skip", "raise"):
             raise ValueError(f"missing must be 'skip' or 'raise', got {missing!r}")
         self.path = Path(path)
+        self.data_files = [Path(f) for f in data_files]
         self.missing = missing
         self.sources: dict[Path, str] = {}
         self._read: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
@@ -158,11 +165,15 @@ class ExternalReader:
             supported (a data variable with no equation).
         """
         ast = component.ast
-        if isinstance(ast, ae.DataStructure):
-            raise ModelError(str(self.path), "a data variable with no equation (filled from a "
-                             "Vensim run's data file) is not supported; give it a GET XLS/DIRECT "
-                             "DATA equation", variable=name, construct="data variable")
         key = id(component)
+        if isinstance(ast, ae.DataStructure) and key not in self._read:
+            if not self.data_files:
+                raise ModelError(str(self.path), "a data variable with no equation is filled from "
+                                 "data files (a Vensim run's .tab/.csv output): give them to "
+                                 "load_model(..., data_files=[...]), or give the variable a "
+                                 "GET XLS/DIRECT DATA equation", variable=name,
+                                 construct="data variable")
+            self._read[key] = self._tab_data(variable, coords)
         if key not in self._read:
             self._read[key] = self._load(variable, component, coords)
         x, values = self._read[key]
@@ -177,8 +188,9 @@ class ExternalReader:
         y = np.asarray(values)[(slice(None),) + index] if values is not None else x
         xs, ys = _series(x, y)
         if not len(xs):
-            raise ModelError(str(self.path), f"{CONSTRUCTS[type(ast)]} {_describe(ast)}: no "
-                             f"values for {name}", variable=name, construct=CONSTRUCTS[type(ast)])
+            construct = CONSTRUCTS.get(type(ast), "data variable")
+            raise ModelError(str(self.path), f"{construct} {_describe(ast)}: no values for "
+                             f"{name}", variable=name, construct=construct)
         if isinstance(ast, ae.GetLookupsStructure):
             return ae.LookupsStructure(x=tuple(xs), y=tuple(ys), x_limits=(xs[0], xs[-1]),
                                        y_limits=(float(np.min(ys)), float(np.max(ys))),
@@ -248,6 +260,36 @@ class ExternalReader:
                              construct=construct)
         return file
 
+    def _tab_data(self, variable: str, coords) -> tuple[np.ndarray, np.ndarray]:
+        """Read a data variable with no equation from the first data file naming it."""
+        from pysd.py_backend.data import Columns, TabData
+
+        dims = {f"dim{i}": list(c) for i, c in enumerate(coords)}
+        for file in self.data_files:
+            if not file.is_file():
+                raise ModelError(str(self.path), f"data file '{file}' not found",
+                                 variable=variable, construct="data variable")
+            if file.suffix.lower() not in (".tab", ".csv"):
+                raise ModelError(str(self.path), f"data file '{file}': only .tab and .csv files "
+                                 "are read", variable=variable, construct="data variable")
+        try:
+            with warnings.catch_warnings():
+                _quiet()
+                obj = TabData(variable, variable, dims, "interpolate")
+                obj.load_data([str(f) for f in self.data_files])
+        except Exception as exc:
+            detail = " ".join(str(exc).split("\n", 1)[-1].split())
+            raise ModelError(str(self.path), f"data variable {variable}: cannot read it from "
+                             f"the data files: {detail}", variable=variable,
+                             construct="data variable") from exc
+        finally:
+            Columns.clean()
+        for file in self.data_files:
+            self.sources.setdefault(file.resolve(),
+                                    hashlib.sha256(file.read_bytes()).hexdigest())
+        data = obj.data.transpose("time", *[d for d in obj.data.dims if d != "time"])
+        return np.asarray(data.coords["time"].values, float), np.asarray(data.values, float)
+
     def close(self) -> None:
         """Forget the workbooks PySD keeps open between reads (its class-level cache)."""
         if self._read:
@@ -315,6 +357,8 @@ def _series(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _describe(ast) -> str:
     """Return the GET call's arguments as written: ``('file', 'tab', 'cell')``."""
+    if not hasattr(ast, "file"):
+        return "(from data files)"
     args = [ast.file, ast.tab] + [getattr(ast, f) for f in ("x_row_or_col", "time_row_or_col")
                                   if hasattr(ast, f)] + [ast.cell]
     return "(" + ", ".join(f"'{a}'" for a in args) + ")"
@@ -344,15 +388,13 @@ def model_identity(model_file: Path, text_hash: str, sources: dict[Path, str]) -
         return text_hash
     folder = Path(model_file).resolve().parent
     h = hashlib.sha256(text_hash.encode())
-    for name, digest in sorted((_relative(p, folder), d) for p, d in sources.items()):
+    for name, digest in sorted((relative_name(p, folder), d) for p, d in sources.items()):
         h.update(f"\n{name}\t{digest}".encode())
     return h.hexdigest()
 
 
-def _relative(path: Path, folder: Path) -> str:
+def relative_name(path: Path, folder: Path) -> str:
     """Return ``path`` relative to ``folder`` (with ``..`` when outside), POSIX style."""
-    import os
-
     return Path(os.path.relpath(path, folder)).as_posix()
 
 

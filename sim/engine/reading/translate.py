@@ -336,11 +336,13 @@ def _problem(exc: Exception) -> str:
     return first if isinstance(exc, VisitationError) else f"{type(exc).__name__}: {first}"
 
 
-def read_abstract(path: Path, sources: dict[Path, str] | None = None) -> list[RawElement]:
+def read_abstract(path: Path, sources: dict[Path, str] | None = None,
+                  data_files=()) -> list[RawElement]:
     """Translate ``path`` with PySD and return its elements, checked.
 
-    GET XLS/DIRECT calls are read here (:mod:`sim.engine.reading.external`);
-    the data files read, with their sha256, are added to ``sources`` when given.
+    GET XLS/DIRECT calls are read here (:mod:`sim.engine.reading.external`),
+    and data variables with no equation from ``data_files``; the files read,
+    with their sha256, are added to ``sources`` when given.
 
     Raises
     ------
@@ -357,7 +359,7 @@ def read_abstract(path: Path, sources: dict[Path, str] | None = None) -> list[Ra
         macros = ", ".join(s.name for s in am.sections[1:])
         raise ModelError(str(path), f"macros are not supported (found: {macros})", construct=":MACRO:")
     section = am.sections[0]
-    reader = ExternalReader(path)
+    reader = ExternalReader(path, data_files=data_files)
     out = [_element(path, fv) for fv in flatten(path, section, reader)]
     if sources is not None:
         sources.update(reader.sources)
