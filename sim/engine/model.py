@@ -17,7 +17,7 @@ from threadpoolctl import ThreadpoolController
 from sim.engine.compiled.program import Program
 from sim.engine.compiling.compiler import Compiler
 from sim.engine.inputs import Ramp, Step, Table
-from sim.engine.reading.external import model_identity, relative_name as _relative
+from sim.engine.reading.external import model_identity, relative_name
 from sim.engine.reading.translate import CONTROL_NAMES, file_hash, read_abstract
 from sim.engine.results import Failure, SimulationResult
 from sim.engine.running import chunks
@@ -175,12 +175,12 @@ class Model:
         to another process (a spawn-method pool, a Dask worker) as a few kilobytes,
         plus the bytes of the data files it read at load (GET XLS/DIRECT).
         """
-        state = {"path": str(self.path), "text": self.path.read_bytes(),
-                 "model_hash": self.model_hash}
+        state: dict[str, Any] = {"path": str(self.path), "text": self.path.read_bytes(),
+                                 "model_hash": self.model_hash}
         if self.data_files:
             folder = self.path.resolve().parent
-            state["data"] = {_relative(p, folder): p.read_bytes() for p in self.data_files}
-            state["data_args"] = [_relative(p, folder) for p in self._data_args]
+            state["data"] = {relative_name(p, folder): p.read_bytes() for p in self.data_files}
+            state["data_args"] = [relative_name(p, folder) for p in self._data_args]
         return state
 
     def __setstate__(self, state: dict) -> None:
