@@ -31,7 +31,7 @@ SERIES = [10, 20, 40, 0]
 
 
 def write_csv(folder, name="data.csv"):
-    """A CSV with a time row (B1:E1), two series (rows 2, 3) and a 2x2 block of constants."""
+    """Write a CSV with a time row (B1:E1), two series (rows 2, 3) and a 2x2 block of constants."""
     rows = [["", *TIMES], ["a", *SERIES], ["b", 1, 2, 3, 4], ["", ""], ["k", 5, 6], ["", 7, 8]]
     path = folder / name
     path.write_text("\n".join(",".join(str(c) for c in r) for r in rows) + "\n")
@@ -39,7 +39,7 @@ def write_csv(folder, name="data.csv"):
 
 
 def write_xlsx(folder, name="data.xlsx", gap=False):
-    """An xlsx: sheet 'data' with a time column A and a series in B, C; constants in 'k'."""
+    """Write an xlsx: sheet 'data' with a time column A and a series in B, C; constants in 'k'."""
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "data"
