@@ -130,6 +130,7 @@ class ExternalReader:
         self.missing = missing
         self.sources: dict[Path, str] = {}
         self._read: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._opened = False
 
     def element(self, name: str, variable: str, component, coords: Sequence[Sequence[str]],
                 combo: Sequence[str]) -> tuple[object, str]:
@@ -240,7 +241,7 @@ class ExternalReader:
             raise ModelError(str(self.path), f"{construct} {what}: cannot read '{file}': "
                              f"{' '.join(str(exc).split())}", variable=variable,
                              construct=construct) from exc
-        self._read[id(spec)] = (np.zeros(0), None)  # a workbook may be open: close() cleans
+        self._opened = True  # PySD may keep the workbook open: close() forgets it
         self.sources[file.resolve()] = hashlib.sha256(file.read_bytes()).hexdigest()
         if not elements:
             raise ModelError(str(self.path), f"{construct} {what}: no subscript found in "
@@ -292,10 +293,11 @@ class ExternalReader:
 
     def close(self) -> None:
         """Forget the workbooks PySD keeps open between reads (its class-level cache)."""
-        if self._read:
+        if self._read or self._opened:
             from pysd.py_backend.external import Excels
 
             Excels.clean()
+            self._opened = False
 
     def _load(self, variable: str, component, coords) -> tuple[np.ndarray, np.ndarray | None]:
         """Read one GET call with PySD: (constant array, None) or (x or times, values)."""
