@@ -199,6 +199,12 @@ def test_data_variable_from_data_files(tmp_path):
     m = sim.load_model(model, data_files=[tmp_path / "run.tab"])
     frame = m.simulate(method="euler").to_frame()
     assert list(frame["out[a]"]) == [3, 5, 11] and list(frame["out[b]"]) == [4, 6, 12]
+    blob = pickle.dumps(m)
+    (tmp_path / "run.tab").write_text("Time\tx\tv[a]\tv[b]\n0\t0\t0\t0\n")  # changed since
+    back = pickle.loads(blob)
+    assert back.model_hash == m.model_hash
+    assert list(back.simulate(method="euler").to_frame()["out[a]"]) == [3, 5, 11]
+    assert sim.load_model(model, data_files=[tmp_path / "run.tab"]).model_hash != m.model_hash
 
 
 @pytest.mark.parametrize("call,expect", [

@@ -125,14 +125,15 @@ class Model:
     """
 
     def __init__(self, path: Path, program: Program,
-                 data_files: dict[Path, str] | None = None) -> None:
+                 data_files: dict[Path, str] | None = None,
+                 data_args: list[Path] | None = None) -> None:
         self.path = Path(path)
         self.program = program
         # what runs derive from the program (orders, tapes, switches): shared by threads
         self._cache = ProgramCache(program)
         #: the data files read at load (GET XLS/DIRECT, data_files): path -> sha256
         self.data_files = dict(data_files or {})
-        self._data_args: list[Path] = []  # load_model's data_files (set by load_model)
+        self._data_args = [Path(f).resolve() for f in data_args or []]  # load_model's data_files
         self.model_hash = model_identity(self.path, file_hash(self.path), self.data_files)
         p = program
         self._visible = [i for i, s in enumerate(p.slots) if s.visible]
@@ -748,6 +749,4 @@ def load_model(path: str | Path, data_files: list[str | Path] | None = None) -> 
     args = [Path(f) for f in data_files or []]
     elements = read_abstract(path, sources, args)
     program = Compiler(str(path), elements).compile()
-    model = Model(path, program, sources)
-    model._data_args = [f.resolve() for f in args]
-    return model
+    return Model(path, program, sources, args)
