@@ -59,8 +59,8 @@ def find_cases(root: Path) -> list[tuple[str, Path, Path]]:
 
 #: Cases of the folder the engine must refuse, and the construct it must name:
 #: they use something outside the supported subset (any other case must run and match).
-KNOWN_REFUSED = {
-    "tests/with_lookup/test_with_lookup.mdl": "GET XLS/DIRECT CONSTANTS",  # reads inputs.xlsx
+KNOWN_REFUSED: dict[str, str] = {
+    # none: tests/with_lookup reads inputs.xlsx (GET DIRECT CONSTANTS) since issue #13
 }
 
 

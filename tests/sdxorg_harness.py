@@ -224,7 +224,10 @@ def run_engine(case: Case, timeout: float = TIMEOUT) -> Outcome:
         warnings.simplefilter("always")
         try:
             with time_limit(timeout):
-                result = sim.load_model(case.model).simulate(method="euler")
+                data = [case.model.parent / f for f in DATA_FILES.get(case.id, [])]
+                model = sim.load_model(case.model, data_files=data) if data else \
+                    sim.load_model(case.model)
+                result = model.simulate(method="euler")
         except (sim.ModelError, sim.ParameterError) as exc:
             outcome = Outcome("refused", _one_line(exc, case.root), getattr(exc, "construct", None) or "")
         except (Exception, CaseTimeout) as exc:

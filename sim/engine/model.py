@@ -17,6 +17,7 @@ from threadpoolctl import ThreadpoolController
 from sim.engine.compiled.program import Program
 from sim.engine.compiling.compiler import Compiler
 from sim.engine.inputs import Ramp, Step, Table
+from sim.engine.reading.external import model_identity, relative_name
 from sim.engine.reading.translate import CONTROL_NAMES, file_hash, read_abstract
 from sim.engine.results import Failure, SimulationResult
 from sim.engine.running import chunks
@@ -123,12 +124,17 @@ class Model:
     Use :func:`load_model` to make one.
     """
 
-    def __init__(self, path: Path, program: Program) -> None:
+    def __init__(self, path: Path, program: Program,
+                 data_files: dict[Path, str] | None = None,
+                 data_args: list[Path] | None = None) -> None:
         self.path = Path(path)
         self.program = program
         # what runs derive from the program (orders, tapes, switches): shared by threads
         self._cache = ProgramCache(program)
-        self.model_hash = file_hash(self.path)
+        #: the data files read at load (GET XLS/DIRECT, data_files): path -> sha256
+        self.data_files = dict(data_files or {})
+        self._data_args = [Path(f).resolve() for f in data_args or []]  # load_model's data_files
+        self.model_hash = model_identity(self.path, file_hash(self.path), self.data_files)
         p = program
         self._visible = [i for i, s in enumerate(p.slots) if s.visible]
         self.variables: dict[str, VariableInfo] = {}
@@ -167,10 +173,16 @@ class Model:
         """Pickle the model as data: its file's path and text (closures are not kept).
 
         Unpickling compiles the text again (:meth:`__setstate__`), so a model crosses
-        to another process (a spawn-method pool, a Dask worker) as a few kilobytes.
+        to another process (a spawn-method pool, a Dask worker) as a few kilobytes,
+        plus the bytes of the data files it read at load (GET XLS/DIRECT).
         """
-        return {"path": str(self.path), "text": self.path.read_bytes(),
-                "model_hash": self.model_hash}
+        state: dict[str, Any] = {"path": str(self.path), "text": self.path.read_bytes(),
+                                 "model_hash": self.model_hash}
+        if self.data_files:
+            folder = self.path.resolve().parent
+            state["data"] = {relative_name(p, folder): p.read_bytes() for p in self.data_files}
+            state["data_args"] = [relative_name(p, folder) for p in self._data_args]
+        return state
 
     def __setstate__(self, state: dict) -> None:
         """Rebuild the model from its pickled text (the file's own path if unchanged)."""
@@ -178,13 +190,25 @@ class Model:
 
         path = Path(state["path"])
         text = state["text"]
-        if path.is_file() and path.read_bytes() == text:
-            other = load_model(path)
+        data: dict[str, bytes] = state.get("data", {})
+        args = state.get("data_args", [])
+        folder = path.resolve().parent
+        if path.is_file() and path.read_bytes() == text and all(
+                (folder / rel).is_file() and (folder / rel).read_bytes() == raw
+                for rel, raw in data.items()):
+            other = load_model(path, data_files=[folder / a for a in args] or None)
         else:  # the file moved or changed: compile the pickled text from a private copy
             with tempfile.TemporaryDirectory(prefix="sim-model-") as tmp:
-                copy = Path(tmp) / path.name
+                # as deep as the data files' "../" need, so they land inside tmp
+                depth = max([len(Path(rel).parts) for rel in data] + [1])
+                home = Path(tmp).joinpath(*["m"] * depth)
+                home.mkdir(parents=True)
+                copy = home / path.name
                 copy.write_bytes(text)
-                other = load_model(copy)
+                for rel, raw in data.items():
+                    (home / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (home / rel).write_bytes(raw)
+                other = load_model(copy, data_files=[home / a for a in args] or None)
             other.path = path
         self.__dict__.update(other.__dict__)  # model_hash: the text's, as before pickling
     def _public_names(self, slots) -> set[str]:
@@ -698,13 +722,18 @@ def _pandas_param(name: str, value):
     return Table({float(t_): float(v) for t_, v in zip(times, values, strict=True)})
 
 
-def load_model(path: str | Path) -> Model:
+def load_model(path: str | Path, data_files: list[str | Path] | None = None) -> Model:
     """Translate a Vensim ``.mdl`` file with PySD and compile it.
 
     Parameters
     ----------
     path : str or Path
-        The model file.
+        The model file. Its GET XLS/DIRECT calls read their files (relative
+        to the model file) now, once.
+    data_files : list of str or Path, optional
+        Tab- or comma-separated files (Vensim run outputs) that fill the
+        model's data variables with no equation (``name :INTERPOLATE:``),
+        searched in order, as PySD's ``data_files``.
 
     Returns
     -------
@@ -716,6 +745,8 @@ def load_model(path: str | Path) -> Model:
         Unreadable file, unsupported construct (named), or a broken equation.
     """
     path = Path(path)
-    elements = read_abstract(path)
+    sources: dict[Path, str] = {}
+    args = [Path(f) for f in data_files or []]
+    elements = read_abstract(path, sources, args)
     program = Compiler(str(path), elements).compile()
-    return Model(path, program)
+    return Model(path, program, sources, args)

@@ -32,6 +32,7 @@ import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.structures.abstract_model import AbstractElement
 
+from sim.engine.reading.external import ExternalReader, is_external
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
 
@@ -65,8 +66,9 @@ class FlatVariable:
 class _Ranges:
     """The model's subscript ranges: range name -> its elements (Vensim's spelling)."""
 
-    def __init__(self, path: str, ranges) -> None:
+    def __init__(self, path: str, ranges, reader: ExternalReader | None = None) -> None:
         self.path = path
+        self.reader = reader if reader is not None else ExternalReader(Path(path))
         raw = {reference_form(r.name): r for r in ranges}
         self.elements: dict[str, tuple[str, ...]] = {}
         for key in raw:
@@ -108,7 +110,10 @@ class _Ranges:
             raise ModelError(self.path, f"subscript range {raw[key].name} is defined through itself",
                              variable=raw[key].name, construct="subscripts")
         out: list[str] = []
-        for item in raw[key].subscripts:
+        items = raw[key].subscripts
+        if isinstance(items, dict):  # GET XLS/DIRECT SUBSCRIPT, as PySD reads it
+            items = self.reader.subscript(raw[key].name, items)
+        for item in items:
             sub = reference_form(str(item))
             members = self._expand(sub, raw, seen + (key,)) if sub in raw and sub != key else (item,)
             out += [m for m in members if m not in out]
@@ -133,8 +138,12 @@ def _flat_name(name: str, elements: tuple[str, ...]) -> str:
     return f"{name}[{','.join(elements)}]" if elements else name
 
 
-def flatten(path: Path, section) -> list[FlatVariable]:
+def flatten(path: Path, section, reader: ExternalReader | None = None) -> list[FlatVariable]:
     """Return the variables of a PySD model section, every subscripted one split into its elements.
+
+    A component defined by a GET XLS/DIRECT call (or an empty data definition)
+    is read by ``reader`` (a new :class:`ExternalReader` when None), element
+    by element.
 
     Raises
     ------
@@ -143,7 +152,8 @@ def flatten(path: Path, section) -> list[FlatVariable]:
         the file, the variable and the construct.
     """
     where = str(path)
-    ranges = _Ranges(where, section.subscripts)
+    reader = reader if reader is not None else ExternalReader(path)
+    ranges = _Ranges(where, section.subscripts, reader)
     # every element of every variable: (ref, normalised elements) -> (flat name, element, comp, combo)
     defined: dict[tuple, tuple] = {}
     dims: dict[str, int] = {}
@@ -171,15 +181,28 @@ def flatten(path: Path, section) -> list[FlatVariable]:
             dims[bare] = dims[ref]
             names.update({(bare, k[1]): v for k, v in list(names.items()) if k[0] == ref})
     out = []
-    for name, el, comp, combo in defined.values():
-        subs = comp.subscripts[0] if comp.subscripts else []
-        rw = _Rewriter(where, name, ranges, names, dims,
-                       [(reference_form(s), reference_form(e))
-                        for s, e in zip(subs, combo, strict=False)])
-        ast = _constant_of(comp.ast, subs, combo, ranges, where, name) \
-            if isinstance(comp.ast, np.ndarray) else rw.rewrite(comp.ast)
-        out.append(FlatVariable(name, el, ast, type(comp).__name__))
+    try:
+        for name, el, comp, combo in defined.values():
+            out.append(_flat(where, name, el, comp, combo, ranges, names, dims, reader))
+    finally:
+        reader.close()
     return out
+
+
+def _flat(where: str, name: str, el, comp, combo, ranges: _Ranges, names: dict, dims: dict,
+          reader: ExternalReader) -> FlatVariable:
+    """Return one element of a variable, its equation rewritten (or its data read)."""
+    subs = comp.subscripts[0] if comp.subscripts else []
+    if is_external(comp.ast) or isinstance(comp.ast, ae.DataStructure):
+        coords = [ranges.members(s, el.name) for s in subs]
+        ast, kind = reader.element(name, el.name, comp, coords, combo)
+        return FlatVariable(name, el, ast, kind)
+    rw = _Rewriter(where, name, ranges, names, dims,
+                   [(reference_form(s), reference_form(e))
+                    for s, e in zip(subs, combo, strict=False)])
+    ast = _constant_of(comp.ast, subs, combo, ranges, where, name) \
+        if isinstance(comp.ast, np.ndarray) else rw.rewrite(comp.ast)
+    return FlatVariable(name, el, ast, type(comp).__name__)
 
 
 def _constant_of(values: np.ndarray, subs, combo, ranges: _Ranges, where: str, name: str) -> float:

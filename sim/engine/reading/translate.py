@@ -31,6 +31,7 @@ from pysd.translators.vensim.vensim_section import SectionElementsVisitor
 from pysd.translators.vensim.vensim_structures import parsing_ops
 
 from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
+from sim.engine.reading.external import ExternalReader
 from sim.engine.reading.subscripts import FlatVariable, flatten
 from sim.errors import ModelError
 
@@ -335,8 +336,13 @@ def _problem(exc: Exception) -> str:
     return first if isinstance(exc, VisitationError) else f"{type(exc).__name__}: {first}"
 
 
-def read_abstract(path: Path) -> list[RawElement]:
+def read_abstract(path: Path, sources: dict[Path, str] | None = None,
+                  data_files=()) -> list[RawElement]:
     """Translate ``path`` with PySD and return its elements, checked.
+
+    GET XLS/DIRECT calls are read here (:mod:`sim.engine.reading.external`),
+    and data variables with no equation from ``data_files``; the files read,
+    with their sha256, are added to ``sources`` when given.
 
     Raises
     ------
@@ -353,7 +359,10 @@ def read_abstract(path: Path) -> list[RawElement]:
         macros = ", ".join(s.name for s in am.sections[1:])
         raise ModelError(str(path), f"macros are not supported (found: {macros})", construct=":MACRO:")
     section = am.sections[0]
-    out = [_element(path, fv) for fv in flatten(path, section)]
+    reader = ExternalReader(path, data_files=data_files)
+    out = [_element(path, fv) for fv in flatten(path, section, reader)]
+    if sources is not None:
+        sources.update(reader.sources)
     if not out:
         raise ModelError(str(path), "the file defines no variables")
     return out
@@ -361,7 +370,8 @@ def read_abstract(path: Path) -> list[RawElement]:
 
 def _element(path: Path, fv: FlatVariable) -> RawElement:
     el, name, ast = fv.element, fv.name, fv.ast
-    if fv.kind not in ("AbstractComponent", "AbstractLookup", "AbstractUnchangeableConstant"):
+    if fv.kind not in ("AbstractComponent", "AbstractLookup", "AbstractUnchangeableConstant",
+                       "AbstractData"):  # a data variable given by an equation
         raise ModelError(str(path), f"{fv.kind} definitions are not supported", variable=name,
                          construct=fv.kind)
     if ast is None:
