@@ -57,16 +57,12 @@ def find_cases(root: Path) -> list[tuple[str, Path, Path]]:
     return cases
 
 
-#: Cases of the folder the engine must refuse, and the construct it must name:
-#: they use something outside the supported subset (any other case must run and match).
-KNOWN_REFUSED: dict[str, str] = {
-    # none: tests/with_lookup reads inputs.xlsx (GET DIRECT CONSTANTS) since issue #13
-}
-
-
 def supported_cases(root: Path) -> list[tuple[str, Path, Path]]:
-    """:func:`find_cases` without the ones in ``KNOWN_REFUSED``."""
-    return [c for c in find_cases(root) if c[0] not in KNOWN_REFUSED]
+    """Return the core cases the engine must run and match: all of them.
+
+    The wider suite's refusals are pinned, by construct, in ``tests/test_sdxorg.py``.
+    """
+    return find_cases(root)
 
 
 def read_canonical(path: Path) -> pd.DataFrame:

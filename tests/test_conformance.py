@@ -9,18 +9,14 @@ variables and compared at every canonical time and column (rtol 1e-3, with an
 absolute floor near zero; see :func:`conformance.compare`).
 
 Subscripted models run like the others (each element a variable, columns
-``name[element]`` as in Vensim's output). A model that uses a construct
-outside the engine's subset (``conformance.KNOWN_REFUSED``) must be refused
-at load with a :class:`sim.ModelError` that names the file and the construct,
-never run and give a silent wrong answer.
+``name[element]`` as in Vensim's output). Every core case runs and matches;
+the wider suite's refusals (a :class:`sim.ModelError` naming the construct,
+never a silent wrong answer) are checked in ``tests/test_sdxorg.py``.
 """
 from __future__ import annotations
 
-import re
-
 import pytest
 from conformance import (
-    KNOWN_REFUSED,
     compare,
     find_cases,
     models_dir,
@@ -34,7 +30,6 @@ import sim
 ROOT = models_dir()
 CASES = find_cases(ROOT)
 SUPPORTED = supported_cases(ROOT)
-REFUSED = [c for c in CASES if c[0] in KNOWN_REFUSED]
 SUBSCRIPTED = [c for c in SUPPORTED if uses_subscripts(c[1], c[2])]
 
 # Known engine gaps, each a strict xfail that must be removed when fixed
@@ -81,16 +76,6 @@ def test_subscripted_models_are_compared_element_by_element():
         res = sim.load_model(mdl).simulate(method="euler")
         assert set(columns) <= set(res.variables), mdl
         assert compare(res.to_frame(), read_canonical(canon), columns=columns) == []
-
-
-@pytest.mark.parametrize(("mdl", "canon"), [pytest.param(m, c, id=i) for i, m, c in REFUSED])
-def test_model_outside_the_subset_is_refused(mdl, canon):
-    construct = KNOWN_REFUSED[next(i for i, m, _ in REFUSED if m == mdl)]
-    pattern = rf"^{re.escape(str(mdl))}.*{re.escape(construct)} is not supported"
-    with pytest.raises(sim.ModelError, match=pattern) as info:
-        sim.load_model(mdl)
-    assert info.value.path == str(mdl)
-    assert info.value.construct == construct
 
 
 def test_delay_n_column_is_compared():
