@@ -297,14 +297,20 @@ def _pulse_s(t, tol, dt, start, width):
 
 
 def _pulse_train_v(t, tol, dt, start, interval, width, end):
+    # an interval of 0 is one pulse, whatever the end (Vensim; PySD)
     width = np.where(width == 0, dt, width)
     on = (start <= t) & (t < end)
-    return 1.0 * (on & (np.mod(t - start + min(SMALL_VENSIM, tol), interval) < width))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        train = on & (np.mod(t - start + min(SMALL_VENSIM, tol), interval) < width)
+    single = (start - min(SMALL_VENSIM, tol) <= t) & (t < start + width)
+    return 1.0 * np.where(interval == 0, single, train)
 
 
 def _pulse_train_s(t, tol, dt, start, interval, width, end):
     if width == 0:
         width = dt
+    if interval == 0:
+        return 1.0 if start - min(SMALL_VENSIM, tol) <= t < start + width else 0.0
     if start <= t < end:
         return 1.0 if math.fmod(t - start + min(SMALL_VENSIM, tol), interval) < width else 0.0
     return 0.0

@@ -235,6 +235,8 @@ def _pulse(t, tol, dt, start, width):
 def _pulse_train(t, tol, dt, start, interval, width, end):
     """PULSE TRAIN: pulses of ``width`` every ``interval`` from ``start`` until ``end``."""
     w = dt if width == 0.0 else width
+    if interval == 0.0:  # one pulse, whatever the end (Vensim; PySD)
+        return 1.0 if (start - min(SMALL_VENSIM, tol) <= t and t < start + w) else 0.0
     on = start <= t and t < end
     hit = _pymod(t - start + min(SMALL_VENSIM, tol), interval) < w
     return 1.0 if (on and hit) else 0.0
