@@ -392,7 +392,7 @@ class Model:
                                  or seed < 0):
             raise ParameterError(f"seed must be a non-negative whole number, got {seed!r}")
         if seed is None and self.program.discrete:
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 63) - 1)
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
         if return_columns is not None:
             if outputs is not None:
                 raise ParameterError("give outputs= or return_columns= (PySD's name for it), "

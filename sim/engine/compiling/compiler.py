@@ -21,8 +21,8 @@ import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
 from sim.engine.compiled.program import BackendProgram, Program, Slot, SlotKind
-from sim.engine.compiling.backends import SCALAR, VECTOR, BackendKind, ScalarBackend, VectorBackend
 from sim.engine.compiling import special
+from sim.engine.compiling.backends import SCALAR, VECTOR, BackendKind, ScalarBackend, VectorBackend
 from sim.engine.compiling.closures import add, call, div, is_num, lift, mul, read_slot, sub
 from sim.engine.functions import FUNCTIONS, VENSIM_NA, Form, VensimFunction
 from sim.engine.reading.names import NameTable, reference_form

@@ -59,7 +59,7 @@ def _slot(c: Any, key: str, kind: str) -> int:
 
 
 def _initial(c: Any, key: str, node) -> int:
-    """A hidden slot fixed at its initial value ``node``."""
+    """Return a new hidden slot fixed at its initial value ``node``."""
     i = _slot(c, key, "initial")
     f, deps, _ = c.expr(node)
     c.prog.init_fn[i] = f

@@ -25,7 +25,6 @@ from typing import Any
 from pysd.translators.structures import abstract_expressions as ae
 
 from sim.engine.reading.names import reference_form
-from sim.errors import ModelError
 
 #: Widest matrix INVERT MATRIX inverts [elements]: its Laplace expansion has n! terms.
 MAX_MATRIX = 5
@@ -78,7 +77,7 @@ def _bound(rw: Any, changes: dict[int, str]) -> Any:
 
 
 def _axis(rw: Any, position: int, construct: str) -> tuple[list[str], int]:
-    """The elements of the left-hand side's subscript at ``position``, and the current one's index."""
+    """Return the elements of the left-hand side's subscript at ``position``, and our index."""
     if len(rw.lhs) < -position:
         raise rw.error(f"{construct} needs an equation subscripted over the range(s) it works on",
                        construct=construct)
@@ -114,7 +113,7 @@ def _invert(rw: Any, args):
 
 
 def _det(m: list[list]) -> Any:
-    """The determinant of a square matrix of expressions, by Laplace expansion on the first row."""
+    """Return the determinant of a square matrix of expressions (Laplace, first row)."""
     n = len(m)
     if n == 1:
         return m[0][0]
