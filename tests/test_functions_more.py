@@ -306,3 +306,26 @@ def test_random_refuses_scipy_and_a_bad_seed(random_model):
         random_model.simulate(method="euler", seed=-1)
     with pytest.raises(ParameterError, match="members"):
         random_model.simulate(method="euler", members=0)
+
+
+@pytest.mark.parametrize("bad", [0, -2, [0.5, 1.5], [[0, 1]], [-1], "3"])
+def test_members_refuses_what_is_not_a_count_or_indices(random_model, bad):
+    with pytest.raises(ParameterError, match="members"):
+        random_model.simulate(method="euler", members=bad)
+
+
+def test_members_must_agree_with_the_parameter_arrays(tmp_path):
+    m, _ = _model(tmp_path, ["a = 1", "u = RANDOM UNIFORM(0, a, 0)"])
+    with pytest.raises(ParameterError, match="members gives 5 members"):
+        m.simulate({"a": [1.0, 2.0, 3.0]}, method="euler", members=5)
+    r = m.simulate({"a": [1.0, 2.0, 3.0]}, method="euler", members=3, seed=4)
+    assert r.n_members == 3 and np.all(_col(r, "u")[:, 1] <= 2)
+
+
+def test_delay_fixed_counts_steps_when_the_time_step_changes(tmp_path):
+    m, _ = _model(tmp_path, ["x = Time", "y = DELAY FIXED(x, 1, -1)"], final=4,
+                  step="IF THEN ELSE(Time < 2, 0.5, 1)")
+    r = m.simulate(method="euler")
+    np.testing.assert_array_equal(r.times, [0, 0.5, 1, 1.5, 2, 3, 4])
+    # the ring holds delay / (initial TIME STEP) = 2 steps, whatever the later steps
+    np.testing.assert_array_equal(_col(r, "y")[:, 0], [-1, -1, 0, 0.5, 1, 1.5, 2])

@@ -327,7 +327,10 @@ class Model:
         method : {"scipy", "euler", "rk4"}
             ``euler``/``rk4``: fixed step at TIME STEP, as Vensim;
             ``scipy``: :func:`scipy.integrate.solve_ivp` with ``rtol``/``atol``,
-            split at every known switch time.
+            split at every known switch time. A model with discrete-time state
+            (DELAY FIXED, SAMPLE IF TRUE, RANDOM ...: a value updated once per
+            TIME STEP) runs with ``euler`` or ``rk4`` only; ``scipy`` raises a
+            :class:`~sim.errors.ModelError` naming the function.
         scipy_method : str
             solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853), or
             DOPRI5: SciPy's compiled Dormand-Prince 5(4)
@@ -761,10 +764,8 @@ def _member_ids(members: Any, n: int) -> np.ndarray | None:
     else:
         ids = np.asarray(members)
         if ids.ndim != 1 or ids.dtype.kind not in "iu":
-            ids = np.array([], dtype=np.int64) if ids.ndim != 1 else ids
-            if ids.dtype.kind not in "iu":
-                raise ParameterError(f"members must be a whole number of members or a 1-D "
-                                     f"array of member indices, got {members!r}")
+            raise ParameterError(f"members must be a whole number of members or a 1-D "
+                                 f"array of member indices, got {members!r}")
     if ids.size < 1 or np.any(ids < 0):
         raise ParameterError(f"members must be at least 1 member, with indices >= 0; got "
                              f"{members!r}")
