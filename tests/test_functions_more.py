@@ -329,3 +329,15 @@ def test_delay_fixed_counts_steps_when_the_time_step_changes(tmp_path):
     np.testing.assert_array_equal(r.times, [0, 0.5, 1, 1.5, 2, 3, 4])
     # the ring holds delay / (initial TIME STEP) = 2 steps, whatever the later steps
     np.testing.assert_array_equal(_col(r, "y")[:, 0], [-1, -1, 0, 0.5, 1, 1.5, 2])
+
+
+@pytest.mark.parametrize("kernel", ["jit", "python"])
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_discrete_inputs_are_read_at_steps_that_are_not_saved(tmp_path, kernel, method):
+    m, _ = _model(tmp_path, ["x = Time * 2", "y = DELAY FIXED(x, 0.5, -1)",
+                             "c = IF THEN ELSE(Time >= 1.5, 1, 0)", "h = SAMPLE IF TRUE(c, x, 7)",
+                             "s = INTEG(1, 0)"], final=4, step=0.5, saveper=1)
+    r = m.simulate(method=method, kernel=kernel)
+    t = r.times
+    np.testing.assert_array_equal(_col(r, "y")[:, 0], np.where(t < 0.5, -1.0, 2 * (t - 0.5)))
+    np.testing.assert_array_equal(_col(r, "h")[:, 0], np.where(t < 1.5, 7.0, 2 * t))
