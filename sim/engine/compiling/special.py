@@ -40,8 +40,6 @@ from typing import Any
 
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
-from scipy import special as sp
-from scipy import stats
 
 from sim.engine.compiled.discrete import Discrete
 from sim.engine.compiled.program import Slot
@@ -234,6 +232,8 @@ def _clip(x, lo, hi):
 
 def normal_inverse(u, lo, hi, mean, sd):
     """RANDOM NORMAL's value for the uniform draw ``u``: N(mean, sd) truncated to [lo, hi]."""
+    from scipy import special as sp  # imported when a model draws (scipy.stats is slow to load)
+
     with np.errstate(all="ignore"):
         sd_ok = np.asarray(sd) > 0
         s = np.where(sd_ok, sd, 1.0)
@@ -253,6 +253,8 @@ def exponential_inverse(u, lo, hi, shift, stretch):
 
 def poisson_inverse(u, lo, hi, mean, shift, stretch):
     """RANDOM POISSON's value: shift + stretch * Poisson(mean), truncated to [lo, hi]."""
+    from scipy import stats
+
     with np.errstate(all="ignore"):
         kmin = np.ceil((lo - shift) / stretch)
         kmax = np.floor((hi - shift) / stretch)
