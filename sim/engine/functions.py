@@ -121,6 +121,9 @@ INSTRUCTIONS: tuple[Instruction, ...] = (
     Instruction("arccos", "ACOS", "unary", 1),
     Instruction("arctan", "ATAN", "unary", 1),
     Instruction("integer", "TRUNC", "unary", 1),
+    Instruction("sinh", "SINH", "unary", 1),
+    Instruction("cosh", "COSH", "unary", 1),
+    Instruction("tanh", "TANH", "unary", 1),
     Instruction("logical_not", "NOT", "unary", 1),
     Instruction("power", "POW", "binary", 2),
     Instruction("minimum", "MIN", "binary", 2),
@@ -128,6 +131,7 @@ INSTRUCTIONS: tuple[Instruction, ...] = (
     Instruction("log", "LOG", "binary", 2),
     Instruction("modulo", "MOD", "binary", 2),
     Instruction("zidz", "ZIDZ", "binary", 2),
+    Instruction("quantum", "QUANTUM", "binary", 2),
     Instruction("eq", "EQ", "binary", 2),
     Instruction("ne", "NE", "binary", 2),
     Instruction("lt", "LT", "binary", 2),
@@ -252,6 +256,15 @@ def _zidz_s(a, b):
     return 0.0 if abs(b) < SMALL_VENSIM else a / b
 
 
+def _quantum_v(x, q):
+    # Vensim's QUANTUM: q * INTEGER(x / q), and x itself when q is not positive (PySD)
+    return np.where(q < SMALL_VENSIM, x, q * np.trunc(np.true_divide(x, q)))
+
+
+def _quantum_s(x, q):
+    return x if q < SMALL_VENSIM else q * math.trunc(x / q)
+
+
 def _step_v(t, tol, height, tstep):
     return height * (t + tol > tstep)
 
@@ -284,14 +297,20 @@ def _pulse_s(t, tol, dt, start, width):
 
 
 def _pulse_train_v(t, tol, dt, start, interval, width, end):
+    # an interval of 0 is one pulse, whatever the end (Vensim; PySD)
     width = np.where(width == 0, dt, width)
     on = (start <= t) & (t < end)
-    return 1.0 * (on & (np.mod(t - start + min(SMALL_VENSIM, tol), interval) < width))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        train = on & (np.mod(t - start + min(SMALL_VENSIM, tol), interval) < width)
+    single = (start - min(SMALL_VENSIM, tol) <= t) & (t < start + width)
+    return 1.0 * np.where(interval == 0, single, train)
 
 
 def _pulse_train_s(t, tol, dt, start, interval, width, end):
     if width == 0:
         width = dt
+    if interval == 0:
+        return 1.0 if start - min(SMALL_VENSIM, tol) <= t < start + width else 0.0
     if start <= t < end:
         return 1.0 if math.fmod(t - start + min(SMALL_VENSIM, tol), interval) < width else 0.0
     return 0.0
@@ -318,6 +337,10 @@ FUNCTIONS: dict[str, VensimFunction] = {f.ref: f for f in (
     _plain("arccos", 1, "arccos", "dimensionless", np.arccos, math.acos),
     _plain("arctan", 1, "arctan", "dimensionless", np.arctan, math.atan),
     _plain("integer", 1, "integer", "same", np.trunc, _integer_s),
+    _plain("sinh", 1, "sinh", "dimensionless", np.sinh, math.sinh),
+    _plain("cosh", 1, "cosh", "dimensionless", np.cosh, math.cosh),
+    _plain("tanh", 1, "tanh", "dimensionless", np.tanh, math.tanh),
+    _plain("quantum", 2, "quantum", "same", _quantum_v, _quantum_s),
     _plain("modulo", 2, "modulo", "same", _modulo_v, _modulo_s),
     _plain("xidz", 3, "xidz", "ratio_or_fallback", _xidz_v, _xidz_s),
     _plain("zidz", 2, "zidz", "ratio", _zidz_v, _zidz_s),

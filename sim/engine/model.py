@@ -335,7 +335,8 @@ class Model:
                  time_limit: float = DEFAULT_TIME_LIMIT,
                  return_columns: list[str] | None = None,
                  executor: Executor | None = None,
-                 chunk_size: int | None = None) -> SimulationResult:
+                 chunk_size: int | None = None, seed: int | None = None,
+                 members: Any = None) -> SimulationResult:
         """Simulate the model once, or an ensemble of N members at once.
 
         Parameters
@@ -350,7 +351,10 @@ class Model:
         method : {"scipy", "euler", "rk4"}
             ``euler``/``rk4``: fixed step at TIME STEP, as Vensim;
             ``scipy``: :func:`scipy.integrate.solve_ivp` with ``rtol``/``atol``,
-            split at every known switch time.
+            split at every known switch time. A model with discrete-time state
+            (DELAY FIXED, SAMPLE IF TRUE, RANDOM ...: a value updated once per
+            TIME STEP) runs with ``euler`` or ``rk4`` only; ``scipy`` raises a
+            :class:`~sim.errors.ModelError` naming the function.
         scipy_method : str
             solve_ivp method (RK45, LSODA, BDF, Radau, RK23, DOP853), or
             DOPRI5: SciPy's compiled Dormand-Prince 5(4)
@@ -393,12 +397,29 @@ class Model:
             worker count or executor. ``scipy`` shares one step-size control among
             the members of a chunk, so its numbers depend on ``chunk_size``
             (deterministic for a given one): with an executor it must be given.
+        seed : int, optional
+            Seed of the RANDOM functions that give no seed of their own (or 0):
+            the same seed gives the same numbers, bit for bit; each member draws
+            its own stream, derived from (seed, call, member index), so chunking
+            does not change it (:mod:`sim.engine.running.discrete`). Default: a
+            fresh seed, recorded in ``metadata["seed"]``.
+        members : int or 1-D array of int, optional
+            The ensemble's size (an int: members 0..N-1, e.g. for a Monte Carlo
+            run of the random functions with no parameter varied), or the global
+            index of each member (an array, as a chunk of a larger ensemble
+            passes). Default: one member per parameter value.
 
         Returns
         -------
         SimulationResult
         """
         self._check_options(method, scipy_method, rtol, atol, kernel)
+        self._check_discrete(method, scipy_method)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ParameterError(f"seed must be a non-negative whole number, got {seed!r}")
+        if seed is None and self.program.discrete:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
         if return_columns is not None:
             if outputs is not None:
                 raise ParameterError("give outputs= or return_columns= (PySD's name for it), "
@@ -409,11 +430,11 @@ class Model:
                       "atol": atol, "initial_time": initial_time, "final_time": final_time,
                       "time_step": time_step, "saveper": saveper, "outputs": outputs,
                       "kernel": "python" if kernel == "auto" else kernel,
-                      "max_steps": max_steps, "time_limit": time_limit}
-            return self._simulate_chunked(params, kwargs, executor, chunk_size)
+                      "max_steps": max_steps, "time_limit": time_limit, "seed": seed}
+            return self._simulate_chunked(params, kwargs, executor, chunk_size, members)
         setup = self._prepare(params, method, kernel, {
             "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
-            "saveper": saveper}, outputs)
+            "saveper": saveper}, outputs, seed, members)
         if setup.dynamic:
             return self._simulate_dynamic_controls(setup)
         options = _Options(method, scipy_method, rtol, atol, Limits(max_steps, time_limit))
@@ -422,12 +443,19 @@ class Model:
         return self._collect(setup, options, store, failures, notes)
 
     def _simulate_chunked(self, params: dict | None, kwargs: dict, executor: Executor | None,
-                          chunk_size: int | None) -> SimulationResult:
+                          chunk_size: int | None, members: Any = None) -> SimulationResult:
         """Run an ensemble in chunks (:mod:`sim.engine.running.chunks`); one result."""
         static, _, _, n = self._resolve_params(params)  # bad input refused here, not per chunk
+        ids = _member_ids(members, n)
+        if ids is not None:
+            if not np.array_equal(ids, np.arange(len(ids))):
+                raise ParameterError("members: a chunked run numbers its members 0..N-1; give "
+                                     "their number (an int)")
+            n = len(ids)
         self._record_slots(kwargs["outputs"])
         size = chunks.check_chunking(n, kwargs["method"], executor, chunk_size)
         p = self.program
+        kwargs = {**kwargs, "members": n}
         meta = {"chunk_size": size, "executor": None if executor is None else
                 type(executor).__name__,
                 "params": {p.slots[s].name: (v if np.isscalar(v) else f"array[{len(v)}]")
@@ -450,16 +478,39 @@ class Model:
         if kernel not in KERNELS:
             raise ParameterError(f"kernel '{kernel}' is not one of {', '.join(KERNELS)}")
 
+    def _check_discrete(self, method: str, scipy_method: str) -> None:
+        """Refuse an adaptive (SciPy) run of a model holding discrete-time state.
+
+        DELAY FIXED, SAMPLE IF TRUE and the RANDOM functions change once per
+        TIME STEP; an adaptive solver has no time step to change them at.
+        """
+        if method == "scipy" and self.program.discrete:
+            d = self.program.discrete[0]
+            raise ModelError(str(self.path), f"{d.construct} changes once per TIME STEP (discrete-"
+                             f"time state); method='scipy' ({scipy_method}) takes adaptive steps "
+                             "and cannot honour it: use method='euler' or method='rk4'",
+                             variable=d.variable, construct=d.construct)
+
     def _prepare(self, params: dict | None, method: str, kernel: str,
-                 overrides: dict[str, float | None], outputs: list[str] | None) -> _Setup:
+                 overrides: dict[str, float | None], outputs: list[str] | None,
+                 seed: int | None = None, members: Any = None) -> _Setup:
         """Resolve the parameters and controls, make and initialise the run's evaluator."""
         p = self.program
         static, series, breaks, n = self._resolve_params(params)
+        ids = _member_ids(members, n)
+        if ids is not None:
+            n = len(ids)
         backend = "scalar" if n == 1 else "vector"
+        if p.python_only:
+            if kernel == "jit":
+                raise ParameterError(f"{self.path}: kernel='jit' cannot run "
+                                     f"{', '.join(p.python_only)} (no compiled form); use "
+                                     "kernel='python' or 'auto'")
+            kernel = "python"
         if kernel == "auto":
             kernel = "jit" if n <= JIT_MAX_MEMBERS else "python"
         ev = Evaluator(p, backend, static, series, n, kernel, continuous=method == "scipy",
-                       cache=self._cache)
+                       cache=self._cache, seed=seed or 0, members=ids)
         controls = self._eval_controls(static, n, overrides)
         for name, val in zip(CONTROL_NAMES, controls, strict=True):
             ev.set_value(p.slot_of[name], val)
@@ -476,7 +527,8 @@ class Model:
         ctrl_slots = [p.slot_of[c] for c in CONTROL_NAMES[1:]]
         dynamic = any(s in ev.run_order for s in ctrl_slots) and not any(
             overrides.get(c) is not None for c in ("final_time", "time_step", "saveper"))
-        return _Setup(ev, grid, y0, rec_slots, static, series, breaks, n, kernel, method, dynamic)
+        return _Setup(ev, grid, y0, rec_slots, static, series, breaks, n, kernel, method, dynamic,
+                      seed)
 
     def _integrate(self, setup: _Setup, options: _Options,
                    store: _Store) -> tuple[list[Failure], list[str]]:
@@ -486,12 +538,12 @@ class Model:
         notes: list[str] = []
         rates = guarded_rates(ev, failures, setup.rec_slots) if n > 1 else ev.rates
         with np.errstate(all="ignore"):
-            post = ev.shift if ev.pipelines else None
+            post, commit = _step_hooks(ev)
             if method == "euler":
-                euler(rates, setup.y0, grid, store.sample, post)
+                euler(rates, setup.y0, grid, store.sample, post, commit)
                 return failures, notes
             if method == "rk4":
-                rk4(rates, setup.y0, grid, store.sample, post)
+                rk4(rates, setup.y0, grid, store.sample, post, commit)
                 return failures, notes
             bps = sorted(set(setup.breaks + breakpoints(ev, grid)))
             if len(bps) > MAX_SEGMENTS:
@@ -552,6 +604,8 @@ class Model:
             "time_series": sorted(p.slots[s].name for s in setup.series),
             "notes": notes,
         }
+        if p.discrete:
+            meta["seed"] = setup.seed
         return SimulationResult(times=times, data=dict(zip(names, columns, strict=True)),
                                 n_members=n, metadata=meta, failures=failures,
                                 py_names=dict(py_names), attrs=self._attrs(names))
@@ -577,9 +631,17 @@ class Model:
         def controls():
             return float(v[fdt]), float(v[fsp]), float(v[fs])
 
+        post, commit = _step_hooks(ev)
+
+        def step() -> None:
+            if post is not None:
+                post()
+            if commit is not None:
+                commit()  # Euler: nothing is evaluated between the step and the advance
+
         with np.errstate(all="ignore"):
             euler_dynamic(ev.rates_scalar, y0, setup.grid.t0, controls, sample,
-                          ev.shift if ev.pipelines else None)
+                          step if post is not None or commit is not None else None)
         arr = np.asarray(rows, dtype=float).reshape(len(rows), len(rec_slots))
         names = [p.slots[i].name for i in rec_slots]
         data = {name: arr[:, [j]] for j, name in enumerate(names)}
@@ -653,6 +715,7 @@ class _Setup:
     kernel: str
     method: str
     dynamic: bool
+    seed: int | None = None
 
 
 @dataclass
@@ -689,6 +752,51 @@ class _Store:
             for i in rec:
                 columns[i][k] = ev.value(i)
         return cls(sample_all, columns=columns)
+
+
+def _step_hooks(ev: Evaluator) -> tuple[Callable | None, Callable | None]:
+    """Return the fixed-step integrators' ``post_step`` and ``commit`` for ``ev``'s run.
+
+    ``post_step`` (after a step's derivative): shift the DELAY N pipelines and
+    compute the discrete state's next values; ``commit`` (after the advance):
+    write them.
+    """
+    shift = ev.shift if ev.pipelines else None
+    if ev.discrete is None:
+        return shift, None
+
+    def post() -> None:
+        if shift is not None:
+            shift()
+        ev.discrete_step()
+    return post, ev.discrete_commit
+
+
+def _member_ids(members: Any, n: int) -> np.ndarray | None:
+    """Return ``simulate(members=...)`` as member indices (None when not given).
+
+    Raises
+    ------
+    ParameterError
+        Not a positive int or a 1-D array of non-negative ints, or a size that
+        disagrees with the parameters' arrays (``n`` members).
+    """
+    if members is None:
+        return None
+    if isinstance(members, (int, np.integer)) and not isinstance(members, bool):
+        ids = np.arange(int(members))
+    else:
+        ids = np.asarray(members)
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise ParameterError(f"members must be a whole number of members or a 1-D "
+                                 f"array of member indices, got {members!r}")
+    if ids.size < 1 or np.any(ids < 0):
+        raise ParameterError(f"members must be at least 1 member, with indices >= 0; got "
+                             f"{members!r}")
+    if n not in (1, ids.size):
+        raise ParameterError(f"members gives {ids.size} members but the parameters' arrays "
+                             f"have {n} values")
+    return ids.astype(np.int64)
 
 
 def _pandas_param(name: str, value):

@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 SlotKind = Literal["constant", "auxiliary", "flow", "stock", "lookup",
-                   "initial", "hidden_stock", "hidden_aux", "pipeline", "internal"]
+                   "initial", "hidden_stock", "hidden_aux", "pipeline", "discrete", "internal"]
 """What a value slot holds.
 
 Visible (a variable of the model):
@@ -26,6 +26,9 @@ Hidden (made by the compiler):
 - ``hidden_aux``: an auxiliary of a stateful function (its input, output, ...);
 - ``pipeline``: a stage of DELAY N's pipeline of past delay times, shifted once
   per fixed step (in continuous time a copy of the current delay time);
+- ``discrete``: a value held over a time step and updated once per step by the
+  fixed-step integrators (DELAY FIXED, SAMPLE IF TRUE, a RANDOM draw; see
+  :mod:`sim.engine.compiled.discrete`);
 - ``internal``: the engine's own values, the time functions' tolerance and
   TIME STEP as seen by the equations; no variable depends on them by name.
 """
@@ -95,3 +98,7 @@ class Program:
     stock_flows: dict = field(default_factory=dict)
     breakpoint_gates: list = field(default_factory=list)  # per breakpoint: deps of each gate value
     lookup_uses: dict = field(default_factory=dict)  # slot -> frozenset of lookup slots it calls
+    discrete: list = field(default_factory=list)  # Discrete records (compiled.discrete)
+    #: Vensim functions of the model that only the closures compute (no tape): a run
+    #: of such a model evaluates with kernel "python"
+    python_only: tuple = ()

@@ -21,10 +21,12 @@ import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
 from sim.engine.compiled.program import BackendProgram, Program, Slot, SlotKind
+from sim.engine.compiling import special
 from sim.engine.compiling.backends import SCALAR, VECTOR, BackendKind, ScalarBackend, VectorBackend
 from sim.engine.compiling.closures import add, call, div, is_num, lift, mul, read_slot, sub
 from sim.engine.functions import FUNCTIONS, VENSIM_NA, Form, VensimFunction
 from sim.engine.reading.names import NameTable, reference_form
+from sim.engine.reading.special import SPECIAL_CALLS, SPECIAL_STRUCTURES
 from sim.engine.reading.translate import CONTROL_NAMES, RawElement
 from sim.engine.tape.backend import TapeBackend
 from sim.errors import ModelError
@@ -74,6 +76,8 @@ class Compiler:
         self.stock_flows: dict[str, tuple[tuple, tuple]] = {}
         self._hidden_counter: dict[str, int] = {}
         self._pass = 0
+        self.discrete: list = []  # Discrete records (compiling.special)
+        self.python_only: list[str] = []  # functions without a tape (compiling.special)
 
     # ------------------------------------------------------------------ slots
     def _new_slot(self, key: str, slot: Slot) -> int:
@@ -139,7 +143,8 @@ class Compiler:
                        breakpoint_deps=self.breakpoint_deps,
                        breakpoint_gates=self.breakpoint_gates, tol_slot=self._tol, dt_slot=self._dt,
                        pipelines=self.pipelines, stock_flows=self.stock_flows,
-                       lookup_uses={k: frozenset(v) for k, v in self.lookup_uses.items()})
+                       lookup_uses={k: frozenset(v) for k, v in self.lookup_uses.items()},
+                       discrete=self.discrete, python_only=tuple(self.python_only))
 
     def _compile_element(self, e: RawElement) -> None:
         py = self.names.py[e.name]
@@ -234,6 +239,8 @@ class Compiler:
                                 "delay", pipeline=True)
         if isinstance(node, ae.TrendStructure):
             return self._trend(node)
+        if type(node).__name__ in SPECIAL_STRUCTURES:  # DELAY FIXED, SAMPLE IF TRUE, FORECAST
+            return special.compile_structure(self, node)
         raise ModelError(self.path, f"unsupported construct {type(node).__name__}",
                          variable=self._current, construct=type(node).__name__)
 
@@ -339,6 +346,8 @@ class Compiler:
         fname = node.function.reference
         args = list(node.arguments)
         fn = FUNCTIONS.get(fname)
+        if fn is None and fname in SPECIAL_CALLS:  # ACTIVE INITIAL, RANDOM ..., ALLOCATE ...
+            return special.compile_call(self, fname, args)
         if fn is None:
             return self._lookup_call(fname, args)
         compiled = [self.expr(a) for a in args]

@@ -32,6 +32,7 @@ import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.structures.abstract_model import AbstractElement
 
+from sim.engine.reading import arrays
 from sim.engine.reading.external import ExternalReader, is_external
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
@@ -229,6 +230,8 @@ class _Rewriter:
         return ModelError(self.where, message, variable=self.name, construct=construct)
 
     def rewrite(self, node):
+        if arrays.handles(node):  # ELMCOUNT, INVERT MATRIX, ALLOCATE BY PRIORITY
+            return arrays.rewrite_call(self, node)
         if isinstance(node, ae.ReferenceStructure):
             return self._reference(node)
         if isinstance(node, ae.CallStructure):

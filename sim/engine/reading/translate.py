@@ -32,6 +32,7 @@ from pysd.translators.vensim.vensim_structures import parsing_ops
 
 from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
 from sim.engine.reading.external import ExternalReader
+from sim.engine.reading.special import SPECIAL_CALLS, SUPPORTED_EXTRA, rewrite
 from sim.engine.reading.subscripts import FlatVariable, flatten
 from sim.errors import ModelError
 
@@ -47,12 +48,7 @@ _UNSUPPORTED_STRUCTURES = {
     "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS",
     "GetDataStructure": "GET XLS/DIRECT DATA",
     "DataStructure": "data variable",
-    "DelayFixedStructure": "DELAY FIXED",
-    "ForecastStructure": "FORECAST",
-    "SampleIfTrueStructure": "SAMPLE IF TRUE",
-    "GameStructure": "GAME",
     "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
-    "AllocateByPriorityStructure": "ALLOCATE BY PRIORITY",
     "SubscriptsReferenceStructure": "subscripts",
 }
 
@@ -377,6 +373,7 @@ def _element(path: Path, fv: FlatVariable) -> RawElement:
     if ast is None:
         raise ModelError(str(path), "the variable has no equation (data or unchangeable definition "
                          "without a value)", variable=name, construct="data")
+    ast = rewrite(str(path), name, ast)  # GAME, GET TIME VALUE
     _check(path, name, ast, top=True)
     limits = tuple(None if (x is None or (isinstance(x, float) and np.isnan(x))) else float(x)
                    for x in (el.limits or (None, None)))
@@ -405,9 +402,10 @@ def _check(path: Path, name: str, node, top: bool = False) -> None:
     if isinstance(node, ae.CallStructure):
         fn = node.function.reference
         # calls to a lookup by name are resolved by the compiler
-        if fn not in SUPPORTED_CALLS and vensim_name(fn) in KNOWN_VENSIM_FUNCTIONS:
+        if fn not in SUPPORTED_CALLS and fn not in SPECIAL_CALLS \
+                and vensim_name(fn) in KNOWN_VENSIM_FUNCTIONS:
             raise ModelError(str(path), f"function {vensim_name(fn)} is not supported; "
-                             f"supported: {', '.join(supported_names())}, "
+                             f"supported: {', '.join(sorted(supported_names() + list(SUPPORTED_EXTRA)))}, "
                              "INTEG, INITIAL, SMOOTH(I/3/3I/N), DELAY1(I), DELAY3(I), DELAY N, TREND, "
                              "lookups",
                              variable=name, construct=vensim_name(fn))

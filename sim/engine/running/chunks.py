@@ -146,8 +146,17 @@ def _take(value: Any, idx: np.ndarray, n: int) -> Any:
 
 
 def run_chunk(ref: ModelRef, chunk: Chunk, kwargs: dict) -> SimulationResult:
-    """Run one chunk (in a worker): ``simulate`` on its members, the first ``size`` kept."""
-    res = ref.model.simulate(chunk.params, **kwargs)
+    """Run one chunk (in a worker): ``simulate`` on its members, the first ``size`` kept.
+
+    The chunk's members keep their global indices (``members=``), so their random
+    streams are those of the whole ensemble; ``kwargs["members"]`` is its size.
+    """
+    kwargs = dict(kwargs)
+    total = kwargs.pop("members", None)
+    idx = np.arange(chunk.start, chunk.stop)
+    if idx.size == 1 and total is not None and total > 1:
+        idx = np.repeat(idx, 2)  # as split() does
+    res = ref.model.simulate(chunk.params, members=idx, **kwargs)
     if res.n_members == chunk.size:
         return res
     data = {k: np.ascontiguousarray(np.asarray(v)[:, :chunk.size]) for k, v in res.data.items()}

@@ -15,6 +15,7 @@ import numpy as np
 
 from sim.engine.compiled.program import Program
 from sim.engine.running.cache import ProgramCache
+from sim.engine.running.discrete import DiscreteRun
 from sim.engine.running.orders import pipe_sources
 
 #: what Python float arithmetic raises where numpy gives inf or NaN: the scalar back end's
@@ -65,6 +66,10 @@ class Evaluator:
     cache : ProgramCache, optional
         The program's orders, tapes and templates (the model's; default a new
         one, for an evaluator used alone).
+    seed : int
+        The run's seed for the RANDOM functions without a seed of their own.
+    members : ndarray of int (N,), optional
+        The members' global indices (their random streams); default 0..N-1.
 
     Attributes
     ----------
@@ -76,7 +81,8 @@ class Evaluator:
 
     def __init__(self, program: Program, backend: str, static: dict, series: dict,
                  n_members: int, kernel: str = "python", continuous: bool = False,
-                 cache: ProgramCache | None = None) -> None:
+                 cache: ProgramCache | None = None, seed: int = 0,
+                 members: np.ndarray | None = None) -> None:
         cache = ProgramCache(program) if cache is None else cache
         if cache.program is not program:
             raise ValueError("cache: a ProgramCache of another program")
@@ -109,9 +115,13 @@ class Evaluator:
             self.vrun_fn = {**self.vrun_fn, **copies}
         self.kernel = kernel
         self.reg: np.ndarray | None = None
+        # discrete-time state (DELAY FIXED, SAMPLE IF TRUE, RANDOM): updated between steps
+        self.discrete = DiscreteRun(program.discrete, n_members, seed, members) \
+            if program.discrete else None
         if kernel == "jit":
             seeds = frozenset([slot for slot, val in static.items()
                                if n_members > 1 and np.ndim(val) > 0]
+                              + [d.slot for d in program.discrete if n_members > 1]
                               + [slot for slot, f in series.items()  # a value per member
                                  if n_members > 1 and np.ndim(f(0.0)) > 0])
             self.tapes = tp = cache.tapes(backend, self.series_slots, continuous, seeds)
@@ -129,14 +139,17 @@ class Evaluator:
         v[p.tol_slot] = num(tol)
         v[p.dt_slot] = num(dt)
         t0 = num(t0)
-        if self.kernel == "jit" and self.backend == "scalar":
+        if self.kernel == "jit" and self.backend == "scalar" and self.discrete is None:
             return self._initialize_tape(t0)
         order = self.cache.init_order(self.backend, self.series_slots)
+        held = self.discrete.by_slot if self.discrete is not None else {}
         with np.errstate(all="ignore"):
             for s in order:
                 if s in self.series:
                     val = self.series[s](t0)
                     v[s] = num(val) if np.ndim(val) == 0 else val
+                elif s in held:
+                    self._put(s, self.discrete.initial(s, v.__getitem__, dt))  # type: ignore[union-attr]
                 else:
                     v[s] = self._call(self.bp.init_fn[s], self.vp.init_fn[s], t0)
         if self.kernel == "jit":
@@ -146,6 +159,8 @@ class Evaluator:
                 reg[i] = val
             reg[tp.const_rows] = tp.const_values[:, None]
             self.reg = reg
+            if self.backend == "scalar":  # one member (discrete state initialised above)
+                return reg[tp.stock_rows, 0].copy()
             return reg[tp.stock_rows].copy()
         return self.stock_values()
 
@@ -163,6 +178,23 @@ class Evaluator:
         v[:] = r[:len(v)].tolist()
         self.reg = reg
         return r[tp.stock_rows].copy()
+
+    def _put(self, slot: int, values: np.ndarray) -> None:
+        """Write a discrete slot's values (n,) where this run keeps its values."""
+        if self.reg is not None:
+            self.reg[slot] = values
+        elif self.backend == "scalar":
+            self.v[slot] = float(values[0])
+        else:
+            self.v[slot] = values
+
+    def discrete_step(self) -> None:
+        """Compute the discrete state's next values from this step's (after its derivative)."""
+        self.discrete.step(self.value)  # type: ignore[union-attr]
+
+    def discrete_commit(self) -> None:
+        """Move the discrete state on to the next step (after the stocks have advanced)."""
+        self.discrete.commit(self._put)  # type: ignore[union-attr]
 
     def set_value(self, slot: int, value: float) -> None:
         """Set a slot's value before :meth:`initialize` (e.g. a control variable)."""

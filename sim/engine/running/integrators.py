@@ -87,8 +87,11 @@ def _axpy(y, a, r):
 
 
 def _fixed_step(rates: Callable, y0, grid: TimeGrid, sample: Callable, advance: Callable,
-                post_step: Callable | None) -> None:
-    """March at TIME STEP: derivative at t (all auxiliaries when saving), save, advance."""
+                post_step: Callable | None, commit: Callable | None = None) -> None:
+    """March at TIME STEP: derivative at t (all auxiliaries when saving), save, advance.
+
+    ``commit()`` runs after each advance (discrete state moves on to the new step).
+    """
     y, k_save, every, h = y0, 0, grid.save_every, grid.dt
     n = grid.n_steps
     for k in range(n + 1):
@@ -103,21 +106,27 @@ def _fixed_step(rates: Callable, y0, grid: TimeGrid, sample: Callable, advance: 
         if post_step is not None:
             post_step()
         y = advance(t, y, k1, h)
+        if commit is not None:
+            commit()
 
 
 def euler(rates: Callable, y0, grid: TimeGrid, sample: Callable,
-          post_step: Callable | None = None) -> None:
+          post_step: Callable | None = None, commit: Callable | None = None) -> None:
     """Vensim's Euler: y(t+dt) = y(t) + dt * f(t, y(t)), saved every SAVEPER.
 
     ``post_step()`` runs once per step after the derivative (discrete state
     such as DELAY N's delay-time pipeline).
     """
-    _fixed_step(rates, y0, grid, sample, lambda t, y, k1, h: _axpy(y, h, k1), post_step)
+    _fixed_step(rates, y0, grid, sample, lambda t, y, k1, h: _axpy(y, h, k1), post_step, commit)
 
 
 def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
-        post_step: Callable | None = None) -> None:
-    """Classical fourth-order Runge-Kutta at TIME STEP, saved every SAVEPER."""
+        post_step: Callable | None = None, commit: Callable | None = None) -> None:
+    """Classical fourth-order Runge-Kutta at TIME STEP, saved every SAVEPER.
+
+    ``commit()`` runs after each step: the four stages of a step see one value of
+    the discrete state.
+    """
     def advance(t, y, k1, h):
         k2 = rates(t + h / 2, _axpy(y, h / 2, k1), False)
         k3 = rates(t + h / 2, _axpy(y, h / 2, k2), False)
@@ -127,7 +136,7 @@ def rk4(rates: Callable, y0, grid: TimeGrid, sample: Callable,
                     for yi, a, b, c, d in zip(y, k1, k2, k3, k4, strict=True)]
         return y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
-    _fixed_step(rates, y0, grid, sample, advance, post_step)
+    _fixed_step(rates, y0, grid, sample, advance, post_step, commit)
 
 
 _SOLVERS = {"RK45": RK45, "RK23": RK23, "DOP853": DOP853, "Radau": Radau, "BDF": BDF, "LSODA": LSODA}

@@ -50,7 +50,8 @@ def run_orders(program: Program, backend: str, series: frozenset,
     bp = program.backends[backend]
     pipes = pipe_sources(program) if continuous else {}
     run_nodes = set(bp.run_fn) | set(series) | set(pipes)
-    dynamic = set(program.stock_slots) | set(series) | (program.uses_time & run_nodes)
+    held = {d.slot for d in program.discrete}  # discrete state: changes once per step
+    dynamic = set(program.stock_slots) | set(series) | held | (program.uses_time & run_nodes)
     deps: Mapping[int, frozenset] = program.run_deps
     if pipes:
         deps = {**deps, **{p_: frozenset({it}) for p_, it in pipes.items()}}
@@ -62,6 +63,7 @@ def run_orders(program: Program, backend: str, series: frozenset,
     # the auxiliaries the stocks' rates need (others are computed only when saved)
     need: set[int] = set()
     todo = [d for s in program.stock_slots for d in program.rate_deps.get(s, ())]
+    todo += [r for d in program.discrete for r in d.reads]  # read by the once-per-step update
     while todo:
         s = todo.pop()
         if s not in need:

@@ -101,6 +101,8 @@ def _switches(kind: str, vals: list, deps: frozenset, gates: list, dynamic: set[
         start, itv, width, end = (x[0] for x in xs)
         width = width or grid.dt
         k = start
+        if itv == 0:  # one pulse (whatever the end)
+            out += [start, start + width]
         while k < min(end, grid.tf) and itv > 0 and len(out) < MAX_PULSES:
             out += [k, k + width]
             k += itv

@@ -36,6 +36,7 @@ COPY, ADD, SUB, MUL, DIV = (OPCODES[k] for k in ("COPY", "ADD", "SUB", "MUL", "D
 ABS, SQRT, EXP, LN, SIN, COS, TAN = (OPCODES[k] for k in ("ABS", "SQRT", "EXP", "LN", "SIN",
                                                           "COS", "TAN"))
 ASIN, ACOS, ATAN, TRUNC, NOT = (OPCODES[k] for k in ("ASIN", "ACOS", "ATAN", "TRUNC", "NOT"))
+SINH, COSH, TANH, QUANTUM = (OPCODES[k] for k in ("SINH", "COSH", "TANH", "QUANTUM"))
 POW, MIN, MAX, LOG, MOD, ZIDZ = (OPCODES[k] for k in ("POW", "MIN", "MAX", "LOG", "MOD", "ZIDZ"))
 EQ, NE, LT, LE, GT, GE, AND, OR = (OPCODES[k] for k in ("EQ", "NE", "LT", "LE", "GT", "GE", "AND",
                                                         "OR"))
