@@ -31,6 +31,7 @@ from pysd.translators.vensim.vensim_section import SectionElementsVisitor
 from pysd.translators.vensim.vensim_structures import parsing_ops
 
 from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
+from sim.engine.reading.macros import expand_macros
 from sim.engine.reading.subscripts import FlatVariable, flatten
 from sim.errors import ModelError
 
@@ -341,7 +342,7 @@ def read_abstract(path: Path) -> list[RawElement]:
     Raises
     ------
     ModelError
-        If the file is missing, cannot be parsed, uses macros, or a construct
+        If the file is missing, cannot be parsed, misuses a macro, or uses a construct
         outside the supported subset (subscripted variables are split into
         their elements: :mod:`sim.engine.reading.subscripts`).
     """
@@ -349,11 +350,11 @@ def read_abstract(path: Path) -> list[RawElement]:
     if path.is_file() and path.suffix.lower() != ".mdl":
         raise ModelError(str(path), f"unsupported file type '{path.suffix}'; expected a Vensim .mdl text file")
     am = parse_abstract(path)
-    if len(am.sections) > 1:
-        macros = ", ".join(s.name for s in am.sections[1:])
-        raise ModelError(str(path), f"macros are not supported (found: {macros})", construct=":MACRO:")
     section = am.sections[0]
-    out = [_element(path, fv) for fv in flatten(path, section)]
+    flat = flatten(path, section)
+    if len(am.sections) > 1:  # macros: copied once per call (sim.engine.reading.macros)
+        flat = expand_macros(path, section, am.sections[1:], flat)
+    out = [_element(path, fv) for fv in flat]
     if not out:
         raise ModelError(str(path), "the file defines no variables")
     return out
