@@ -72,10 +72,28 @@ class _Ranges:
         for key in raw:
             self.elements[key] = self._expand(key, raw, ())
         self.spelling = {reference_form(e): e for els in self.elements.values() for e in els}
+        self.position = self._positions()
         self.maps: dict[str, str] = {}  # range -> the range it maps onto, position by position
         for key, r in raw.items():
             for target in r.mapping or []:
                 self._map(key, r.name, target, raw)
+
+    def _positions(self) -> dict[str, int]:
+        """Return each element's value as a number: its 1-based position in its family.
+
+        The family of an element is the first declared range holding it that is
+        not a strict part of another range (a subrange takes its parent's
+        numbering, as in Vensim: with ``Dim: a, b, c`` and ``Sub: b, a``,
+        ``b`` is 2 wherever it is used as a value).
+        """
+        sets = {k: {reference_form(e) for e in els} for k, els in self.elements.items()}
+        position: dict[str, int] = {}
+        for key, els in self.elements.items():
+            if any(sets[key] < other for other in sets.values()):
+                continue
+            for i, e in enumerate(els):
+                position.setdefault(reference_form(e), i + 1)
+        return position
 
     def _map(self, key: str, name: str, target, raw: dict) -> None:
         """Record ``name: ... -> target`` (a whole range onto another of the same size)."""
@@ -207,6 +225,10 @@ class _Rewriter:
 
     def rewrite(self, node):
         if isinstance(node, ae.ReferenceStructure):
+            if node.subscripts is None and node.reference not in self.dims \
+                    and (node.reference in self.ranges.position
+                         or node.reference in self.ranges.elements):
+                return self._as_value(node.reference)
             return self._reference(node)
         if isinstance(node, ae.CallStructure):
             fn = node.function
@@ -248,6 +270,15 @@ class _Rewriter:
         if target is None:
             raise self.error(f"'{ref}[{','.join(combo)}]' is not defined")
         return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
+
+    def _as_value(self, sub: str) -> int:
+        """A range or an element used as a number: the element's position in its family.
+
+        A range stands for the element the equation is computing in it
+        (``x[Dim] = Dim * 2``), as in a subscript.
+        """
+        element = self._element(sub, sub) if self.ranges.is_range(sub) else sub
+        return self.ranges.position[element]
 
     def _element(self, sub: str, ref: str) -> str:
         """Return the element ``sub`` stands for here (normalised)."""
