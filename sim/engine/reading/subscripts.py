@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,15 +69,18 @@ class _Ranges:
     def __init__(self, path: str, ranges) -> None:
         self.path = path
         raw = {reference_form(r.name): r for r in ranges}
+        explicit = {key: _explicit_mappings(path, r) for key, r in raw.items()
+                    if any(isinstance(t, str) for t in r.mapping or [])}
         self.elements: dict[str, tuple[str, ...]] = {}
         for key in raw:
-            self.elements[key] = self._expand(key, raw, ())
+            self.elements[key] = self._expand(key, raw, (), explicit)
         self.spelling = {reference_form(e): e for els in self.elements.values() for e in els}
         self.position = self._positions()
-        self.maps: dict[str, str] = {}  # range -> the range it maps onto, position by position
+        # range -> {range it maps onto: that range's elements in the order they pair with ours}
+        self.maps: dict[str, dict[str, tuple[str, ...]]] = {}
         for key, r in raw.items():
             for target in r.mapping or []:
-                self._map(key, r.name, target, raw)
+                self._map(key, r.name, target, raw, explicit.get(key, {}))
 
     def _positions(self) -> dict[str, int]:
         """Return each element's value as a number: its 1-based position in its family.
@@ -95,40 +99,74 @@ class _Ranges:
                 position.setdefault(reference_form(e), i + 1)
         return position
 
-    def _map(self, key: str, name: str, target, raw: dict) -> None:
-        """Record ``name: ... -> target`` (a whole range onto another of the same size)."""
+    def _map(self, key: str, name: str, target, raw: dict, explicit: dict) -> None:
+        """Record ``name: ... -> target``, pairing elements by position.
+
+        ``target`` is a range (its elements in order), or given with an explicit
+        order, ``-> (Target: t3, t1, t2)`` (read from the file's text:
+        :func:`_explicit_mappings`).
+        """
         tkey = reference_form(str(target)) if isinstance(target, str) else None
-        if tkey is None or tkey not in raw or key in self.maps \
-                or set(self.elements[key]) & set(self.elements[tkey]):  # PySD's reading of
-            # "-> (Other: e2, e1)" puts Other's elements into this range: refused here too
+        if tkey is None or tkey not in raw or tkey in self.maps.get(key, {}):
             raise ModelError(self.path, f"subscript mapping {name} -> {target}: only a mapping "
-                             "of a whole range onto one other range, element by element in order, "
-                             "is supported", variable=name, construct="subscript mapping")
-        if len(self.elements[key]) != len(self.elements[tkey]):
+                             "onto a subscript range (in its order, or in an order listed as "
+                             "(Range: e2, e1)) is supported", variable=name,
+                             construct="subscript mapping")
+        order = explicit.get(tkey)
+        if order is None:
+            order = tuple(reference_form(e) for e in self.elements[tkey])
+        else:
+            order = tuple(e for item in order for e in self.members(item, name))
+            order = tuple(reference_form(e) for e in order)
+            unknown = set(order) - {reference_form(e) for e in self.elements[tkey]}
+            if unknown:
+                raise ModelError(self.path, f"subscript mapping {name} -> {target}: "
+                                 f"{', '.join(sorted(unknown))} not in {target}", variable=name,
+                                 construct="subscript mapping")
+        if len(self.elements[key]) != len(order):
             raise ModelError(self.path, f"subscript mapping {name} -> {target}: {name} has "
                              f"{len(self.elements[key])} elements, {target} "
-                             f"{len(self.elements[tkey])}", variable=name,
+                             f"{len(order)}", variable=name,
                              construct="subscript mapping")
-        self.maps[key] = tkey
+        self.maps.setdefault(key, {})[tkey] = order
 
     def mapped(self, key: str, onto: str, element: str) -> str | None:
         """Return the element of range ``key`` that ``element`` of range ``onto`` maps from.
 
-        None unless ``key`` is mapped onto ``onto`` (normalised names).
+        None unless ``key`` is mapped onto ``onto`` (normalised names) and
+        ``element`` is one of the mapping's.
         """
-        if self.maps.get(key) != onto:
+        order = self.maps.get(key, {}).get(onto)
+        if order is None or element not in order:
             return None
-        position = [reference_form(e) for e in self.elements[onto]].index(element)
-        return reference_form(self.elements[key][position])
+        return reference_form(self.elements[key][order.index(element)])
 
-    def _expand(self, key: str, raw: dict, seen: tuple) -> tuple[str, ...]:
+    def _expand(self, key: str, raw: dict, seen: tuple, explicit: dict) -> tuple[str, ...]:
+        """Return the elements of range ``key``, its ranges expanded.
+
+        A copy ``DimB <-> DimA`` (PySD gives the name ``DimA`` instead of a
+        list) has DimA's elements. The elements PySD appends to a range that
+        maps with an explicit order (``-> (DimB: b2, b1)``) are dropped.
+        """
         if key in seen:
             raise ModelError(self.path, f"subscript range {raw[key].name} is defined through itself",
                              variable=raw[key].name, construct="subscripts")
+        items = raw[key].subscripts
+        if isinstance(items, str):  # a copy of another range
+            items = [items]
+        items = list(items)
+        extra = [e for order in explicit.get(key, {}).values() for e in order]
+        if extra:
+            if [reference_form(str(e)) for e in items[-len(extra):]] != extra:
+                raise ModelError(self.path, f"subscript range {raw[key].name}: cannot read its "
+                                 "mapping with an explicit order", variable=raw[key].name,
+                                 construct="subscript mapping")
+            items = items[:-len(extra)]
         out: list[str] = []
-        for item in raw[key].subscripts:
+        for item in items:
             sub = reference_form(str(item))
-            members = self._expand(sub, raw, seen + (key,)) if sub in raw and sub != key else (item,)
+            members = self._expand(sub, raw, seen + (key,), explicit) \
+                if sub in raw and sub != key else (item,)
             out += [m for m in members if m not in out]
         return tuple(out)
 
@@ -235,6 +273,9 @@ class _Rewriter:
             if isinstance(fn, ae.ReferenceStructure) and fn.subscripts is None \
                     and fn.reference in _REDUCERS:
                 return self._reduce(fn.reference, node.arguments)
+            if isinstance(fn, ae.ReferenceStructure) and fn.reference == "elmcount" \
+                    and fn.reference not in self.dims:
+                return self._elmcount(node.arguments)
             return dataclasses.replace(node, function=self._reference(fn) if isinstance(
                 fn, ae.ReferenceStructure) else fn, arguments=tuple(self.rewrite(a) for a in node.arguments))
         if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node) \
@@ -271,6 +312,15 @@ class _Rewriter:
             raise self.error(f"'{ref}[{','.join(combo)}]' is not defined")
         return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
 
+    def _elmcount(self, args) -> int:
+        """``ELMCOUNT(Range)``: the number of elements of a subscript range."""
+        arg = args[0] if len(args) == 1 else None
+        if not isinstance(arg, ae.ReferenceStructure) or arg.subscripts is not None \
+                or not self.ranges.is_range(arg.reference):
+            raise self.error("ELMCOUNT takes one argument, the name of a subscript range",
+                             construct="ELMCOUNT")
+        return len(self.ranges.elements[arg.reference])
+
     def _as_value(self, sub: str) -> int:
         """A range or an element used as a number: the element's position in its family.
 
@@ -295,14 +345,14 @@ class _Rewriter:
         for declared, element in self.lhs:   # the equation's own range ...
             if declared == key:
                 return element
-        members = {reference_form(e) for e in self.ranges.elements[key]}
-        for _, element in self.lhs:           # ... or one its element belongs to (a subrange)
-            if element in members:
-                return element
         for declared, element in self.lhs:    # ... or one it is mapped onto (Range -> Other)
             mapped = self.ranges.mapped(key, declared, element)
             if mapped is not None:
                 return mapped
+        members = {reference_form(e) for e in self.ranges.elements[key]}
+        for _, element in self.lhs:           # ... or one its element belongs to (a subrange)
+            if element in members:
+                return element
         raise self.error(f"'{ref}[{sub}]': the equation has no subscript in range {sub}")
 
     def _reduce(self, fname: str, args) -> object:
@@ -352,3 +402,30 @@ def _collect_bangs(node, out: list[str]) -> None:
     elif isinstance(node, ae.AbstractSyntax) and dataclasses.is_dataclass(node):
         for field in dataclasses.fields(node):
             _collect_bangs(getattr(node, field.name), out)
+
+
+_RANGE_TEXT = re.compile(r"(?:^|[|}])\s*(\"[^\"]*\"|[^:~|{}]+?)\s*:(?!=)([^~|]*?)->([^~|]*)~")
+
+
+def _explicit_mappings(path: str, rng) -> dict[str, tuple[str, ...]]:
+    """Return the mappings of range ``rng`` written with an explicit order, from the file's text.
+
+    ``DimA: a1, a2 -> (DimB: b2, b1), DimC`` gives ``{"dimb": ("b2", "b1")}``
+    (normalised names): PySD's reading keeps only the target's name and
+    appends ``b2, b1`` to DimA's elements. Empty when the file cannot be read
+    or the range maps in order only.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    text = re.sub(r"\\\s*\n", " ", text.split("\\\\\\---///", 1)[0])
+    out: dict[str, tuple[str, ...]] = {}
+    for m in _RANGE_TEXT.finditer(text):
+        if reference_form(m.group(1).strip('"')) != reference_form(rng.name.strip('"')):
+            continue
+        for target, items in re.findall(r"\(\s*([^:()]+?)\s*:([^()]*)\)", m.group(3)):
+            out[reference_form(target)] = tuple(reference_form(e) for e in items.split(",")
+                                                if e.strip())
+        break
+    return out
