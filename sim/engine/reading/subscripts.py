@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +243,8 @@ def _constant_of(values: np.ndarray, subs, combo, ranges: _Ranges, where: str, n
     """Return the entry of a constant list or table (``x[Region, Sector] = 1, 2; 3, 4``) for ``combo``."""
     axes = [(s, e) for s, e in zip(subs, combo, strict=False) if ranges.is_range(s)]
     shape = tuple(len(ranges.members(s, name)) for s, _ in axes)
+    if values.ndim == 1 and len(shape) > 1 and values.size == int(np.prod(shape)):
+        values = values.reshape(shape)  # TABBED ARRAY: PySD gives the rows one after another
     if values.shape != shape:
         raise ModelError(where, f"a list of values shaped {values.shape} does not match the "
                          f"subscripts [{', '.join(subs)}] {shape}", variable=name,
@@ -273,6 +276,9 @@ class _Rewriter:
             if isinstance(fn, ae.ReferenceStructure) and fn.subscripts is None \
                     and fn.reference in _REDUCERS:
                 return self._reduce(fn.reference, node.arguments)
+            if isinstance(fn, ae.ReferenceStructure) and fn.reference == "vector_select" \
+                    and fn.reference not in self.dims:
+                return self._vector_select(node.arguments)
             if isinstance(fn, ae.ReferenceStructure) and fn.reference == "elmcount" \
                     and fn.reference not in self.dims:
                 return self._elmcount(node.arguments)
@@ -311,6 +317,72 @@ class _Rewriter:
         if target is None:
             raise self.error(f"'{ref}[{','.join(combo)}]' is not defined")
         return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
+
+    def _vector_select(self, args) -> object:
+        """``VECTOR SELECT(sel[R!], x[R!], missing, action, error action)``, over the elements.
+
+        The terms are the elements of the ``Range!`` subscripts of both arrays
+        (all their combinations); a term is selected where ``sel`` is not 0.
+        Actions (Vensim's): 0 sum, 1 product, 2 min, 3 max, 4 mean of
+        ``sel * x``; 5 product of ``x ^ sel``; 6 to 10 sum, product, min, max,
+        mean of ``x``. No term selected gives ``missing``. An action that is
+        not a constant becomes a choice at run time; an action outside 0..10
+        gives NaN (the run reports the variable as failed). Only error action
+        0 (no error) is supported.
+        """
+        construct = "VECTOR SELECT"
+        if len(args) != 5:
+            raise self.error("VECTOR SELECT takes 5 arguments (selection, expression, missing "
+                             "value, numerical action, error action)", construct=construct)
+        err = self.rewrite(args[4])
+        if not _is_number(err) or float(err) != 0:
+            raise self.error("VECTOR SELECT: only error action 0 (no error) is supported",
+                             construct=construct)
+        bangs: list[str] = []
+        _collect_bangs(args[0], bangs)
+        _collect_bangs(args[1], bangs)
+        if not bangs:
+            raise self.error("VECTOR SELECT needs ranges marked with '!' (e.g. sel[Range!])",
+                             construct=construct)
+        for b in bangs:
+            if b not in self.ranges.elements:
+                raise self.error(f"'{b}!' in VECTOR SELECT: not a subscript range")
+        saved = dict(self.bound)
+        pairs = []
+        for combo in itertools.product(*(self.ranges.elements[b] for b in bangs)):
+            self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo, strict=True)})
+            pairs.append((self.rewrite(args[0]), self.rewrite(args[1])))
+        self.bound = saved
+        missing, action = self.rewrite(args[2]), self.rewrite(args[3])
+
+        def masked(value, empty):
+            return [_ite(_logic("=", sel, 0), empty, value(sel, x)) for sel, x in pairs]
+
+        def weighted(sel, x):
+            return _arith("*", [sel, x])
+
+        def plain(sel, x):
+            return x
+
+        count = _arith("+", masked(lambda sel, x: 1, 0))
+        results = {}
+        for k, value in ((0, weighted), (6, plain)):
+            results[k] = _arith("+", masked(value, 0))
+            results[k + 1] = _arith("*", masked(value, 1))
+            results[k + 2] = _fold("min", masked(value, math.inf))
+            results[k + 3] = _fold("max", masked(value, -math.inf))
+            results[k + 4] = _call("zidz", results[k], count)
+        results[5] = _arith("*", masked(lambda sel, x: _arith("^", [x, sel]), 1))
+        if _is_number(action):
+            if float(action) not in results:
+                raise self.error(f"VECTOR SELECT: numerical action {action} is not one of 0 to "
+                                 "10", construct=construct)
+            chosen = results[int(action)]
+        else:
+            chosen = math.nan
+            for k in sorted(results, reverse=True):
+                chosen = _ite(_logic("=", action, k), results[k], chosen)
+        return _ite(_logic("=", count, 0), missing, chosen)
 
     def _elmcount(self, args) -> int:
         """``ELMCOUNT(Range)``: the number of elements of a subscript range."""
@@ -383,6 +455,36 @@ class _Rewriter:
             acc = ae.CallStructure(function=ae.ReferenceStructure(reference=op, subscripts=None),
                                    arguments=(acc, term))
         return acc
+
+
+def _is_number(node) -> bool:
+    return isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool)
+
+
+def _call(fn: str, *args) -> ae.CallStructure:
+    return ae.CallStructure(function=ae.ReferenceStructure(reference=fn, subscripts=None),
+                            arguments=tuple(args))
+
+
+def _ite(cond, a, b) -> ae.CallStructure:
+    return _call("if_then_else", cond, a, b)
+
+
+def _logic(op: str, a, b) -> ae.LogicStructure:
+    return ae.LogicStructure(operators=[op], arguments=(a, b))
+
+
+def _arith(op: str, terms: list) -> object:
+    if len(terms) == 1:
+        return terms[0]
+    return ae.ArithmeticStructure(operators=[op] * (len(terms) - 1), arguments=tuple(terms))
+
+
+def _fold(fn: str, terms: list) -> object:
+    acc = terms[0]
+    for term in terms[1:]:
+        acc = _call(fn, acc, term)
+    return acc
 
 
 def _collect_bangs(node, out: list[str]) -> None:
