@@ -325,10 +325,10 @@ class _Rewriter:
         (all their combinations); a term is selected where ``sel`` is not 0.
         Actions (Vensim's): 0 sum, 1 product, 2 min, 3 max, 4 mean of
         ``sel * x``; 5 product of ``x ^ sel``; 6 to 10 sum, product, min, max,
-        mean of ``x``. No term selected gives ``missing``. An action that is
-        not a constant becomes a choice at run time; an action outside 0..10
-        gives NaN (the run reports the variable as failed). Only error action
-        0 (no error) is supported.
+        mean of ``x``. No term selected gives ``missing``. Only a constant
+        action and error action 0 (no error) are supported: an action that
+        changes during the run would need every result built, each a tree
+        over all the terms (too slow to compile on large ranges).
         """
         construct = "VECTOR SELECT"
         if len(args) != 5:
@@ -364,24 +364,26 @@ class _Rewriter:
         def plain(sel, x):
             return x
 
-        count = _arith("+", masked(lambda sel, x: 1, 0))
-        results = {}
-        for k, value in ((0, weighted), (6, plain)):
-            results[k] = _arith("+", masked(value, 0))
-            results[k + 1] = _arith("*", masked(value, 1))
-            results[k + 2] = _fold("min", masked(value, math.inf))
-            results[k + 3] = _fold("max", masked(value, -math.inf))
-            results[k + 4] = _call("zidz", results[k], count)
-        results[5] = _arith("*", masked(lambda sel, x: _arith("^", [x, sel]), 1))
-        if _is_number(action):
-            if float(action) not in results:
-                raise self.error(f"VECTOR SELECT: numerical action {action} is not one of 0 to "
-                                 "10", construct=construct)
-            chosen = results[int(action)]
+        if not _is_number(action) or float(action) not in range(11):
+            raise self.error(f"VECTOR SELECT: the numerical action must be a number from 0 to 10 "
+                             f"(got {_text(args[3])}); an action that changes during the run is "
+                             "not supported", construct=construct)
+        k = int(action)
+        value = weighted if k < 5 else plain
+        if k == 5:
+            terms = masked(lambda sel, x: _arith("^", [x, sel]), 1)
+            chosen = _arith("*", terms)
+        elif k in (0, 6, 4, 10):
+            chosen = _arith("+", [weighted(sel, x) for sel, x in pairs] if k == 0
+                            else masked(value, 0))
+        elif k in (1, 7):
+            chosen = _arith("*", masked(value, 1))
         else:
-            chosen = math.nan
-            for k in sorted(results, reverse=True):
-                chosen = _ite(_logic("=", action, k), results[k], chosen)
+            chosen = _fold("min" if k in (2, 8) else "max",
+                           masked(value, math.inf if k in (2, 8) else -math.inf))
+        count = _arith("+", masked(lambda sel, x: 1, 0))
+        if k in (4, 10):
+            chosen = _call("zidz", chosen, count)
         return _ite(_logic("=", count, 0), missing, chosen)
 
     def _elmcount(self, args) -> int:
@@ -457,6 +459,13 @@ class _Rewriter:
         return acc
 
 
+def _text(node) -> str:
+    """A short description of an expression, for an error message."""
+    if isinstance(node, ae.ReferenceStructure):
+        return node.reference
+    return "an expression" if isinstance(node, ae.AbstractSyntax) else repr(node)
+
+
 def _is_number(node) -> bool:
     return isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool)
 
@@ -481,10 +490,11 @@ def _arith(op: str, terms: list) -> object:
 
 
 def _fold(fn: str, terms: list) -> object:
-    acc = terms[0]
-    for term in terms[1:]:
-        acc = _call(fn, acc, term)
-    return acc
+    """``fn`` (min or max, of two arguments) of all ``terms``, as a balanced tree."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return _call(fn, _fold(fn, terms[:half]), _fold(fn, terms[half:]))
 
 
 def _collect_bangs(node, out: list[str]) -> None:
