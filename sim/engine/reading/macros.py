@@ -83,19 +83,20 @@ def expand_macros(path: Path, main_section, macro_sections, main: list[FlatVaria
     macros: dict[str, _Macro] = {}
     for section in macro_sections:
         key = reference_form(section.name)
+        # PySD's section name is in lower case; the output variable has the macro's spelling
+        name = next((el.name for el in section.elements if reference_form(el.name) == key),
+                    section.name)
         if section.returns:
-            raise ModelError(str(path), f"macro {section.name} has extra outputs "
+            raise ModelError(str(path), f"macro {name} has extra outputs "
                              f"({', '.join(map(str, section.returns))}); macros with outputs after "
-                             "':' are not supported", variable=section.name, construct=":MACRO:")
+                             "':' are not supported", variable=name, construct=":MACRO:")
         merged = dataclasses.replace(section, subscripts=list(main_section.subscripts)
                                      + list(section.subscripts or []))
         variables = tuple(flatten(path, merged))
         if key not in {reference_form(v.name) for v in variables}:
-            raise ModelError(str(path), f"macro {section.name} does not define a variable named "
-                             f"{section.name} (its output)", variable=section.name,
-                             construct=":MACRO:")
-        macros[key] = _Macro(section.name, tuple(reference_form(p) for p in section.params),
-                             variables)
+            raise ModelError(str(path), f"macro {name} does not define a variable named "
+                             f"{name} (its output)", variable=name, construct=":MACRO:")
+        macros[key] = _Macro(name, tuple(reference_form(p) for p in section.params), variables)
     expander = _Expander(str(path), macros, {reference_form(v.name) for v in main})
     out: list[FlatVariable] = []
     for fv in main:
@@ -139,10 +140,10 @@ class _Expander:
         if isinstance(node, ae.CallStructure) and isinstance(node.function, ae.ReferenceStructure):
             args = tuple(self.expand(a, site, renames, stack, made) for a in node.arguments)
             fn = node.function.reference
-            if fn in renames:  # a lookup of the macro, called by name
-                return dataclasses.replace(node, function=renames[fn], arguments=args)
             if fn in self.macros:
                 return self.instantiate(self.macros[fn], args, site, stack, made)
+            if fn in renames:  # a lookup of the macro, called by name
+                return dataclasses.replace(node, function=renames[fn], arguments=args)
             return dataclasses.replace(node, arguments=args)
         if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node) \
                 or isinstance(node, type):
