@@ -11,15 +11,24 @@ columns (``stock[north]``, ``mat[north,ict]``).
 
 This module walks PySD's abstract model (its subscript ranges and the
 components of each element) and writes new abstract trees; it parses no
-text. Supported: ranges listed by element (and ranges made of other ranges),
+text, except the mappings written with an explicit order, which PySD's
+reading garbles (:func:`_explicit_mappings`). Supported: ranges listed by
+element (and ranges made of other ranges), copies (``DimB <-> DimA``),
 subranges, definitions over ranges or single elements, ``:EXCEPT:``,
-constant lists and tables (``x[Region] = 1, 2, 3``), subscripted lookups,
-references by range, by element, by a subrange of the equation's range, and
-by a range mapped onto it (``DimA: a1, a2 -> DimB`` lets ``y[DimB]`` read
-``x[DimA]``, element by element in order). Refused, with the construct
-named: other mappings (to several ranges, or element lists), a reference that
-leaves out a subscripted variable's subscripts, a ``Range!`` outside the four
-functions above, and an element defined twice or never.
+constant lists and tables (``x[Region] = 1, 2, 3``, ``TABBED ARRAY``),
+subscripted lookups, references by range, by element, by a subrange of the
+equation's range, and by a range mapped onto it (``DimA: a1, a2 -> DimB``
+lets ``y[DimB]`` read ``x[DimA]``, element by element in order; also onto
+several ranges, onto a range sharing elements, and in an explicit order
+``-> (DimB: b2, b1)``). A range used as a value (``IF THEN ELSE(Dim = Sub,
+1, 0)``) is the 1-based position of the equation's element in its family
+(the parent range), an element name used as a value likewise.
+``ELMCOUNT(Range)`` is the range's size; ``VECTOR SELECT`` with a constant
+numerical action is expanded over its ``Range!`` subscripts. Refused, with
+the construct named: other mappings, a reference that leaves out a
+subscripted variable's subscripts, a ``Range!`` outside the functions above,
+a VECTOR SELECT whose action changes during the run or that raises errors,
+and an element defined twice or never.
 """
 from __future__ import annotations
 
@@ -401,8 +410,13 @@ class _Rewriter:
         A range stands for the element the equation is computing in it
         (``x[Dim] = Dim * 2``), as in a subscript.
         """
-        element = self._element(sub, sub) if self.ranges.is_range(sub) else sub
-        return self.ranges.position[element]
+        if not self.ranges.is_range(sub):
+            return self.ranges.position[sub]
+        try:
+            return self.ranges.position[self._element(sub, sub)]
+        except ModelError:
+            raise self.error(f"the range '{sub}' is used as a value, but the equation has no "
+                             f"subscript in range {sub}") from None
 
     def _element(self, sub: str, ref: str) -> str:
         """Return the element ``sub`` stands for here (normalised)."""
