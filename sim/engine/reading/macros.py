@@ -14,7 +14,7 @@ Names of the copies
     name already taken gets the next free number. Brackets of a subscripted
     site ``x[a,b]`` become parentheses, ``v.x(a,b)``, so that the copy is not
     read as an element of a subscripted variable.
-Parameters
+Arguments
     A parameter is bound to the call's argument: a number or a plain reference
     replaces the parameter where it is used; any other expression becomes one
     more copied variable ``parameter.site`` holding the argument, so that it is
@@ -198,7 +198,7 @@ class _Expander:
 
 
 def _is_plain(node) -> bool:
-    """True for a number or an unsubscripted reference (bound in place of a parameter)."""
+    """Return True for a number or an unsubscripted reference (bound in place of a parameter)."""
     if isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool):
         return True
     return isinstance(node, ae.ReferenceStructure) and node.subscripts is None

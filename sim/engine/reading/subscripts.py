@@ -405,7 +405,7 @@ class _Rewriter:
         return len(self.ranges.elements[arg.reference])
 
     def _as_value(self, sub: str) -> int:
-        """A range or an element used as a number: the element's position in its family.
+        """Return the value of a range or an element used as a number: a position in its family.
 
         A range stands for the element the equation is computing in it
         (``x[Dim] = Dim * 2``), as in a subscript.
@@ -474,7 +474,7 @@ class _Rewriter:
 
 
 def _text(node) -> str:
-    """A short description of an expression, for an error message."""
+    """Return a short description of an expression, for an error message."""
     if isinstance(node, ae.ReferenceStructure):
         return node.reference
     return "an expression" if isinstance(node, ae.AbstractSyntax) else repr(node)
