@@ -249,3 +249,21 @@ def test_quoted_names_with_subscripts(tmp_path):
     res = model.simulate(method="euler")
     np.testing.assert_array_equal(res["total"], [2.0, 4.0, 6.0])
     np.testing.assert_array_equal(res["my_stock_north"], [1.0, 2.0, 3.0])
+
+
+def test_a_copy_ignores_pysds_shared_mapping_list(tmp_path):
+    # PySD makes every copy (DimB <-> DimA) with one shared default list of mappings, which
+    # its builder appends to: after PySD built another model, the list names its ranges
+    from pysd.translators.vensim.vensim_element import SubscriptRange
+
+    shared = SubscriptRange.__init__.__defaults__[0]
+    saved = list(shared)
+    shared.append("Elsewhere")
+    try:
+        path = tmp_path / "copy.mdl"
+        path.write_text(mdl_text(["DimA: a1, a2", "DimB <-> DimA", "x[DimA] = 1, 2",
+                                  "y[DimB] = x[DimB] * 10"], final=1, step=1), encoding="utf-8")
+        res = sim.load_model(path).simulate(method="euler")
+    finally:
+        shared[:] = saved
+    assert (res["y[a1]"][0], res["y[a2]"][0]) == (10, 20)

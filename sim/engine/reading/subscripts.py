@@ -79,8 +79,9 @@ class _Ranges:
     def __init__(self, path: str, ranges) -> None:
         self.path = path
         raw = {reference_form(r.name): r for r in ranges}
+        mappings = {key: _mapping(r) for key, r in raw.items()}
         explicit = {key: _explicit_mappings(path, r) for key, r in raw.items()
-                    if any(isinstance(t, str) for t in r.mapping or [])}
+                    if any(isinstance(t, str) for t in mappings[key])}
         self.elements: dict[str, tuple[str, ...]] = {}
         for key in raw:
             self.elements[key] = self._expand(key, raw, (), explicit)
@@ -89,7 +90,7 @@ class _Ranges:
         # range -> {range it maps onto: that range's elements in the order they pair with ours}
         self.maps: dict[str, dict[str, tuple[str, ...]]] = {}
         for key, r in raw.items():
-            for target in r.mapping or []:
+            for target in mappings[key]:
                 self._map(key, r.name, target, raw, explicit.get(key, {}))
 
     def _positions(self) -> dict[str, int]:
@@ -528,6 +529,16 @@ def _collect_bangs(node, out: list[str]) -> None:
     elif isinstance(node, ae.AbstractSyntax) and dataclasses.is_dataclass(node):
         for field in dataclasses.fields(node):
             _collect_bangs(getattr(node, field.name), out)
+
+
+def _mapping(rng) -> list:
+    """Return the ranges ``rng`` maps onto (PySD's ``mapping``); none for a copy.
+
+    PySD makes a copy (``DimB <-> DimA``) with its constructor's default
+    ``mapping`` list, one list shared by every copy of the process, which
+    PySD's own builder appends to: its content is not this model's.
+    """
+    return [] if isinstance(rng.subscripts, str) else list(rng.mapping or [])
 
 
 _RANGE_TEXT = re.compile(r"(?:^|[|}])\s*(\"[^\"]*\"|[^:~|{}]+?)\s*:(?!=)([^~|]*?)->([^~|]*)~")
