@@ -91,6 +91,17 @@ def test_a_macro_defined_after_its_use(tmp_path):
     np.testing.assert_array_equal(res["a"], [3.0, 4.5])
 
 
+def test_parameters_and_lookups_of_a_macro(tmp_path):
+    # a parameter named like a subscript element is the argument, not the element's position
+    scale = (":MACRO: SCALE(a1, x)\nSCALE = a1 * shape(x)\n\t~\t\n\t~\t\t|\n"
+             "shape((0,0),(10,20))\n\t~\t\n\t~\t\t|\n:END OF MACRO:\n")
+    path = write(tmp_path / "lookup.mdl", [scale], ["Dim: a0, a1", "v[Dim] = 1, 2",
+                                                     "y = SCALE(3, Time) + SCALE(v[a1], 5)"],
+                 final=2, step=1)
+    res = sim.load_model(path).simulate(method="euler")
+    np.testing.assert_allclose(res["y"], 3 * 2 * res.times + 2 * 10)
+
+
 @pytest.mark.parametrize(("macros", "equations", "message", "variable"), [
     ([":MACRO: LOOP(x)\nLOOP = LOOP(x) + 1\n\t~\t\n\t~\t\t|\n:END OF MACRO:\n"], ["a = LOOP(1)"],
      r"macro LOOP calls itself \(LOOP -> LOOP\)", "LOOP.a"),

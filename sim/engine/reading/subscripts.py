@@ -232,6 +232,8 @@ def flatten(path: Path, section) -> list[FlatVariable]:
                                      variable=el.name, construct="subscripts")
                 defined[key] = (_flat_name(el.name, combo), el, comp, combo)
     names = {key: entry[0] for key, entry in defined.items()}
+    for param in getattr(section, "params", None) or []:  # a macro's: a value, never a subscript
+        dims.setdefault(reference_form(param), 0)
     for el in section.elements:  # a quoted name is referred to without its quotes too
         ref, bare = reference_form(el.name), reference_form(el.name.strip('"'))
         if bare != ref and bare not in dims:
