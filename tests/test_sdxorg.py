@@ -44,30 +44,10 @@ KNOWN: dict[str, str] = {
 #: construct the engine names. When the engine starts passing one, delete it
 #: here (test_pysd_passes_imply_engine_passes says which).
 PYSD_ONLY: dict[str, str] = {
-    # GET TIME VALUE is supported; the case uses a subscript range as a value ("dim-20")
-    "tests/get_time_value/test_get_time_value_simple.mdl": "reference",
     # data: read at load now; this case also needs the VECTOR functions
     "tests/vector_order/test_vector_order.mdl": "VECTOR SORT ORDER",
-    # macros
-    "tests/macro_cross_reference/test_macro_cross_reference.mdl": ":MACRO:",
-    "tests/macro_expression/test_macro_expression.mdl": ":MACRO:",
-    "tests/macro_multi_expression/test_macro_multi_expression.mdl": ":MACRO:",
-    "tests/macro_multi_macros/test_macro_multi_macros.mdl": ":MACRO:",
-    "tests/macro_stock/test_macro_stock.mdl": ":MACRO:",
-    "tests/macro_trailing_definition/test_macro_trailing_definition.mdl": ":MACRO:",
-    # subscripts
-    "tests/subscript_copy/test_subscript_copy.mdl": "subscript mapping",
-    "tests/subscript_copy/test_subscript_copy2.mdl": "subscript mapping",
-    "tests/subscript_definition/test_subscript_definition.mdl": "subscript mapping",
-    "tests/subscript_mapping_simple/test_subscript_mapping_simple.mdl": "subscript mapping",
-    "tests/subscript_mapping_vensim/test_subscript_mapping_vensim.mdl": "subscript mapping",
-    "tests/except_subranges/test_except_subranges.mdl": "subscripts",
-    "tests/tabbed_arrays/tabbed_arrays.mdl": "subscripts",
-    "tests/vector_select/test_vector_select.mdl": "subscripts",
-    # a subscript range used as a value ("IF THEN ELSE(dim = subA, 1, 0)")
-    "tests/conditional_subscripts/test_conditional_subscripts.mdl": "reference",
-    "tests/except_multiple/test_except_multiple.mdl": "reference",
-    "tests/subscript_logicals/test_subscript_logicals.mdl": "reference",
+    # subscripts: VECTOR SELECT with a numerical action that changes during the run (Time + 6)
+    "tests/vector_select/test_vector_select.mdl": "VECTOR SELECT",
 }
 
 _RESULTS: dict[str, tuple[harness.Outcome, harness.Outcome]] = {}

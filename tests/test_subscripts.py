@@ -131,7 +131,79 @@ def test_cli_sets_and_writes_elements(model_path, tmp_path, capsys):
     assert got == pytest.approx(res["stock[north]"][-1], rel=1e-9)
 
 
+#: Range copies, mappings onto overlapping ranges, ranges and elements used as values,
+#: ELMCOUNT, TABBED ARRAY and VECTOR SELECT (every numerical action).
+MODEL2 = [
+    "DimA: a1, a2, a3", "DimB <-> DimA", "Sub: a3, a1", "DimC: c1, c2",
+    "AGE: infant, child, teen, old", "OLDER: child, teen, old",
+    "YOUNGER: infant, child, teen -> OLDER",
+    "flow[AGE] = 10, 20, 30, 40",
+    "pop[infant] = INTEG(5 - flow[infant], 100)",
+    "pop[OLDER] = INTEG(flow[YOUNGER] - flow[OLDER], 100)",
+    "diag[DimA, DimB] = IF THEN ELSE(DimA = DimB, 1, 0)",
+    "pos[DimA] = DimA * 10 + Time",
+    "val[Sub] = Sub", "is a2[DimA] = IF THEN ELSE(DimA = a2, 1, 0)",
+    "n = ELMCOUNT(DimA) + ELMCOUNT(Sub)",
+    "tab[DimA, DimC] = TABBED ARRAY(\n1\t2\n3\t4\n5\t6)",
+    "sel[DimA] = 0, 1, 2", "zero[DimA] = 0",
+] + [f"vs{k} = VECTOR SELECT(sel[DimA!], pos[DimA!], -1, {k}, 0)" for k in range(11)] + [
+    "none = VECTOR SELECT(zero[DimA!], pos[DimA!], -1, 3, 0)",
+    "rows[DimC] = VECTOR SELECT(sel[DimA!], tab[DimA!, DimC], -1, 0, 0)",
+]
+
+
+def test_copies_mappings_values_and_vector_select_equal_pysd(tmp_path):
+    import pysd
+
+    path = tmp_path / "more.mdl"
+    path.write_text(mdl_text(MODEL2, final=2, step=1), encoding="utf-8")
+    ours = sim.load_model(path).simulate(method="euler").to_frame()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = pysd.read_vensim(str(path)).run()
+    assert len(theirs.columns) >= 50
+    for col in theirs.columns:
+        np.testing.assert_allclose(ours[col].to_numpy(float), theirs[col].to_numpy(float),
+                                   rtol=1e-12, atol=1e-12, err_msg=col)
+    last = ours.iloc[-1]
+    # YOUNGER -> OLDER pairs infant with child, child with teen, teen with old
+    assert last["pop[teen]"] == 100 + 2 * (20 - 30)
+    assert last["diag[a2,a2]"] == 1 and last["diag[a2,a3]"] == 0   # DimB copies DimA
+    assert (last["val[a3]"], last["val[a1]"], last["n"]) == (3, 1, 5)  # positions in DimA
+    assert last["tab[a3,c1]"] == 5
+    # sel = 0, 1, 2 and pos = 12, 22, 32 at t=2: a1 is not selected
+    assert (last["vs0"], last["vs2"], last["vs8"], last["vs10"]) == (86, 22, 22, 27)
+
+
+def test_mapping_in_an_explicit_order(tmp_path):
+    # PySD's own reading of "-> (DimB: b3, b1, b2)" adds DimB's elements to DimA
+    path = tmp_path / "explicit.mdl"
+    path.write_text(mdl_text(["DimB: b1, b2, b3", "DimC: c1, c2, c3",
+                              "DimA: a1, a2, a3 -> (DimB: b3, b1, b2), DimC",
+                              "x[DimA] = 1, 2, 3", "y[DimB] = x[DimA]", "z[DimC] = x[DimA]"],
+                             final=1, step=1), encoding="utf-8")
+    res = sim.load_model(path).simulate(method="euler")
+    assert [res[f"y[b{i}]"][0] for i in (1, 2, 3)] == [2, 3, 1]
+    assert [res[f"z[c{i}]"][0] for i in (1, 2, 3)] == [1, 2, 3]
+    assert "x[b1]" not in res.to_frame().columns
+
+
 @pytest.mark.parametrize(("equations", "message", "variable", "construct"), [
+    (["DimA: a1, a2", "x[DimA] = 1, 2",
+      "y = VECTOR SELECT(x[DimA!], x[DimA!], 0, Time, 0)"],
+     "the numerical action must be a number from 0 to 10 .got time.", "y", "VECTOR SELECT"),
+    (["DimA: a1, a2", "x[DimA] = 1, 2", "y = VECTOR SELECT(x[DimA!], x[DimA!], 0, 0, 1)"],
+     "only error action 0", "y", "VECTOR SELECT"),
+    (["DimA: a1, a2", "x[DimA] = 1, 2", "y = VECTOR SELECT(x[DimA!], x[DimA!], 0, 11, 0)"],
+     "must be a number from 0 to 10", "y", "VECTOR SELECT"),
+    (["DimA: a1, a2", "x[DimA] = 1, 2", "y = ELMCOUNT(x[DimA])"],
+     "ELMCOUNT takes one argument, the name of a subscript range", "y", "ELMCOUNT"),
+    (["DimB: b1, b2", "DimA: a1, a2 -> (DimB: b2, b9)", "x[DimA] = 1"],
+     "unknown subscript 'b9'", "DimA", "subscripts"),
+    (["DimA: a1, a2", "y = DimA"],
+     "the range 'dima' is used as a value, but the equation has no subscript in range dima",
+     "y", "subscripts"),
+
     (["Region: north, south -> Other", "Other: a, b, c", "x[Region] = 1"],
      "subscript mapping Region -> Other: Region has 2 elements, Other 3", "Region",
      "subscript mapping"),
@@ -177,3 +249,21 @@ def test_quoted_names_with_subscripts(tmp_path):
     res = model.simulate(method="euler")
     np.testing.assert_array_equal(res["total"], [2.0, 4.0, 6.0])
     np.testing.assert_array_equal(res["my_stock_north"], [1.0, 2.0, 3.0])
+
+
+def test_a_copy_ignores_pysds_shared_mapping_list(tmp_path):
+    # PySD makes every copy (DimB <-> DimA) with one shared default list of mappings, which
+    # its builder appends to: after PySD built another model, the list names its ranges
+    from pysd.translators.vensim.vensim_element import SubscriptRange
+
+    shared = SubscriptRange.__init__.__defaults__[0]
+    saved = list(shared)
+    shared.append("Elsewhere")
+    try:
+        path = tmp_path / "copy.mdl"
+        path.write_text(mdl_text(["DimA: a1, a2", "DimB <-> DimA", "x[DimA] = 1, 2",
+                                  "y[DimB] = x[DimB] * 10"], final=1, step=1), encoding="utf-8")
+        res = sim.load_model(path).simulate(method="euler")
+    finally:
+        shared[:] = saved
+    assert (res["y[a1]"][0], res["y[a2]"][0]) == (10, 20)

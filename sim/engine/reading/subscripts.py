@@ -11,20 +11,31 @@ columns (``stock[north]``, ``mat[north,ict]``).
 
 This module walks PySD's abstract model (its subscript ranges and the
 components of each element) and writes new abstract trees; it parses no
-text. Supported: ranges listed by element (and ranges made of other ranges),
+text, except the mappings written with an explicit order, which PySD's
+reading garbles (:func:`_explicit_mappings`). Supported: ranges listed by
+element (and ranges made of other ranges), copies (``DimB <-> DimA``),
 subranges, definitions over ranges or single elements, ``:EXCEPT:``,
-constant lists and tables (``x[Region] = 1, 2, 3``), subscripted lookups,
-references by range, by element, by a subrange of the equation's range, and
-by a range mapped onto it (``DimA: a1, a2 -> DimB`` lets ``y[DimB]`` read
-``x[DimA]``, element by element in order). Refused, with the construct
-named: other mappings (to several ranges, or element lists), a reference that
-leaves out a subscripted variable's subscripts, a ``Range!`` outside the four
-functions above, and an element defined twice or never.
+constant lists and tables (``x[Region] = 1, 2, 3``, ``TABBED ARRAY``),
+subscripted lookups, references by range, by element, by a subrange of the
+equation's range, and by a range mapped onto it (``DimA: a1, a2 -> DimB``
+lets ``y[DimB]`` read ``x[DimA]``, element by element in order; also onto
+several ranges, onto a range sharing elements, and in an explicit order
+``-> (DimB: b2, b1)``). A range used as a value (``IF THEN ELSE(Dim = Sub,
+1, 0)``) is the 1-based position of the equation's element in its family
+(the parent range), an element name used as a value likewise.
+``ELMCOUNT(Range)`` is the range's size (:mod:`sim.engine.reading.arrays`); ``VECTOR SELECT`` with a constant
+numerical action is expanded over its ``Range!`` subscripts. Refused, with
+the construct named: other mappings, a reference that leaves out a
+subscripted variable's subscripts, a ``Range!`` outside the functions above,
+a VECTOR SELECT whose action changes during the run or that raises errors,
+and an element defined twice or never.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,52 +82,107 @@ class _Ranges:
         self.path = path
         self.reader = reader if reader is not None else ExternalReader(Path(path))
         raw = {reference_form(r.name): r for r in ranges}
+        mappings = {key: _mapping(r) for key, r in raw.items()}
+        explicit = {key: _explicit_mappings(path, r) for key, r in raw.items()
+                    if any(isinstance(t, str) for t in mappings[key])}
         self.elements: dict[str, tuple[str, ...]] = {}
         for key in raw:
-            self.elements[key] = self._expand(key, raw, ())
+            self.elements[key] = self._expand(key, raw, (), explicit)
         self.spelling = {reference_form(e): e for els in self.elements.values() for e in els}
-        self.maps: dict[str, str] = {}  # range -> the range it maps onto, position by position
+        self.position = self._positions()
+        # range -> {range it maps onto: that range's elements in the order they pair with ours}
+        self.maps: dict[str, dict[str, tuple[str, ...]]] = {}
         for key, r in raw.items():
-            for target in r.mapping or []:
-                self._map(key, r.name, target, raw)
+            for target in mappings[key]:
+                self._map(key, r.name, target, raw, explicit.get(key, {}))
 
-    def _map(self, key: str, name: str, target, raw: dict) -> None:
-        """Record ``name: ... -> target`` (a whole range onto another of the same size)."""
+    def _positions(self) -> dict[str, int]:
+        """Return each element's value as a number: its 1-based position in its family.
+
+        The family of an element is the first declared range holding it that is
+        not a strict part of another range (a subrange takes its parent's
+        numbering, as in Vensim: with ``Dim: a, b, c`` and ``Sub: b, a``,
+        ``b`` is 2 wherever it is used as a value).
+        """
+        sets = {k: {reference_form(e) for e in els} for k, els in self.elements.items()}
+        position: dict[str, int] = {}
+        for key, els in self.elements.items():
+            if any(sets[key] < other for other in sets.values()):
+                continue
+            for i, e in enumerate(els):
+                position.setdefault(reference_form(e), i + 1)
+        return position
+
+    def _map(self, key: str, name: str, target, raw: dict, explicit: dict) -> None:
+        """Record ``name: ... -> target``, pairing elements by position.
+
+        ``target`` is a range (its elements in order), or given with an explicit
+        order, ``-> (Target: t3, t1, t2)`` (read from the file's text:
+        :func:`_explicit_mappings`).
+        """
         tkey = reference_form(str(target)) if isinstance(target, str) else None
-        if tkey is None or tkey not in raw or key in self.maps \
-                or set(self.elements[key]) & set(self.elements[tkey]):  # PySD's reading of
-            # "-> (Other: e2, e1)" puts Other's elements into this range: refused here too
+        if tkey is None or tkey not in raw or tkey in self.maps.get(key, {}):
             raise ModelError(self.path, f"subscript mapping {name} -> {target}: only a mapping "
-                             "of a whole range onto one other range, element by element in order, "
-                             "is supported", variable=name, construct="subscript mapping")
-        if len(self.elements[key]) != len(self.elements[tkey]):
+                             "onto a subscript range (in its order, or in an order listed as "
+                             "(Range: e2, e1)) is supported", variable=name,
+                             construct="subscript mapping")
+        order = explicit.get(tkey)
+        if order is None:
+            order = tuple(reference_form(e) for e in self.elements[tkey])
+        else:
+            order = tuple(e for item in order for e in self.members(item, name))
+            order = tuple(reference_form(e) for e in order)
+            unknown = set(order) - {reference_form(e) for e in self.elements[tkey]}
+            if unknown:
+                raise ModelError(self.path, f"subscript mapping {name} -> {target}: "
+                                 f"{', '.join(sorted(unknown))} not in {target}", variable=name,
+                                 construct="subscript mapping")
+        if len(self.elements[key]) != len(order):
             raise ModelError(self.path, f"subscript mapping {name} -> {target}: {name} has "
                              f"{len(self.elements[key])} elements, {target} "
-                             f"{len(self.elements[tkey])}", variable=name,
+                             f"{len(order)}", variable=name,
                              construct="subscript mapping")
-        self.maps[key] = tkey
+        self.maps.setdefault(key, {})[tkey] = order
 
     def mapped(self, key: str, onto: str, element: str) -> str | None:
         """Return the element of range ``key`` that ``element`` of range ``onto`` maps from.
 
-        None unless ``key`` is mapped onto ``onto`` (normalised names).
+        None unless ``key`` is mapped onto ``onto`` (normalised names) and
+        ``element`` is one of the mapping's.
         """
-        if self.maps.get(key) != onto:
+        order = self.maps.get(key, {}).get(onto)
+        if order is None or element not in order:
             return None
-        position = [reference_form(e) for e in self.elements[onto]].index(element)
-        return reference_form(self.elements[key][position])
+        return reference_form(self.elements[key][order.index(element)])
 
-    def _expand(self, key: str, raw: dict, seen: tuple) -> tuple[str, ...]:
+    def _expand(self, key: str, raw: dict, seen: tuple, explicit: dict) -> tuple[str, ...]:
+        """Return the elements of range ``key``, its ranges expanded.
+
+        A copy ``DimB <-> DimA`` (PySD gives the name ``DimA`` instead of a
+        list) has DimA's elements. The elements PySD appends to a range that
+        maps with an explicit order (``-> (DimB: b2, b1)``) are dropped.
+        """
         if key in seen:
             raise ModelError(self.path, f"subscript range {raw[key].name} is defined through itself",
                              variable=raw[key].name, construct="subscripts")
-        out: list[str] = []
         items = raw[key].subscripts
         if isinstance(items, dict):  # GET XLS/DIRECT SUBSCRIPT, as PySD reads it
             items = self.reader.subscript(raw[key].name, items)
+        if isinstance(items, str):  # a copy of another range
+            items = [items]
+        items = list(items)
+        extra = [e for order in explicit.get(key, {}).values() for e in order]
+        if extra:
+            if [reference_form(str(e)) for e in items[-len(extra):]] != extra:
+                raise ModelError(self.path, f"subscript range {raw[key].name}: cannot read its "
+                                 "mapping with an explicit order", variable=raw[key].name,
+                                 construct="subscript mapping")
+            items = items[:-len(extra)]
+        out: list[str] = []
         for item in items:
             sub = reference_form(str(item))
-            members = self._expand(sub, raw, seen + (key,)) if sub in raw and sub != key else (item,)
+            members = self._expand(sub, raw, seen + (key,), explicit) \
+                if sub in raw and sub != key else (item,)
             out += [m for m in members if m not in out]
         return tuple(out)
 
@@ -176,6 +242,8 @@ def flatten(path: Path, section, reader: ExternalReader | None = None) -> list[F
                                      variable=el.name, construct="subscripts")
                 defined[key] = (_flat_name(el.name, combo), el, comp, combo)
     names = {key: entry[0] for key, entry in defined.items()}
+    for param in getattr(section, "params", None) or []:  # a macro's: a value, never a subscript
+        dims.setdefault(reference_form(param), 0)
     for el in section.elements:  # a quoted name is referred to without its quotes too
         ref, bare = reference_form(el.name), reference_form(el.name.strip('"'))
         if bare != ref and bare not in dims:
@@ -210,6 +278,8 @@ def _constant_of(values: np.ndarray, subs, combo, ranges: _Ranges, where: str, n
     """Return the entry of a constant list or table (``x[Region, Sector] = 1, 2; 3, 4``) for ``combo``."""
     axes = [(s, e) for s, e in zip(subs, combo, strict=False) if ranges.is_range(s)]
     shape = tuple(len(ranges.members(s, name)) for s, _ in axes)
+    if values.ndim == 1 and len(shape) > 1 and values.size == int(np.prod(shape)):
+        values = values.reshape(shape)  # TABBED ARRAY: PySD gives the rows one after another
     if values.shape != shape:
         raise ModelError(where, f"a list of values shaped {values.shape} does not match the "
                          f"subscripts [{', '.join(subs)}] {shape}", variable=name,
@@ -233,12 +303,19 @@ class _Rewriter:
         if arrays.handles(node):  # ELMCOUNT, INVERT MATRIX, ALLOCATE BY PRIORITY
             return arrays.rewrite_call(self, node)
         if isinstance(node, ae.ReferenceStructure):
+            if node.subscripts is None and node.reference not in self.dims \
+                    and (node.reference in self.ranges.position
+                         or node.reference in self.ranges.elements):
+                return self._as_value(node.reference)
             return self._reference(node)
         if isinstance(node, ae.CallStructure):
             fn = node.function
             if isinstance(fn, ae.ReferenceStructure) and fn.subscripts is None \
                     and fn.reference in _REDUCERS:
                 return self._reduce(fn.reference, node.arguments)
+            if isinstance(fn, ae.ReferenceStructure) and fn.reference == "vector_select" \
+                    and fn.reference not in self.dims:
+                return self._vector_select(node.arguments)
             return dataclasses.replace(node, function=self._reference(fn) if isinstance(
                 fn, ae.ReferenceStructure) else fn, arguments=tuple(self.rewrite(a) for a in node.arguments))
         if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node) \
@@ -275,6 +352,88 @@ class _Rewriter:
             raise self.error(f"'{ref}[{','.join(combo)}]' is not defined")
         return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
 
+    def _vector_select(self, args) -> object:
+        """``VECTOR SELECT(sel[R!], x[R!], missing, action, error action)``, over the elements.
+
+        The terms are the elements of the ``Range!`` subscripts of both arrays
+        (all their combinations); a term is selected where ``sel`` is not 0.
+        Actions (Vensim's): 0 sum, 1 product, 2 min, 3 max, 4 mean of
+        ``sel * x``; 5 product of ``x ^ sel``; 6 to 10 sum, product, min, max,
+        mean of ``x``. No term selected gives ``missing``. Only a constant
+        action and error action 0 (no error) are supported: an action that
+        changes during the run would need every result built, each a tree
+        over all the terms (too slow to compile on large ranges).
+        """
+        construct = "VECTOR SELECT"
+        if len(args) != 5:
+            raise self.error("VECTOR SELECT takes 5 arguments (selection, expression, missing "
+                             "value, numerical action, error action)", construct=construct)
+        err = self.rewrite(args[4])
+        if not _is_number(err) or float(err) != 0:
+            raise self.error("VECTOR SELECT: only error action 0 (no error) is supported",
+                             construct=construct)
+        bangs: list[str] = []
+        _collect_bangs(args[0], bangs)
+        _collect_bangs(args[1], bangs)
+        if not bangs:
+            raise self.error("VECTOR SELECT needs ranges marked with '!' (e.g. sel[Range!])",
+                             construct=construct)
+        for b in bangs:
+            if b not in self.ranges.elements:
+                raise self.error(f"'{b}!' in VECTOR SELECT: not a subscript range")
+        saved = dict(self.bound)
+        pairs = []
+        for combo in itertools.product(*(self.ranges.elements[b] for b in bangs)):
+            self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo, strict=True)})
+            pairs.append((self.rewrite(args[0]), self.rewrite(args[1])))
+        self.bound = saved
+        missing, action = self.rewrite(args[2]), self.rewrite(args[3])
+
+        def masked(value, empty):
+            return [_ite(_logic("=", sel, 0), empty, value(sel, x)) for sel, x in pairs]
+
+        def weighted(sel, x):
+            return _arith("*", [sel, x])
+
+        def plain(sel, x):
+            return x
+
+        if not _is_number(action) or float(action) not in range(11):
+            raise self.error(f"VECTOR SELECT: the numerical action must be a number from 0 to 10 "
+                             f"(got {_text(args[3])}); an action that changes during the run is "
+                             "not supported", construct=construct)
+        k = int(action)
+        value = weighted if k < 5 else plain
+        if k == 5:
+            terms = masked(lambda sel, x: _arith("^", [x, sel]), 1)
+            chosen = _arith("*", terms)
+        elif k in (0, 6, 4, 10):
+            chosen = _arith("+", [weighted(sel, x) for sel, x in pairs] if k == 0
+                            else masked(value, 0))
+        elif k in (1, 7):
+            chosen = _arith("*", masked(value, 1))
+        else:
+            chosen = _fold("min" if k in (2, 8) else "max",
+                           masked(value, math.inf if k in (2, 8) else -math.inf))
+        count = _arith("+", masked(lambda sel, x: 1, 0))
+        if k in (4, 10):
+            chosen = _call("zidz", chosen, count)
+        return _ite(_logic("=", count, 0), missing, chosen)
+
+    def _as_value(self, sub: str) -> int:
+        """Return the value of a range or an element used as a number: a position in its family.
+
+        A range stands for the element the equation is computing in it
+        (``x[Dim] = Dim * 2``), as in a subscript.
+        """
+        if not self.ranges.is_range(sub):
+            return self.ranges.position[sub]
+        try:
+            return self.ranges.position[self._element(sub, sub)]
+        except ModelError:
+            raise self.error(f"the range '{sub}' is used as a value, but the equation has no "
+                             f"subscript in range {sub}") from None
+
     def _element(self, sub: str, ref: str) -> str:
         """Return the element ``sub`` stands for here (normalised)."""
         if sub.endswith("!"):
@@ -290,14 +449,14 @@ class _Rewriter:
         for declared, element in self.lhs:   # the equation's own range ...
             if declared == key:
                 return element
-        members = {reference_form(e) for e in self.ranges.elements[key]}
-        for _, element in self.lhs:           # ... or one its element belongs to (a subrange)
-            if element in members:
-                return element
         for declared, element in self.lhs:    # ... or one it is mapped onto (Range -> Other)
             mapped = self.ranges.mapped(key, declared, element)
             if mapped is not None:
                 return mapped
+        members = {reference_form(e) for e in self.ranges.elements[key]}
+        for _, element in self.lhs:           # ... or one its element belongs to (a subrange)
+            if element in members:
+                return element
         raise self.error(f"'{ref}[{sub}]': the equation has no subscript in range {sub}")
 
     def _reduce(self, fname: str, args) -> object:
@@ -330,6 +489,44 @@ class _Rewriter:
         return acc
 
 
+def _text(node) -> str:
+    """Return a short description of an expression, for an error message."""
+    if isinstance(node, ae.ReferenceStructure):
+        return node.reference
+    return "an expression" if isinstance(node, ae.AbstractSyntax) else repr(node)
+
+
+def _is_number(node) -> bool:
+    return isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool)
+
+
+def _call(fn: str, *args) -> ae.CallStructure:
+    return ae.CallStructure(function=ae.ReferenceStructure(reference=fn, subscripts=None),
+                            arguments=tuple(args))
+
+
+def _ite(cond, a, b) -> ae.CallStructure:
+    return _call("if_then_else", cond, a, b)
+
+
+def _logic(op: str, a, b) -> ae.LogicStructure:
+    return ae.LogicStructure(operators=[op], arguments=(a, b))
+
+
+def _arith(op: str, terms: list) -> object:
+    if len(terms) == 1:
+        return terms[0]
+    return ae.ArithmeticStructure(operators=[op] * (len(terms) - 1), arguments=tuple(terms))
+
+
+def _fold(fn: str, terms: list) -> object:
+    """``fn`` (min or max, of two arguments) of all ``terms``, as a balanced tree."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return _call(fn, _fold(fn, terms[:half]), _fold(fn, terms[half:]))
+
+
 def _collect_bangs(node, out: list[str]) -> None:
     """Range names marked with '!' in ``node``, in order of appearance."""
     if isinstance(node, ae.ReferenceStructure):
@@ -347,3 +544,40 @@ def _collect_bangs(node, out: list[str]) -> None:
     elif isinstance(node, ae.AbstractSyntax) and dataclasses.is_dataclass(node):
         for field in dataclasses.fields(node):
             _collect_bangs(getattr(node, field.name), out)
+
+
+def _mapping(rng) -> list:
+    """Return the ranges ``rng`` maps onto (PySD's ``mapping``); none for a copy.
+
+    PySD makes a copy (``DimB <-> DimA``) with its constructor's default
+    ``mapping`` list, one list shared by every copy of the process, which
+    PySD's own builder appends to: its content is not this model's.
+    """
+    return [] if isinstance(rng.subscripts, str) else list(rng.mapping or [])
+
+
+_RANGE_TEXT = re.compile(r"(?:^|[|}])\s*(\"[^\"]*\"|[^:~|{}]+?)\s*:(?!=)([^~|]*?)->([^~|]*)~")
+
+
+def _explicit_mappings(path: str, rng) -> dict[str, tuple[str, ...]]:
+    """Return the mappings of range ``rng`` written with an explicit order, from the file's text.
+
+    ``DimA: a1, a2 -> (DimB: b2, b1), DimC`` gives ``{"dimb": ("b2", "b1")}``
+    (normalised names): PySD's reading keeps only the target's name and
+    appends ``b2, b1`` to DimA's elements. Empty when the file cannot be read
+    or the range maps in order only.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    text = re.sub(r"\\\s*\n", " ", text.split("\\\\\\---///", 1)[0])
+    out: dict[str, tuple[str, ...]] = {}
+    for m in _RANGE_TEXT.finditer(text):
+        if reference_form(m.group(1).strip('"')) != reference_form(rng.name.strip('"')):
+            continue
+        for target, items in re.findall(r"\(\s*([^:()]+?)\s*:([^()]*)\)", m.group(3)):
+            out[reference_form(target)] = tuple(reference_form(e) for e in items.split(",")
+                                                if e.strip())
+        break
+    return out

@@ -32,6 +32,7 @@ from pysd.translators.vensim.vensim_structures import parsing_ops
 
 from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
 from sim.engine.reading.external import ExternalReader
+from sim.engine.reading.macros import expand_macros
 from sim.engine.reading.special import SPECIAL_CALLS, SUPPORTED_EXTRA, rewrite
 from sim.engine.reading.subscripts import FlatVariable, flatten
 from sim.errors import ModelError
@@ -343,7 +344,7 @@ def read_abstract(path: Path, sources: dict[Path, str] | None = None,
     Raises
     ------
     ModelError
-        If the file is missing, cannot be parsed, uses macros, or a construct
+        If the file is missing, cannot be parsed, misuses a macro, or uses a construct
         outside the supported subset (subscripted variables are split into
         their elements: :mod:`sim.engine.reading.subscripts`).
     """
@@ -351,12 +352,12 @@ def read_abstract(path: Path, sources: dict[Path, str] | None = None,
     if path.is_file() and path.suffix.lower() != ".mdl":
         raise ModelError(str(path), f"unsupported file type '{path.suffix}'; expected a Vensim .mdl text file")
     am = parse_abstract(path)
-    if len(am.sections) > 1:
-        macros = ", ".join(s.name for s in am.sections[1:])
-        raise ModelError(str(path), f"macros are not supported (found: {macros})", construct=":MACRO:")
     section = am.sections[0]
     reader = ExternalReader(path, data_files=data_files)
-    out = [_element(path, fv) for fv in flatten(path, section, reader)]
+    flat = flatten(path, section, reader)
+    if len(am.sections) > 1:  # macros: copied once per call (sim.engine.reading.macros)
+        flat = expand_macros(path, section, am.sections[1:], flat)
+    out = [_element(path, fv) for fv in flat]
     if sources is not None:
         sources.update(reader.sources)
     if not out:
