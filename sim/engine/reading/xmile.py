@@ -329,16 +329,21 @@ def _to_engine(path: Path, am: AbstractModel) -> AbstractModel:
 def _non_negative(ref: str, subs: list[str], integ: ae.IntegStructure) -> ae.IntegStructure:
     """A non-negative stock as a Vensim stock: its net flow is kept >= -stock / TIME STEP.
 
-    With Euler, ``stock + dt * MAX(flow, -stock/dt)`` is ``MAX(stock + dt * flow, 0)``:
-    PySD's and Stella's non-negative stock (the level is cut at zero after each
-    step). With RK4 or an adaptive method the same limit applies to every
-    evaluation of the net flow.
+    The net flow becomes ``flow + MAX(0, -stock/TIME STEP - flow)``, that is
+    ``MAX(flow, -stock/TIME STEP)`` with the flows still the top-level terms (so
+    the stock's inflows and outflows are still known). With Euler,
+    ``stock + dt * MAX(flow, -stock/dt)`` is ``MAX(stock + dt * flow, 0)``: PySD's
+    and Stella's non-negative stock (the level is cut at zero after each step).
+    With RK4 or an adaptive method the same limit applies to every evaluation
+    of the net flow.
     """
     stock = ae.ReferenceStructure(ref, ae.SubscriptsReferenceStructure(tuple(subs)) if subs else None)
     floor = ae.ArithmeticStructure(["/"], (ae.ArithmeticStructure(["negative"], (stock,)),
                                            ae.ReferenceStructure("time_step")))
-    flow = ae.CallStructure(ae.ReferenceStructure("max"), (integ.flow, floor))
-    return ae.IntegStructure(flow, integ.initial, False)
+    excess = ae.CallStructure(ae.ReferenceStructure("max"),
+                              (0, ae.ArithmeticStructure(["-"], (floor, integ.flow))))
+    return ae.IntegStructure(ae.ArithmeticStructure(["+"], (integ.flow, excess)),
+                             integ.initial, False)
 
 
 def _dimension_of(sub: str, ranges: dict[str, tuple[str, ...]]) -> str:
