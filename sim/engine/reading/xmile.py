@@ -327,7 +327,7 @@ def _to_engine(path: Path, am: AbstractModel) -> AbstractModel:
 
 
 def _non_negative(ref: str, subs: list[str], integ: ae.IntegStructure) -> ae.IntegStructure:
-    """A non-negative stock as a Vensim stock: its net flow is kept >= -stock / TIME STEP.
+    """Return a non-negative stock as a Vensim stock: its net flow kept >= -stock / TIME STEP.
 
     The net flow becomes ``flow + MAX(0, -stock/TIME STEP - flow)``, that is
     ``MAX(flow, -stock/TIME STEP)`` with the flows still the top-level terms (so
@@ -406,7 +406,7 @@ class _Rewriter:
                 return self._reduce("vmax" if fn == "vmax_xmile" else "vmin", args[0])
         if not dataclasses.is_dataclass(node) or isinstance(node, type):
             return node
-        changes = {}
+        changes: dict[str, object] = {}
         for field in dataclasses.fields(node):
             child = getattr(node, field.name)
             if field.name == "operators":
