@@ -192,8 +192,22 @@ def read_output(path: Path) -> pd.DataFrame:
         return read_canonical(utf8)
 
 
-def _judge(frame: pd.DataFrame, canon: pd.DataFrame) -> tuple[str, str, int, int]:
-    """Compare a run with the canonical output on the columns it produced."""
+def _xmile_key(name: str) -> str:
+    """Return an XMILE name's key: in XMILE an underscore and a space are the same character."""
+    return " ".join(str(name).strip('"').lower().replace("_", " ").split())
+
+
+def _judge(frame: pd.DataFrame, canon: pd.DataFrame,
+           xmile: bool = False) -> tuple[str, str, int, int]:
+    """Compare a run with the canonical output on the columns it produced.
+
+    With ``xmile``, a column is matched whatever its names write as underscores
+    or spaces (``var_min`` is ``var min``, XMILE 1.0 section 3.2.2).
+    """
+    if xmile:
+        canonical = {_xmile_key(c): c for c in canon.columns[1:]}
+        frame = frame.rename(columns={c: canonical[_xmile_key(c)] for c in frame.columns
+                                      if _xmile_key(c) in canonical})
     produced = {str(c).strip('"').lower() for c in frame.columns}
     columns = [c for c in canon.columns[1:] if c.strip('"').lower() in produced]
     missing = len(canon.columns) - 1 - len(columns)
@@ -242,7 +256,8 @@ def run_engine(case: Case, timeout: float = TIMEOUT) -> Outcome:
             outcome = Outcome("crash", _one_line(exc, case.root))
         else:
             status, detail, compared, missing = _judge(result.to_frame(),
-                                                       read_output(case.canonical))
+                                                       read_output(case.canonical),
+                                                       case.kind == "xmile")
             if not result.success:
                 failure = result.failures[0]
                 note = f"run failed at t={failure.time} ({failure.variable}: {failure.reason})"
@@ -291,7 +306,7 @@ def run_pysd(case: Case, timeout: float = TIMEOUT) -> Outcome:
         except (Exception, CaseTimeout) as exc:
             outcome = Outcome("crash", _one_line(exc, Path(tmp)))
         else:
-            status, detail, compared, missing = _judge(frame, canon)
+            status, detail, compared, missing = _judge(frame, canon, case.kind == "xmile")
             outcome = Outcome(status, detail, "", compared, missing)
         finally:
             np.random.set_state(state)

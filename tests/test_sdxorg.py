@@ -270,3 +270,20 @@ def test_render_counts_and_lists_refusals():
     assert "| GAME | 1 | 1 |" in text  # refusals by construct: cases, of which PySD passes
     assert "| `a.mdl` | GAME | ModelError: a.mdl: GAME is not supported | pass |" in text
     assert "got 1.23457 expected 1.2" in text
+
+
+def test_harness_runs_an_xmile_case_with_both(tmp_path):
+    folder = tmp_path / "tests" / "case"
+    folder.mkdir(parents=True)
+    (folder / "m.xmile").write_text(
+        '<xmile version="1.0" xmlns="http://docs.oasis-open.org/xmile/ns/XMILE/v1.0">'
+        "<sim_specs><start>0</start><stop>2</stop><dt>1</dt></sim_specs><model><variables>"
+        '<aux name="twice_time"><eqn>TIME * 2</eqn></aux></variables></model></xmile>',
+        encoding="utf-8")
+    # the canonical output writes the name with a space: the same XMILE name
+    (folder / "output.tab").write_text("Time\ttwice time\n0\t0\n1\t2\n2\t4\n", encoding="utf-8")
+    case = harness.find_cases(tmp_path)[0]
+    assert (case.id, case.kind) == ("tests/case/m.xmile", "xmile")
+    engine, pysd_ = harness.run_case(case)
+    assert (engine.status, engine.compared, engine.missing) == ("pass", 1, 0)
+    assert (pysd_.status, pysd_.compared, pysd_.missing) == ("pass", 1, 0)
