@@ -5,28 +5,49 @@ PySD's XMILE translator (:mod:`pysd.translators.xmile`) produces the same
 same checks (:mod:`sim.engine.reading.translate`), subscripts and compiler as
 a ``.mdl`` one. This module owns what differs:
 
-- **Reading the file.** The XML is parsed strictly (PySD's own reader
-  recovers from broken XML silently) and without resolving entities or
-  fetching anything; a file that is not XML, or not XMILE (no ``<xmile>``
-  root in a default namespace, no ``<sim_specs>``), is a :class:`ModelError`
-  naming the file and what is wrong.
+- **Reading the file.** The XML is parsed without resolving entities or
+  fetching anything. PySD's own reader recovers silently from broken XML
+  (which can drop variables); here only undeclared namespace prefixes of
+  vendor extensions (Stella's ``isee:``) are let through, any other XML error
+  is a :class:`ModelError` naming the line and column (``construct="XML"``).
+  A file that is not XMILE (no ``<xmile>`` root in a default namespace, no
+  ``<sim_specs>`` with start, stop and dt) is refused, naming what is missing.
+  The pre-1.0 draft Stella 10 wrote (variables directly in ``<model>``) is
+  read as XMILE 1.0.
+- **Equations** are parsed with PySD's XMILE grammar and a subclass of its
+  visitor that reads numbers without ``eval`` and keeps a minus before a
+  number out of a power's base (``-30^2`` is -900, ``(-30)^2`` is 900). An
+  equation the grammar cannot parse is a ModelError naming the variable and
+  the equation (``construct="equation"``).
 - **Constructs PySD's XMILE translator does not read** are refused by name
-  before it runs: macros (``<macro>``) and modules (``<module>``), naming the
-  construct; an equation PySD's grammar cannot parse is a ModelError naming
-  the variable and the equation.
-- **XMILE built-ins, rewritten into the engine's Vensim functions**:
-  ``DT``, ``STARTTIME``, ``STOPTIME`` (references) become the control
-  variables ``TIME STEP``, ``INITIAL TIME``, ``FINAL TIME``; ``RAMP(slope,
-  start)`` (PySD's ``Xramp``) is Vensim's ``RAMP`` without an end.
-  Non-negative stocks (``<non_negative/>``) have no Vensim counterpart in the
-  engine and are refused (``construct="non-negative stock"``); non-negative
-  flows become ``MAX(flow, 0)`` (PySD's own reading). Other XMILE-only
-  functions (``PULSE``, one-argument ``MIN``/``MAX``) are refused by the
-  common checks of :mod:`sim.engine.reading.translate`, by name.
+  before it runs: macros (``<macro>``, ``construct="macro"``) and modules
+  (``<module>``, several ``<model>``; ``construct="module"``).
+- **XMILE meanings, rewritten into the engine's Vensim terms** (the abstract
+  model the compiler gets is a Vensim one):
 
-Units: XMILE unit strings are kept as written; the units checker
-(:mod:`sim.engine.reading.units`) does not check XMILE models (it reports
-"units not checked"), so it never refuses a valid one.
+  - ``DT``, ``STARTTIME``, ``STOPTIME`` are ``TIME STEP``, ``INITIAL TIME``,
+    ``FINAL TIME``; ``PI()`` is pi; ``RAMP(slope, start)`` is Vensim's
+    ``RAMP`` without an end; ``PULSE`` is refused (``construct="PULSE"``).
+  - A non-negative stock (``<non_negative/>``, or the model's
+    ``<behavior>``) limits its net flow to ``-stock / TIME STEP``: with
+    Euler, PySD's and Stella's cut at zero (:func:`_non_negative`).
+    Non-negative flows are ``MAX(flow, 0)`` (PySD's own reading).
+  - One-argument ``MIN``/``MAX`` of an array is Vensim's ``VMIN``/``VMAX``
+    over all its dimensions.
+  - Apply-to-all: an array named without subscripts in an equation over its
+    dimensions is this equation's element (``<inflow>Births</inflow>`` of an
+    arrayed stock).
+  - In an XMILE name an underscore is a space: ``room_temperature`` is
+    the variable (and output column) ``room temperature``.
+
+  Everything else (functions outside the registry, DELAY FIXED, ...) is
+  refused by the common checks of :mod:`sim.engine.reading.translate`, by name.
+
+Units: XMILE unit strings are kept as written, but the units checker
+(:mod:`sim.engine.reading.units`) does not check XMILE models: it raises a
+ModelError saying so (``construct="XMILE units"``) and ``sim check`` reports
+"units not checked (XMILE model)" as a passing check, so a valid XMILE model
+is never refused for its units.
 """
 from __future__ import annotations
 
