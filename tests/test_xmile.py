@@ -179,6 +179,22 @@ def test_builtins_dt_starttime_stoptime_and_pi(tmp_path):
     assert frame["ramped"].loc[4.0] == 0 and frame["ramped"].loc[8.0] == pytest.approx(8.0)
 
 
+def test_lookup_calls_a_graphical_function(tmp_path):
+    # XMILE's LOOKUP(table, x), of a <gf> and of an auxiliary with its own gf (Stella)
+    path = write(tmp_path, xmile("""
+      <gf name="g"><xscale min="0" max="4"/><ypts>0, 10, 20, 30, 40</ypts></gf>
+      <aux name="shaped"><eqn>0</eqn>
+        <gf><xpts>0, 2, 4</xpts><ypts>5, 7, 1</ypts></gf>
+      </aux>
+      <aux name="via gf"><eqn>LOOKUP(g, TIME)</eqn></aux>
+      <aux name="via aux"><eqn>LOOKUP(shaped, TIME)</eqn></aux>
+    """, stop=4, dt=1))
+    frame = sim.load_model(path).simulate(method="euler").to_frame()
+    assert list(frame["via gf"]) == [0, 10, 20, 30, 40]
+    assert list(frame["via aux"]) == [5, 6, 7, 4, 1]
+    assert (frame["shaped"] == 5).all()  # the auxiliary itself is gf(0)
+
+
 def test_a_minus_before_a_power_is_applied_after_it(tmp_path):
     # XMILE: the exponent binds tighter than a unary minus; parentheses keep their meaning
     path = write(tmp_path, xmile("""

@@ -26,7 +26,9 @@ a ``.mdl`` one. This module owns what differs:
   model the compiler gets is a Vensim one):
 
   - ``DT``, ``STARTTIME``, ``STOPTIME`` are ``TIME STEP``, ``INITIAL TIME``,
-    ``FINAL TIME``; ``PI()`` is pi; ``RAMP(slope, start)`` is Vensim's
+    ``FINAL TIME``; ``PI()`` is pi; ``LOOKUP(table, x)`` is ``table(x)``
+    (in the visitor), also when ``table`` is an auxiliary with a graphical
+    function of its own (Stella's form); ``RAMP(slope, start)`` is Vensim's
     ``RAMP`` without an end; ``PULSE`` is refused (``construct="PULSE"``).
   - A non-negative stock (``<non_negative/>``, or the model's
     ``<behavior>``) limits its net flow to ``-stock / TIME STEP``: with
@@ -157,7 +159,7 @@ def _number(text: str) -> int | float:
 
 
 class _Visitor(EquationVisitor):
-    """PySD's XMILE equation visitor, with two changes.
+    """PySD's XMILE equation visitor, with three changes.
 
     - Numbers are read with :func:`_number`, never with ``eval``.
     - A minus before a number stays out of a power's base, as for a variable:
@@ -166,6 +168,7 @@ class _Visitor(EquationVisitor):
       unary minus, ``-30^x`` is ``-(30^x)``, and ``(-30)^x`` keeps its
       parentheses. (PySD's own run gets it right only because Python reads
       the ``-30**x`` it writes the same way.)
+    - ``LOOKUP(table, x)`` (XMILE's call of a graphical function) is ``table(x)``.
     """
 
     def visit_expr(self, n, vc):
@@ -182,6 +185,14 @@ class _Visitor(EquationVisitor):
         arglist = tuple(x.strip(",") for x in vc)
         return self.add_element(tuple(self.elements[a] if a in self.elements else _number(a)
                                       for a in arglist))
+
+    def visit_call(self, n, vc):
+        func, args = self.elements[vc[0]], self.elements[vc[4]]
+        if func.reference == "lookup" and len(args) == 2 \
+                and isinstance(args[0], ae.ReferenceStructure):
+            # XMILE's LOOKUP(table, x) is the call table(x) (PySD's visitor fails on it)
+            return self.add_element(ae.CallStructure(args[0], (args[1],)))
+        return super().visit_call(n, vc)
 
     def visit_neg_expr(self, n, vc):
         id_ = vc[2]
@@ -328,13 +339,17 @@ def _to_engine(path: Path, am: AbstractModel) -> AbstractModel:
             else []
         if subs:
             dims[reference_form(el.name)] = tuple(_dimension_of(s, ranges) for s in subs)
+    # an auxiliary with a graphical function of its own (gf(eqn)): LOOKUP(aux, x) is gf(x)
+    gfs = {reference_form(el.name): el.components[0].ast.lookups for el in section.elements
+           if len(el.components) == 1 and isinstance(el.components[0].ast,
+                                                     ae.InlineLookupsStructure)}
     elements = []
     for el in section.elements:
         components = []
         for comp in el.components:
             subs = list(comp.subscripts[0]) if comp.subscripts else []
             own = {_dimension_of(s, ranges): s for s in subs}
-            rw = _Rewriter(path, el.name, defined, ranges, own, dims)
+            rw = _Rewriter(path, el.name, defined, ranges, own, dims, gfs)
             ast = rw.rewrite(comp.ast)
             if isinstance(ast, ae.IntegStructure) and ast.non_negative:
                 ast = _non_negative(reference_form(el.name), subs, ast)
@@ -393,12 +408,16 @@ class _Rewriter:
         has in each (the dimension itself, or one element of it).
     dims : dict
         Every arrayed variable (reference form) and its dimensions.
+    gfs : dict
+        Every auxiliary with a graphical function of its own (reference form)
+        and that function (a ``LookupsStructure``).
     """
 
     def __init__(self, path: Path, name: str, defined: set[str],
                  ranges: dict[str, tuple[str, ...]], own: dict[str, str],
-                 dims: dict[str, tuple[str, ...]]) -> None:
+                 dims: dict[str, tuple[str, ...]], gfs: dict[str, object]) -> None:
         self.path, self.name, self.ranges, self.own, self.dims = path, name, ranges, own, dims
+        self.gfs = gfs
         self.builtins = {k: v for k, v in _BUILTIN_REFERENCES.items() if k not in defined}
 
     def error(self, message: str, construct: str) -> ModelError:
@@ -423,6 +442,9 @@ class _Rewriter:
                 return ae.CallStructure(ae.ReferenceStructure("ramp"), self._all(args))
             if fn in ("Xpulse", "Xpulse_train"):
                 raise self.error("the XMILE PULSE function is not supported", "PULSE")
+            if fn in self.gfs and len(args) == 1 and node.function.subscripts is None:
+                # the graphical function of an auxiliary, applied to another input
+                return ae.InlineLookupsStructure(self.rewrite(args[0]), self.gfs[fn])
             if fn in ("vmax_xmile", "vmin_xmile"):
                 return self._reduce("vmax" if fn == "vmax_xmile" else "vmin", args[0])
         if not dataclasses.is_dataclass(node) or isinstance(node, type):
