@@ -69,6 +69,11 @@ DATA_FILES = {
 }
 
 
+#: Suffixes of the XMILE copies of the suite's models (lower case): each is a case of
+#: its own, read by the engine's XMILE reader and by ``pysd.read_xmile``.
+XMILE_SUFFIXES = (".xmile", ".stmx")
+
+
 @dataclass(frozen=True)
 class Case:
     """One conformance case: a model and its canonical output."""
@@ -81,6 +86,11 @@ class Case:
     def root(self) -> Path:
         """The suite's folder (``model`` is ``root / id``)."""
         return self.model.parents[len(Path(self.id).parts) - 1]
+
+    @property
+    def kind(self) -> str:
+        """``"xmile"`` for an XMILE model (``.xmile``, ``.stmx``), else ``"mdl"``."""
+        return "xmile" if self.model.suffix.lower() in XMILE_SUFFIXES else "mdl"
 
 
 @dataclass
@@ -143,7 +153,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 
 def find_cases(root: Path = SUITE) -> list[Case]:
-    """Every ``.mdl`` (any case of the suffix) beside an ``output.csv``/``output.tab``.
+    """Every ``.mdl``, ``.xmile`` or ``.stmx`` (any case) beside an ``output.csv``/``output.tab``.
 
     Parameters
     ----------
@@ -160,7 +170,8 @@ def find_cases(root: Path = SUITE) -> list[Case]:
         outputs = [folder / n for n in ("output.csv", "output.tab") if (folder / n).is_file()]
         if not outputs:
             continue
-        for mdl in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".mdl"):
+        for mdl in sorted(p for p in folder.iterdir()
+                          if p.suffix.lower() in (".mdl",) + XMILE_SUFFIXES):
             cases.append(Case(mdl.relative_to(root).as_posix(), mdl, outputs[0]))
     return cases
 
@@ -181,8 +192,22 @@ def read_output(path: Path) -> pd.DataFrame:
         return read_canonical(utf8)
 
 
-def _judge(frame: pd.DataFrame, canon: pd.DataFrame) -> tuple[str, str, int, int]:
-    """Compare a run with the canonical output on the columns it produced."""
+def _xmile_key(name: str) -> str:
+    """Return an XMILE name's key: in XMILE an underscore and a space are the same character."""
+    return " ".join(str(name).strip('"').lower().replace("_", " ").split())
+
+
+def _judge(frame: pd.DataFrame, canon: pd.DataFrame,
+           xmile: bool = False) -> tuple[str, str, int, int]:
+    """Compare a run with the canonical output on the columns it produced.
+
+    With ``xmile``, a column is matched whatever its names write as underscores
+    or spaces (``var_min`` is ``var min``, XMILE 1.0 section 3.2.2).
+    """
+    if xmile:
+        canonical = {_xmile_key(c): c for c in canon.columns[1:]}
+        frame = frame.rename(columns={c: canonical[_xmile_key(c)] for c in frame.columns
+                                      if _xmile_key(c) in canonical})
     produced = {str(c).strip('"').lower() for c in frame.columns}
     columns = [c for c in canon.columns[1:] if c.strip('"').lower() in produced]
     missing = len(canon.columns) - 1 - len(columns)
@@ -234,7 +259,8 @@ def run_engine(case: Case, timeout: float = TIMEOUT) -> Outcome:
             outcome = Outcome("crash", _one_line(exc, case.root))
         else:
             status, detail, compared, missing = _judge(result.to_frame(),
-                                                       read_output(case.canonical))
+                                                       read_output(case.canonical),
+                                                       case.kind == "xmile")
             if not result.success:
                 failure = result.failures[0]
                 note = f"run failed at t={failure.time} ({failure.variable}: {failure.reason})"
@@ -275,14 +301,15 @@ def run_pysd(case: Case, timeout: float = TIMEOUT) -> Outcome:
         np.random.seed(PYSD_SEED)
         try:
             with time_limit(timeout):
-                model = pysd.read_vensim(str(folder / case.model.name), data_files=data)
+                read = pysd.read_xmile if case.kind == "xmile" else pysd.read_vensim
+                model = read(str(folder / case.model.name), data_files=data)
                 frame = model.run(progress=False)
         except NotImplementedError as exc:
             outcome = Outcome("refused", _one_line(exc, Path(tmp)))
         except (Exception, CaseTimeout) as exc:
             outcome = Outcome("crash", _one_line(exc, Path(tmp)))
         else:
-            status, detail, compared, missing = _judge(frame, canon)
+            status, detail, compared, missing = _judge(frame, canon, case.kind == "xmile")
             outcome = Outcome(status, detail, "", compared, missing)
         finally:
             np.random.set_state(state)
@@ -327,12 +354,8 @@ def render(results: dict[str, tuple[Outcome, Outcome]]) -> str:
         The text of ``docs/conformance.md``.
     """
     engine = {s: sorted(c for c, (e, _) in results.items() if e.status == s) for s in STATUSES}
-    pysd_ = {s: sorted(c for c, (_, p) in results.items() if p.status == s) for s in STATUSES}
-    pysd_only = sorted(c for c, (e, p) in results.items()
-                       if p.status == "pass" and e.status != "pass")
-    better = sorted(c for c, (e, p) in results.items()
-                    if e.status == "pass" and p.status != "pass")
-    n = len(results)
+    mdl = {c: r for c, r in results.items() if not is_xmile_id(c)}
+    xmile = {c: r for c, r in results.items() if is_xmile_id(c)}
     lines = [
         "# Conformance: the SDXorg test-models suite",
         "",
@@ -340,43 +363,46 @@ def render(results: dict[str, tuple[Outcome, Outcome]]) -> str:
         "docs/conformance.md`; `tests/test_sdxorg.py` fails when this file differs "
         "from a fresh run. Do not edit by hand.",
         "",
-        f"The suite (`tests/sdxorg`, see its README) has **{n}** Vensim (`.mdl`) cases: "
-        "each model beside a canonical output. The engine runs each with Euler at "
+        f"The suite (`tests/sdxorg`, see its README) has **{len(mdl)}** Vensim (`.mdl`) cases "
+        f"and **{len(xmile)}** XMILE (`.xmile`, `.stmx`) cases: each model beside a canonical "
+        "output. The engine runs each with Euler at "
         "the model's TIME STEP; PySD runs the same case in the same test run. A run "
         "*passes* when every canonical column it produces matches (relative 1e-3, "
         "absolute floor near zero, `tests/conformance.py`).",
         "",
-        "| | pass | refused | wrong | crash |",
-        "|:--|--:|--:|--:|--:|",
-        "| engine | " + " | ".join(str(len(engine[s])) for s in STATUSES) + " |",
-        "| PySD | " + " | ".join(str(len(pysd_[s])) for s in STATUSES) + " |",
+        "## Vensim (`.mdl`) cases",
         "",
-        f"- Engine passes: **{len(engine['pass'])} of {n}**; PySD passes: "
-        f"**{len(pysd_['pass'])} of {n}**.",
-        f"- PySD passes but the engine does not: {len(pysd_only)}; the engine passes but "
-        f"PySD does not: {len(better)}.",
+        *_summary(mdl),
         "- *refused*: the engine raised ModelError/ParameterError (PySD: "
         "NotImplementedError), the construct is outside the supported subset. "
         "*wrong*: runs, numbers differ from Vensim's. *crash*: any other error.",
         f"- PySD {pysd_version()}; PySD runs each case at its SAVEPER, as its own test "
         "runner does, and both runs are compared at the canonical times.",
-        "- Not yet run: the XMILE copies of the suite (58 `*.xmile` and 49 `*.stmx` "
-        "files upstream, not copied into `tests/sdxorg` yet); the engine does not "
-        "read XMILE yet (issue #13).",
+        "",
+        "## XMILE (`.xmile`, `.stmx`) cases",
+        "",
+        "The XMILE copies of the same models (Stella's `.stmx`, hand-written or exported "
+        "`.xmile`), compared with the same canonical output (Vensim's run, or the folder's "
+        "only run). The engine reads them through PySD's XMILE translator "
+        "(`sim/engine/reading/xmile.py`); PySD runs them with `pysd.read_xmile`.",
+        "",
+        *_summary(xmile),
         "",
         "## Refused by the engine",
         "",
         "By the construct the refusal names (`ModelError.construct`):",
         "",
-        "| construct | cases | of which PySD passes |",
-        "|:--|--:|--:|",
+        "| construct | Vensim cases | of which PySD passes | XMILE cases | of which PySD passes |",
+        "|:--|--:|--:|--:|--:|",
     ]
     by_construct: dict[str, list[str]] = {}
     for cid in engine["refused"]:
         by_construct.setdefault(results[cid][0].construct, []).append(cid)
     for construct, ids in sorted(by_construct.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        passed = sum(results[c][1].status == "pass" for c in ids)
-        lines.append(f"| {_cell(construct) or '-'} | {len(ids)} | {passed} |")
+        counts = []
+        for group in ([c for c in ids if not is_xmile_id(c)], [c for c in ids if is_xmile_id(c)]):
+            counts += [len(group), sum(results[c][1].status == "pass" for c in group)]
+        lines.append(f"| {_cell(construct) or '-'} | " + " | ".join(map(str, counts)) + " |")
     lines += [
         "",
         "| case | construct | message | PySD |",
@@ -402,6 +428,30 @@ def render(results: dict[str, tuple[Outcome, Outcome]]) -> str:
         lines.append(f"| `{cid}` | {e.status} | {e.compared}/{e.missing} "
                      f"| {p.status} | {p.compared}/{p.missing} |")
     return "\n".join(lines) + "\n"
+
+
+def is_xmile_id(cid: str) -> bool:
+    """Return True for the id of an XMILE case (its suffix is one of :data:`XMILE_SUFFIXES`)."""
+    return Path(cid).suffix.lower() in XMILE_SUFFIXES
+
+
+def _summary(results: dict[str, tuple[Outcome, Outcome]]) -> list[str]:
+    """Return the report's table of counts and its two lines of totals, for some cases."""
+    engine = {s: sum(e.status == s for e, _ in results.values()) for s in STATUSES}
+    pysd_ = {s: sum(p.status == s for _, p in results.values()) for s in STATUSES}
+    pysd_only = sum(p.status == "pass" and e.status != "pass" for e, p in results.values())
+    better = sum(e.status == "pass" and p.status != "pass" for e, p in results.values())
+    n = len(results)
+    return [
+        "| | pass | refused | wrong | crash |",
+        "|:--|--:|--:|--:|--:|",
+        "| engine | " + " | ".join(str(engine[s]) for s in STATUSES) + " |",
+        "| PySD | " + " | ".join(str(pysd_[s]) for s in STATUSES) + " |",
+        "",
+        f"- Engine passes: **{engine['pass']} of {n}**; PySD passes: **{pysd_['pass']} of {n}**.",
+        f"- PySD passes but the engine does not: {pysd_only}; the engine passes but "
+        f"PySD does not: {better}.",
+    ]
 
 
 def pysd_version() -> str:

@@ -104,9 +104,17 @@ def test_missing_file(tmp_path):
 
 
 def test_not_an_mdl_file(tmp_path):
+    path = tmp_path / "model.txt"
+    path.write_text("x = 1", encoding="utf-8")
+    with pytest.raises(sim.ModelError, match=r"unsupported file type '.txt'; expected a Vensim .mdl"):
+        sim.load_model(path)
+
+
+def test_an_xmile_file_without_its_namespace(tmp_path):
     path = tmp_path / "model.xmile"
     path.write_text("<xmile/>", encoding="utf-8")
-    with pytest.raises(sim.ModelError, match=r"unsupported file type '.xmile'; expected a Vensim .mdl"):
+    with pytest.raises(sim.ModelError, match=r"not an XMILE model: the root element is <xmile> "
+                       "without a default namespace"):
         sim.load_model(path)
 
 

@@ -13,7 +13,7 @@ def register(sub) -> None:
                     "stocks little, and the behaviour expected in NAME.checks.yaml beside the "
                     "model (or --expectations FILE) holds. Exit 0 if all pass, 1 if any fails, "
                     "2 on bad input.")
-    p.add_argument("model", help="path to a Vensim .mdl file")
+    p.add_argument("model", help="path to a Vensim .mdl file or an XMILE .xmile/.stmx file")
     p.add_argument("--expectations", metavar="FILE",
                    help="expectations YAML (default: NAME.checks.yaml beside the model, if any)")
     p.add_argument("--step-tolerance", type=float, default=None, metavar="FRACTION",

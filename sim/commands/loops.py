@@ -11,7 +11,7 @@ def register(sub) -> None:
                     "(Schoenberg, Davidsen & Eberlein 2020): prints the loops, strongest first; "
                     "with --out also loops.csv and loops.png. Loop names come from "
                     "NAME.loops.yaml beside the model (or --names FILE).")
-    p.add_argument("model", help="path to a Vensim .mdl file")
+    p.add_argument("model", help="path to a Vensim .mdl file or an XMILE .xmile/.stmx file")
     p.add_argument("--variable", metavar="NAME",
                    help="only the loops through this variable (relative scores among them)")
     p.add_argument("--names", metavar="FILE",

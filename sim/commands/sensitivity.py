@@ -12,7 +12,7 @@ def register(sub) -> None:
                     "the model declares), run all samples as one ensemble and write the Sobol "
                     "(S1, ST) or Morris (mu*, sigma) indices of each output at every saved "
                     "time: OUT/indices.csv, OUT/metadata.json and one chart per output.")
-    p.add_argument("model", help="path to a Vensim .mdl file")
+    p.add_argument("model", help="path to a Vensim .mdl file or an XMILE .xmile/.stmx file")
     p.add_argument("--factors", metavar="FILE",
                    help="YAML: schema: sim.sensitivity/1, factors: {NAME: {low, high, log}}, "
                         "optional outputs: [NAME, ...]")

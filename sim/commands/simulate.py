@@ -1,4 +1,4 @@
-"""``sim simulate MODEL.mdl``: one run, written as Vensim-style CSV."""
+"""``sim simulate MODEL.mdl``: one run, written as Vensim-style CSV (also an XMILE model)."""
 from __future__ import annotations
 
 import argparse
@@ -15,10 +15,10 @@ from sim.scenarios.namer import limit_error
 
 
 def register(sub) -> None:
-    p = sub.add_parser("simulate", help="simulate a Vensim .mdl model once",
+    p = sub.add_parser("simulate", help="simulate a Vensim .mdl (or XMILE) model once",
                        description="Simulate a Vensim model and write one row per saved time, "
                                    "one column per variable (Vensim names).")
-    p.add_argument("model", help="path to a Vensim .mdl file")
+    p.add_argument("model", help="path to a Vensim .mdl file or an XMILE .xmile/.stmx file")
     p.add_argument("--method", choices=list(METHODS), default="scipy",
                    help="integration method (default: scipy)")
     p.add_argument("--scipy-method", choices=list(SCIPY_METHODS), default=DEFAULT_SCIPY_METHOD,

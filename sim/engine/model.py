@@ -831,7 +831,7 @@ def _pandas_param(name: str, value):
 
 
 def load_model(path: str | Path, data_files: list[str | Path] | None = None) -> Model:
-    """Translate a Vensim ``.mdl`` file with PySD and compile it.
+    """Translate a Vensim ``.mdl`` or XMILE ``.xmile``/``.stmx`` file with PySD and compile it.
 
     Parameters
     ----------

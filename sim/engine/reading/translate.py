@@ -35,6 +35,7 @@ from sim.engine.reading.external import ExternalReader
 from sim.engine.reading.macros import expand_macros
 from sim.engine.reading.special import SPECIAL_CALLS, SUPPORTED_EXTRA, rewrite
 from sim.engine.reading.subscripts import FlatVariable, flatten
+from sim.engine.reading.xmile import is_xmile, parse_xmile
 from sim.errors import ModelError
 
 CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
@@ -128,6 +129,9 @@ def _read_model_text(path: Path) -> tuple[str, str]:
 def parse_abstract(path: Path):
     """Run PySD's Vensim translator on ``path`` and return its abstract model.
 
+    An XMILE file (``.xmile``, ``.stmx``, ``.xml``) goes to PySD's XMILE
+    translator instead (:func:`sim.engine.reading.xmile.parse_xmile`).
+
     Raises
     ------
     ModelError
@@ -135,6 +139,8 @@ def parse_abstract(path: Path):
         syntax error names the variable, the line and the column).
     """
     path = Path(path)
+    if is_xmile(path):
+        return parse_xmile(path)
     if not path.is_file():
         raise ModelError(str(path), "no such model file (expected a Vensim .mdl text file)")
     text, encoding = _read_model_text(path)
@@ -349,8 +355,9 @@ def read_abstract(path: Path, sources: dict[Path, str] | None = None,
         their elements: :mod:`sim.engine.reading.subscripts`).
     """
     path = Path(path)
-    if path.is_file() and path.suffix.lower() != ".mdl":
-        raise ModelError(str(path), f"unsupported file type '{path.suffix}'; expected a Vensim .mdl text file")
+    if path.is_file() and path.suffix.lower() != ".mdl" and not is_xmile(path):
+        raise ModelError(str(path), f"unsupported file type '{path.suffix}'; expected a Vensim "
+                         ".mdl text file or an XMILE .xmile/.stmx file")
     am = parse_abstract(path)
     section = am.sections[0]
     reader = ExternalReader(path, data_files=data_files)

@@ -40,6 +40,8 @@ from pysd.translators.structures import abstract_expressions as ae
 
 from sim.engine.functions import FUNCTIONS, VensimFunction
 from sim.engine.reading.translate import parse_abstract
+from sim.engine.reading.xmile import is_xmile
+from sim.errors import ModelError
 
 __all__ = ["UNIT_RULES", "UnitIssue", "check_units", "parse_units"]
 
@@ -511,9 +513,15 @@ def check_units(mdl_path: str | Path) -> list[UnitIssue]:
     Raises
     ------
     ModelError
-        If the file does not exist or PySD cannot parse it.
+        If the file does not exist or PySD cannot parse it, or it is an XMILE
+        model (``construct="XMILE units"``): XMILE unit strings and their
+        ``<model_units>`` aliases are not read, so XMILE units are not checked.
     """
     path = Path(mdl_path)
+    if is_xmile(path):
+        raise ModelError(str(path), "units are not checked for XMILE models (the checker reads "
+                         "Vensim unit strings; XMILE units and <model_units> aliases are not "
+                         "read)", construct="XMILE units")
     am = parse_abstract(path)
     elements = [el for section in am.sections for el in section.elements]
     checker = _Checker(path, elements)
