@@ -60,9 +60,6 @@ PYSD_ONLY: dict[str, str] = {
 #: The same for the XMILE cases (``.xmile``, ``.stmx``): PySD passes them, the engine
 #: does not, by the construct the engine names. It can only shrink too.
 PYSD_ONLY_XMILE: dict[str, str] = {
-    # constructs the .mdl side lacks as well
-    "tests/delay_xmile/test_delay_xmile.xmile": "DELAY FIXED",
-    "tests/subscripted_trig/test_subscripted_trig.xmile": "COSH",
     # the upstream file is not well-formed XML (a <flow> is never closed); PySD's XML
     # parser recovers silently (nesting the next two stocks inside the flow, so
     # they vanish); the engine refuses a broken file rather than guess

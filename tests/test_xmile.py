@@ -344,10 +344,19 @@ def test_xmile_pulse_and_unsupported_functions_are_refused_by_name(tmp_path):
     with pytest.raises(sim.ModelError, match="the XMILE PULSE function is not supported") as info:
         sim.load_model(path)
     assert info.value.construct == "PULSE" and info.value.variable == "p"
-    path = write(tmp_path, xmile('<aux name="d"><eqn>DELAY(TIME, 2)</eqn></aux>'), "d.xmile")
-    with pytest.raises(sim.ModelError, match="DELAY FIXED is not supported") as info:
+    path = write(tmp_path, xmile('<aux name="d"><eqn>NPV(TIME, 0.1)</eqn></aux>'), "d.xmile")
+    with pytest.raises(sim.ModelError, match="NPV") as info:
         sim.load_model(path)
-    assert info.value.construct == "DELAY FIXED"
+    assert info.value.variable == "d"
+
+
+def test_xmile_delay_is_vensims_delay_fixed(tmp_path):
+    # XMILE's DELAY(input, delay) is a fixed (pipeline) delay: TIME 2 units late,
+    # its initial value (the input's at the start) before that
+    path = write(tmp_path, xmile('<aux name="d"><eqn>DELAY(TIME, 2)</eqn></aux>'), "d.xmile")
+    res = sim.load_model(path).simulate(method="euler")
+    d = res.to_frame()["d"]
+    assert d.loc[10.0] == pytest.approx(8.0) and d.loc[1.0] == pytest.approx(0.0)
 
 
 def test_missing_xmile_file(tmp_path):
