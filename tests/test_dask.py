@@ -184,3 +184,23 @@ def test_a_real_ctrl_c_while_chunks_run_closes_the_cluster_in_bounded_time(tmp_p
             proc.wait()
     assert out.strip() == "interrupted closed closed"
     assert proc.returncode == 0
+
+
+def test_an_existing_schedulers_workers_get_chunk_fit_malloc_thresholds():
+    # a cluster started elsewhere, with Dask's own worker environment (its malloc trim
+    # setting included): --scheduler connects to it, tunes its workers, runs the same bytes
+    from distributed import LocalCluster
+
+    from sim.ensembles.executors import tune_malloc
+
+    assert tune_malloc() is True  # glibc (Linux): both mallopt calls accepted
+    model = sim.load_model(FIXTURE)
+    params = {"Capability Growth Rate": np.linspace(0.03, 0.05, 6)}
+    ref = model.simulate(params, method="euler", chunk_size=6)  # chunks: the numpy closures
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster:
+        with dask_executor(scheduler=cluster.scheduler_address, timeout=30) as ex:
+            tuned = ex._client.run(tune_malloc)
+            assert list(tuned.values()) == [True]
+            res = model.simulate(params, method="euler", executor=ex, chunk_size=4)
+    assert all(res.data[k].tobytes() == ref.data[k].tobytes() for k in ref.data)
