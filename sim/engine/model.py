@@ -311,7 +311,8 @@ class Model:
                  time_limit: float = DEFAULT_TIME_LIMIT,
                  return_columns: list[str] | None = None,
                  executor: Executor | None = None,
-                 chunk_size: int | None = None) -> SimulationResult:
+                 chunk_size: int | None = None,
+                 sink: Callable | None = None) -> SimulationResult:
         """Simulate the model once, or an ensemble of N members at once.
 
         Parameters
@@ -369,6 +370,13 @@ class Model:
             worker count or executor. ``scipy`` shares one step-size control among
             the members of a chunk, so its numbers depend on ``chunk_size``
             (deterministic for a given one): with an executor it must be given.
+        sink : callable, optional
+            Stream the ensemble: called with each chunk
+            (:class:`sim.engine.running.chunks.Chunk`) and its
+            :class:`SimulationResult` as it completes, which is then not kept;
+            the result returned has no data (``data == {}``). Implies chunks
+            (``chunk_size`` default as with an executor). See
+            :mod:`sim.ensembles.streaming`.
 
         Returns
         -------
@@ -380,13 +388,13 @@ class Model:
                 raise ParameterError("give outputs= or return_columns= (PySD's name for it), "
                                      "not both")
             outputs = list(return_columns)
-        if executor is not None or chunk_size is not None:
+        if executor is not None or chunk_size is not None or sink is not None:
             kwargs = {"method": method, "scipy_method": scipy_method, "rtol": rtol,
                       "atol": atol, "initial_time": initial_time, "final_time": final_time,
                       "time_step": time_step, "saveper": saveper, "outputs": outputs,
                       "kernel": "python" if kernel == "auto" else kernel,
                       "max_steps": max_steps, "time_limit": time_limit}
-            return self._simulate_chunked(params, kwargs, executor, chunk_size)
+            return self._simulate_chunked(params, kwargs, executor, chunk_size, sink)
         setup = self._prepare(params, method, kernel, {
             "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
             "saveper": saveper}, outputs)
@@ -398,7 +406,8 @@ class Model:
         return self._collect(setup, options, store, failures, notes)
 
     def _simulate_chunked(self, params: dict | None, kwargs: dict, executor: Executor | None,
-                          chunk_size: int | None) -> SimulationResult:
+                          chunk_size: int | None, sink: Callable | None = None
+                          ) -> SimulationResult:
         """Run an ensemble in chunks (:mod:`sim.engine.running.chunks`); one result."""
         static, _, _, n = self._resolve_params(params)  # bad input refused here, not per chunk
         self._record_slots(kwargs["outputs"])
@@ -409,7 +418,7 @@ class Model:
                 "params": {p.slots[s].name: (v if np.isscalar(v) else f"array[{len(v)}]")
                            for s, v in static.items()}}
         return chunks.run_chunks(chunks.ModelRef(self), chunks.split(params, n, size), n,
-                                 kwargs, executor, meta)
+                                 kwargs, executor, meta, sink=sink)
 
     @staticmethod
     def _check_options(method: str, scipy_method: str, rtol: float, atol: float,
