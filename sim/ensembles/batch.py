@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +123,9 @@ class ScenarioRun:
         In memory, over the whole array; streamed, one saved time at a time
         (the same numbers: each time's percentiles are over that time's members).
         """
-        if not self.streamed:
+        if not isinstance(self.result, StreamedResult):
             return _nanpercentile(self.values(variable), probs, axis=1)
-        rows = [_nanpercentile(self.row(variable, k), probs) for k in range(len(self.times))]
+        rows = [_nanpercentile(row, probs) for _, row in self.result.rows(variable)]
         return np.asarray(rows, dtype=float).reshape(len(self.times), len(probs)).T
 
     @property
@@ -174,11 +174,13 @@ class ScenarioRun:
         """Wide table: time, then '<variable> p<q>' and '<variable> mean' columns."""
         cols: dict[str, np.ndarray] = {"time": self.times}
         for name in self.variables:
-            if self.streamed:  # one saved time (N members) at a time: the same numbers
-                rows = [self.row(name, k) for k in range(len(self.times))]
-                qs = np.array([_nanpercentile(r, probs) for r in rows]).reshape(
-                    len(rows), len(probs)).T
-                mean = np.array([_nanmean(r) for r in rows], dtype=float)
+            if isinstance(self.result, StreamedResult):  # a saved time at a time: same numbers
+                q_rows, means = [], []
+                for _, r in self.result.rows(name):
+                    q_rows.append(_nanpercentile(r, probs))
+                    means.append(_nanmean(r))
+                qs = np.asarray(q_rows, dtype=float).reshape(len(self.times), len(probs)).T
+                mean = np.asarray(means, dtype=float)
             else:
                 arr = self.values(name)
                 qs = _nanpercentile(arr, probs, axis=1)
@@ -278,6 +280,47 @@ def model_error_factors(resolved: ResolvedScenario, times: np.ndarray,
     return out
 
 
+class _ModelErrorSink:
+    """A streaming sink that applies the model error to each chunk before passing it on.
+
+    The error paths (``horizon x members`` doubles per error-model variable, drawn
+    as :func:`model_error_factors` draws them, on the first chunk) are kept; each
+    chunk's values are multiplied by its members' factors, so the streamed values
+    are those of :func:`_apply_model_error` on the whole ensemble, bit for bit.
+    """
+
+    def __init__(self, resolved: ResolvedScenario, members: int, sink: Callable) -> None:
+        self.resolved, self.members, self.sink = resolved, int(members), sink
+        self.paths: dict | None = None
+
+    def _draw(self, times: np.ndarray) -> dict:
+        from sim.calibration import bands as cb
+        r = self.resolved
+        times = np.asarray(times, dtype=float)
+        after = times > r.band_last_year + 1e-9
+        out: dict = {}
+        if self.members < 2 or not after.any():
+            return out  # the factors are all one: nothing changes
+        rows = np.ceil(times[after] - r.band_last_year - 1e-9).astype(int) - 1
+        for k, (vensim, em) in enumerate(sorted(r.error_models.items())):
+            rng = np.random.default_rng([(r.scenario.seed or 0) + 104729, k])
+            eps = cb.error_paths(em, int(rows.max()) + 1, self.members, rng)
+            eps[:, 0] = 0.0
+            out[vensim] = (after, rows, eps)
+        return out
+
+    def __call__(self, chunk, res) -> None:
+        if self.paths is None:
+            self.paths = self._draw(res.times)
+        data = dict(res.data)
+        for vensim, (after, rows, eps) in self.paths.items():
+            if vensim in data:
+                factor = np.ones((len(res.times), chunk.stop - chunk.start))
+                factor[after] = 1.0 * np.exp(eps[rows][:, chunk.start:chunk.stop])
+                data[vensim] = np.asarray(data[vensim], dtype=float) * factor
+        self.sink(chunk, replace(res, data=data))
+
+
 def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
                  scipy_method: ScipyMethod = DEFAULT_SCIPY_METHOD, *, max_steps: int | None = None,
                  time_limit: float | None = None, executor: Executor | None = None,
@@ -320,12 +363,10 @@ def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
     where = f"{sc.source}, scenario '{sc.name}'"
     writer = None
     if stream_to is not None:
-        if resolved.error_models and resolved.members > 1:
-            raise ScenarioError(f"{where}: bands: calibrated (model error drawn over the whole "
-                                "ensemble) cannot be streamed yet; run it without --stream, or "
-                                "with bands: none")
         writer = PartitionWriter(stream_to)
-        kw |= {"sink": writer, "chunk_size": chunk_size or DEFAULT_STREAM_CHUNK}
+        sink = (_ModelErrorSink(resolved, resolved.members, writer) if resolved.error_models
+                else writer)
+        kw |= {"sink": sink, "chunk_size": chunk_size or DEFAULT_STREAM_CHUNK}
     res = model.simulate(method=method, **kw, **resolved.simulate_kwargs())
     if writer is None:
         _apply_model_error(res, resolved)

@@ -26,7 +26,7 @@ import json
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,9 @@ DEFAULT_STREAM_CHUNK = 50_000
 """Members per chunk of a streamed run when none is given [-]."""
 CACHED_COLUMNS = 4
 """Columns (N doubles each) a :class:`StreamedResult` keeps after reading them."""
+READ_BYTES = 64 * 2**20
+"""Most bytes of columns :meth:`StreamedResult.rows` reads in one pass over the files:
+as many saved times as fit, at least one (N doubles) [bytes]."""
 
 
 class StreamError(SimError):
@@ -227,17 +230,41 @@ class StreamedResult:
         return got
 
     def _read(self, name: str) -> np.ndarray:
-        _, pq = _require_pyarrow()
-        out = np.full(self.n_members, np.nan)
-        for p in self.parts:
-            col = pq.read_table(p.path, columns=[name]).column(0)
-            out[p.start:p.stop] = col.to_numpy()
+        out = self._read_many([name])[0]
         out.flags.writeable = False
         return out
 
+    def _read_many(self, names: Sequence[str]) -> np.ndarray:
+        """Return the columns ``names`` over all members, shape (len(names), N); one pass."""
+        _, pq = _require_pyarrow()
+        out = np.full((len(names), self.n_members), np.nan)
+        for p in self.parts:
+            table = pq.read_table(p.path, columns=list(names))
+            for i, name in enumerate(names):
+                out[i, p.start:p.stop] = table.column(name).to_numpy()
+        return out
+
+    def rows(self, variable: str) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(k, row(variable, k))`` for every saved time, reading several per pass.
+
+        As many saved times as fit in :data:`READ_BYTES` (at least one) are read
+        in one pass over the files; only those are held.
+        """
+        if variable not in self.variables:
+            self.row(variable, 0)  # raises the KeyError naming the recorded variables
+        per = max(1, READ_BYTES // max(8 * self.n_members, 1))
+        for first in range(0, len(self.times), per):
+            ks = range(first, min(first + per, len(self.times)))
+            block = self._read_many([column_name(variable, self.times[k]) for k in ks])
+            for i, k in enumerate(ks):
+                yield k, block[i]
+
     def values(self, variable: str) -> np.ndarray:
         """Return all of ``variable``, shape (times, members): times x N doubles in memory."""
-        return np.stack([self.row(variable, k) for k in range(len(self.times))])
+        out = np.empty((len(self.times), self.n_members))
+        for k, row in self.rows(variable):
+            out[k] = row
+        return out
 
     def read_members(self, columns: Sequence[str] | None = None):
         """Return the whole dataset (or ``columns`` of it) as one pandas DataFrame."""

@@ -125,7 +125,7 @@ def _zarr(run: ScenarioRun, path: Path) -> list[Path]:
     ds.attrs["scenario"] = run.name
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    ds.to_zarr(tmp, mode="w", consolidated=True)
+    ds.to_zarr(tmp, mode="w", consolidated=False)
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
     return sorted(p for p in path.rglob("*") if p.is_file())
