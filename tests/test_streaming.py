@@ -47,7 +47,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def both(model, tmp_path_factory):
-    """The same batch in memory and streamed, both in chunks of 7 members."""
+    """Run the same batch in memory and streamed, both in chunks of 7 members."""
     folder = tmp_path_factory.mktemp("stream")
     here = run_batch(load_scenarios_text(TWO, "two.yaml"), model, None, method="euler",
                      chunk_size=7)

@@ -49,8 +49,8 @@ from sim.commands.simulate import (
 )
 from sim.engine.model import load_model, package_version
 from sim.engine.running.methods import METHODS, SCIPY_METHODS
-from sim.ensembles.streaming import DEFAULT_STREAM_CHUNK
 from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
+from sim.ensembles.streaming import DEFAULT_STREAM_CHUNK
 from sim.paths import default_file, optional_project_file
 from sim.project import CALIBRATED_FILE, MODEL_FILE
 from sim.reporting.rundir import ResultsFolder, RunIdentity

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.results import FailureKind, saved_index
-from sim.ensembles.streaming import DEFAULT_STREAM_CHUNK, PartitionWriter, StreamedResult
 from sim.engine.running.methods import DEFAULT_SCIPY_METHOD, Method, ScipyMethod
+from sim.ensembles.streaming import DEFAULT_STREAM_CHUNK, PartitionWriter, StreamedResult
 from sim.errors import SimError
 from sim.scenarios import (
     DEFAULT_MEMORY_LIMIT,
