@@ -96,6 +96,18 @@ def test_the_calibrated_band_streams_the_same_numbers(tmp_path):
         np.testing.assert_array_equal(here.values(var), streamed.result.values(var))
 
 
+def test_scenarios_stream_in_parallel_over_one_executor(model, both, tmp_path):
+    """With an executor, the scenarios' chunks go to it together (``_in_parallel``)."""
+    from concurrent.futures import ThreadPoolExecutor
+    here, _, _ = both
+    with ThreadPoolExecutor(2) as ex:
+        par = run_batch(load_scenarios_text(TWO, "two.yaml"), model, None, method="euler",
+                        chunk_size=7, stream_dir=tmp_path, executor=ex)
+    assert [r.name for r in par.runs] == [r.name for r in here.runs]
+    pd.testing.assert_frame_equal(summary_table(here), summary_table(par), check_exact=True)
+    assert len(list((tmp_path / "talent-push" / "members").iterdir())) == 6
+
+
 def _decay_params(model, n):
     rng = np.random.default_rng(1)
     name = next(c for c, v in model.constants.items() if v != 0 and c.lower() not in
