@@ -17,6 +17,11 @@ and the memory the system has available.
 
 :func:`estimate_bytes` is the size of one ensemble's output arrays alone
 (:func:`sim.scenarios.resolve` checks it as it samples).
+
+A streamed run (``sim run --stream``, :mod:`sim.ensembles.streaming`) holds no
+ensemble: :func:`estimate_streamed` counts the program, the sampled
+parameters, a few columns over all members and the chunks in flight, and
+:func:`check_run` uses it when given the chunk size (``stream_chunk``).
 """
 from __future__ import annotations
 
