@@ -15,10 +15,21 @@ this 2-core machine; another job sharing the cores lowers it, so the load
 average is printed). Every case's result is hashed: the three must be the same
 bytes.
 
+``--stream`` measures streaming instead (:mod:`sim.ensembles.streaming`), each
+case in a fresh process, chunks one after another in it: every chunk's members
+written to ``part-NNNNN.parquet`` as it completes, then the percentiles
+(5/25/50/75/95) and mean of every output at every saved time read back from the
+files one column at a time, as ``sim run --stream`` does. Cases ``stream-euler``
+and ``stream-scipy`` at ``--members``, and ``stream-euler`` at
+``--stream-members`` (10^7 by default; 0 skips it). Targets: under 60 s and
+2 GiB peak resident memory at 10^6 members; 10^7 completes under 2 GiB.
+
 Usage::
 
     python benchmarks/bench_scaleout.py [--members 1000000] [--chunk-size 50000]
                                         [--write-readme README.md]
+    python benchmarks/bench_scaleout.py --stream [--members 1000000]
+                                        [--stream-members 10000000] [--write-readme README.md]
 """
 from __future__ import annotations
 
@@ -30,6 +41,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +56,9 @@ MODEL = REPO / "model" / "digital_trade.mdl"
 OUTPUTS = ["Digitally Deliverable Exports", "China World Share", "Digital Economy Size"]
 VARIED = 5  # constants varied per member, each by a factor from U(0.8, 1.2)
 TARGET_RATIO = 1.7
+TARGET_SECONDS = 60.0
+TARGET_PEAK = 2 * 2**30
+STREAM_CASES = ("stream-euler", "stream-scipy")
 
 
 def ensemble(model, members: int, seed: int = 0) -> dict:
@@ -67,10 +82,47 @@ def _peak() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
+def stream_case(name: str, members: int, chunk_size: int) -> dict:
+    """Stream ``members`` to Parquet files and summarise them from the files; its figures."""
+    import sim
+    from sim.ensembles.streaming import PartitionWriter
+
+    method = name.split("-")[1]
+    model = sim.load_model(MODEL)
+    kw = {"method": method, "outputs": OUTPUTS, "chunk_size": chunk_size}
+    if method == "scipy":  # a chunk of SciPy takes minutes: no 60 s bound per chunk
+        kw["time_limit"] = float("inf")
+    out: dict = {"case": name, "members": members}
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        model.simulate(ensemble(model, 100), sink=PartitionWriter(Path(tmp, "warm")),
+                       **{**kw, "chunk_size": 50})  # warm-up
+        params = ensemble(model, members)
+        t0, c0 = time.perf_counter(), time.process_time()
+        writer = PartitionWriter(Path(tmp, "members"))
+        res = model.simulate(params, sink=writer, **kw)
+        t1 = time.perf_counter()
+        data = writer.result(res)
+        h = hashlib.sha256()
+        for var in OUTPUTS:
+            for _, row in data.rows(var):
+                with np.errstate(all="ignore"):
+                    h.update(np.nanpercentile(row, (5, 25, 50, 75, 95)).tobytes())
+                    h.update(np.float64(np.nanmean(row)).tobytes())
+        t2, c2 = time.perf_counter(), time.process_time()
+        out["bytes_on_disk"] = sum(p.path.stat().st_size for p in data.parts)
+        out["files"] = len(data.parts)
+    out.update(seconds=t2 - t0, cpu_seconds=c2 - c0, simulate_seconds=t1 - t0, summary_seconds=t2 - t1,
+               peak=_peak(), digest=h.hexdigest()[:16], failed=len(res.failures),
+               shape=[len(data.times), members, len(OUTPUTS)])
+    return out
+
+
 def case(name: str, members: int, chunk_size: int) -> dict:
     """Run one case here (in a child process); return its figures."""
     import sim
 
+    if name in STREAM_CASES:
+        return stream_case(name, members, chunk_size)
     model = sim.load_model(MODEL)
     params = ensemble(model, members)
     kw = {"method": "euler", "outputs": OUTPUTS, "chunk_size": chunk_size}
@@ -140,17 +192,75 @@ def table(rows: dict, members: int, chunk_size: int, load: tuple) -> str:
     return "\n".join(lines)
 
 
+def stream_table(rows: list[dict], chunk_size: int, load: tuple) -> str:
+    """Return the README block of the streaming cases."""
+    lines = ["| case | members | time [s] (simulate + write, summaries) | CPU time [s] | "
+             "peak resident memory | members/s | on disk |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['members']:,} | {r['seconds']:.1f} ({r['simulate_seconds']:.1f}"
+            f" + {r['summary_seconds']:.1f}) | {r.get('cpu_seconds', float('nan')):.1f} | "
+            f"{_mib(r['peak'])} | "
+            f"{r['members'] / r['seconds']:,.0f} | {_mib(r['bytes_on_disk'])} in {r['files']} "
+            "files |")
+    ok = [r for r in rows if r["members"] <= 1_000_000]
+    met = all(r["seconds"] < TARGET_SECONDS and r["peak"] < TARGET_PEAK for r in ok)
+    big = [r for r in rows if r["members"] > 1_000_000]
+    lines += [
+        "",
+        f"Targets at 10^6 members (under {TARGET_SECONDS:.0f} s and {_mib(TARGET_PEAK)}): "
+        f"{'met' if met else 'NOT met'}" + ("" if not big else
+                                            f"; 10^7 under {_mib(TARGET_PEAK)}: "
+                                            f"{'met' if all(r['peak'] < TARGET_PEAK for r in big) else 'NOT met'}")
+        + ".",
+        "",
+        f"Streamed (`simulate(sink=PartitionWriter(...))`, as `sim run --stream`): "
+        f"`model/digital_trade.mdl`, {VARIED} constants varied, {len(OUTPUTS)} outputs x "
+        f"{rows[0]['shape'][0]} saved years written, chunks of {chunk_size:,} one after "
+        "another in one process; then the 5/25/50/75/95th percentiles and the mean of every "
+        "output at every saved year read back from the files one column at a time. Each case "
+        f"in a fresh process, a warm-up not timed. Load average before the run {load[0]:.2f} "
+        f"on {os.cpu_count()} CPUs. Measured {datetime.now(UTC):%Y-%m-%d} on "
+        f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}. "
+        "`python benchmarks/bench_scaleout.py --stream --write-readme README.md`",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=int, default=1_000_000)
     ap.add_argument("--chunk-size", type=int, default=50_000)
-    ap.add_argument("--case", choices=["here", "dask1", "dask2"], help=argparse.SUPPRESS)
+    ap.add_argument("--case", choices=["here", "dask1", "dask2", *STREAM_CASES],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--write-readme", metavar="README", default=None)
+    ap.add_argument("--stream", action="store_true",
+                    help="measure streaming (Euler and SciPy at --members, Euler at "
+                         "--stream-members)")
+    ap.add_argument("--stream-members", type=int, default=10_000_000)
+    ap.add_argument("--cases", default=None,
+                    help="streaming cases to run, e.g. stream-euler (default: both)")
     args = ap.parse_args(argv)
     if args.case:
         print(json.dumps(case(args.case, args.members, args.chunk_size)))
         return 0
     load = os.getloadavg()
+    if args.stream:
+        todo = [(c, args.members) for c in (args.cases.split(",") if args.cases else
+                                            STREAM_CASES)]
+        if args.stream_members:
+            todo.append(("stream-euler", args.stream_members))
+        done = []
+        for name, n in todo:
+            done.append(run_child(name, n, args.chunk_size))
+            print(json.dumps(done[-1]), file=sys.stderr)
+        block = stream_table(done, args.chunk_size, load)
+        print(block)
+        if args.write_readme:
+            from _common import write_readme_block
+            write_readme_block(Path(args.write_readme), "scaleout-stream", block)
+        return 0
     rows = {}
     for name in ("here", "dask1", "dask2"):
         rows[name] = run_child(name, args.members, args.chunk_size)

@@ -191,3 +191,20 @@ def test_single_run_through_the_chunk_path(decay):
     assert res.n_members == 1
     np.testing.assert_array_equal(res.values("Amount"),
                                   decay.simulate(method="euler").values("Amount"))
+
+
+def test_a_table_of_per_member_values_is_split_by_member():
+    # a Table whose points hold one value per member (the scenarios' model-error
+    # and calibrated paths) must be sliced like an array, not run whole in every chunk
+    model = sim.load_model(MODEL)
+    name = "World DDS Annual Growth Assumption"
+    rng = np.random.default_rng(2)
+    table = sim.Table({2015.0: rng.uniform(0.0, 0.1, 11), 2035.0: rng.uniform(0.0, 0.1, 11)})
+    whole = model.simulate({name: table}, method="euler", chunk_size=11)
+    for size in (3, 4):
+        parts = model.simulate({name: table}, method="euler", chunk_size=size)
+        assert all(parts.data[k].tobytes() == whole.data[k].tobytes() for k in whole.data)
+    single = model.simulate({name: sim.Table({2015.0: table.points[2015.0][5],
+                                              2035.0: table.points[2035.0][5]})}, method="euler")
+    k = "Digitally Deliverable Exports"
+    np.testing.assert_allclose(np.asarray(whole[k])[:, 5], np.asarray(single[k]).ravel(), rtol=1e-9)

@@ -20,6 +20,17 @@ extra): each scenario's ensemble runs in chunks (``--chunk-size``) on it and the
 scenarios run in parallel over it; a cluster started here is closed at the end,
 after an error or a Ctrl-C too. Euler and RK4 give the same numbers as without
 it; SciPy's depend on the chunk size, so ``--method scipy`` needs ``--chunk-size``.
+
+``--stream`` writes each chunk's members, as it completes, to
+``OUT/<scenario>/members/part-NNNNN.parquet`` and keeps none of them in memory;
+the summaries, percentiles and charts are computed from those files one column
+(one variable at one saved time, over all members) at a time, the same numbers
+as without it (:mod:`sim.ensembles.streaming`). The memory check then
+estimates the streamed peak, which hardly grows with the members.
+
+``--outputs a,b`` records these variables instead of each file's ``outputs:``
+(``--outputs +a,b``: as well as them); what the summaries and charts need is
+always recorded.
 """
 from __future__ import annotations
 
@@ -39,6 +50,7 @@ from sim.commands.simulate import (
 from sim.engine.model import load_model, package_version
 from sim.engine.running.methods import METHODS, SCIPY_METHODS
 from sim.ensembles.batch import RunFailure, format_summary, plan_batch, run_batch, summary_table
+from sim.ensembles.streaming import DEFAULT_STREAM_CHUNK
 from sim.paths import default_file, optional_project_file
 from sim.project import CALIBRATED_FILE, MODEL_FILE
 from sim.reporting.rundir import ResultsFolder, RunIdentity
@@ -50,7 +62,7 @@ DEFAULT_MODEL = MODEL_FILE
 DEFAULT_CALIBRATED = CALIBRATED_FILE
 """The default calibration, under the project folder; optional."""
 DEFAULT_OUT = Path("results")
-RESULT_FORMATS = ("csv", "parquet", "netcdf")
+RESULT_FORMATS = ("csv", "parquet", "netcdf", "zarr")
 """Formats of each scenario's member-by-member values (``--format``)."""
 DEFAULT_FORMATS = ("csv", "parquet")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b|bytes)?\s*$", re.IGNORECASE)
@@ -107,9 +119,17 @@ def register(sub) -> None:
     p.add_argument("--no-charts", action="store_true", help="skip the PNG/SVG charts")
     p.add_argument("--format", action="append", choices=list(RESULT_FORMATS), default=None,
                    metavar="FORMAT",
-                   help="each scenario's member-by-member values as csv, parquet or netcdf "
-                        "(results.nc: an xarray Dataset, time x member, with units); "
-                        "repeatable; default csv and parquet")  # zarr: not yet (issue #14)
+                   help="each scenario's member-by-member values as csv, parquet, netcdf or "
+                        "zarr (results.nc / results.zarr: an xarray Dataset, time x member, "
+                        "with units); repeatable; default csv and parquet")
+    p.add_argument("--stream", action="store_true",
+                   help="write each chunk's members (--chunk-size, default "
+                        f"{DEFAULT_STREAM_CHUNK:,}) to OUT/<scenario>/members/part-NNNNN.parquet "
+                        "as it completes, holding none in memory; the summaries are computed "
+                        "from those files (the same numbers)")
+    p.add_argument("--outputs", default=None, metavar="A,B,...",
+                   help="variables to record, instead of each file's outputs: (+A,B: as well "
+                        "as them); the summaries' and charts' outputs are always recorded")
     p.add_argument("--allow-out-of-range", action="store_true",
                    help="run set values outside a constant's declared range (default: refuse "
                         "them, naming the range), as sim simulate --allow-out-of-range")
@@ -176,6 +196,10 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--members", str(args.members)]
     if args.chunk_size is not None:  # scipy's numbers depend on it (the workers' do not)
         parts += ["--chunk-size", str(args.chunk_size)]
+    if args.stream:
+        parts += ["--stream"]
+    if args.outputs is not None:
+        parts += ["--outputs", args.outputs]
     if args.memory_limit != DEFAULT_MEMORY_LIMIT:
         parts += ["--memory-limit", str(args.memory_limit)]
     for opt, value, default in (("--max-steps", args.max_steps, DEFAULT_MAX_STEPS),
@@ -192,18 +216,23 @@ def run(args: argparse.Namespace) -> int:
         require("matplotlib", "sim run's charts (or give --no-charts)")
     if "netcdf" in args.format:
         require("xarray", "sim run --format netcdf")
+    if "zarr" in args.format:
+        require("xarray", "sim run --format zarr")
+        require("zarr", "sim run --format zarr")
     _check_executor_options(args)
+    _check_stream_options(args)
     from sim.reporting.scenario_output import load_history, write_batch
 
     args.model = default_file(args.model, *DEFAULT_MODEL)
     files = collect_files(args.paths)
     model = load_model(args.model)
+    outputs = parse_outputs(args.outputs, model)
     calibrated = None if args.no_calibration else load_calibrated_option(
         args.calibrated, optional_project_file(*DEFAULT_CALIBRATED))
     items: list = []
     for path in files:
         loaded = read_scenario_file(path, allowed=files)  # extends may read what is named
-        items += loaded.scenarios
+        items += [with_outputs(s, outputs) for s in loaded.scenarios]
         items += [RunFailure(str(path), None, str(e)) for e in loaded.errors]
     history, data_hash = load_history()
     command_line = _command_line(args)
@@ -280,7 +309,8 @@ def _run_and_write(args, folder: ResultsFolder, items, model, calibrated, proven
                               memory_limit=args.memory_limit, progress=step,
                               max_steps=args.max_steps, time_limit=args.time_limit,
                               allow_out_of_range=args.allow_out_of_range, executor=executor,
-                              chunk_size=args.chunk_size)
+                              chunk_size=args.chunk_size,
+                              stream_dir=folder.staging if args.stream else None)
         table = summary_table(batch)
         try:
             write_batch(batch, folder.staging, provenance=provenance, summary=table,
@@ -305,6 +335,60 @@ def _check_executor_options(args: argparse.Namespace) -> None:
                             "SciPy's solver shares one step-size control among the members of "
                             "a chunk, so its numbers depend on the chunk size; or use --method "
                             "euler or rk4, whose numbers do not")
+
+
+def _check_stream_options(args: argparse.Namespace) -> None:
+    """Refuse ``--stream`` with a ``--format`` (a usage error); fix its chunk size."""
+    if not args.stream:
+        return
+    if args.format != list(DEFAULT_FORMATS) and args.format != ["parquet"]:
+        raise ScenarioError(
+            f"--stream writes the members as OUT/<scenario>/members/part-NNNNN.parquet (one "
+            f"Parquet file per chunk); --format {', '.join(args.format)} needs every member in "
+            "memory: drop --stream, or drop --format")
+    if args.chunk_size is None:  # recorded in the command line: scipy's numbers depend on it
+        args.chunk_size = DEFAULT_STREAM_CHUNK
+
+
+def parse_outputs(text: str | None, model) -> tuple[bool, list[str]] | None:
+    """Return ``--outputs`` as (add to the files' outputs?, Vensim names); None if not given.
+
+    Raises
+    ------
+    ScenarioError
+        An empty list, or a name the model lacks (with the closest names).
+    """
+    if text is None:
+        return None
+    from sim.scenarios.namer import Namer
+    add = text.strip().startswith("+")
+    names = [n.strip() for n in text.strip().lstrip("+").split(",") if n.strip()]
+    if not names:
+        raise ScenarioError(f"--outputs {text!r}: give variable names separated by commas, "
+                            "e.g. --outputs 'Digital Economy Size,China World Share'")
+    namer = Namer(model)
+    out: list[str] = []
+    for name in names:
+        vensim = namer.variable(name)
+        if vensim is None:
+            raise ScenarioError(f"--outputs: the model {model.path.name} has no variable "
+                                f"{name!r}{namer.variable_hint(name)}")
+        if vensim not in out:
+            out.append(vensim)
+    return add, out
+
+
+def with_outputs(scenario, outputs: tuple[bool, list[str]] | None):
+    """Return ``scenario`` recording ``outputs`` (:func:`parse_outputs`) instead of / besides its own."""
+    if outputs is None:
+        return scenario
+    from sim.scenarios import Scenario
+    add, names = outputs
+    data = scenario.model_dump()
+    data["outputs"] = list(dict.fromkeys((list(scenario.outputs) if add else []) + names))
+    out = Scenario.model_validate(data)
+    out._source, out._lines = scenario._source, scenario._lines
+    return out
 
 
 def _executor(args: argparse.Namespace):
@@ -332,7 +416,8 @@ def check_memory(args: argparse.Namespace, items: list, model) -> list:
     todo, _, baseline_of = plan_batch(items)
     check = check_run([shape_of(s, model, members=args.members) for s in todo],
                       cap=args.memory_limit, method=args.method, scipy_method=args.scipy_method,
-                      charts=not args.no_charts)
+                      charts=not args.no_charts,
+                      stream_chunk=args.chunk_size if args.stream else None)
     if baseline_of is not None and BASELINE_NAME in check.refused:
         raise ScenarioError(check.refused[BASELINE_NAME])
     out, seen = [], set()

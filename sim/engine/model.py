@@ -336,7 +336,7 @@ class Model:
                  return_columns: list[str] | None = None,
                  executor: Executor | None = None,
                  chunk_size: int | None = None, seed: int | None = None,
-                 members: Any = None) -> SimulationResult:
+                 members: Any = None, sink: Callable | None = None) -> SimulationResult:
         """Simulate the model once, or an ensemble of N members at once.
 
         Parameters
@@ -408,6 +408,13 @@ class Model:
             run of the random functions with no parameter varied), or the global
             index of each member (an array, as a chunk of a larger ensemble
             passes). Default: one member per parameter value.
+        sink : callable, optional
+            Stream the ensemble: called with each chunk
+            (:class:`sim.engine.running.chunks.Chunk`) and its
+            :class:`SimulationResult` as it completes, which is then not kept;
+            the result returned has no data (``data == {}``). Implies chunks
+            (``chunk_size`` default as with an executor). See
+            :mod:`sim.ensembles.streaming`.
 
         Returns
         -------
@@ -425,13 +432,13 @@ class Model:
                 raise ParameterError("give outputs= or return_columns= (PySD's name for it), "
                                      "not both")
             outputs = list(return_columns)
-        if executor is not None or chunk_size is not None:
+        if executor is not None or chunk_size is not None or sink is not None:
             kwargs = {"method": method, "scipy_method": scipy_method, "rtol": rtol,
                       "atol": atol, "initial_time": initial_time, "final_time": final_time,
                       "time_step": time_step, "saveper": saveper, "outputs": outputs,
                       "kernel": "python" if kernel == "auto" else kernel,
                       "max_steps": max_steps, "time_limit": time_limit, "seed": seed}
-            return self._simulate_chunked(params, kwargs, executor, chunk_size, members)
+            return self._simulate_chunked(params, kwargs, executor, chunk_size, members, sink)
         setup = self._prepare(params, method, kernel, {
             "initial_time": initial_time, "final_time": final_time, "time_step": time_step,
             "saveper": saveper}, outputs, seed, members)
@@ -443,7 +450,8 @@ class Model:
         return self._collect(setup, options, store, failures, notes)
 
     def _simulate_chunked(self, params: dict | None, kwargs: dict, executor: Executor | None,
-                          chunk_size: int | None, members: Any = None) -> SimulationResult:
+                          chunk_size: int | None, members: Any = None,
+                          sink: Callable | None = None) -> SimulationResult:
         """Run an ensemble in chunks (:mod:`sim.engine.running.chunks`); one result."""
         static, _, _, n = self._resolve_params(params)  # bad input refused here, not per chunk
         ids = _member_ids(members, n)
@@ -461,7 +469,7 @@ class Model:
                 "params": {p.slots[s].name: (v if np.isscalar(v) else f"array[{len(v)}]")
                            for s, v in static.items()}}
         return chunks.run_chunks(chunks.ModelRef(self), chunks.split(params, n, size), n,
-                                 kwargs, executor, meta)
+                                 kwargs, executor, meta, sink=sink)
 
     @staticmethod
     def _check_options(method: str, scipy_method: str, rtol: float, atol: float,

@@ -12,16 +12,19 @@ random numbers); otherwise between all pairs of members (independent).
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sim.engine.results import FailureKind, saved_index
 from sim.engine.running.methods import DEFAULT_SCIPY_METHOD, Method, ScipyMethod
+from sim.ensembles.streaming import DEFAULT_STREAM_CHUNK, PartitionWriter, StreamedResult
 from sim.errors import SimError
 from sim.scenarios import (
     DEFAULT_MEMORY_LIMIT,
@@ -104,6 +107,28 @@ class ScenarioRun:
         return list(self.result.data)
 
     @property
+    def streamed(self) -> bool:
+        """Whether the members' values are on disk (:mod:`sim.ensembles.streaming`), not here."""
+        return isinstance(self.result, StreamedResult)
+
+    def row(self, variable: str, k: int) -> np.ndarray:
+        """Values of ``variable`` at the ``k``-th saved time over members, shape (members,)."""
+        if isinstance(self.result, StreamedResult):
+            return self.result.row(variable, k)
+        return self.values(variable)[k]
+
+    def quantiles(self, variable: str, probs: Sequence[float]) -> np.ndarray:
+        """Percentiles ``probs`` of ``variable`` over members at each saved time, (len(probs), T).
+
+        In memory, over the whole array; streamed, one saved time at a time
+        (the same numbers: each time's percentiles are over that time's members).
+        """
+        if not isinstance(self.result, StreamedResult):
+            return _nanpercentile(self.values(variable), probs, axis=1)
+        rows = [_nanpercentile(row, probs) for _, row in self.result.rows(variable)]
+        return np.asarray(rows, dtype=float).reshape(len(self.times), len(probs)).T
+
+    @property
     def failed_members(self) -> tuple[int, ...]:
         return tuple(sorted({f.member for f in self.result.failures if f.member >= 0}))
 
@@ -120,7 +145,7 @@ class ScenarioRun:
         k = saved_index(self.times, year)
         if k is None:
             return np.full(self.members, np.nan)
-        return self.values(variable)[k]
+        return self.row(variable, k)
 
     def tidy(self) -> pd.DataFrame:
         """Return the long table: run_id (the member), scenario, time [year], variable, value.
@@ -149,11 +174,20 @@ class ScenarioRun:
         """Wide table: time, then '<variable> p<q>' and '<variable> mean' columns."""
         cols: dict[str, np.ndarray] = {"time": self.times}
         for name in self.variables:
-            arr = self.values(name)
-            qs = _nanpercentile(arr, probs, axis=1)
+            if isinstance(self.result, StreamedResult):  # a saved time at a time: same numbers
+                q_rows, means = [], []
+                for _, r in self.result.rows(name):
+                    q_rows.append(_nanpercentile(r, probs))
+                    means.append(_nanmean(r))
+                qs = np.asarray(q_rows, dtype=float).reshape(len(self.times), len(probs)).T
+                mean = np.asarray(means, dtype=float)
+            else:
+                arr = self.values(name)
+                qs = _nanpercentile(arr, probs, axis=1)
+                mean = _nanmean(arr, axis=1)
             for q, row in zip(probs, qs, strict=True):
                 cols[f"{name} p{q:g}"] = row
-            cols[f"{name} mean"] = _nanmean(arr, axis=1)
+            cols[f"{name} mean"] = mean
         return pd.DataFrame(cols)
 
 
@@ -246,10 +280,51 @@ def model_error_factors(resolved: ResolvedScenario, times: np.ndarray,
     return out
 
 
+class _ModelErrorSink:
+    """A streaming sink that applies the model error to each chunk before passing it on.
+
+    The error paths (``horizon x members`` doubles per error-model variable, drawn
+    as :func:`model_error_factors` draws them, on the first chunk) are kept; each
+    chunk's values are multiplied by its members' factors, so the streamed values
+    are those of :func:`_apply_model_error` on the whole ensemble, bit for bit.
+    """
+
+    def __init__(self, resolved: ResolvedScenario, members: int, sink: Callable) -> None:
+        self.resolved, self.members, self.sink = resolved, int(members), sink
+        self.paths: dict | None = None
+
+    def _draw(self, times: np.ndarray) -> dict:
+        from sim.calibration import bands as cb
+        r = self.resolved
+        times = np.asarray(times, dtype=float)
+        after = times > r.band_last_year + 1e-9
+        out: dict = {}
+        if self.members < 2 or not after.any():
+            return out  # the factors are all one: nothing changes
+        rows = np.ceil(times[after] - r.band_last_year - 1e-9).astype(int) - 1
+        for k, (vensim, em) in enumerate(sorted(r.error_models.items())):
+            rng = np.random.default_rng([(r.scenario.seed or 0) + 104729, k])
+            eps = cb.error_paths(em, int(rows.max()) + 1, self.members, rng)
+            eps[:, 0] = 0.0
+            out[vensim] = (after, rows, eps)
+        return out
+
+    def __call__(self, chunk, res) -> None:
+        if self.paths is None:
+            self.paths = self._draw(res.times)
+        data = dict(res.data)
+        for vensim, (after, rows, eps) in self.paths.items():
+            if vensim in data:
+                factor = np.ones((len(res.times), chunk.stop - chunk.start))
+                factor[after] = 1.0 * np.exp(eps[rows][:, chunk.start:chunk.stop])
+                data[vensim] = np.asarray(data[vensim], dtype=float) * factor
+        self.sink(chunk, replace(res, data=data))
+
+
 def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
                  scipy_method: ScipyMethod = DEFAULT_SCIPY_METHOD, *, max_steps: int | None = None,
                  time_limit: float | None = None, executor: Executor | None = None,
-                 chunk_size: int | None = None) -> ScenarioRun:
+                 chunk_size: int | None = None, stream_to=None) -> ScenarioRun:
     """Run a resolved scenario: one vectorised simulation over all members.
 
     Parameters
@@ -264,6 +339,11 @@ def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
     executor, chunk_size : optional
         Run the ensemble in chunks of ``chunk_size`` members on ``executor``
         (see :meth:`sim.Model.simulate`); default: one vectorised call here.
+    stream_to : path-like, optional
+        Stream the members: each chunk (``chunk_size``, default
+        :data:`~sim.ensembles.streaming.DEFAULT_STREAM_CHUNK`) is written to
+        ``stream_to/part-NNNNN.parquet`` as it completes and not kept; the
+        run's result is then a :class:`~sim.ensembles.streaming.StreamedResult`.
 
     Returns
     -------
@@ -280,9 +360,16 @@ def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
            if v is not None}
     kw |= {k: v for k, v in (("executor", executor), ("chunk_size", chunk_size))
            if v is not None}
-    res = model.simulate(method=method, **kw, **resolved.simulate_kwargs())
-    _apply_model_error(res, resolved)
     where = f"{sc.source}, scenario '{sc.name}'"
+    writer = None
+    if stream_to is not None:
+        writer = PartitionWriter(stream_to)
+        sink = (_ModelErrorSink(resolved, resolved.members, writer) if resolved.error_models
+                else writer)
+        kw |= {"sink": sink, "chunk_size": chunk_size or DEFAULT_STREAM_CHUNK}
+    res = model.simulate(method=method, **kw, **resolved.simulate_kwargs())
+    if writer is None:
+        _apply_model_error(res, resolved)
     solver = [f for f in res.failures if f.member < 0]
     if solver:
         raise ScenarioError(f"{where}: numerical failure at t = {solver[0].time:g}: "
@@ -305,7 +392,8 @@ def run_scenario(resolved: ResolvedScenario, model, method: Method = "scipy",
         warnings.append(f"{len(bad)} of {res.n_members} members became non-finite and were "
                         f"left out of the statistics: {eg}{' ...' if len(bad) > 3 else ''}")
     label = f"scipy ({scipy_method})" if method == "scipy" and scipy_method != "RK45" else method
-    return ScenarioRun(resolved=resolved, result=res, method=label, warnings=tuple(warnings))
+    result = res if writer is None else writer.result(res)
+    return ScenarioRun(resolved=resolved, result=result, method=label, warnings=tuple(warnings))
 
 
 def plan_batch(items: Sequence[Scenario | RunFailure]
@@ -348,7 +436,7 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
               progress: Callable[[str], None] | None = None,
               max_steps: int | None = None, time_limit: float | None = None,
               allow_out_of_range: bool = False, executor: Executor | None = None,
-              chunk_size: int | None = None) -> BatchResult:
+              chunk_size: int | None = None, stream_dir=None) -> BatchResult:
     """Run scenarios one after another (each one vectorised call), or over an executor.
 
     Parameters
@@ -375,6 +463,11 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
         results are the same as one after another (in input order).
     chunk_size : int, optional
         Members per chunk (needed with ``method="scipy"`` and an executor).
+    stream_dir : path-like, optional
+        Stream every scenario's members to ``stream_dir/<scenario>/members/``
+        (:func:`run_scenario`'s ``stream_to``); ``memory_limit`` then applies to
+        the streamed run's peak, checked by the caller
+        (:func:`sim.scenarios.memory.check_run`), not to the whole ensemble.
 
     Returns
     -------
@@ -385,10 +478,13 @@ def run_batch(items: Sequence[Scenario | RunFailure], model, calibrated: Calibra
 
     def one(sc: Scenario) -> ScenarioRun | RunFailure:
         try:
-            resolved = resolve(sc, model, calibrated, members=members, memory_limit=memory_limit,
+            limit = memory_limit if stream_dir is None else sys.maxsize
+            resolved = resolve(sc, model, calibrated, members=members, memory_limit=limit,
                                allow_out_of_range=allow_out_of_range)
+            to = None if stream_dir is None else Path(stream_dir) / sc.slug / "members"
             return run_scenario(resolved, model, method, scipy_method, max_steps=max_steps,
-                                time_limit=time_limit, executor=executor, chunk_size=chunk_size)
+                                time_limit=time_limit, executor=executor, chunk_size=chunk_size,
+                                stream_to=to)
         except (SimError, ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             reason = str(exc)
             if not isinstance(exc, SimError):

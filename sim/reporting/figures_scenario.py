@@ -96,14 +96,13 @@ def difference(run: ScenarioRun, baseline: ScenarioRun, variable: str) -> Differ
         return None
     i = np.searchsorted(np.round(t_run, 6), common)
     j = np.searchsorted(np.round(t_base, 6), common)
-    x, y = run.values(variable)[i], baseline.values(variable)[j]
     paired = _paired(run, baseline)
-    if paired:
-        q = _quantiles(x - y, axis=1)
-    else:
-        m = MAX_INDEPENDENT
-        d = x[:, :m, None] - y[:, None, :m]
-        q = _quantiles(d.reshape(len(common), -1), axis=1)
+    m = MAX_INDEPENDENT
+    q = np.empty((len(BAND_Q), len(common)))
+    for c, (a, b) in enumerate(zip(i, j, strict=True)):  # one saved time (N members) at a time
+        x, y = run.row(variable, int(a)), baseline.row(variable, int(b))
+        d = x - y if paired else (x[:m, None] - y[None, :m]).ravel()
+        q[:, c] = _quantiles(d, axis=0)
     return Difference(common, q[0], q[1], q[2], paired)
 
 
@@ -137,8 +136,9 @@ def _style_time_axis(ax, span: tuple[float, float], label: bool) -> None:
     ax.grid(alpha=0.3)
 
 
-def _band(ax, times, arr: np.ndarray, colour: str, label: str, members: int, scale: float):
-    lo, med, hi = _quantiles(arr, axis=1) * scale
+def _band(ax, times, q: np.ndarray, colour: str, label: str, members: int, scale: float):
+    """Draw the median and 5-95% band ``q`` (:data:`BAND_Q` x times) of an output."""
+    lo, med, hi = np.asarray(q, dtype=float) * scale
     if members > 1:
         ax.fill_between(times, lo, hi, color=colour, alpha=0.18, lw=0,
                         label=f"{label}, 5–95% of members")
@@ -186,9 +186,10 @@ def _comparison_figure(run, baseline, history, Figure, FigureCanvasAgg):
         ax.set_gid(f"level:{var}")
         scale = PANEL_SCALE.get(var, 1.0)
         if compare and var in baseline.result:
-            _band(ax, baseline.times, baseline.values(var), BASELINE_COLOUR, "baseline",
+            _band(ax, baseline.times, baseline.quantiles(var, BAND_Q), BASELINE_COLOUR, "baseline",
                   baseline.members, scale)
-        _band(ax, run.times, run.values(var), SCENARIO_COLOUR, run.name, run.members, scale)
+        _band(ax, run.times, run.quantiles(var, BAND_Q), SCENARIO_COLOUR, run.name, run.members,
+              scale)
         obs = history.get(var)
         if obs is not None:
             obs = obs[(obs.index >= span[0]) & (obs.index <= span[1])]

@@ -3,7 +3,11 @@
 Per scenario, in ``OUT/<scenario-slug>/``:
 
 - ``results.csv`` / ``results.parquet``: tidy values (run_id, scenario, time,
-  variable, value) of every member;
+  variable, value) of every member; ``results.nc`` (netCDF) / ``results.zarr``
+  (a Zarr store): an xarray Dataset, time x member, with units;
+- or, for a streamed run (``sim run --stream``), ``members/part-NNNNN.parquet``:
+  one file per chunk of members, written as the chunk completed
+  (:mod:`sim.ensembles.streaming`), instead of the above;
 - ``percentiles.csv``: wide table, one row per saved time, the 5/25/50/75/95th
   percentiles and the mean of every recorded variable;
 - ``experiments.csv``: one row per member with the sampled parameter values;
@@ -113,6 +117,20 @@ def _netcdf(run: ScenarioRun) -> bytes:
         os.unlink(tmp)
 
 
+def _zarr(run: ScenarioRun, path: Path) -> list[Path]:
+    """Write the run's values as a Zarr store at ``path`` (an xarray Dataset); its files."""
+    import shutil
+
+    ds = run.result.to_xarray()
+    ds.attrs["scenario"] = run.name
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.to_zarr(tmp, mode="w", consolidated=False)
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
 def _parquet(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
@@ -153,8 +171,10 @@ def write_scenario(run: ScenarioRun, out_dir: str | Path, *, baseline: ScenarioR
     """Write one scenario's files into ``out_dir / run.slug``.
 
     ``formats`` of the member-by-member values: ``csv`` and ``parquet`` (the tidy
-    table), ``netcdf`` (``results.nc``, :meth:`sim.SimulationResult.to_xarray` with
-    the scenario's name and provenance as attributes).
+    table), ``netcdf`` (``results.nc``) and ``zarr`` (``results.zarr``), both
+    :meth:`sim.SimulationResult.to_xarray` with the scenario's name as an
+    attribute. A streamed run's members are in ``members/`` already: no format
+    is written for it.
 
     Returns
     -------
@@ -163,15 +183,19 @@ def write_scenario(run: ScenarioRun, out_dir: str | Path, *, baseline: ScenarioR
     """
     folder = Path(out_dir) / run.slug
     summary = summarize(run, baseline) if summary is None else summary
-    written = []
-    if "csv" in formats or "parquet" in formats:
+    written: list[Path] = []
+    if run.streamed:  # the members are in folder/members/ already, one file per chunk
+        written += [p.path for p in run.result.parts]
+    elif "csv" in formats or "parquet" in formats:
         tidy = run.tidy()
         if "csv" in formats:
             written.append(atomic_write_bytes(folder / "results.csv", _csv(tidy)))
         if "parquet" in formats:
             written.append(atomic_write_bytes(folder / "results.parquet", _parquet(tidy)))
-    if "netcdf" in formats:
+    if "netcdf" in formats and not run.streamed:
         written.append(atomic_write_bytes(folder / "results.nc", _netcdf(run)))
+    if "zarr" in formats and not run.streamed:
+        written += _zarr(run, folder / "results.zarr")
     written += [
         atomic_write_bytes(folder / "percentiles.csv", _csv(run.percentiles())),
         atomic_write_bytes(folder / "experiments.csv", _csv(run.experiments())),

@@ -17,6 +17,11 @@ and the memory the system has available.
 
 :func:`estimate_bytes` is the size of one ensemble's output arrays alone
 (:func:`sim.scenarios.resolve` checks it as it samples).
+
+A streamed run (``sim run --stream``, :mod:`sim.ensembles.streaming`) holds no
+ensemble: :func:`estimate_streamed` counts the program, the sampled
+parameters, a few columns over all members and the chunks in flight, and
+:func:`check_run` uses it when given the chunk size (``stream_chunk``).
 """
 from __future__ import annotations
 
@@ -104,6 +109,8 @@ class RunShape:
         Some input is a time series drawn per member (``bands: calibrated``).
     source : str
         File the scenario came from (for messages).
+    n_sampled : int
+        Parameters sampled per member (one array of ``members`` doubles each).
     """
 
     name: str
@@ -114,6 +121,7 @@ class RunShape:
     n_quantities: int
     drawn_series: bool = False
     source: str = ""
+    n_sampled: int = 0
 
     @property
     def rows(self) -> int:
@@ -237,6 +245,54 @@ def estimate_run(shapes: Sequence[RunShape], *, method: str = "scipy",
     return MemoryEstimate(int(total), parts)
 
 
+STREAM_COLUMNS = 8
+"""A streamed run's columns of N doubles at once: the cached ones
+(:data:`sim.ensembles.streaming.CACHED_COLUMNS`), a difference, the finite
+values and the percentile's partitioned copy."""
+STREAM_CHUNK_COPIES = 3.0
+"""A streamed chunk's results: the arrays, the Arrow table, the Parquet buffers."""
+
+
+def estimate_streamed(shapes: Sequence[RunShape], chunk_size: int, *, method: str = "scipy",
+                      scipy_method: str = "RK45", charts: bool = True, in_flight: int = 1,
+                      base: int = PROCESS_BYTES) -> MemoryEstimate:
+    """Return the peak of streaming ``shapes`` (``sim run --stream``) in chunks of ``chunk_size``.
+
+    No ensemble's values are held: the program; every scenario's sampled
+    parameters (``members x n_sampled`` doubles, the simulation's inputs);
+    :data:`STREAM_COLUMNS` columns of the largest ensemble (the summaries
+    read one saved time of one variable, over all members, at a time); and
+    ``in_flight`` chunks' working arrays and results. Only the columns and
+    the sampled parameters grow with the members.
+
+    Parameters
+    ----------
+    shapes : sequence of RunShape
+    chunk_size : int
+        Members per chunk [-].
+    in_flight : int
+        Chunks held at once (1 here; twice the workers with an executor).
+
+    Returns
+    -------
+    MemoryEstimate
+    """
+    shapes = list(shapes)
+    program = base
+    samples = sum(s.members * max(s.n_sampled, 1) * 8 for s in shapes)
+    top = max((s.members for s in shapes), default=0)
+    columns = STREAM_COLUMNS * top * 8 * (1 + (len(shapes) > 1))
+    chunk = max((replace(s, members=min(s.members, int(chunk_size))).simulation_bytes(
+        method, scipy_method) + int(STREAM_CHUNK_COPIES * min(s.members, int(chunk_size))
+                                    * s.n_times * len(s.outputs) * 8)
+                 for s in shapes), default=0) * max(int(in_flight), 1)
+    chart = CHART_BYTES if charts and shapes else 0
+    parts = (("program", program), ("sampled parameters", samples),
+             ("columns over all members", columns), ("chunks in flight", chunk),
+             ("charts", chart))
+    return MemoryEstimate(int(program + samples + columns + chunk + chart), parts)
+
+
 def fitting_members(fits: Callable[[int], bool], upper: int) -> int:
     """Return the largest member count in [1, upper) for which ``fits`` holds (0 if none)."""
     lo, hi = 0, int(upper)   # fits(lo) holds (or lo = 0), fits(hi) does not
@@ -352,7 +408,8 @@ def shape_of(scenario, model, *, members: int | None = None) -> RunShape:
                     n_times=_n_times(model, float(scenario.horizon)), outputs=tuple(outputs),
                     n_stocks=len(model.stocks), n_quantities=len(model.program.slots),
                     drawn_series=getattr(scenario, "bands", "none") != "none",
-                    source=str(scenario.source))
+                    source=str(scenario.source),
+                    n_sampled=len(getattr(scenario, "uncertainty", None) or {}) + 8)
 
 
 def _n_times(model, final: float) -> int:
@@ -385,8 +442,13 @@ class MemoryCheck:
 def check_run(shapes: Sequence[RunShape], *, cap: int = DEFAULT_MEMORY_LIMIT,
               method: str = "scipy", scipy_method: str = "RK45", charts: bool = True,
               members_option: str = "--members", cap_name: str = "--memory-limit",
-              limit: MemoryLimit | None = None) -> MemoryCheck:
+              limit: MemoryLimit | None = None,
+              stream_chunk: int | None = None) -> MemoryCheck:
     """Check a whole ``sim run`` before any work.
+
+    With ``stream_chunk`` (``sim run --stream``), the peak of streaming the
+    members in chunks of that size (:func:`estimate_streamed`), which hardly
+    grows with the members; else of holding every ensemble (:func:`estimate_run`).
 
     A scenario that alone does not fit is refused (``refused``: the run
     goes on without it and reports it failed); when the others do not fit
@@ -404,36 +466,47 @@ def check_run(shapes: Sequence[RunShape], *, cap: int = DEFAULT_MEMORY_LIMIT,
     """
     limit = memory_limit(cap) if limit is None else limit
     kw = {"method": method, "scipy_method": scipy_method, "charts": charts}
+
+    def estimate(group: Sequence[RunShape]) -> MemoryEstimate:
+        if stream_chunk is None:
+            return estimate_run(group, **kw)
+        return estimate_streamed(group, stream_chunk, **kw)
+
     refused: dict[str, str] = {}
     kept: list[RunShape] = []
     for shape in shapes:
-        est = estimate_run([shape], **kw)
+        est = estimate([shape])
         if est.total <= limit.bytes:
             kept.append(shape)
             continue
-        most = fitting_members(lambda m, shape=shape: estimate_run(
-            [replace(shape, members=m)], **kw).total <= limit.bytes, shape.members)
+        most = fitting_members(lambda m, shape=shape: estimate(
+            [replace(shape, members=m)]).total <= limit.bytes, shape.members)
         where = (f"{shape.source}, " if shape.source else "") + f"scenario '{shape.name}'"
         refused[shape.name] = (
             f"{where}: {shape.members:,} member(s) need about {format_bytes(est.total)} at the "
             f"run's peak ({est.describe()}), more than {limit.describe(cap_name)}; "
-            + _advice(most, members_option, cap_name, limit))
-    est = estimate_run(kept, **kw)
+            + _advice(most, members_option, cap_name, limit, stream_chunk))
+    est = estimate(kept)
     if kept and est.total > limit.bytes:
         top = max(s.members for s in kept)
-        most = fitting_members(lambda m: estimate_run(
-            [replace(s, members=min(s.members, m)) for s in kept], **kw).total <= limit.bytes, top)
+        most = fitting_members(lambda m: estimate(
+            [replace(s, members=min(s.members, m)) for s in kept]).total <= limit.bytes, top)
         raise ScenarioError(
             f"the {len(kept)} scenarios of this run ({sum(s.members for s in kept):,} members in "
             f"all) need about {format_bytes(est.total)} at the run's peak ({est.describe()}), "
             f"more than {limit.describe(cap_name)}; nothing was run. Run fewer scenarios at "
-            "once, or " + _advice(most, members_option, cap_name, limit))
+            "once, or " + _advice(most, members_option, cap_name, limit, stream_chunk))
     return MemoryCheck(est, limit, refused)
 
 
-def _advice(most: int, members_option: str, cap_name: str, limit: MemoryLimit) -> str:
+def _advice(most: int, members_option: str, cap_name: str, limit: MemoryLimit,
+            stream_chunk: int | None = None) -> str:
     fewer = (f"lower the members to at most {most:,} (members: in the file, or {members_option})"
              if most >= 1 else "even one member does not fit")
     more = (f", or raise {cap_name}" if limit.available is None or limit.cap < limit.available
             else ", or free memory")
-    return f"{fewer}, record fewer outputs (outputs: in the file){more}"
+    how = ("; or stream the members to disk as they are computed (sim run --stream, whose "
+           "memory hardly grows with the members)" if stream_chunk is None else
+           f"; or stream in smaller chunks (--chunk-size, now {stream_chunk:,})")
+    return (f"{fewer}, record fewer outputs (outputs: in the file, or sim run --outputs)"
+            f"{more}{how}")

@@ -76,6 +76,8 @@ class Chunk:
     start: int
     stop: int
     params: dict
+    index: int = 0
+    """Position of the chunk in the ensemble (0, 1, ...)."""
 
     @property
     def size(self) -> int:
@@ -118,7 +120,7 @@ def split(params: dict | None, n: int, chunk_size: int) -> Iterator[Chunk]:
     """Yield the chunks of an ``n``-member ensemble, in member order.
 
     A per-member value (a 1-D array of ``n`` values, or a :class:`sim.Step` /
-    :class:`sim.Ramp` whose levels are) is sliced; anything else is passed to
+    :class:`sim.Ramp` / :class:`sim.Table` whose levels are) is sliced; anything else is passed to
     every chunk as it is. A one-member chunk carries its member twice (see the
     module's docstring); :func:`run_chunk` keeps the first.
     """
@@ -127,7 +129,8 @@ def split(params: dict | None, n: int, chunk_size: int) -> Iterator[Chunk]:
         idx = np.arange(start, stop)
         if idx.size == 1 and n > 1:
             idx = np.repeat(idx, 2)
-        yield Chunk(start, stop, {k: _take(v, idx, n) for k, v in (params or {}).items()})
+        yield Chunk(start, stop, {k: _take(v, idx, n) for k, v in (params or {}).items()},
+                    start // chunk_size)
 
 
 def _take(value: Any, idx: np.ndarray, n: int) -> Any:
@@ -137,6 +140,9 @@ def _take(value: Any, idx: np.ndarray, n: int) -> Any:
                    for f in dataclasses.fields(value)}
         changes = {k: v for k, v in changes.items() if v is not getattr(value, k)}
         return dataclasses.replace(value, **changes) if changes else value
+    if isinstance(value, dict):  # a Table's points: {time: value or per-member values}
+        taken = {k: _take(v, idx, n) for k, v in value.items()}
+        return taken if any(taken[k] is not v for k, v in value.items()) else value
     if isinstance(value, (list, tuple, np.ndarray)) and not type(value).__module__.startswith(
             "pandas"):
         arr = np.asarray(value, dtype=float)
@@ -164,11 +170,16 @@ def run_chunk(ref: ModelRef, chunk: Chunk, kwargs: dict) -> SimulationResult:
     return dataclasses.replace(res, data=data, failures=failures, n_members=chunk.size)
 
 
-class _Assembly:
-    """The whole ensemble's arrays, filled chunk by chunk."""
+Sink = Callable[[Chunk, SimulationResult], None]
+"""Takes each chunk's result as it completes (e.g. writes it to a file): streaming."""
 
-    def __init__(self, n: int) -> None:
+
+class _Assembly:
+    """The whole ensemble's arrays, filled chunk by chunk; or, with a sink, no arrays at all."""
+
+    def __init__(self, n: int, sink: Sink | None = None) -> None:
         self.n = n
+        self.sink = sink
         self.data: dict[str, np.ndarray] | None = None
         self.template: SimulationResult | None = None
         self.failures: list[Failure] = []
@@ -176,11 +187,18 @@ class _Assembly:
         self.notes: list[str] = []
 
     def add(self, chunk: Chunk, res: SimulationResult) -> None:
-        if self.data is None:
+        if self.sink is not None:
+            self.sink(chunk, res)  # raising here stops the run (a disk full is not one chunk's)
+            if self.template is None:
+                self.template = dataclasses.replace(res, data={})
+                self.data = {}
+        elif self.data is None:
             self.template = res
             self.data = {k: np.full((len(res.times), self.n), np.nan) for k in res.data}
-        for k, v in res.data.items():
-            self.data[k][:, chunk.start:chunk.stop] = np.asarray(v).reshape(len(res.times), -1)
+        if self.sink is None and self.data is not None:
+            for k, v in res.data.items():
+                self.data[k][:, chunk.start:chunk.stop] = np.asarray(v).reshape(
+                    len(res.times), -1)
         for f in res.failures:
             if f.member >= 0:
                 self.failures.append(dataclasses.replace(f, member=f.member + chunk.start))
@@ -219,8 +237,13 @@ class ChunkError(RuntimeError):
 
 def run_chunks(ref: ModelRef, chunks: Iterator[Chunk], n: int, kwargs: dict,
                executor: cf.Executor | None, meta: dict, in_flight: int | None = None,
-               task: Callable = run_chunk) -> SimulationResult:
+               task: Callable = run_chunk, sink: Sink | None = None) -> SimulationResult:
     """Run ``chunks`` (on ``executor``, else here one by one); return one result.
+
+    With a ``sink``, each chunk's result is handed to it as the chunk completes
+    (in completion order) and not kept: the result returned then has no data
+    (``data == {}``), only the times, failures and metadata. Memory then does not
+    grow with the members (streaming, :mod:`sim.ensembles.streaming`).
 
     At most ``in_flight`` chunks are submitted and not yet collected (default:
     twice the executor's workers, at least 4), which bounds the memory the
@@ -234,13 +257,15 @@ def run_chunks(ref: ModelRef, chunks: Iterator[Chunk], n: int, kwargs: dict,
     ChunkError
         Every chunk raised.
     """
-    out = _Assembly(n)
+    out = _Assembly(n, sink)
     if executor is None:
         for chunk in chunks:
             try:
-                out.add(chunk, task(ref, chunk, kwargs))
+                res = task(ref, chunk, kwargs)
             except Exception as exc:  # noqa: BLE001 - reported as the chunk's members' failure
                 out.fail(chunk, exc)
+            else:
+                out.add(chunk, res)
         return out.result(meta)
     if in_flight is None:
         workers = getattr(executor, "_max_workers", None) or os.cpu_count() or 1
