@@ -62,9 +62,16 @@ STREAM_CASES = ("stream-euler", "stream-scipy")
 
 
 def ensemble(model, members: int, seed: int = 0) -> dict:
-    """Return ``VARIED`` non-zero constants of ``model``, each one value per member."""
+    """Return ``VARIED`` non-zero constants of ``model``, each one value per member.
+
+    Dates and durations are left alone (varying a base year by 20% is not an
+    ensemble anyone runs, and a per-member date is a per-member switch time,
+    which splits an adaptive SciPy run into one segment per member).
+    """
     controls = {"initial_time", "final_time", "time_step", "saveper"}
-    names = [c for c, v in model.constants.items() if v != 0 and c not in controls][:VARIED]
+    names = [c for c, v in model.constants.items() if v != 0 and c not in controls
+             and "year" not in c and "time" not in c
+             and model.variables[c].units.strip().lower() not in {"year", "years"}][:VARIED]
     rng = np.random.default_rng(seed)
     return {c: model.constants[c] * rng.uniform(0.8, 1.2, members) for c in names}
 

@@ -24,7 +24,7 @@ columns each one produces, and each run is classified:
 
 Run as a script to rewrite the conformance report from a fresh run::
 
-    PYTHONPATH=$PWD python tests/sdxorg_harness.py --write docs/conformance.md
+    PYTHONPATH=$PWD python tests/sdxorg_harness.py --write docs/conformance.md --readme README.md
 """
 from __future__ import annotations
 
@@ -430,6 +430,54 @@ def render(results: dict[str, tuple[Outcome, Outcome]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_START = "<!-- conformance:start -->"
+README_END = "<!-- conformance:end -->"
+
+
+def render_readme(results: dict[str, tuple[Outcome, Outcome]]) -> str:
+    """Return the README's conformance block: both counts and every refusal by construct.
+
+    Parameters
+    ----------
+    results : dict
+        Case id -> (engine outcome, PySD outcome), for every case.
+
+    Returns
+    -------
+    str
+        The lines between :data:`README_START` and :data:`README_END`.
+    """
+    lines = ["| cases | engine passes | PySD passes | PySD passes, engine not | engine passes, PySD not |",
+             "|:--|--:|--:|--:|--:|"]
+    for label, xm in (("Vensim `.mdl`", False), ("XMILE `.xmile`/`.stmx`", True)):
+        group = [r for c, r in results.items() if is_xmile_id(c) == xm]
+        lines.append(f"| {label}: {len(group)} | {sum(e.status == 'pass' for e, _ in group)} "
+                     f"| {sum(p.status == 'pass' for _, p in group)} "
+                     f"| {sum(p.status == 'pass' and e.status != 'pass' for e, p in group)} "
+                     f"| {sum(e.status == 'pass' and p.status != 'pass' for e, p in group)} |")
+    lines += ["", "Every case the engine refuses, with the construct its error names and the reason "
+              "(one line per case: `docs/conformance.md`):", "",
+              "| construct | cases | of which PySD passes | example message |", "|:--|--:|--:|:--|"]
+    by_construct: dict[str, list[str]] = {}
+    for cid in sorted(c for c, (e, _) in results.items() if e.status == "refused"):
+        by_construct.setdefault(results[cid][0].construct or "-", []).append(cid)
+    for construct, ids in sorted(by_construct.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        passes = sum(results[c][1].status == "pass" for c in ids)
+        lines.append(f"| {_cell(construct)} | {len(ids)} | {passes} "
+                     f"| {_cell(results[ids[0]][0].detail)} |")
+    wrong = sorted(c for c, (e, _) in results.items() if e.status in ("wrong", "crash"))
+    lines += ["", f"Runs whose numbers differ from the canonical output ({len(wrong)}, each a "
+              "strict expected failure with its reason in `tests/test_sdxorg.py`): "
+              + (", ".join(f"`{c}`" for c in wrong) or "none") + "."]
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text: str, block: str) -> str:
+    """Return ``text`` with the lines between the README markers replaced by ``block``."""
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    return text[:start] + "\n" + block + text[end:]
+
+
 def is_xmile_id(cid: str) -> bool:
     """Return True for the id of an XMILE case (its suffix is one of :data:`XMILE_SUFFIXES`)."""
     return Path(cid).suffix.lower() in XMILE_SUFFIXES
@@ -479,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", type=Path, metavar="PATH",
                         help="write the report there (else print it)")
+    parser.add_argument("--readme", type=Path, metavar="README",
+                        help="also replace the conformance block of this README")
     parser.add_argument("--timeout", type=float, default=TIMEOUT,
                         help="most seconds per run [s] (default %(default)s)")
     args = parser.parse_args(argv)
@@ -493,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
     else:
         args.write.write_text(text, encoding="utf-8")
+    if args.readme is not None:
+        readme = args.readme.read_text(encoding="utf-8")
+        args.readme.write_text(replace_block(readme, render_readme(results)), encoding="utf-8")
     return 0
 
 

@@ -137,7 +137,9 @@ def pysd_runs(tmp_path_factory):
                 if cid not in models:
                     folder = tmp_path_factory.mktemp("pysd")
                     copy = folder / mdl.name
-                    shutil.copy(mdl, copy)
+                    for f in mdl.parent.iterdir():  # the model and the data files it reads
+                        if f.is_file():
+                            shutil.copy(f, folder / f.name)
                     models[cid] = pysd.read_vensim(str(copy))
                 cache[key] = models[cid].run(params=params)
         return cache[key]

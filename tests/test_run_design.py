@@ -102,8 +102,8 @@ def test_one_model_run_from_several_threads_gives_the_sequential_results(tmp_pat
 
 
 # ------------------------------------------------------------------------- slot kinds
-def test_slot_kinds_are_the_documented_ten(decay):
-    assert len(SLOT_KINDS) == 10 and {"internal", "pipeline"} <= set(SLOT_KINDS)
+def test_slot_kinds_are_the_documented_eleven(decay):
+    assert len(SLOT_KINDS) == 11 and {"internal", "pipeline", "discrete"} <= set(SLOT_KINDS)
     assert {s.kind for s in decay.program.slots} <= set(SLOT_KINDS)
 
 

@@ -143,7 +143,17 @@ def test_conformance_report_is_up_to_date():
     text = harness.render(all_outcomes())
     assert harness.REPORT.read_text(encoding="utf-8") == text, (
         "docs/conformance.md differs from this run; regenerate it with "
-        "`PYTHONPATH=$PWD python tests/sdxorg_harness.py --write docs/conformance.md`")
+        "`PYTHONPATH=$PWD python tests/sdxorg_harness.py --write docs/conformance.md "
+        "--readme README.md`")
+
+
+def test_readme_states_both_counts_and_every_refusal():
+    readme = (harness.REPORT.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = harness.render_readme(all_outcomes())
+    assert harness.replace_block(readme, block) == readme, (
+        "README.md's conformance block differs from this run; regenerate it with "
+        "`PYTHONPATH=$PWD python tests/sdxorg_harness.py --write docs/conformance.md "
+        "--readme README.md`")
 
 
 # --- the harness itself ------------------------------------------------------------

@@ -132,8 +132,9 @@ def test_a_scenario_too_large_alone_is_refused_before_any_work(tmp_path, capsys,
     assert (f"FAILED: {tmp_path / 's0.yaml'}, scenario 'baseline': 1,000,000 member(s) need "
             f"about {M.format_bytes(est.total)} at the run's peak ({est.describe()}), more than the "
             f"limit of 4.0 GiB (--memory-limit); lower the members to at most {most:,} (members: "
-            "in the file, or --members), record fewer outputs (outputs: in the file), or raise "
-            "--memory-limit\n") in err
+            "in the file, or --members), record fewer outputs (outputs: in the file, or sim run "
+            "--outputs), or raise --memory-limit; or stream the members to disk as they are "
+            "computed (sim run --stream, whose memory hardly grows with the members)\n") in err
     assert est.describe().startswith("program 260.0 MiB, ensemble results 1.9 GiB, simulation "
                                      "working arrays ")
 
@@ -188,8 +189,10 @@ def test_the_limit_is_the_memory_available_when_that_is_less(tmp_path):
     model = sim.load_model(FIXTURE)
     sc = load_scenarios_text(SMALL.format(name="baseline", members=1_000_000), "s.yaml")[0]
     check = M.check_run([M.shape_of(sc, model)], limit=limit, method="euler")
-    assert check.refused["baseline"].endswith("record fewer outputs (outputs: in the file), "
-                                              "or free memory")
+    assert check.refused["baseline"].endswith(
+        "record fewer outputs (outputs: in the file, or sim run --outputs), or free memory; or "
+        "stream the members to disk as they are computed (sim run --stream, whose memory hardly "
+        "grows with the members)")
 
 
 def test_implicit_solvers_count_their_dense_jacobian():
