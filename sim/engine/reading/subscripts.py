@@ -45,6 +45,7 @@ from pysd.translators.structures.abstract_model import AbstractElement
 
 from sim.engine.reading import arrays
 from sim.engine.reading.external import ExternalReader, is_external
+from sim.engine.reading.literals import is_number
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
 
@@ -369,7 +370,7 @@ class _Rewriter:
             raise self.error("VECTOR SELECT takes 5 arguments (selection, expression, missing "
                              "value, numerical action, error action)", construct=construct)
         err = self.rewrite(args[4])
-        if not _is_number(err) or float(err) != 0:
+        if not is_number(err) or float(err) != 0:
             raise self.error("VECTOR SELECT: only error action 0 (no error) is supported",
                              construct=construct)
         bangs: list[str] = []
@@ -398,7 +399,7 @@ class _Rewriter:
         def plain(sel, x):
             return x
 
-        if not _is_number(action) or float(action) not in range(11):
+        if not is_number(action) or float(action) not in range(11):
             raise self.error(f"VECTOR SELECT: the numerical action must be a number from 0 to 10 "
                              f"(got {_text(args[3])}); an action that changes during the run is "
                              "not supported", construct=construct)
@@ -494,10 +495,6 @@ def _text(node) -> str:
     if isinstance(node, ae.ReferenceStructure):
         return node.reference
     return "an expression" if isinstance(node, ae.AbstractSyntax) else repr(node)
-
-
-def _is_number(node) -> bool:
-    return isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool)
 
 
 def _call(fn: str, *args) -> ae.CallStructure:

@@ -32,6 +32,7 @@ from pysd.translators.vensim.vensim_structures import parsing_ops
 
 from sim.engine.functions import FUNCTIONS, supported_names, vensim_name
 from sim.engine.reading.external import ExternalReader
+from sim.engine.reading.literals import NegatedNumberPowers
 from sim.engine.reading.macros import expand_macros
 from sim.engine.reading.special import SPECIAL_CALLS, SUPPORTED_EXTRA, rewrite
 from sim.engine.reading.subscripts import FlatVariable, flatten
@@ -168,38 +169,12 @@ def parse_abstract(path: Path):
         raise ModelError(str(path), f"cannot be parsed as a Vensim model: {type(exc).__name__}: {exc}") from exc
 
 
-class _PowerVisitor(EquationVisitor):
-    """PySD's equation visitor, keeping a minus before a number out of a power's base.
+class _PowerVisitor(NegatedNumberPowers, EquationVisitor):
+    """PySD's Vensim equation visitor, keeping a minus before a number out of a power's base.
 
-    PySD's visitor folds ``-30`` into the literal -30 as soon as it reads it,
-    so ``-30^2`` and ``(-30)^2`` both become ``(-30)^2``. In Vensim the
-    exponent binds tighter than a unary minus to its left (``-30^2`` is -900,
-    ``-Time^2`` is ``-(Time^2)``, as PySD already reads it for a variable), and
-    ``(-30)^2`` is 900. This visitor treats a negated number as PySD treats a
-    negated variable (a ``negative`` around the whole power to its right), then
-    folds a negated number that is not the base of a power back into a literal,
-    so every other equation gets PySD's own tree.
+    See :mod:`sim.engine.reading.literals`.
     """
 
-    def visit_neg_expr(self, n, vc):
-        id_ = vc[2]
-        if vc[0] == "-" and is_number(self.elements[id_]):
-            self.negatives.add(id_)
-            return id_
-        return super().visit_neg_expr(n, vc)
-
-    def visit_exp_expr(self, n, vc):
-        id_ = super().visit_exp_expr(n, vc)
-        node = self.elements.get(id_)
-        if isinstance(node, ae.ArithmeticStructure) and list(node.operators) == ["negative"] \
-                and is_number(node.arguments[0]):
-            self.elements[id_] = -node.arguments[0]
-        return id_
-
-
-def is_number(node) -> bool:
-    """Return True for a number literal of PySD's abstract model (not a bool)."""
-    return isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool)
 
 
 def _reparse_powers(vf: VensimFile) -> None:

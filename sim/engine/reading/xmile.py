@@ -67,6 +67,7 @@ from pysd.translators.xmile.xmile_element import EquationVisitor
 from pysd.translators.xmile.xmile_file import XmileFile
 from pysd.translators.xmile.xmile_structures import parsing_ops
 
+from sim.engine.reading.literals import NegatedNumberPowers
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
 
@@ -158,7 +159,7 @@ def _number(text: str) -> int | float:
     return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
 
 
-class _Visitor(EquationVisitor):
+class _Visitor(NegatedNumberPowers, EquationVisitor):
     """PySD's XMILE equation visitor, with three changes.
 
     - Numbers are read with :func:`_number`, never with ``eval``.
@@ -194,24 +195,6 @@ class _Visitor(EquationVisitor):
             return self.add_element(ae.CallStructure(args[0], (args[1],)))
         return super().visit_call(n, vc)
 
-    def visit_neg_expr(self, n, vc):
-        id_ = vc[2]
-        if vc[0] == "-" and _is_number(self.elements[id_]):
-            self.negatives.add(id_)
-            return id_
-        return super().visit_neg_expr(n, vc)
-
-    def visit_exp_expr(self, n, vc):
-        id_ = super().visit_exp_expr(n, vc)
-        node = self.elements.get(id_)
-        if isinstance(node, ae.ArithmeticStructure) and list(node.operators) == ["negative"] \
-                and _is_number(node.arguments[0]):
-            self.elements[id_] = -node.arguments[0]
-        return id_
-
-
-def _is_number(node) -> bool:
-    return isinstance(node, (int, float)) and not isinstance(node, bool)
 
 
 def _smile_parser(expression: str):
