@@ -1,4 +1,4 @@
-"""Number literals of PySD's abstract model, and a minus before one under a power.
+"""Number literals of PySD's abstract model, a minus before one under a power, a tree map.
 
 Shared by the Vensim and XMILE readers (:mod:`sim.engine.reading.translate`,
 :mod:`sim.engine.reading.xmile`): both use PySD's equation visitors, which fold
@@ -9,6 +9,8 @@ reads it for a variable), and ``(-30)^2`` is 900.
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,3 +48,25 @@ class NegatedNumberPowers:
                 and is_number(node.arguments[0]):
             self.elements[id_] = -node.arguments[0]
         return id_
+
+
+def map_children(node: Any, fn: Callable[[Any], Any]) -> Any:
+    """Return ``node`` with ``fn`` applied to each child expression (itself if none changes).
+
+    A child is a field of an abstract-syntax dataclass holding an expression, or
+    a tuple or list of them (kept a tuple or a list). Anything else (a number, a
+    name, a class) is returned as it is.
+    """
+    if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node) \
+            or isinstance(node, type):
+        return node
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(node):
+        child = getattr(node, field.name)
+        if isinstance(child, ae.AbstractSyntax):
+            changes[field.name] = fn(child)
+        elif isinstance(child, (tuple, list)) and any(isinstance(c, ae.AbstractSyntax)
+                                                      for c in child):
+            new = [fn(c) for c in child]
+            changes[field.name] = tuple(new) if isinstance(child, tuple) else new
+    return dataclasses.replace(node, **changes) if changes else node

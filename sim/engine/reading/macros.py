@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 
+from sim.engine.reading.literals import map_children
 from sim.engine.reading.names import reference_form
 from sim.engine.reading.subscripts import FlatVariable, flatten
 from sim.errors import ModelError
@@ -145,19 +146,7 @@ class _Expander:
             if fn in renames:  # a lookup of the macro, called by name
                 return dataclasses.replace(node, function=renames[fn], arguments=args)
             return dataclasses.replace(node, arguments=args)
-        if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node) \
-                or isinstance(node, type):
-            return node
-        changes = {}
-        for field in dataclasses.fields(node):
-            child = getattr(node, field.name)
-            if isinstance(child, ae.AbstractSyntax):
-                changes[field.name] = self.expand(child, site, renames, stack, made)
-            elif isinstance(child, (tuple, list)) and any(isinstance(c, ae.AbstractSyntax)
-                                                          for c in child):
-                new = [self.expand(c, site, renames, stack, made) for c in child]
-                changes[field.name] = tuple(new) if isinstance(child, tuple) else new
-        return dataclasses.replace(node, **changes) if changes else node
+        return map_children(node, lambda c: self.expand(c, site, renames, stack, made))
 
     def instantiate(self, macro: _Macro, args: tuple, site: str, stack: tuple,
                     made: list) -> ae.ReferenceStructure:

@@ -45,7 +45,7 @@ from pysd.translators.structures.abstract_model import AbstractElement
 
 from sim.engine.reading import arrays
 from sim.engine.reading.external import ExternalReader, is_external
-from sim.engine.reading.literals import is_number
+from sim.engine.reading.literals import is_number, map_children
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
 
@@ -319,19 +319,7 @@ class _Rewriter:
                 return self._vector_select(node.arguments)
             return dataclasses.replace(node, function=self._reference(fn) if isinstance(
                 fn, ae.ReferenceStructure) else fn, arguments=tuple(self.rewrite(a) for a in node.arguments))
-        if not isinstance(node, ae.AbstractSyntax) or not dataclasses.is_dataclass(node) \
-                or isinstance(node, type):
-            return node
-        changes = {}
-        for field in dataclasses.fields(node):
-            child = getattr(node, field.name)
-            if isinstance(child, ae.AbstractSyntax):
-                changes[field.name] = self.rewrite(child)
-            elif isinstance(child, tuple) and any(isinstance(c, ae.AbstractSyntax) for c in child):
-                changes[field.name] = tuple(self.rewrite(c) for c in child)
-            elif isinstance(child, list) and any(isinstance(c, ae.AbstractSyntax) for c in child):
-                changes[field.name] = [self.rewrite(c) for c in child]
-        return dataclasses.replace(node, **changes) if changes else node
+        return map_children(node, self.rewrite)
 
     def _reference(self, node: ae.ReferenceStructure) -> ae.ReferenceStructure:
         ref = node.reference
