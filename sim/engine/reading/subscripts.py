@@ -43,7 +43,7 @@ import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.structures.abstract_model import AbstractElement
 
-from sim.engine.reading import arrays
+from sim.engine.reading import arrays, vectors
 from sim.engine.reading.external import ExternalReader, is_external
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
@@ -302,6 +302,8 @@ class _Rewriter:
     def rewrite(self, node):
         if arrays.handles(node):  # ELMCOUNT, INVERT MATRIX, ALLOCATE BY PRIORITY
             return arrays.rewrite_call(self, node)
+        if vectors.handles(node) and node.function.reference not in self.dims:
+            return vectors.rewrite_call(self, node)  # VECTOR SORT ORDER, RANK, REORDER
         if isinstance(node, ae.ReferenceStructure):
             if node.subscripts is None and node.reference not in self.dims \
                     and (node.reference in self.ranges.position
@@ -353,72 +355,8 @@ class _Rewriter:
         return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
 
     def _vector_select(self, args) -> object:
-        """``VECTOR SELECT(sel[R!], x[R!], missing, action, error action)``, over the elements.
-
-        The terms are the elements of the ``Range!`` subscripts of both arrays
-        (all their combinations); a term is selected where ``sel`` is not 0.
-        Actions (Vensim's): 0 sum, 1 product, 2 min, 3 max, 4 mean of
-        ``sel * x``; 5 product of ``x ^ sel``; 6 to 10 sum, product, min, max,
-        mean of ``x``. No term selected gives ``missing``. Only a constant
-        action and error action 0 (no error) are supported: an action that
-        changes during the run would need every result built, each a tree
-        over all the terms (too slow to compile on large ranges).
-        """
-        construct = "VECTOR SELECT"
-        if len(args) != 5:
-            raise self.error("VECTOR SELECT takes 5 arguments (selection, expression, missing "
-                             "value, numerical action, error action)", construct=construct)
-        err = self.rewrite(args[4])
-        if not _is_number(err) or float(err) != 0:
-            raise self.error("VECTOR SELECT: only error action 0 (no error) is supported",
-                             construct=construct)
-        bangs: list[str] = []
-        _collect_bangs(args[0], bangs)
-        _collect_bangs(args[1], bangs)
-        if not bangs:
-            raise self.error("VECTOR SELECT needs ranges marked with '!' (e.g. sel[Range!])",
-                             construct=construct)
-        for b in bangs:
-            if b not in self.ranges.elements:
-                raise self.error(f"'{b}!' in VECTOR SELECT: not a subscript range")
-        saved = dict(self.bound)
-        pairs = []
-        for combo in itertools.product(*(self.ranges.elements[b] for b in bangs)):
-            self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo, strict=True)})
-            pairs.append((self.rewrite(args[0]), self.rewrite(args[1])))
-        self.bound = saved
-        missing, action = self.rewrite(args[2]), self.rewrite(args[3])
-
-        def masked(value, empty):
-            return [_ite(_logic("=", sel, 0), empty, value(sel, x)) for sel, x in pairs]
-
-        def weighted(sel, x):
-            return _arith("*", [sel, x])
-
-        def plain(sel, x):
-            return x
-
-        if not _is_number(action) or float(action) not in range(11):
-            raise self.error(f"VECTOR SELECT: the numerical action must be a number from 0 to 10 "
-                             f"(got {_text(args[3])}); an action that changes during the run is "
-                             "not supported", construct=construct)
-        k = int(action)
-        value = weighted if k < 5 else plain
-        if k == 5:
-            terms = masked(lambda sel, x: _arith("^", [x, sel]), 1)
-            chosen = _arith("*", terms)
-        elif k in (0, 6, 4, 10):
-            chosen = _arith("+", [weighted(sel, x) for sel, x in pairs] if k == 0
-                            else masked(value, 0))
-        elif k in (1, 7):
-            chosen = _arith("*", masked(value, 1))
-        else:
-            chosen = _fold("min" if k in (2, 8) else "max",
-                           masked(value, math.inf if k in (2, 8) else -math.inf))
-        count = _arith("+", masked(lambda sel, x: 1, 0))
-        if k in (4, 10):
-            chosen = _call("zidz", chosen, count)
-        return _ite(_logic("=", count, 0), missing, chosen)
+        """``VECTOR SELECT(...)``: :func:`sim.engine.reading.vectors.vector_select`."""
+        return vectors.vector_select(self, args)
 
     def _as_value(self, sub: str) -> int:
         """Return the value of a range or an element used as a number: a position in its family.
