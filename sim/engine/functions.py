@@ -323,39 +323,41 @@ _VSEL_SUM, _VSEL_PROD, _VSEL_MIN, _VSEL_MAX = (0, 4, 6, 10), (1, 5, 7), (2, 8), 
 
 
 def _vector_select_start_v(action):
-    """The start of VECTOR SELECT's fold for numerical ``action``.
+    """The start of VECTOR SELECT's fold for numerical ``action`` (taken as INTEGER(action)).
 
     0 for the sums and means (actions 0, 4, 6, 10), 1 for the products (1, 5,
     7), +inf for the minima (2, 8), -inf for the maxima (3, 9); NaN for an
-    action that is not a whole number from 0 to 10.
+    action outside 0 to 10 (or NaN).
     """
-    a = np.asarray(action, dtype=float)
+    a = np.trunc(np.asarray(action, dtype=float))
     return np.select([np.isin(a, _VSEL_SUM), np.isin(a, _VSEL_PROD), np.isin(a, _VSEL_MIN),
                       np.isin(a, _VSEL_MAX)], [0.0, 1.0, np.inf, -np.inf], np.nan)
 
 
 def _vector_select_start_s(action):
-    if action in _VSEL_SUM:
+    a = math.trunc(action) if math.isfinite(action) else -1
+    if a in _VSEL_SUM:
         return 0.0
-    if action in _VSEL_PROD:
+    if a in _VSEL_PROD:
         return 1.0
-    if action in _VSEL_MIN:
+    if a in _VSEL_MIN:
         return math.inf
-    return -math.inf if action in _VSEL_MAX else math.nan
+    return -math.inf if a in _VSEL_MAX else math.nan
 
 
 def _vector_select_step_v(acc, sel, x, action):
     """One term of VECTOR SELECT: ``acc`` combined with term ``(sel, x)`` by numerical ``action``.
 
-    Unchanged when ``sel`` is 0 (the term is not selected) or ``action`` is
-    not a whole number from 0 to 10. The term's value is ``sel * x`` for
-    actions 0 to 4, ``x ^ sel`` for 5, ``x`` for 6 to 10; it is added (0, 4,
-    6, 10), multiplied (1, 5, 7), or taken as the minimum (2, 8) or maximum
-    (3, 9) with ``acc`` (:mod:`sim.engine.reading.vectors` writes the rest:
-    the fold starts at ``vector_select_start(action)``, the means divide by
-    the count of selected terms, no term selected gives the missing value).
+    The action is taken as INTEGER(action). ``acc`` is unchanged when ``sel``
+    is 0 (the term is not selected) or the action is outside 0 to 10. The
+    term's value is ``sel * x`` for actions 0 to 4, ``x ^ sel`` for 5, ``x``
+    for 6 to 10; it is added (0, 4, 6, 10), multiplied (1, 5, 7), or taken
+    as the minimum (2, 8) or maximum (3, 9) with ``acc``.
+    (:mod:`sim.engine.reading.vectors` writes the rest: the fold starts at
+    ``vector_select_start(action)``, the means divide by the count of
+    selected terms, no term selected gives the missing value.)
     """
-    a = np.asarray(action, dtype=float)
+    a = np.trunc(np.asarray(action, dtype=float))
     if a.ndim == 0 and float(a) in range(11):  # one action (the usual case): one fold
         k = int(a)
         with np.errstate(all="ignore"):
@@ -372,16 +374,17 @@ def _vector_select_step_v(acc, sel, x, action):
 
 
 def _vector_select_step_s(acc, sel, x, action):
-    if sel == 0 or action not in range(11):
+    a = math.trunc(action) if math.isfinite(action) else -1
+    if sel == 0 or a not in range(11):
         return acc
-    v = sel * x if action < 5 else math.pow(x, sel) if action == 5 else x
-    if action in _VSEL_SUM:
+    v = sel * x if a < 5 else math.pow(x, sel) if a == 5 else x
+    if a in _VSEL_SUM:
         return acc + v
-    if action in _VSEL_PROD:
+    if a in _VSEL_PROD:
         return acc * v
     if math.isnan(acc) or math.isnan(v):
         return math.nan
-    return min(acc, v) if action in _VSEL_MIN else max(acc, v)
+    return min(acc, v) if a in _VSEL_MIN else max(acc, v)
 
 
 def _plain(ref: str, arity: int, primitive: str, units: UnitRule,

@@ -25,17 +25,18 @@ they follow values that change during the run.
 ``VECTOR REORDER(x[..., R], order)``
     ``x`` at the 0-based position ``order`` (evaluated at the element being
     written) along ``R``: ``IF order = 0 THEN x_0 ELSE IF order = 1 ...``; a
-    position outside ``R`` (or not a whole number) gives NaN.
+    position outside ``R`` (or not a whole number) gives ``:NA:``.
 ``VECTOR SELECT(sel[R!], x[R!], missing, action, error action)``
-    The selection over the ``Range!`` subscripts of both arrays (see
-    :func:`vector_select`); an action that changes during the run picks among
-    the eleven results by IF THEN ELSE.
+    The selection over the ``Range!`` subscripts of both arrays, folded term
+    by term by the registry's primitive ``vector_select_step`` (see
+    :func:`vector_select`), the action constant or changing during the run.
 
 A direction that changes during the run is an IF THEN ELSE between the two
 orders. Refused, with the construct named: wrong arguments, an argument whose
 last subscript is not a range, an equation with no element in that range (or
-one mapped onto it), a VECTOR SELECT with error action other than 0 or a
-constant action outside 0 to 10.
+one mapped onto it), a VECTOR SELECT with error action other than 0, a
+constant action that is not a whole number from 0 to 10, or more than
+:data:`MAX_SELECTED` terms.
 """
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ VECTOR_CALLS = {"vector_sort_order": "VECTOR SORT ORDER", "vector_rank": "VECTOR
 #: VECTOR SELECT's numerical actions (Vensim's numbering).
 ACTIONS = range(11)
 
-#: Most terms of a VECTOR SELECT whose action changes during the run: its fold
-#: is a chain as deep as the terms are many (and Python's recursion is bounded).
+#: Most terms of a VECTOR SELECT: its fold is a chain as deep as the terms are
+#: many (and the compiler's recursion is bounded).
 MAX_SELECTED = 200
 
 
@@ -201,8 +202,8 @@ def _sort_order(values: list, m: int, ascending: bool):
 
 
 def _pick(index, values: list):
-    """``values[index]`` for a 0-based ``index`` known at run time; NaN outside."""
-    acc: Any = math.nan
+    """``values[index]`` for a 0-based ``index`` known at run time; ``:NA:`` outside."""
+    acc: Any = math.nan  # PySD's reading of :NA: (Vensim's -2^109, as the compiler reads it)
     for j in range(len(values) - 1, -1, -1):
         acc = _ite(_logic("=", index, j), values[j], acc)
     return acc
@@ -217,9 +218,11 @@ def vector_select(rw: Any, args) -> object:
     Actions (Vensim's): 0 sum, 1 product, 2 min, 3 max, 4 mean of ``sel *
     x``; 5 product of ``x ^ sel``; 6 to 10 sum, product, min, max, mean of
     ``x``. No term selected gives ``missing``. Error action 0 (no error)
-    only. An action that changes during the run is ``IF action = 0 THEN
-    (action 0) ELSE IF action = 1 ...``, NaN when it is none of 0 to 10; the
-    count of selected terms, shared by every action, is written once.
+    only. A constant action must be a whole number from 0 to 10; one that
+    changes during the run is taken as INTEGER(action), and gives NaN outside
+    0 to 10. The terms are folded one by one by the registry's primitive
+    ``vector_select_step`` (:func:`_folded`): a few nodes per term, whatever
+    the action, so a large selection compiles quickly.
 
     Parameters
     ----------
@@ -276,10 +279,10 @@ def _folded(action, pairs: list, count) -> object:
     A chain of ``vector_select_step(acc, sel, x, action)`` (a primitive of
     the registry: one kernel instruction per term) from the neutral value of
     the action's fold, divided by the count of selected terms for the means
-    (4, 10). An action known only at run time starts from
-    ``vector_select_start(action)`` (NaN for an action that is not a whole
-    number from 0 to 10), and divides by ``IF action = 4 :OR: action = 10
-    THEN count ELSE 1``.
+    (4, 10). An action known only at run time is taken as INTEGER(action);
+    the fold starts from ``vector_select_start(action)`` (NaN for an action
+    outside 0 to 10, so the result is NaN), and divides by ``IF action = 4
+    :OR: action = 10 THEN count ELSE 1``.
     """
     if _is_number(action):
         k = int(action)

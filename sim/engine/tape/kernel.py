@@ -95,6 +95,7 @@ def cached_jit(fn):
 @njit(inline="always")
 def _vsel_start(action):
     """The start of VECTOR SELECT's fold (``functions._vector_select_start_v``)."""
+    action = np.trunc(action)
     if action == 0.0 or action == 4.0 or action == 6.0 or action == 10.0:
         return 0.0
     if action == 1.0 or action == 5.0 or action == 7.0:
@@ -263,9 +264,9 @@ def _pulse_train(t, tol, dt, start, interval, width, end):
 @njit(inline="always")
 def _vsel(acc, sel, x, action):
     """One term of VECTOR SELECT (``functions._vector_select_step_v``)."""
-    if sel == 0.0 or not (action >= 0.0 and action <= 10.0) or action != np.trunc(action):
+    if sel == 0.0 or not (action > -1.0 and action < 11.0):
         return acc
-    a = int(action)
+    a = int(np.trunc(action))
     if a < 5:
         v = sel * x
     elif a == 5:
