@@ -38,7 +38,7 @@ def _tabbed(values: np.ndarray) -> str:
 
 
 def _order_model(base: np.ndarray, slope: np.ndarray) -> str:
-    """A model of every order function over v[Row, Dim] = base + slope * Time + bump * w."""
+    """Return a model of every order function over v[Row, Dim] = base + slope * Time + bump * w."""
     weight = np.arange(len(ROWS) * len(COLS), dtype=float).reshape(len(ROWS), len(COLS)) % 3
     return mdl_text([
         f"Row: {', '.join(ROWS)}", f"SDim: (s1-s{len(COLS)})",
@@ -215,7 +215,7 @@ def test_vector_select_with_a_changing_action_equals_pysd(tmp_path, action):
     sel = xr.DataArray(np.array(SEL, float), {"Row": ["r1", "r2", "r3"]}, ["Row", "Dim"])
     for res, member, bump in runs:
         x = xr.DataArray(np.array(X, float) + bump, sel.coords, sel.dims)
-        for k, t in enumerate(res.times):
+        for k in range(len(res.times)):
             a = float(res.values("action")[k, member])
             rows = [res.values(f"picked[{r}]")[k, member] for r in ("r1", "r2", "r3")]
             np.testing.assert_allclose(rows, _pysd_select(sel, x, ["Dim"], a), rtol=1e-12,

@@ -323,7 +323,7 @@ _VSEL_SUM, _VSEL_PROD, _VSEL_MIN, _VSEL_MAX = (0, 4, 6, 10), (1, 5, 7), (2, 8), 
 
 
 def _vector_select_start_v(action):
-    """The start of VECTOR SELECT's fold for numerical ``action`` (taken as INTEGER(action)).
+    """Return the start of VECTOR SELECT's fold for numerical ``action`` (as INTEGER(action)).
 
     0 for the sums and means (actions 0, 4, 6, 10), 1 for the products (1, 5,
     7), +inf for the minima (2, 8), -inf for the maxima (3, 9); NaN for an

@@ -23,18 +23,19 @@ several ranges, onto a range sharing elements, and in an explicit order
 ``-> (DimB: b2, b1)``). A range used as a value (``IF THEN ELSE(Dim = Sub,
 1, 0)``) is the 1-based position of the equation's element in its family
 (the parent range), an element name used as a value likewise.
-``ELMCOUNT(Range)`` is the range's size (:mod:`sim.engine.reading.arrays`); ``VECTOR SELECT`` with a constant
-numerical action is expanded over its ``Range!`` subscripts. Refused, with
-the construct named: other mappings, a reference that leaves out a
+``ELMCOUNT(Range)`` is the range's size (:mod:`sim.engine.reading.arrays`);
+``VECTOR SELECT`` (over its ``Range!`` subscripts), ``VECTOR RANK``,
+``VECTOR SORT ORDER`` and ``VECTOR REORDER`` (over the last subscript) are
+written out over the elements by :mod:`sim.engine.reading.vectors`. Refused,
+with the construct named: other mappings, a reference that leaves out a
 subscripted variable's subscripts, a ``Range!`` outside the functions above,
-a VECTOR SELECT whose action changes during the run or that raises errors,
-and an element defined twice or never.
+the vector functions' refusals (:mod:`sim.engine.reading.vectors`), and an
+element defined twice or never.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,7 +403,7 @@ class _Rewriter:
         if len(args) != 1:
             raise self.error(f"{fname.upper()} takes one argument", construct=fname.upper())
         bangs: list[str] = []
-        _collect_bangs(args[0], bangs)
+        vectors.collect_bangs(args[0], bangs)
         if not bangs:
             raise self.error(f"{fname.upper()} needs a range marked with '!' (e.g. x[Range!])",
                              construct=fname.upper())
@@ -425,63 +426,6 @@ class _Rewriter:
             acc = ae.CallStructure(function=ae.ReferenceStructure(reference=op, subscripts=None),
                                    arguments=(acc, term))
         return acc
-
-
-def _text(node) -> str:
-    """Return a short description of an expression, for an error message."""
-    if isinstance(node, ae.ReferenceStructure):
-        return node.reference
-    return "an expression" if isinstance(node, ae.AbstractSyntax) else repr(node)
-
-
-def _is_number(node) -> bool:
-    return isinstance(node, (int, float, np.integer, np.floating)) and not isinstance(node, bool)
-
-
-def _call(fn: str, *args) -> ae.CallStructure:
-    return ae.CallStructure(function=ae.ReferenceStructure(reference=fn, subscripts=None),
-                            arguments=tuple(args))
-
-
-def _ite(cond, a, b) -> ae.CallStructure:
-    return _call("if_then_else", cond, a, b)
-
-
-def _logic(op: str, a, b) -> ae.LogicStructure:
-    return ae.LogicStructure(operators=[op], arguments=(a, b))
-
-
-def _arith(op: str, terms: list) -> object:
-    if len(terms) == 1:
-        return terms[0]
-    return ae.ArithmeticStructure(operators=[op] * (len(terms) - 1), arguments=tuple(terms))
-
-
-def _fold(fn: str, terms: list) -> object:
-    """``fn`` (min or max, of two arguments) of all ``terms``, as a balanced tree."""
-    if len(terms) == 1:
-        return terms[0]
-    half = len(terms) // 2
-    return _call(fn, _fold(fn, terms[:half]), _fold(fn, terms[half:]))
-
-
-def _collect_bangs(node, out: list[str]) -> None:
-    """Range names marked with '!' in ``node``, in order of appearance."""
-    if isinstance(node, ae.ReferenceStructure):
-        for s in (node.subscripts.subscripts if node.subscripts is not None else []):
-            key = reference_form(s[:-1])
-            if s.endswith("!") and key not in out:
-                out.append(key)
-        return
-    if isinstance(node, ae.CallStructure) and isinstance(node.function, ae.ReferenceStructure) \
-            and node.function.reference in _REDUCERS:
-        return  # an inner SUM binds its own ranges
-    if isinstance(node, (tuple, list)):
-        for c in node:
-            _collect_bangs(c, out)
-    elif isinstance(node, ae.AbstractSyntax) and dataclasses.is_dataclass(node):
-        for field in dataclasses.fields(node):
-            _collect_bangs(getattr(node, field.name), out)
 
 
 def _mapping(rng) -> list:

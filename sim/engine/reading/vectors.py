@@ -179,7 +179,7 @@ def _mark(node, key: str):
 
 # ------------------------------------------------------------------- orders
 def _rank(values: list, j: int, ascending: bool):
-    """The 1-based rank of ``values[j]``; ties: the earlier first ascending, the later descending."""
+    """Return the 1-based rank of ``values[j]`` (ties: earlier first ascending, later descending)."""
     terms: list = [1]
     for k, x in enumerate(values):
         if k == j:
@@ -193,7 +193,7 @@ def _rank(values: list, j: int, ascending: bool):
 
 
 def _sort_order(values: list, m: int, ascending: bool):
-    """The 0-based position of the element ranked ``m + 1`` (IF THEN ELSE over the positions)."""
+    """Return the 0-based position of the element ranked ``m + 1`` (IF THEN ELSE over them)."""
     n = len(values)
     acc: Any = float(n - 1)
     for j in range(n - 2, -1, -1):
@@ -240,8 +240,8 @@ def vector_select(rw: Any, args) -> object:
         raise rw.error("VECTOR SELECT: only error action 0 (no error) is supported",
                        construct=construct)
     bangs: list[str] = []
-    _collect_bangs(args[0], bangs)
-    _collect_bangs(args[1], bangs)
+    collect_bangs(args[0], bangs)
+    collect_bangs(args[1], bangs)
     if not bangs:
         raise rw.error("VECTOR SELECT needs ranges marked with '!' (e.g. sel[Range!])",
                        construct=construct)
@@ -268,13 +268,13 @@ def vector_select(rw: Any, args) -> object:
 
 
 def _neutral(k: int) -> float:
-    """The start of the fold of numerical action ``k``: 0 (sums), 1 (products), +-inf (min, max)."""
+    """Return the start of action ``k``'s fold: 0 (sums), 1 (products), +-inf (min, max)."""
     return 0.0 if k in (0, 4, 6, 10) else 1.0 if k in (1, 5, 7) else \
         math.inf if k in (2, 8) else -math.inf
 
 
 def _folded(action, pairs: list, count) -> object:
-    """The result of numerical ``action`` over the selected terms (some term selected).
+    """Return the result of numerical ``action`` over the selected terms (some term selected).
 
     A chain of ``vector_select_step(acc, sel, x, action)`` (a primitive of
     the registry: one kernel instruction per term) from the neutral value of
@@ -298,8 +298,11 @@ def _folded(action, pairs: list, count) -> object:
     return acc if divisor is None else _call("zidz", acc, divisor)
 
 
-def _collect_bangs(node, out: list[str]) -> None:
-    """Range names marked with '!' in ``node``, in order of appearance."""
+def collect_bangs(node, out: list[str]) -> None:
+    """Append the range names marked with '!' in ``node`` to ``out``, in order of appearance.
+
+    The ranges of an inner SUM, PROD, VMIN or VMAX are its own (not collected).
+    """
     if isinstance(node, ae.ReferenceStructure):
         for s in (node.subscripts.subscripts if node.subscripts is not None else []):
             key = reference_form(s[:-1])
@@ -311,10 +314,10 @@ def _collect_bangs(node, out: list[str]) -> None:
         return  # an inner SUM binds its own ranges
     if isinstance(node, (tuple, list)):
         for c in node:
-            _collect_bangs(c, out)
+            collect_bangs(c, out)
     elif isinstance(node, ae.AbstractSyntax):
         for field in node.__dataclass_fields__:
-            _collect_bangs(getattr(node, field), out)
+            collect_bangs(getattr(node, field), out)
 
 
 # ------------------------------------------------------------------ helpers

@@ -94,7 +94,7 @@ def cached_jit(fn):
 
 @njit(inline="always")
 def _vsel_start(action):
-    """The start of VECTOR SELECT's fold (``functions._vector_select_start_v``)."""
+    """Return the start of VECTOR SELECT's fold (``functions._vector_select_start_v``)."""
     action = np.trunc(action)
     if action == 0.0 or action == 4.0 or action == 6.0 or action == 10.0:
         return 0.0
