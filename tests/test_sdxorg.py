@@ -51,10 +51,6 @@ KNOWN: dict[str, str] = {
 #: construct the engine names. When the engine starts passing one, delete it
 #: here (test_pysd_passes_imply_engine_passes says which).
 PYSD_ONLY: dict[str, str] = {
-    # data: read at load now; this case also needs the VECTOR functions
-    "tests/vector_order/test_vector_order.mdl": "VECTOR SORT ORDER",
-    # subscripts: VECTOR SELECT with a numerical action that changes during the run (Time + 6)
-    "tests/vector_select/test_vector_select.mdl": "VECTOR SELECT",
 }
 
 #: The same for the XMILE cases (``.xmile``, ``.stmx``): PySD passes them, the engine

@@ -189,13 +189,10 @@ def test_mapping_in_an_explicit_order(tmp_path):
 
 
 @pytest.mark.parametrize(("equations", "message", "variable", "construct"), [
-    (["DimA: a1, a2", "x[DimA] = 1, 2",
-      "y = VECTOR SELECT(x[DimA!], x[DimA!], 0, Time, 0)"],
-     "the numerical action must be a number from 0 to 10 .got time.", "y", "VECTOR SELECT"),
     (["DimA: a1, a2", "x[DimA] = 1, 2", "y = VECTOR SELECT(x[DimA!], x[DimA!], 0, 0, 1)"],
      "only error action 0", "y", "VECTOR SELECT"),
     (["DimA: a1, a2", "x[DimA] = 1, 2", "y = VECTOR SELECT(x[DimA!], x[DimA!], 0, 11, 0)"],
-     "must be a number from 0 to 10", "y", "VECTOR SELECT"),
+     "must be a whole number from 0 to 10", "y", "VECTOR SELECT"),
     (["DimA: a1, a2", "x[DimA] = 1, 2", "y = ELMCOUNT(x[DimA])"],
      "ELMCOUNT takes one argument, the name of a subscript range", "y", "ELMCOUNT"),
     (["DimB: b1, b2", "DimA: a1, a2 -> (DimB: b2, b9)", "x[DimA] = 1"],

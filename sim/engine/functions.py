@@ -125,6 +125,7 @@ INSTRUCTIONS: tuple[Instruction, ...] = (
     Instruction("cosh", "COSH", "unary", 1),
     Instruction("tanh", "TANH", "unary", 1),
     Instruction("logical_not", "NOT", "unary", 1),
+    Instruction("vector_select_start", "VSEL_START", "unary", 1),  # (action)
     Instruction("power", "POW", "binary", 2),
     Instruction("minimum", "MIN", "binary", 2),
     Instruction("maximum", "MAX", "binary", 2),
@@ -148,6 +149,7 @@ INSTRUCTIONS: tuple[Instruction, ...] = (
     Instruction("pulse", "PULSE", "wide", 5),        # (t, tol, dt, start, width)
     Instruction("pulse_train", "PULSE_TRAIN", "wide", 7),  # (t, tol, dt, start, interval, width, end)
     Instruction("lookup", "LOOKUP", "wide", 1),      # (x) and a table id
+    Instruction("vector_select_step", "VSEL", "wide", 4),  # (acc, sel, x, action)
 )
 
 #: Instructions by their recorded name.
@@ -316,6 +318,75 @@ def _pulse_train_s(t, tol, dt, start, interval, width, end):
     return 0.0
 
 
+#: VECTOR SELECT's numerical actions by how they fold the selected terms.
+_VSEL_SUM, _VSEL_PROD, _VSEL_MIN, _VSEL_MAX = (0, 4, 6, 10), (1, 5, 7), (2, 8), (3, 9)
+
+
+def _vector_select_start_v(action):
+    """Return the start of VECTOR SELECT's fold for numerical ``action`` (as INTEGER(action)).
+
+    0 for the sums and means (actions 0, 4, 6, 10), 1 for the products (1, 5,
+    7), +inf for the minima (2, 8), -inf for the maxima (3, 9); NaN for an
+    action outside 0 to 10 (or NaN).
+    """
+    a = np.trunc(np.asarray(action, dtype=float))
+    return np.select([np.isin(a, _VSEL_SUM), np.isin(a, _VSEL_PROD), np.isin(a, _VSEL_MIN),
+                      np.isin(a, _VSEL_MAX)], [0.0, 1.0, np.inf, -np.inf], np.nan)
+
+
+def _vector_select_start_s(action):
+    a = math.trunc(action) if math.isfinite(action) else -1
+    if a in _VSEL_SUM:
+        return 0.0
+    if a in _VSEL_PROD:
+        return 1.0
+    if a in _VSEL_MIN:
+        return math.inf
+    return -math.inf if a in _VSEL_MAX else math.nan
+
+
+def _vector_select_step_v(acc, sel, x, action):
+    """One term of VECTOR SELECT: ``acc`` combined with term ``(sel, x)`` by numerical ``action``.
+
+    The action is taken as INTEGER(action). ``acc`` is unchanged when ``sel``
+    is 0 (the term is not selected) or the action is outside 0 to 10. The
+    term's value is ``sel * x`` for actions 0 to 4, ``x ^ sel`` for 5, ``x``
+    for 6 to 10; it is added (0, 4, 6, 10), multiplied (1, 5, 7), or taken
+    as the minimum (2, 8) or maximum (3, 9) with ``acc``.
+    (:mod:`sim.engine.reading.vectors` writes the rest: the fold starts at
+    ``vector_select_start(action)``, the means divide by the count of
+    selected terms, no term selected gives the missing value.)
+    """
+    a = np.trunc(np.asarray(action, dtype=float))
+    if a.ndim == 0 and float(a) in range(11):  # one action (the usual case): one fold
+        k = int(a)
+        with np.errstate(all="ignore"):
+            v = sel * x if k < 5 else np.power(x, sel) if k == 5 else x
+            out = acc + v if k in _VSEL_SUM else acc * v if k in _VSEL_PROD else \
+                np.minimum(acc, v) if k in _VSEL_MIN else np.maximum(acc, v)
+    else:
+        with np.errstate(all="ignore"):
+            v = np.where(a < 5, sel * x, np.where(a == 5, np.power(x, sel), x))
+            out = np.select([np.isin(a, _VSEL_SUM), np.isin(a, _VSEL_PROD),
+                             np.isin(a, _VSEL_MIN), np.isin(a, _VSEL_MAX)],
+                            [acc + v, acc * v, np.minimum(acc, v), np.maximum(acc, v)], acc)
+    return np.where(np.asarray(sel) == 0, acc, out)
+
+
+def _vector_select_step_s(acc, sel, x, action):
+    a = math.trunc(action) if math.isfinite(action) else -1
+    if sel == 0 or a not in range(11):
+        return acc
+    v = sel * x if a < 5 else math.pow(x, sel) if a == 5 else x
+    if a in _VSEL_SUM:
+        return acc + v
+    if a in _VSEL_PROD:
+        return acc * v
+    if math.isnan(acc) or math.isnan(v):
+        return math.nan
+    return min(acc, v) if a in _VSEL_MIN else max(acc, v)
+
+
 def _plain(ref: str, arity: int, primitive: str, units: UnitRule,
            vector: Callable[..., Any], scalar: Callable[..., Any]) -> VensimFunction:
     return VensimFunction(ref, (arity,), primitive, (primitive,), units, vector, scalar)
@@ -345,6 +416,11 @@ FUNCTIONS: dict[str, VensimFunction] = {f.ref: f for f in (
     _plain("xidz", 3, "xidz", "ratio_or_fallback", _xidz_v, _xidz_s),
     _plain("zidz", 2, "zidz", "ratio", _zidz_v, _zidz_s),
     _plain("power", 2, "power", "power", np.power, math.pow),
+    # written by the flattener only (VECTOR SELECT whose action changes during the run)
+    _plain("vector_select_start", 1, "vector_select_start", "same", _vector_select_start_v,
+           _vector_select_start_s),
+    _plain("vector_select_step", 4, "vector_select_step", "same", _vector_select_step_v,
+           _vector_select_step_s),
     VensimFunction("if_then_else", (3,), "where", ("where",), "branches", None, None,
                    form="if_then_else"),
     VensimFunction("step", (2,), "step", ("step",), "step", _step_v, _step_s, form="step",

@@ -66,7 +66,8 @@ SPECIAL_STRUCTURES = {
 SUPPORTED_EXTRA = ("ACTIVE INITIAL", "ALLOCATE BY PRIORITY", "DELAY FIXED", "ELMCOUNT",
                    "FORECAST", "GAME", "GET TIME VALUE", "INVERT MATRIX", "RANDOM 0 1",
                    "RANDOM EXPONENTIAL", "RANDOM NORMAL", "RANDOM POISSON", "RANDOM UNIFORM",
-                   "SAMPLE IF TRUE")
+                   "SAMPLE IF TRUE", "VECTOR RANK", "VECTOR REORDER", "VECTOR SELECT",
+                   "VECTOR SORT ORDER")
 
 #: GET TIME VALUE's ``relative to``: the time the offset is added to.
 #: (2, the computer's clock, is refused: a run must not depend on when it runs)

@@ -23,18 +23,19 @@ several ranges, onto a range sharing elements, and in an explicit order
 ``-> (DimB: b2, b1)``). A range used as a value (``IF THEN ELSE(Dim = Sub,
 1, 0)``) is the 1-based position of the equation's element in its family
 (the parent range), an element name used as a value likewise.
-``ELMCOUNT(Range)`` is the range's size (:mod:`sim.engine.reading.arrays`); ``VECTOR SELECT`` with a constant
-numerical action is expanded over its ``Range!`` subscripts. Refused, with
-the construct named: other mappings, a reference that leaves out a
+``ELMCOUNT(Range)`` is the range's size (:mod:`sim.engine.reading.arrays`);
+``VECTOR SELECT`` (over its ``Range!`` subscripts), ``VECTOR RANK``,
+``VECTOR SORT ORDER`` and ``VECTOR REORDER`` (over the last subscript) are
+written out over the elements by :mod:`sim.engine.reading.vectors`. Refused,
+with the construct named: other mappings, a reference that leaves out a
 subscripted variable's subscripts, a ``Range!`` outside the functions above,
-a VECTOR SELECT whose action changes during the run or that raises errors,
-and an element defined twice or never.
+the vector functions' refusals (:mod:`sim.engine.reading.vectors`), and an
+element defined twice or never.
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +44,9 @@ import numpy as np
 from pysd.translators.structures import abstract_expressions as ae
 from pysd.translators.structures.abstract_model import AbstractElement
 
-from sim.engine.reading import arrays
+from sim.engine.reading import arrays, vectors
 from sim.engine.reading.external import ExternalReader, is_external
-from sim.engine.reading.literals import is_number, map_children
+from sim.engine.reading.literals import map_children
 from sim.engine.reading.names import reference_form
 from sim.errors import ModelError
 
@@ -303,6 +304,8 @@ class _Rewriter:
     def rewrite(self, node):
         if arrays.handles(node):  # ELMCOUNT, INVERT MATRIX, ALLOCATE BY PRIORITY
             return arrays.rewrite_call(self, node)
+        if vectors.handles(node) and node.function.reference not in self.dims:
+            return vectors.rewrite_call(self, node)  # VECTOR SORT ORDER, RANK, REORDER
         if isinstance(node, ae.ReferenceStructure):
             if node.subscripts is None and node.reference not in self.dims \
                     and (node.reference in self.ranges.position
@@ -342,72 +345,8 @@ class _Rewriter:
         return ae.ReferenceStructure(reference=reference_form(target), subscripts=None)
 
     def _vector_select(self, args) -> object:
-        """``VECTOR SELECT(sel[R!], x[R!], missing, action, error action)``, over the elements.
-
-        The terms are the elements of the ``Range!`` subscripts of both arrays
-        (all their combinations); a term is selected where ``sel`` is not 0.
-        Actions (Vensim's): 0 sum, 1 product, 2 min, 3 max, 4 mean of
-        ``sel * x``; 5 product of ``x ^ sel``; 6 to 10 sum, product, min, max,
-        mean of ``x``. No term selected gives ``missing``. Only a constant
-        action and error action 0 (no error) are supported: an action that
-        changes during the run would need every result built, each a tree
-        over all the terms (too slow to compile on large ranges).
-        """
-        construct = "VECTOR SELECT"
-        if len(args) != 5:
-            raise self.error("VECTOR SELECT takes 5 arguments (selection, expression, missing "
-                             "value, numerical action, error action)", construct=construct)
-        err = self.rewrite(args[4])
-        if not is_number(err) or float(err) != 0:
-            raise self.error("VECTOR SELECT: only error action 0 (no error) is supported",
-                             construct=construct)
-        bangs: list[str] = []
-        _collect_bangs(args[0], bangs)
-        _collect_bangs(args[1], bangs)
-        if not bangs:
-            raise self.error("VECTOR SELECT needs ranges marked with '!' (e.g. sel[Range!])",
-                             construct=construct)
-        for b in bangs:
-            if b not in self.ranges.elements:
-                raise self.error(f"'{b}!' in VECTOR SELECT: not a subscript range")
-        saved = dict(self.bound)
-        pairs = []
-        for combo in itertools.product(*(self.ranges.elements[b] for b in bangs)):
-            self.bound.update({b: reference_form(e) for b, e in zip(bangs, combo, strict=True)})
-            pairs.append((self.rewrite(args[0]), self.rewrite(args[1])))
-        self.bound = saved
-        missing, action = self.rewrite(args[2]), self.rewrite(args[3])
-
-        def masked(value, empty):
-            return [_ite(_logic("=", sel, 0), empty, value(sel, x)) for sel, x in pairs]
-
-        def weighted(sel, x):
-            return _arith("*", [sel, x])
-
-        def plain(sel, x):
-            return x
-
-        if not is_number(action) or float(action) not in range(11):
-            raise self.error(f"VECTOR SELECT: the numerical action must be a number from 0 to 10 "
-                             f"(got {_text(args[3])}); an action that changes during the run is "
-                             "not supported", construct=construct)
-        k = int(action)
-        value = weighted if k < 5 else plain
-        if k == 5:
-            terms = masked(lambda sel, x: _arith("^", [x, sel]), 1)
-            chosen = _arith("*", terms)
-        elif k in (0, 6, 4, 10):
-            chosen = _arith("+", [weighted(sel, x) for sel, x in pairs] if k == 0
-                            else masked(value, 0))
-        elif k in (1, 7):
-            chosen = _arith("*", masked(value, 1))
-        else:
-            chosen = _fold("min" if k in (2, 8) else "max",
-                           masked(value, math.inf if k in (2, 8) else -math.inf))
-        count = _arith("+", masked(lambda sel, x: 1, 0))
-        if k in (4, 10):
-            chosen = _call("zidz", chosen, count)
-        return _ite(_logic("=", count, 0), missing, chosen)
+        """``VECTOR SELECT(...)``: :func:`sim.engine.reading.vectors.vector_select`."""
+        return vectors.vector_select(self, args)
 
     def _as_value(self, sub: str) -> int:
         """Return the value of a range or an element used as a number: a position in its family.
@@ -453,7 +392,7 @@ class _Rewriter:
         if len(args) != 1:
             raise self.error(f"{fname.upper()} takes one argument", construct=fname.upper())
         bangs: list[str] = []
-        _collect_bangs(args[0], bangs)
+        vectors.collect_bangs(args[0], bangs)
         if not bangs:
             raise self.error(f"{fname.upper()} needs a range marked with '!' (e.g. x[Range!])",
                              construct=fname.upper())
@@ -476,59 +415,6 @@ class _Rewriter:
             acc = ae.CallStructure(function=ae.ReferenceStructure(reference=op, subscripts=None),
                                    arguments=(acc, term))
         return acc
-
-
-def _text(node) -> str:
-    """Return a short description of an expression, for an error message."""
-    if isinstance(node, ae.ReferenceStructure):
-        return node.reference
-    return "an expression" if isinstance(node, ae.AbstractSyntax) else repr(node)
-
-
-def _call(fn: str, *args) -> ae.CallStructure:
-    return ae.CallStructure(function=ae.ReferenceStructure(reference=fn, subscripts=None),
-                            arguments=tuple(args))
-
-
-def _ite(cond, a, b) -> ae.CallStructure:
-    return _call("if_then_else", cond, a, b)
-
-
-def _logic(op: str, a, b) -> ae.LogicStructure:
-    return ae.LogicStructure(operators=[op], arguments=(a, b))
-
-
-def _arith(op: str, terms: list) -> object:
-    if len(terms) == 1:
-        return terms[0]
-    return ae.ArithmeticStructure(operators=[op] * (len(terms) - 1), arguments=tuple(terms))
-
-
-def _fold(fn: str, terms: list) -> object:
-    """``fn`` (min or max, of two arguments) of all ``terms``, as a balanced tree."""
-    if len(terms) == 1:
-        return terms[0]
-    half = len(terms) // 2
-    return _call(fn, _fold(fn, terms[:half]), _fold(fn, terms[half:]))
-
-
-def _collect_bangs(node, out: list[str]) -> None:
-    """Range names marked with '!' in ``node``, in order of appearance."""
-    if isinstance(node, ae.ReferenceStructure):
-        for s in (node.subscripts.subscripts if node.subscripts is not None else []):
-            key = reference_form(s[:-1])
-            if s.endswith("!") and key not in out:
-                out.append(key)
-        return
-    if isinstance(node, ae.CallStructure) and isinstance(node.function, ae.ReferenceStructure) \
-            and node.function.reference in _REDUCERS:
-        return  # an inner SUM binds its own ranges
-    if isinstance(node, (tuple, list)):
-        for c in node:
-            _collect_bangs(c, out)
-    elif isinstance(node, ae.AbstractSyntax) and dataclasses.is_dataclass(node):
-        for field in dataclasses.fields(node):
-            _collect_bangs(getattr(node, field.name), out)
 
 
 def _mapping(rng) -> list:

@@ -62,6 +62,8 @@ from sim.engine.tape.opcodes import (
     TAN,
     TANH,
     TRUNC,
+    VSEL,
+    VSEL_START,
     WHERE,
     XIDZ,
     ZIDZ,
@@ -72,7 +74,7 @@ from sim.engine.tape.opcodes import (
 #: freezes the opcode constants: when the registry renumbers the opcodes without
 #: this file changing, a cached kernel would read the wrong ones. So the cache
 #: is used only while the two agree (tests/test_registry.py checks they do).
-OPCODES_FINGERPRINT = "a7a0cb42f6ab650d"
+OPCODES_FINGERPRINT = "d0427380020db8ff"
 _CACHE = OPCODES_FINGERPRINT == FINGERPRINT
 
 
@@ -88,6 +90,21 @@ def cached_jit(fn):
         return njit(cache=_CACHE, error_model="numpy", nogil=True)(fn)
     except RuntimeError:
         return njit(cache=False, error_model="numpy", nogil=True)(fn)
+
+
+@njit(inline="always")
+def _vsel_start(action):
+    """Return the start of VECTOR SELECT's fold (``functions._vector_select_start_v``)."""
+    action = np.trunc(action)
+    if action == 0.0 or action == 4.0 or action == 6.0 or action == 10.0:
+        return 0.0
+    if action == 1.0 or action == 5.0 or action == 7.0:
+        return 1.0
+    if action == 2.0 or action == 8.0:
+        return np.inf
+    if action == 3.0 or action == 9.0:
+        return -np.inf
+    return np.nan
 
 
 @njit(inline="always")
@@ -122,6 +139,8 @@ def _unary(op, x):
         return np.cosh(x)
     if op == TANH:
         return np.tanh(x)
+    if op == VSEL_START:
+        return _vsel_start(x)
     return np.nan  # an opcode without a branch here (tests/test_registry.py fails)
 
 
@@ -242,6 +261,27 @@ def _pulse_train(t, tol, dt, start, interval, width, end):
     return 1.0 if (on and hit) else 0.0
 
 
+@njit(inline="always")
+def _vsel(acc, sel, x, action):
+    """One term of VECTOR SELECT (``functions._vector_select_step_v``)."""
+    if sel == 0.0 or not (action > -1.0 and action < 11.0):
+        return acc
+    a = int(np.trunc(action))
+    if a < 5:
+        v = sel * x
+    elif a == 5:
+        v = x ** sel
+    else:
+        v = x
+    if a == 0 or a == 4 or a == 6 or a == 10:
+        return acc + v
+    if a == 1 or a == 5 or a == 7:
+        return acc * v
+    if a == 2 or a == 8:
+        return _minimum(acc, v)
+    return _maximum(acc, v)
+
+
 @cached_jit
 def execute(code, reg, tx, ty, toff, rep):
     """Run every instruction of ``code`` over all members (columns) of ``reg``, in place.
@@ -310,6 +350,10 @@ def execute(code, reg, tx, ty, toff, rep):
             for j in range(j0, j1):
                 reg[d, j] = _pulse_train(reg[a, j], reg[b, j], reg[c, j], reg[e, j], reg[f, j],
                                          reg[g, j], reg[h, j])
+        elif op == VSEL:  # (acc, sel, x, action)
+            c, e = code[k, 4], code[k, 5]
+            for j in range(j0, j1):
+                reg[d, j] = _vsel(reg[a, j], reg[b, j], reg[c, j], reg[e, j])
         else:  # an opcode without a branch here (tests/test_registry.py fails)
             for j in range(j0, j1):
                 reg[d, j] = np.nan
@@ -361,6 +405,8 @@ def execute1(code, r, tx, ty, toff):
         elif op == PULSE_TRAIN:
             r[d] = _pulse_train(r[a], r[b], r[code[k, 4]], r[code[k, 5]], r[code[k, 6]],
                                 r[code[k, 7]], r[code[k, 8]])
+        elif op == VSEL:
+            r[d] = _vsel(r[a], r[b], r[code[k, 4]], r[code[k, 5]])
         else:  # an opcode without a branch here (tests/test_registry.py fails)
             r[d] = np.nan
 

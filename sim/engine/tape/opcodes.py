@@ -42,4 +42,6 @@ EQ, NE, LT, LE, GT, GE, AND, OR = (OPCODES[k] for k in ("EQ", "NE", "LT", "LE", 
                                                         "OR"))
 XIDZ, WHERE, STEP, RAMP, RAMP_END = (OPCODES[k] for k in ("XIDZ", "WHERE", "STEP", "RAMP",
                                                           "RAMP_END"))
-PULSE, PULSE_TRAIN, LOOKUP = (OPCODES[k] for k in ("PULSE", "PULSE_TRAIN", "LOOKUP"))
+VSEL_START = OPCODES["VSEL_START"]
+PULSE, PULSE_TRAIN, LOOKUP, VSEL = (OPCODES[k] for k in ("PULSE", "PULSE_TRAIN", "LOOKUP",
+                                                         "VSEL"))
