@@ -195,3 +195,17 @@ def mdl_text(equations: list[str], initial: float | str = 0, final: float | str 
     for name, value in controls.items():
         blocks.append(f"{name} = {value}\n\t~\t\n\t~\t\t|\n")
     return "\n".join(blocks) + "\n"
+
+
+def pysd_run(model_path: Path, folder: Path) -> pd.DataFrame:
+    """Run ``model_path`` with PySD from a copy in ``folder`` (PySD writes its .py beside it)."""
+    import shutil
+    import warnings
+
+    import pysd
+
+    copy = folder / model_path.name
+    shutil.copy(model_path, copy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pysd.read_vensim(str(copy)).run()

@@ -14,13 +14,11 @@
 from __future__ import annotations
 
 import re
-import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conformance import mdl_text
+from conformance import mdl_text, pysd_run
 
 import sim
 
@@ -48,14 +46,8 @@ def model_path(tmp_path_factory) -> Path:
 
 
 def test_equals_pysd_column_for_column(model_path, tmp_path):
-    import pysd
-
     ours = sim.load_model(model_path).simulate(method="euler").to_frame()
-    copy = tmp_path / model_path.name
-    shutil.copy(model_path, copy)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = pysd.read_vensim(str(copy)).run()
+    theirs = pysd_run(model_path, tmp_path)
     for col in ("a", "b", "c", "y"):
         np.testing.assert_allclose(ours[col].to_numpy(float), theirs[col].to_numpy(float),
                                    rtol=1e-12, atol=1e-12, err_msg=col)

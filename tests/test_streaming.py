@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_batch import TWO  # the same two-scenario batch, in memory there
 
 import sim
 from sim.cli import main
@@ -22,22 +23,6 @@ FIXTURE = TESTS / "models" / "levers_fixture.mdl"
 DECAY = TESTS / "models" / "decay.mdl"
 REPO = TESTS.parent
 
-TWO = """\
-scenarios:
-  - name: baseline
-    description: reference
-    base: model
-    members: 40
-    seed: 0
-    uncertainty:
-      Capability Growth Rate: {dist: uniform, low: 0.03, high: 0.05}
-      World Growth Rate: {dist: triangular, low: 0.06, mode: 0.081, high: 0.1}
-  - name: talent push
-    extends: baseline
-    description: more talent
-    levers:
-      talent: {value: 2.0, start: 2020}
-"""
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conformance import mdl_text
+from conformance import mdl_text, pysd_run
 
 import sim
 
@@ -57,14 +56,8 @@ def model_path(tmp_path_factory) -> Path:
 
 
 def test_equals_pysd_column_for_column(model_path, tmp_path):
-    import pysd
-
     ours = sim.load_model(model_path).simulate(method="euler").to_frame()
-    copy = tmp_path / model_path.name
-    shutil.copy(model_path, copy)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = pysd.read_vensim(str(copy)).run()
+    theirs = pysd_run(model_path, tmp_path)
     columns = [c for c in theirs.columns if c not in ("INITIAL TIME", "FINAL TIME", "TIME STEP",
                                                          "SAVEPER")]
     assert len(columns) >= 50 and sum("[" in c for c in columns) >= 40
