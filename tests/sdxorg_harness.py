@@ -395,10 +395,7 @@ def render(results: dict[str, tuple[Outcome, Outcome]]) -> str:
         "| construct | Vensim cases | of which PySD passes | XMILE cases | of which PySD passes |",
         "|:--|--:|--:|--:|--:|",
     ]
-    by_construct: dict[str, list[str]] = {}
-    for cid in engine["refused"]:
-        by_construct.setdefault(results[cid][0].construct, []).append(cid)
-    for construct, ids in sorted(by_construct.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for construct, ids in _refusals_by_construct(results):
         counts = []
         for group in ([c for c in ids if not is_xmile_id(c)], [c for c in ids if is_xmile_id(c)]):
             counts += [len(group), sum(results[c][1].status == "pass" for c in group)]
@@ -430,6 +427,15 @@ def render(results: dict[str, tuple[Outcome, Outcome]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _refusals_by_construct(results: dict[str, tuple[Outcome, Outcome]]
+                           ) -> list[tuple[str, list[str]]]:
+    """Return the engine's refused cases grouped by construct, most cases first."""
+    by_construct: dict[str, list[str]] = {}
+    for cid in sorted(c for c, (e, _) in results.items() if e.status == "refused"):
+        by_construct.setdefault(results[cid][0].construct, []).append(cid)
+    return sorted(by_construct.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+
 README_START = "<!-- conformance:start -->"
 README_END = "<!-- conformance:end -->"
 
@@ -458,12 +464,9 @@ def render_readme(results: dict[str, tuple[Outcome, Outcome]]) -> str:
     lines += ["", "Every case the engine refuses, with the construct its error names and the reason "
               "(one line per case: `docs/conformance.md`):", "",
               "| construct | cases | of which PySD passes | example message |", "|:--|--:|--:|:--|"]
-    by_construct: dict[str, list[str]] = {}
-    for cid in sorted(c for c, (e, _) in results.items() if e.status == "refused"):
-        by_construct.setdefault(results[cid][0].construct or "-", []).append(cid)
-    for construct, ids in sorted(by_construct.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for construct, ids in _refusals_by_construct(results):
         passes = sum(results[c][1].status == "pass" for c in ids)
-        lines.append(f"| {_cell(construct)} | {len(ids)} | {passes} "
+        lines.append(f"| {_cell(construct) or '-'} | {len(ids)} | {passes} "
                      f"| {_cell(results[ids[0]][0].detail)} |")
     wrong = sorted(c for c, (e, _) in results.items() if e.status in ("wrong", "crash"))
     lines += ["", f"Runs whose numbers differ from the canonical output ({len(wrong)}, each a "

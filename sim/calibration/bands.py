@@ -174,12 +174,26 @@ def apply_error(times: np.ndarray, values: np.ndarray, em: ErrorModel, last_year
     """
     values = np.asarray(values, dtype=float)
     out = values.copy()
-    after = times > last_year + 1e-9
-    if not after.any() or values.shape[1] < 2:
-        return out
-    years_after = np.ceil(times[after] - last_year - 1e-9).astype(int)
-    horizon = int(years_after.max())
-    eps = error_paths(em, horizon, values.shape[1], rng)      # (horizon, N)
-    eps[:, 0] = 0.0
-    out[after] = values[after] * np.exp(eps[years_after - 1])
+    draws = error_draws(times, values.shape[1], em, last_year, rng)
+    if draws is not None:
+        after, rows, eps = draws
+        out[after] = values[after] * np.exp(eps[rows])
     return out
+
+
+def error_draws(times: np.ndarray, members: int, em: ErrorModel, last_year: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Return the draws :func:`apply_error` applies: ``(after, rows, eps)``, or None.
+
+    ``after`` marks the saved times after ``last_year``; ``rows`` gives, for each
+    of them, its row of ``eps`` (the year after ``last_year`` it falls in, 0-based);
+    ``eps`` is the AR(1) error, ``(horizon [years], members)``, member 0's zero (the
+    point run). None when no saved time is after ``last_year`` or for one member.
+    """
+    after = times > last_year + 1e-9
+    if not after.any() or members < 2:
+        return None
+    years_after = np.ceil(times[after] - last_year - 1e-9).astype(int)
+    eps = error_paths(em, int(years_after.max()), members, rng)      # (horizon, N)
+    eps[:, 0] = 0.0
+    return after, years_after - 1, eps

@@ -270,21 +270,40 @@ def model_error_factors(resolved: ResolvedScenario, times: np.ndarray,
     """
     if not resolved.error_models or members < 2:
         return {}
+    draws = model_error_draws(resolved, times, members)
+    out = {}
+    for vensim in sorted(resolved.error_models):
+        out[vensim] = np.ones((len(times), members))
+        if vensim in draws:
+            after, rows, eps = draws[vensim]
+            out[vensim][after] = 1.0 * np.exp(eps[rows])
+    return out
+
+
+def model_error_draws(resolved: ResolvedScenario, times: np.ndarray,
+                      members: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Return each error-model variable's AR(1) draws (:func:`sim.calibration.bands.error_draws`).
+
+    Seeded by the scenario's seed alone (see :func:`model_error_factors`); only
+    the variables whose values change (a saved time after the last observed
+    year, two members or more).
+    """
     from sim.calibration import bands as cb
     out = {}
-    ones = np.ones((len(times), members))
     for k, (vensim, em) in enumerate(sorted(resolved.error_models.items())):
         rng = np.random.default_rng([(resolved.scenario.seed or 0) + 104729, k])
-        out[vensim] = cb.apply_error(np.asarray(times, float), ones, em,
-                                     resolved.band_last_year, rng)
+        draws = cb.error_draws(np.asarray(times, float), members, em, resolved.band_last_year,
+                               rng)
+        if draws is not None:
+            out[vensim] = draws
     return out
 
 
 class _ModelErrorSink:
     """A streaming sink that applies the model error to each chunk before passing it on.
 
-    The error paths (``horizon x members`` doubles per error-model variable, drawn
-    as :func:`model_error_factors` draws them, on the first chunk) are kept; each
+    The error paths (``horizon x members`` doubles per error-model variable,
+    :func:`model_error_draws`, drawn on the first chunk) are kept; each
     chunk's values are multiplied by its members' factors, so the streamed values
     are those of :func:`_apply_model_error` on the whole ensemble, bit for bit.
     """
@@ -293,25 +312,9 @@ class _ModelErrorSink:
         self.resolved, self.members, self.sink = resolved, int(members), sink
         self.paths: dict | None = None
 
-    def _draw(self, times: np.ndarray) -> dict:
-        from sim.calibration import bands as cb
-        r = self.resolved
-        times = np.asarray(times, dtype=float)
-        after = times > r.band_last_year + 1e-9
-        out: dict = {}
-        if self.members < 2 or not after.any():
-            return out  # the factors are all one: nothing changes
-        rows = np.ceil(times[after] - r.band_last_year - 1e-9).astype(int) - 1
-        for k, (vensim, em) in enumerate(sorted(r.error_models.items())):
-            rng = np.random.default_rng([(r.scenario.seed or 0) + 104729, k])
-            eps = cb.error_paths(em, int(rows.max()) + 1, self.members, rng)
-            eps[:, 0] = 0.0
-            out[vensim] = (after, rows, eps)
-        return out
-
     def __call__(self, chunk, res) -> None:
         if self.paths is None:
-            self.paths = self._draw(res.times)
+            self.paths = model_error_draws(self.resolved, res.times, self.members)
         data = dict(res.data)
         for vensim, (after, rows, eps) in self.paths.items():
             if vensim in data:
